@@ -1,0 +1,135 @@
+"""`distill-engine`: the headless command line (also what the app starts as its engine process)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from engine import __version__
+from engine.errors import InputError
+
+EXIT_INVALID = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="distill-engine",
+        description="Distil many small expert models into one larger model, headless.")
+    parser.add_argument("--version", action="version", version=f"distill-engine {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="train a spec; events as JSON lines on stdout")
+    p.add_argument("spec", type=Path, help="a .distill.json spec or project file")
+    p.add_argument("--run-dir", type=Path, help="where the run keeps its spec copy, checkpoints "
+                   "and weights (default: a new folder in the user data dir)")
+    p.add_argument("--db", type=Path, help="the run store (default: runs.sqlite in the user data dir)")
+
+    p = sub.add_parser("validate", help="check a spec and the files it names; exit 2 on problems")
+    p.add_argument("spec", type=Path)
+    p.add_argument("--json", action="store_true", help="print the problems as JSON")
+
+    p = sub.add_parser("inspect", help="what a model file holds (format, inputs, outputs, "
+                       "classes, parameters, sha256), without running it")
+    p.add_argument("model", type=Path)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("runs", help="the runs in the store, newest first")
+    p.add_argument("--db", type=Path)
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    args = parser.parse_args(argv)
+    return {"run": cmd_run, "validate": cmd_validate, "inspect": cmd_inspect,
+            "runs": cmd_runs}[args.command](args)
+
+
+def cmd_run(args) -> int:
+    from engine.events import Control, Emitter
+    from engine.run import execute
+
+    emitter = Emitter.take_stdout()
+    control = Control(emitter)
+    control.listen()
+    return execute(args.spec, args.run_dir, args.db, emitter, control)
+
+
+def cmd_validate(args) -> int:
+    from engine.spec import load_spec
+
+    try:
+        spec = load_spec(args.spec)
+        from engine.data import load_dataset
+        from engine.device import choose_device, choose_precision, set_threads
+        from engine.models import build_model, count_parameters
+        from engine.teachers import load_teachers
+
+        device = choose_device(spec.training.device)
+        choose_precision(spec.training.precision, device)
+        data = load_dataset(spec)
+        teachers = load_teachers(spec, data.sample_shape, set_threads(spec.training.cpu_threads))
+        params = count_parameters(build_model(spec.student.architecture, data.sample_shape,
+                                              len(spec.classes)))
+    except InputError as exc:
+        if args.json:
+            print(json.dumps({"valid": False, "problems": [p.as_dict() for p in exc.problems]}))
+        else:
+            print(f"{args.spec}: {len(exc.problems)} problem(s)", file=sys.stderr)
+            for p in exc.problems:
+                print(f"  {p}", file=sys.stderr)
+        return EXIT_INVALID
+    summary = {"valid": True, "name": spec.name, "teachers": [t.name for t in teachers],
+               "classes": len(spec.classes), "student_parameters": params,
+               "samples": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
+               "labeled": data.labeled, "device": str(device)}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{args.spec}: valid. '{spec.name}': {len(teachers)} teachers "
+              f"({', '.join(summary['teachers'])}) -> {spec.student.architecture.kind} student "
+              f"with {params:,} parameters over {len(spec.classes)} classes; "
+              f"{len(data.train)}/{len(data.val)}/{len(data.test)} train/val/test samples"
+              f"{'' if data.labeled else ', unlabeled'}; device {device}.")
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    from engine.inspect_model import format_report, inspect_model
+
+    try:
+        info = inspect_model(args.model)
+    except InputError as exc:
+        for p in exc.problems:
+            print(f"cannot inspect: {p.message}\n  hint: {p.hint}", file=sys.stderr)
+        return EXIT_INVALID
+    print(json.dumps(info, indent=2) if args.json else format_report(info))
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from engine.store import Store
+
+    store = Store(args.db)
+    rows = store.runs(limit=args.limit)
+    store.close()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print(f"no runs yet in {store.path}")
+        return 0
+    print(f"{'id':>4}  {'name':24} {'status':10} {'val/acc':>7}  {'started':16} {'time':>7}  device")
+    for r in rows:
+        best = json.loads(r["best_metrics"] or "{}")
+        acc = f"{best['val/acc']:.3f}" if "val/acc" in best else "-"
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"]))
+        took = f"{r['ended'] - r['started']:.1f}s" if r["ended"] else "-"
+        print(f"{r['id']:>4}  {r['name'][:24]:24} {r['status']:10} {acc:>7}  {started:16} "
+              f"{took:>7}  {r['device']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Errors a user can fix: each names what is wrong, where, and how to fix it.
+
+`InputError` means bad input (spec, data or model files): exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str  # where: a spec field path such as `teachers[1].classes`, or a file
+    message: str  # what is wrong
+    hint: str  # how to fix it
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}\n    hint: {self.hint}"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": self.path, "message": self.message, "hint": self.hint}
+
+
+class InputError(Exception):
+    """One or more problems with the user's input; the engine exits with code 2."""
+
+    kind = "invalid_input"
+
+    def __init__(self, problems: list[Problem], kind: str | None = None):
+        self.problems = problems
+        if kind:
+            self.kind = kind
+        super().__init__("\n".join(str(p) for p in problems))
+
+    @classmethod
+    def one(cls, path: str, message: str, hint: str, kind: str | None = None) -> InputError:
+        return cls([Problem(path, message, hint)], kind=kind)
+
+
+class RunFailed(Exception):
+    """The run started but cannot go on (e.g. the loss became NaN); exit code 1."""
+
+    def __init__(self, kind: str, message: str, hint: str):
+        self.kind, self.message, self.hint = kind, message, hint
+        super().__init__(message)
+
+
+_UNION_TAGS = {"data": {"builtin", "npz", "csv", "idx"}, "architecture": {"mlp", "cnn"}}
+
+
+def _loc_to_path(loc: tuple) -> str:
+    out = ""
+    for i, part in enumerate(loc):
+        if i and part in _UNION_TAGS.get(str(loc[i - 1]), ()):
+            continue  # pydantic names the union member chosen; the user never wrote it
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(spec)"
+
+
+_HINTS = {
+    "missing": "add this field",
+    "extra_forbidden": "remove this field, or check its spelling",
+    "literal_error": "use one of the values listed",
+    "union_tag_invalid": "use one of the values listed",
+    "union_tag_not_found": "add the field that says which kind this is",
+    "int_parsing": "write a whole number",
+    "int_type": "write a whole number",
+    "int_from_float": "write a whole number",
+    "float_parsing": "write a number",
+    "float_type": "write a number",
+    "bool_parsing": "write true or false",
+    "bool_type": "write true or false",
+    "string_type": "write a text in quotes",
+    "list_type": "write a list in [ ]",
+    "dict_type": "write an object in { }",
+    "model_type": "write an object in { }",
+    "model_attributes_type": "write an object in { }",
+    "too_short": "add at least one entry",
+    "string_too_short": "write a non-empty text",
+    "greater_than": "use a larger value",
+    "greater_than_equal": "use a larger value",
+    "less_than": "use a smaller value",
+    "less_than_equal": "use a smaller value",
+    "path_type": "write a file path as a text",
+    "value_error": "change the value as the message says",
+}
+
+
+def problems_from_validation_error(exc: ValidationError) -> list[Problem]:
+    problems = []
+    for err in exc.errors(include_url=False):
+        path = _loc_to_path(tuple(err["loc"]))
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        hint = _HINTS.get(err["type"], "see the spec reference in README.md")
+        problems.append(Problem(path, msg, hint))
+    return problems

@@ -1,0 +1,149 @@
+"""Reading model files from elsewhere without running anything they contain.
+
+ONNX is parsed as protobuf and checked (external data must stay inside the model's folder);
+safetensors is a JSON header plus raw tensors; `.pt`/`.pth` go only through
+`torch.load(weights_only=True)`, with no fallback. Anything else is refused with a message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from engine.errors import InputError
+
+FORMATS = {".onnx": "onnx", ".safetensors": "safetensors", ".pt": "pytorch", ".pth": "pytorch"}
+_SAFETENSORS_MAX_HEADER = 100 * 1024 * 1024
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_readable(path: Path, where: str) -> str:
+    """The file's format, after checking it exists and is not empty."""
+    if not path.exists():
+        raise InputError.one(where, f"no model file at {path}", "check the path", "missing_file")
+    if not path.is_file():
+        raise InputError.one(where, f"{path} is not a file", "point to the model file itself")
+    if path.stat().st_size == 0:
+        raise InputError.one(where, f"{path.name} is empty (0 bytes)",
+                             "the file was not saved completely; export or copy it again",
+                             "corrupt_model")
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise InputError.one(where, f"'{path.suffix or path.name}' is not a model format "
+                             "Distill Studio reads", "use .onnx, .safetensors, .pt or .pth",
+                             "unsupported_format")
+    return fmt
+
+
+def read_onnx(path: Path, where: str):
+    """Parse and check an ONNX model; refuse external data that points outside its folder."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+        onnx.checker.check_model(model)
+    except (DecodeError, onnx.checker.ValidationError, ValueError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise InputError.one(where, f"{path.name} is not a valid ONNX model ({first})",
+                             "re-export the model to ONNX; the file may be damaged or of "
+                             "another format", "corrupt_model") from None
+    folder = path.resolve().parent
+    for tensor in _onnx_tensors(model):
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        location = {e.key: e.value for e in tensor.external_data}.get("location", "")
+        target = (folder / location).resolve()
+        if os.path.isabs(location) or ".." in Path(location).parts or not target.is_relative_to(folder):
+            raise InputError.one(where, f"{path.name} asks to read '{location}', outside its folder",
+                                 "keep a model's external data files beside it; this file is "
+                                 "refused because it could read any file", "unsafe_model")
+        if not target.is_file():
+            raise InputError.one(where, f"{path.name} needs its external data file '{location}'",
+                                 "copy that file into the model's folder", "missing_file")
+    return model
+
+
+def _onnx_tensors(model):
+    yield from model.graph.initializer
+    for node in model.graph.node:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+
+
+def read_safetensors_header(path: Path, where: str) -> dict:
+    """The JSON header of a safetensors file, with its size checked before reading it."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if n <= 0 or n > min(size - 8, _SAFETENSORS_MAX_HEADER):
+            raise InputError.one(where, f"{path.name} is not a valid safetensors file "
+                                 "(bad header size)", "save the weights again with safetensors",
+                                 "corrupt_model")
+        try:
+            header = json.loads(f.read(n))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise InputError.one(where, f"{path.name} has a damaged safetensors header",
+                                 "save the weights again with safetensors", "corrupt_model") from None
+    if not isinstance(header, dict):
+        raise InputError.one(where, f"{path.name} has a damaged safetensors header",
+                             "save the weights again with safetensors", "corrupt_model")
+    data_len = size - 8 - n
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = (info.get("data_offsets") or [0, -1]) if isinstance(info, dict) else (0, -1)
+        if not (0 <= begin <= end <= data_len):
+            raise InputError.one(where, f"{path.name}: tensor '{name}' lies outside the file "
+                                 "(truncated or damaged)", "copy or save the file again",
+                                 "corrupt_model")
+    return header
+
+
+def load_safetensors(path: Path, where: str) -> dict:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    read_safetensors_header(path, where)
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise InputError.one(where, f"{path.name} cannot be read as safetensors ({exc})",
+                             "save the weights again with safetensors", "corrupt_model") from None
+
+
+def load_state_dict_pt(path: Path, where: str) -> dict:
+    """A PyTorch checkpoint, through the weights-only unpickler only: no code runs."""
+    import pickle
+    import zipfile
+
+    import torch
+
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise InputError.one(
+            where, f"{path.name} holds Python objects beyond plain weights, which could run "
+            f"code ({str(exc).splitlines()[0][:160]})",
+            "save only the state dict (torch.save(model.state_dict(), ...)) or use safetensors",
+            "unsafe_model") from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise InputError.one(where, f"{path.name} is not a readable PyTorch file ({exc})",
+                             "save the weights again, or use safetensors", "corrupt_model") from None
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise InputError.one(where, f"{path.name} does not hold a state dict of tensors",
+                             "save model.state_dict()", "corrupt_model")
+    return obj

@@ -1,0 +1,132 @@
+"""One run, from spec file to finished event: check inputs, open the store, train, record.
+
+Exit codes: 0 completed, 1 failed, 2 invalid input (spec or files), 3 stopped by the user.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import re
+import time
+import traceback
+from pathlib import Path
+
+import platformdirs
+
+from engine.errors import InputError, RunFailed
+from engine.events import Control, Emitter
+
+EXIT_COMPLETED, EXIT_FAILED, EXIT_INVALID, EXIT_STOPPED = 0, 1, 2, 3
+
+
+def default_run_dir(name: str) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")[:60] or "run"
+    root = Path(platformdirs.user_data_dir("distill-studio", appauthor=False)) / "runs"
+    return root / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
+
+
+def spec_hash(spec_json: str) -> str:
+    return hashlib.sha256(spec_json.encode()).hexdigest()
+
+
+def prepare_run_dir(run_dir: Path) -> None:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError.one("--run-dir", f"cannot write to the run folder {run_dir} "
+                             f"({exc.strerror or exc})", "choose a folder you can write to with "
+                             "--run-dir, or free disk space", "run_dir") from None
+
+
+def execute(spec_path: Path, run_dir: Path | None, db_path: Path | None,
+            emitter: Emitter, control: Control) -> int:
+    """Run a spec; report everything as events. Returns the exit code."""
+    from engine.spec import load_spec
+
+    store = run_id = None
+    status, code, error = "failed", EXIT_FAILED, None
+    try:
+        spec = load_spec(spec_path)
+        import torch  # heavy imports after the spec is known to be good
+
+        from engine.data import load_dataset
+        from engine.device import choose_device, choose_precision, describe, set_threads
+        from engine.model_files import sha256_of
+        from engine.store import Store
+        from engine.teachers import load_teachers
+        from engine.train import StopRequested, describe_split, train
+
+        run_dir = (run_dir or default_run_dir(spec.name)).resolve()
+        prepare_run_dir(run_dir)
+        threads = set_threads(spec.training.cpu_threads)
+        device = choose_device(spec.training.device)
+        amp = choose_precision(spec.training.precision, device)
+        data = load_dataset(spec)
+        teachers = load_teachers(spec, data.sample_shape, threads)
+
+        spec_json = spec.to_json()
+        (run_dir / "spec.distill.json").write_text(spec_json, encoding="utf-8")
+        store = Store(db_path)
+        run_id = store.create_run(spec.name, spec_json, spec_hash(spec_json), run_dir, describe(device))
+        emitter.emit("started", run_id=run_id, name=spec.name, run_dir=str(run_dir),
+                     db=str(store.path), device=describe(device), threads=threads,
+                     precision=str(amp).replace("torch.", "") if amp else "fp32",
+                     torch=torch.__version__, split=describe_split(data), labeled=data.labeled,
+                     teachers=[{"name": t.name, "classes": t.spec.classes, "sha256": t.sha256}
+                               for t in teachers],
+                     epochs=spec.training.epochs)
+
+        def on_metrics(step: int, epoch: float, values: dict[str, float]) -> None:
+            store.add_metrics(run_id, step, epoch, values)
+
+        def on_artifact(kind: str, path: Path) -> None:
+            digest, size = sha256_of(path), path.stat().st_size
+            store.add_artifact(run_id, kind, path, digest, size)
+            if kind != "checkpoint":
+                emitter.emit("artifact", kind=kind, path=str(path), sha256=digest, bytes=size)
+
+        try:
+            result = train(spec, data, teachers, device, amp, run_dir, emitter, control,
+                           on_metrics, on_artifact)
+        except StopRequested:
+            status, code = "stopped", EXIT_STOPPED
+            emitter.emit("finished", status=status, run_id=run_id, exit_code=code)
+            return code
+        status, code = "completed", EXIT_COMPLETED
+        store.finish_run(run_id, status, result.best)
+        emitter.emit("finished", status=status, run_id=run_id, exit_code=code, best=result.best,
+                     final=result.final, parameters=result.parameters,
+                     student=str(result.student_path))
+        return code
+    except InputError as exc:
+        code, error = EXIT_INVALID, str(exc)
+        first = exc.problems[0]
+        emitter.error(exc.kind, first.message, first.hint, field=first.path,
+                      problems=[p.as_dict() for p in exc.problems])
+    except RunFailed as exc:
+        error = exc.message
+        emitter.error(exc.kind, exc.message, exc.hint)
+    except OSError as exc:
+        error = str(exc)
+        if exc.errno == errno.ENOSPC:
+            emitter.error("disk_full", f"the disk is full ({exc.filename or 'while saving'})",
+                          "free disk space, then resume the run from its last checkpoint")
+        else:
+            emitter.error("io", f"a file operation failed: {exc}", "check the paths and permissions")
+        traceback.print_exc()
+    except Exception as exc:  # a bug or an unexpected library failure: report, never hide
+        error = f"{type(exc).__name__}: {exc}"
+        traceback.print_exc()
+        emitter.error("crash", f"the engine failed unexpectedly: {error}",
+                      "the details are on stderr; please report them with the spec")
+    finally:
+        if store is not None:
+            if run_id is not None and status != "completed":
+                store.finish_run(run_id, status, {}, error)
+            store.close()
+    emitter.emit("finished", status="failed", run_id=run_id, exit_code=code)
+    return code

@@ -1,0 +1,307 @@
+"""The pipeline spec: the one contract between the app, the command line and the engine.
+
+A spec is plain, typed, validated data (pydantic). This module imports neither torch nor Qt,
+so the app can read and edit specs without loading the training stack.
+
+Relative paths in a spec file resolve against the folder of that file (see `load_spec`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from engine.errors import InputError, Problem, problems_from_validation_error
+
+SCHEMA_VERSION = 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ── data ─────────────────────────────────────────────────────────────────────────────────
+
+
+class Split(_Strict):
+    """How the data is cut into train / validation / test parts (fractions of all samples)."""
+
+    val: float = Field(0.15, ge=0.0, lt=1.0, description="fraction held out for validation")
+    test: float = Field(0.15, ge=0.0, lt=1.0, description="fraction held out for testing")
+    seed: int = Field(0, description="seed of the shuffle before splitting")
+
+    @model_validator(mode="after")
+    def _leaves_training_data(self) -> Split:
+        if self.val + self.test >= 0.95:
+            raise ValueError(
+                f"val + test = {self.val + self.test:.2f} leaves almost nothing to train on; "
+                "keep val + test below 0.95"
+            )
+        return self
+
+
+class BuiltinData(_Strict):
+    """A dataset that ships inside an installed package (works offline)."""
+
+    format: Literal["builtin"] = "builtin"
+    name: Literal["digits"] = Field(description="'digits': scikit-learn's 8x8 handwritten digits")
+    split: Split = Split()
+    use_labels: bool = Field(True, description="false: teachers alone supply the targets")
+
+
+class NpzData(_Strict):
+    """A NumPy .npz file with an array `x` (samples first) and optionally `y` (class indices)."""
+
+    format: Literal["npz"] = "npz"
+    path: Path
+    split: Split = Split()
+    use_labels: bool = True
+
+
+class CsvData(_Strict):
+    """A CSV table with a header row: numeric feature columns and optionally one label column."""
+
+    format: Literal["csv"] = "csv"
+    path: Path
+    label_column: str | None = Field(None, description="name of the label column; none: unlabeled")
+    split: Split = Split()
+    use_labels: bool = True
+
+
+class IdxData(_Strict):
+    """IDX files, the MNIST format (gzipped or not), e.g. Debian's dataset-fashion-mnist."""
+
+    format: Literal["idx"] = "idx"
+    images: Path
+    labels: Path | None = None
+    split: Split = Split()
+    use_labels: bool = True
+
+
+DataSource = Annotated[BuiltinData | NpzData | CsvData | IdxData, Field(discriminator="format")]
+
+
+# ── models ───────────────────────────────────────────────────────────────────────────────
+
+
+class MlpArch(_Strict):
+    """A multi-layer perceptron on the flattened input."""
+
+    kind: Literal["mlp"] = "mlp"
+    width: int = Field(256, ge=1, le=65536, description="units per hidden layer")
+    depth: int = Field(2, ge=0, le=64, description="number of hidden layers")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+
+
+class CnnArch(_Strict):
+    """A small convolutional network (conv-BN-ReLU blocks, global pooling, linear head)."""
+
+    kind: Literal["cnn"] = "cnn"
+    channels: int = Field(32, ge=1, le=4096, description="channels of the first block")
+    depth: int = Field(3, ge=1, le=32, description="number of conv blocks")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+
+
+Architecture = Annotated[MlpArch | CnnArch, Field(discriminator="kind")]
+
+
+class TeacherSpec(_Strict):
+    """A frozen expert model. It may know only some of the student's classes."""
+
+    name: str = Field(min_length=1)
+    path: Path
+    format: Literal["onnx", "safetensors", "pytorch"] | None = Field(
+        None, description="file format; none: guessed from the extension"
+    )
+    classes: list[str] = Field(min_length=1, description="the teacher's class names, output order")
+    mapping: dict[str, str] = Field(
+        default_factory=dict,
+        description="teacher class name -> student class name, where the names differ",
+    )
+    weight: float = Field(1.0, gt=0.0, description="weight under 'fixed' teacher weighting")
+    outputs: Literal["logits", "probabilities"] = Field(
+        "logits", description="what the model's output holds"
+    )
+    architecture: Architecture | None = Field(
+        None, description="zoo architecture of a safetensors or pytorch (state dict) teacher"
+    )
+
+    @property
+    def resolved_format(self) -> str:
+        if self.format:
+            return self.format
+        suffix = self.path.suffix.lower()
+        return {".onnx": "onnx", ".safetensors": "safetensors", ".pt": "pytorch",
+                ".pth": "pytorch"}.get(suffix, suffix.lstrip("."))
+
+    def student_classes_of(self) -> list[str]:
+        """The student class each teacher output maps to, in output order."""
+        return [self.mapping.get(c, c) for c in self.classes]
+
+
+class StudentSpec(_Strict):
+    """The larger, general model that learns from all teachers."""
+
+    architecture: Architecture = MlpArch()
+
+
+class StrategySpec(_Strict):
+    """How teachers teach: Hinton knowledge distillation, several teachers, optional labels."""
+
+    kind: Literal["hinton_kd"] = "hinton_kd"
+    temperature: float = Field(4.0, gt=0.0, le=100.0)
+    hard_label_weight: float = Field(
+        0.5, ge=0.0, le=1.0, description="weight of cross-entropy on labels, when labels exist"
+    )
+    teacher_weighting: Literal["uniform", "fixed"] = Field(
+        "uniform", description="uniform: all teachers equal; fixed: each teacher's `weight`"
+    )
+
+
+class TrainingSpec(_Strict):
+    epochs: int = Field(10, ge=1, le=100000)
+    batch_size: int = Field(64, ge=1, le=1 << 20)
+    optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
+    lr: float = Field(1e-3, gt=0.0, le=10.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="used by sgd")
+    schedule: Literal["constant", "cosine"] = "cosine"
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    cpu_threads: int | None = Field(
+        None, ge=1, le=1024, description="CPU threads for torch; none: the physical cores, up to 8"
+    )
+    checkpoint_every_epochs: int = Field(1, ge=1)
+
+
+class PipelineSpec(_Strict):
+    """The whole pipeline: data, teachers, student, strategy and training settings."""
+
+    schema_version: int = Field(description=f"format version of this file; this build reads {SCHEMA_VERSION}")
+    name: str = Field(min_length=1, max_length=200)
+    data: DataSource
+    classes: list[str] = Field(min_length=2, description="the student's class names, output order")
+    teachers: list[TeacherSpec] = Field(min_length=1)
+    student: StudentSpec = StudentSpec()
+    strategy: StrategySpec = StrategySpec()
+    training: TrainingSpec = TrainingSpec()
+    layout: dict[str, Any] | None = Field(
+        None, description="canvas layout (node positions); read by the app, ignored by the engine"
+    )
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2, exclude_none=True)
+
+
+# ── checks beyond the types ──────────────────────────────────────────────────────────────
+
+
+def semantic_problems(spec: PipelineSpec) -> list[Problem]:
+    """Every problem that types alone cannot catch: duplicates, class mapping, weighting."""
+    problems: list[Problem] = []
+    dupes = sorted({c for c in spec.classes if spec.classes.count(c) > 1})
+    if dupes:
+        problems.append(Problem("classes", f"class names repeat: {', '.join(dupes)}",
+                                "give every student class a different name"))
+    names = [t.name for t in spec.teachers]
+    student = set(spec.classes)
+    for i, t in enumerate(spec.teachers):
+        where = f"teachers[{i}]"
+        if names.count(t.name) > 1:
+            problems.append(Problem(f"{where}.name", f"teacher name '{t.name}' is used twice",
+                                    "give every teacher a different name"))
+        if t.resolved_format not in ("onnx", "safetensors", "pytorch"):
+            problems.append(Problem(
+                f"{where}.path", f"cannot tell the format of '{t.path.name}'",
+                "use a .onnx, .safetensors, .pt or .pth file, or set `format`"))
+        if t.resolved_format in ("safetensors", "pytorch") and t.architecture is None:
+            problems.append(Problem(
+                f"{where}.architecture",
+                f"a {t.resolved_format} teacher holds only weights and needs its zoo architecture",
+                "add e.g. \"architecture\": {\"kind\": \"mlp\", \"width\": 64, \"depth\": 1}"))
+        for src in t.mapping:
+            if src not in t.classes:
+                problems.append(Problem(
+                    f"{where}.mapping.{src}", f"'{src}' is not one of the teacher's classes",
+                    f"map only the teacher's classes: {', '.join(t.classes)}"))
+        mapped = t.student_classes_of()
+        for own, target in zip(t.classes, mapped):
+            if target not in student:
+                problems.append(Problem(
+                    f"{where}.classes", f"teacher class '{own}' maps to '{target}', "
+                    "which is not a student class",
+                    f"add \"mapping\": {{\"{own}\": \"<one of {', '.join(spec.classes)}>\"}} "
+                    "or rename the class"))
+        doubled = sorted({c for c in mapped if mapped.count(c) > 1})
+        if doubled:
+            problems.append(Problem(
+                f"{where}.mapping", f"several teacher classes map to {', '.join(doubled)}",
+                "each teacher class must map to a different student class"))
+    return problems
+
+
+def parse_spec(data: Any, base_dir: Path | None = None) -> PipelineSpec:
+    """Validate a spec given as parsed JSON. Raises InputError listing every problem."""
+    if not isinstance(data, dict):
+        raise InputError([Problem("(file)", "a spec must be a JSON object",
+                                  "start from assets/examples/digits-experts.distill.json")])
+    version = data.get("schema_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+        raise InputError([Problem(
+            "schema_version",
+            f"this spec was written by a newer Distill Studio (schema_version {version}); "
+            f"this version reads schema_version {SCHEMA_VERSION}",
+            "update Distill Studio to open it")])
+    if isinstance(version, int) and version < 1:
+        raise InputError([Problem("schema_version", f"schema_version {version} does not exist",
+                                  f"set \"schema_version\": {SCHEMA_VERSION}")])
+    try:
+        spec = PipelineSpec.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(problems_from_validation_error(exc)) from None
+    if base_dir is not None:
+        spec = _resolve_paths(spec, base_dir)
+    problems = semantic_problems(spec)
+    if problems:
+        raise InputError(problems)
+    return spec
+
+
+def _resolve_paths(spec: PipelineSpec, base_dir: Path) -> PipelineSpec:
+    def fix(p: Path | None) -> Path | None:
+        if p is None:
+            return None
+        p = p.expanduser()
+        return p if p.is_absolute() else (base_dir / p).resolve()
+
+    data = spec.data
+    if isinstance(data, (NpzData, CsvData)):
+        data = data.model_copy(update={"path": fix(data.path)})
+    elif isinstance(data, IdxData):
+        data = data.model_copy(update={"images": fix(data.images), "labels": fix(data.labels)})
+    teachers = [t.model_copy(update={"path": fix(t.path)}) for t in spec.teachers]
+    return spec.model_copy(update={"data": data, "teachers": teachers})
+
+
+def load_spec(path: str | Path) -> PipelineSpec:
+    """Read and validate a spec file; relative paths resolve against its folder."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError([Problem("(file)", f"no spec file at {path}",
+                                  "check the path; specs end in .distill.json")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError([Problem("(file)", f"cannot read {path}: {exc}",
+                                  "check the file's permissions and that it is a text file")]) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError([Problem(
+            "(file)", f"{path.name} is not valid JSON: {exc.msg} at line {exc.lineno}, "
+            f"column {exc.colno}", "fix the JSON syntax there (a missing comma or quote?)")]) from None
+    return parse_spec(data, base_dir=path.resolve().parent)

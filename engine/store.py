@@ -1,0 +1,92 @@
+"""The run store: one SQLite file (WAL, busy timeout, batched inserts) through sqlite-utils.
+
+Tables: runs (one row per run), metrics (run_id, step, epoch, name, value),
+artifacts (run_id, kind, path, sha256, bytes). The app reads it while the engine writes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import platformdirs
+import sqlite_utils
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def default_db_path() -> Path:
+    return Path(platformdirs.user_data_dir("distill-studio", appauthor=False)) / "runs.sqlite"
+
+
+class Store:
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path else default_db_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite_utils.Database(self.path)
+        self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self.db.enable_wal()
+        self._pending: list[dict] = []
+        self._create_tables()
+
+    def _create_tables(self) -> None:
+        if "runs" not in self.db.table_names():
+            self.db["runs"].create({
+                "id": int, "name": str, "spec": str, "spec_hash": str, "status": str,
+                "device": str, "started": float, "ended": float, "run_dir": str,
+                "best_metrics": str, "error": str,
+            }, pk="id", if_not_exists=True)
+        if "metrics" not in self.db.table_names():
+            self.db["metrics"].create({
+                "run_id": int, "step": int, "epoch": float, "name": str, "value": float,
+            }, foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
+            self.db["metrics"].create_index(["run_id", "name", "step"], if_not_exists=True)
+        if "artifacts" not in self.db.table_names():
+            self.db["artifacts"].create({
+                "run_id": int, "kind": str, "path": str, "sha256": str, "bytes": int,
+            }, foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
+
+    # runs
+    def create_run(self, name: str, spec_json: str, spec_hash: str, run_dir: Path, device: str) -> int:
+        table = self.db["runs"].insert({
+            "name": name, "spec": spec_json, "spec_hash": spec_hash, "status": "running",
+            "device": device, "started": time.time(), "run_dir": str(run_dir), "best_metrics": "{}",
+        })
+        return int(table.last_pk)
+
+    def finish_run(self, run_id: int, status: str, best: dict[str, float], error: str | None = None) -> None:
+        self.flush()
+        self.db["runs"].update(run_id, {"status": status, "ended": time.time(),
+                                        "best_metrics": json.dumps(best), "error": error})
+
+    def runs(self, limit: int | None = None) -> list[dict]:
+        return list(self.db["runs"].rows_where(order_by="started desc, id desc", limit=limit))
+
+    # metrics, batched: `add_metrics` buffers, `flush` writes one transaction
+    def add_metrics(self, run_id: int, step: int, epoch: float, values: dict[str, float]) -> None:
+        self._pending.extend({"run_id": run_id, "step": step, "epoch": epoch, "name": k, "value": v}
+                             for k, v in values.items())
+        if len(self._pending) >= 2000:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            rows, self._pending = self._pending, []
+            with self.db.conn:
+                self.db["metrics"].insert_all(rows, batch_size=1000)
+
+    def metrics(self, run_id: int, name: str | None = None) -> list[dict]:
+        where, args = ("run_id = ?", [run_id]) if name is None else ("run_id = ? and name = ?", [run_id, name])
+        return list(self.db["metrics"].rows_where(where, args, order_by="step"))
+
+    def add_artifact(self, run_id: int, kind: str, path: Path, sha256: str, size: int) -> None:
+        self.db["artifacts"].insert({"run_id": run_id, "kind": kind, "path": str(path),
+                                     "sha256": sha256, "bytes": size})
+
+    def artifacts(self, run_id: int) -> list[dict]:
+        return list(self.db["artifacts"].rows_where("run_id = ?", [run_id]))
+
+    def close(self) -> None:
+        self.flush()
+        self.db.close()

@@ -1,0 +1,142 @@
+"""Teachers: frozen expert models, run in inference mode, mapped into the student's classes.
+
+ONNX teachers run in onnxruntime (so they can come from any framework); safetensors and
+PyTorch state-dict teachers are zoo architectures. Every teacher is checked against the data
+(input size) and its declared classes (output size) before training starts.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.errors import InputError
+from engine.model_files import check_readable, load_safetensors, load_state_dict_pt, read_onnx, sha256_of
+from engine.models import build_model
+from engine.spec import PipelineSpec, TeacherSpec
+
+
+class Teacher(ABC):
+    """A loaded teacher: `predict` gives logits over its own classes, in its output order."""
+
+    def __init__(self, spec: TeacherSpec, student_classes: list[str], where: str):
+        self.spec = spec
+        self.name = spec.name
+        self.where = where
+        index = {c: i for i, c in enumerate(student_classes)}
+        self.student_index = np.array([index[c] for c in spec.student_classes_of()], dtype=np.int64)
+        self.sha256 = sha256_of(spec.path)
+
+    def predict(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        out = np.concatenate([self._run(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+        if out.ndim != 2 or out.shape[1] != len(self.spec.classes):
+            raise InputError.one(
+                f"{self.where}.classes", f"teacher '{self.name}' gives {out.shape[-1]} outputs per "
+                f"sample but declares {len(self.spec.classes)} classes",
+                "list exactly the classes the model outputs, in its output order", "shape_mismatch")
+        if self.spec.outputs == "probabilities":
+            out = np.log(np.clip(out, 1e-8, None))  # log-probabilities are valid logits
+        if not np.isfinite(out).all():
+            raise InputError.one(self.where, f"teacher '{self.name}' outputs NaN or infinite values",
+                                 "check the model file; it may be damaged", "corrupt_model")
+        return out.astype(np.float32)
+
+    @abstractmethod
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        """Raw model outputs for one batch."""
+
+
+class OnnxTeacher(Teacher):
+    def __init__(self, spec: TeacherSpec, student_classes: list[str], where: str,
+                 sample_shape: tuple[int, ...], threads: int):
+        super().__init__(spec, student_classes, where)
+        import onnxruntime as ort
+
+        read_onnx(spec.path, f"{where}.path")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(spec.path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types per failure
+            raise InputError.one(f"{where}.path", f"onnxruntime cannot load {spec.path.name}: "
+                                 f"{str(exc).splitlines()[0][:200]}",
+                                 "re-export the model with a standard opset", "corrupt_model") from None
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1:
+            raise InputError.one(f"{where}.path", f"{spec.path.name} has {len(inputs)} inputs",
+                                 "a teacher takes exactly one input: the samples", "shape_mismatch")
+        self.input_name = inputs[0].name
+        self.input_dtype = np.float64 if "double" in inputs[0].type else np.float32
+        dims = inputs[0].shape[1:]
+        self.reshape_to: tuple[int, ...] | None = None
+        if all(isinstance(d, int) for d in dims):
+            if math.prod(dims) != math.prod(sample_shape):
+                raise InputError.one(
+                    f"{where}.path", f"teacher '{self.name}' expects samples shaped {list(dims)} "
+                    f"({math.prod(dims)} values); the data gives {list(sample_shape)} "
+                    f"({math.prod(sample_shape)} values)",
+                    "use a teacher trained on this kind of data", "shape_mismatch")
+            self.reshape_to = tuple(dims)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        if self.reshape_to is not None:
+            x = x.reshape((len(x),) + self.reshape_to)
+        return self.session.run(None, {self.input_name: x.astype(self.input_dtype, copy=False)})[0]
+
+
+class ZooTeacher(Teacher):
+    """Weights (safetensors or a PyTorch state dict) for a zoo architecture."""
+
+    def __init__(self, spec: TeacherSpec, student_classes: list[str], where: str,
+                 sample_shape: tuple[int, ...]):
+        super().__init__(spec, student_classes, where)
+        fmt = spec.resolved_format
+        state = (load_safetensors if fmt == "safetensors" else load_state_dict_pt)(spec.path, f"{where}.path")
+        self.model = build_model(spec.architecture, sample_shape, len(spec.classes), f"{where}.architecture")
+        expected = self.model.state_dict()
+        missing = sorted(set(expected) - set(state))
+        unexpected = sorted(set(state) - set(expected))
+        wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
+        if missing or unexpected or wrong:
+            detail = "; ".join(part for part in (
+                f"missing {', '.join(missing[:4])}" if missing else "",
+                f"unexpected {', '.join(unexpected[:4])}" if unexpected else "",
+                "shape differs for " + ", ".join(
+                    f"{k} (file {list(state[k].shape)}, architecture {list(expected[k].shape)})"
+                    for k in wrong[:3]) if wrong else "") if part)
+            raise InputError.one(f"{where}.architecture",
+                                 f"the weights in {spec.path.name} do not fit the architecture: {detail}",
+                                 "set the architecture (kind, width/channels, depth) the weights "
+                                 "were trained with, and the teacher's classes", "shape_mismatch")
+        self.model.load_state_dict(state)
+        self.model.eval()
+
+    @torch.inference_mode()
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        return self.model(torch.from_numpy(x)).float().numpy()
+
+
+def load_teachers(spec: PipelineSpec, sample_shape: tuple[int, ...], threads: int) -> list[Teacher]:
+    """Load every teacher, or raise one InputError listing every teacher that cannot be used."""
+    teachers, problems = [], []
+    for i, t in enumerate(spec.teachers):
+        where = f"teachers[{i}]"
+        try:
+            fmt = check_readable(Path(t.path), f"{where}.path")
+            if fmt == "onnx" and t.resolved_format == "onnx":
+                teachers.append(OnnxTeacher(t, spec.classes, where, sample_shape, threads))
+            elif fmt == t.resolved_format:
+                teachers.append(ZooTeacher(t, spec.classes, where, sample_shape))
+            else:
+                raise InputError.one(f"{where}.format", f"{t.path.name} looks like {fmt}, but the "
+                                     f"spec says {t.resolved_format}", "fix `format` or the file")
+        except InputError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InputError(problems, kind="invalid_teacher")
+    return teachers
