@@ -69,7 +69,7 @@ def cmd_validate(args) -> int:
         device = choose_device(spec.training.device)
         choose_precision(spec.training.precision, device)
         data = load_dataset(spec)
-        teachers = load_teachers(spec, data.sample_shape, set_threads(spec.training.cpu_threads))
+        teachers = load_teachers(spec, data.train.x[:8], set_threads(spec.training.cpu_threads))
         params = count_parameters(build_model(spec.student.architecture, data.sample_shape,
                                               len(spec.classes)))
     except InputError as exc:

@@ -66,7 +66,7 @@ def execute(spec_path: Path, run_dir: Path | None, db_path: Path | None,
         device = choose_device(spec.training.device)
         amp = choose_precision(spec.training.precision, device)
         data = load_dataset(spec)
-        teachers = load_teachers(spec, data.sample_shape, threads)
+        teachers = load_teachers(spec, data.train.x[:8], threads)
 
         spec_json = spec.to_json()
         (run_dir / "spec.distill.json").write_text(spec_json, encoding="utf-8")

@@ -200,16 +200,20 @@ class PipelineSpec(_Strict):
 # ── checks beyond the types ──────────────────────────────────────────────────────────────
 
 
-def semantic_problems(spec: PipelineSpec) -> list[Problem]:
-    """Every problem that types alone cannot catch: duplicates, class mapping, weighting."""
+def semantic_problems(classes: list[str], teachers: dict[int, TeacherSpec]) -> list[Problem]:
+    """Every problem that types alone cannot catch: repeated names, the class mapping.
+
+    `teachers` maps each teacher's position in the spec to its (valid) spec, so the checks
+    also run on the teachers that did validate when others did not.
+    """
     problems: list[Problem] = []
-    dupes = sorted({c for c in spec.classes if spec.classes.count(c) > 1})
+    dupes = sorted({c for c in classes if classes.count(c) > 1})
     if dupes:
         problems.append(Problem("classes", f"class names repeat: {', '.join(dupes)}",
                                 "give every student class a different name"))
-    names = [t.name for t in spec.teachers]
-    student = set(spec.classes)
-    for i, t in enumerate(spec.teachers):
+    names = [t.name for t in teachers.values()]
+    student = set(classes)
+    for i, t in teachers.items():
         where = f"teachers[{i}]"
         if names.count(t.name) > 1:
             problems.append(Problem(f"{where}.name", f"teacher name '{t.name}' is used twice",
@@ -234,7 +238,7 @@ def semantic_problems(spec: PipelineSpec) -> list[Problem]:
                 problems.append(Problem(
                     f"{where}.classes", f"teacher class '{own}' maps to '{target}', "
                     "which is not a student class",
-                    f"add \"mapping\": {{\"{own}\": \"<one of {', '.join(spec.classes)}>\"}} "
+                    f"add \"mapping\": {{\"{own}\": \"<one of {', '.join(classes)}>\"}} "
                     "or rename the class"))
         doubled = sorted({c for c in mapped if mapped.count(c) > 1})
         if doubled:
@@ -262,13 +266,32 @@ def parse_spec(data: Any, base_dir: Path | None = None) -> PipelineSpec:
     try:
         spec = PipelineSpec.model_validate(data)
     except ValidationError as exc:
-        raise InputError(problems_from_validation_error(exc)) from None
+        problems = problems_from_validation_error(exc)
+        seen = {(p.path, p.message) for p in problems}
+        problems += [p for p in _partial_semantic_problems(data) if (p.path, p.message) not in seen]
+        raise InputError(problems) from None
     if base_dir is not None:
         spec = _resolve_paths(spec, base_dir)
-    problems = semantic_problems(spec)
+    problems = semantic_problems(spec.classes, dict(enumerate(spec.teachers)))
     if problems:
         raise InputError(problems)
     return spec
+
+
+def _partial_semantic_problems(data: dict) -> list[Problem]:
+    """The class-mapping checks on the parts of an invalid spec that are valid on their own."""
+    classes = data.get("classes")
+    raw = data.get("teachers")
+    if not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)
+            and isinstance(raw, list)):
+        return []
+    teachers = {}
+    for i, t in enumerate(raw):
+        try:
+            teachers[i] = TeacherSpec.model_validate(t)
+        except ValidationError:
+            continue
+    return semantic_problems(classes, teachers)
 
 
 def _resolve_paths(spec: PipelineSpec, base_dir: Path) -> PipelineSpec:

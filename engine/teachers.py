@@ -121,20 +121,22 @@ class ZooTeacher(Teacher):
         return self.model(torch.from_numpy(x)).float().numpy()
 
 
-def load_teachers(spec: PipelineSpec, sample_shape: tuple[int, ...], threads: int) -> list[Teacher]:
-    """Load every teacher, or raise one InputError listing every teacher that cannot be used."""
+def load_teachers(spec: PipelineSpec, probe: np.ndarray, threads: int) -> list[Teacher]:
+    """Load every teacher and try it on `probe` (a few samples of the data), or raise one
+    InputError listing every teacher that cannot be used."""
+    sample_shape = tuple(probe.shape[1:])
     teachers, problems = [], []
     for i, t in enumerate(spec.teachers):
         where = f"teachers[{i}]"
         try:
             fmt = check_readable(Path(t.path), f"{where}.path")
-            if fmt == "onnx" and t.resolved_format == "onnx":
-                teachers.append(OnnxTeacher(t, spec.classes, where, sample_shape, threads))
-            elif fmt == t.resolved_format:
-                teachers.append(ZooTeacher(t, spec.classes, where, sample_shape))
-            else:
+            if fmt != t.resolved_format:
                 raise InputError.one(f"{where}.format", f"{t.path.name} looks like {fmt}, but the "
                                      f"spec says {t.resolved_format}", "fix `format` or the file")
+            teacher = OnnxTeacher(t, spec.classes, where, sample_shape, threads) if fmt == "onnx" \
+                else ZooTeacher(t, spec.classes, where, sample_shape)
+            teacher.predict(probe)  # output width and finiteness, before any training
+            teachers.append(teacher)
         except InputError as exc:
             problems.extend(exc.problems)
     if problems:

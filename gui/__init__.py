@@ -1,0 +1,1 @@
+"""Distill Studio's app. Never imports torch: all heavy work runs in the engine process."""

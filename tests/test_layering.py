@@ -1,0 +1,36 @@
+"""The layer rules of DESIGN.md: the app never imports torch; the engine never imports Qt."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def modules_after_import(package: str) -> set[str]:
+    names = sorted(p.relative_to(ROOT).with_suffix("").as_posix().replace("/", ".")
+                   for p in (ROOT / package).rglob("*.py") if p.name != "__main__.py")
+    code = ("import sys, importlib\n"
+            f"for name in {names!r}: importlib.import_module(name)\n"
+            "print('\\n'.join(sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    return {m.split(".")[0] for m in out.split()}
+
+
+def test_engine_never_imports_qt():
+    loaded = modules_after_import("engine")
+    assert "torch" in loaded  # the check sees what the engine imports
+    assert not loaded & {"PySide6", "shiboken6", "pyqtgraph", "PyQt5", "PyQt6"}
+
+
+def test_gui_never_imports_torch_or_onnxruntime():
+    loaded = modules_after_import("gui")
+    assert not loaded & {"torch", "onnxruntime", "onnx"}
+
+
+def test_engine_spec_stays_light():
+    code = "import sys, engine, engine.spec; print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'onnxruntime', 'numpy', 'PySide6')))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
