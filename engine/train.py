@@ -115,7 +115,7 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
         if not all(math.isfinite(v) for v in values.values()):
             raise RunFailed("non_finite_loss", f"the loss became {values['loss/total']} near "
                             f"step {step}", "lower training.lr, or check the data and teachers "
-                            "for extreme values; the last checkpoint is kept")
+                            "for extreme values; checkpoints saved so far are kept")
         values["lr"] = sched.get_last_lr()[0]
         emitter.emit("metric", step=step, epoch=round(epoch_progress, 4), values=values)
         on_metrics(step, epoch_progress, values)

@@ -174,3 +174,21 @@ def test_inspect_refuses_a_pickle_that_would_run_code(tmp_path):
 def test_missing_model_file(tmp_path):
     proc = run_engine("inspect", tmp_path / "nothing.onnx")
     assert proc.returncode == 2 and "no model file" in proc.stderr
+
+
+def test_non_finite_loss_stops_the_run_with_a_clear_error(tmp_path, demo_dict):
+    import numpy as np
+
+    x = np.random.default_rng(0).random((200, 1, 8, 8)).astype(np.float32)
+    x[:, 0, 0, 0] = 3e38  # finite, but statistics over it overflow: the loss becomes NaN
+    np.savez(tmp_path / "extreme.npz", x=x, y=np.arange(200) % 10)
+    demo_dict["data"] = {"format": "npz", "path": str(tmp_path / "extreme.npz")}
+    db = tmp_path / "db.sqlite"
+    proc = run_engine("run", write_spec(tmp_path, demo_dict), "--db", db, "--run-dir", tmp_path / "r")
+    assert proc.returncode == 1
+    events = parse_events(proc.stdout)
+    error = next(e for e in events if e["event"] == "error")
+    assert error["kind"] == "non_finite_loss" and "nan" in error["message"] and error["hint"]
+    assert events[-1]["status"] == "failed"
+    status, message = sqlite3.connect(db).execute("select status, error from runs").fetchone()
+    assert status == "failed" and "nan" in message
