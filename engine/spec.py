@@ -248,21 +248,26 @@ def semantic_problems(classes: list[str], teachers: dict[int, TeacherSpec]) -> l
     return problems
 
 
-def parse_spec(data: Any, base_dir: Path | None = None) -> PipelineSpec:
-    """Validate a spec given as parsed JSON. Raises InputError listing every problem."""
-    if not isinstance(data, dict):
-        raise InputError([Problem("(file)", "a spec must be a JSON object",
-                                  "start from assets/examples/digits-experts.distill.json")])
+def check_schema_version(data: dict) -> None:
+    """Refuse a file from a newer version by name, before reading anything else of it."""
     version = data.get("schema_version")
     if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
         raise InputError([Problem(
             "schema_version",
-            f"this spec was written by a newer Distill Studio (schema_version {version}); "
+            f"this file was written by a newer Distill Studio (schema_version {version}); "
             f"this version reads schema_version {SCHEMA_VERSION}",
             "update Distill Studio to open it")])
     if isinstance(version, int) and version < 1:
         raise InputError([Problem("schema_version", f"schema_version {version} does not exist",
                                   f"set \"schema_version\": {SCHEMA_VERSION}")])
+
+
+def parse_spec(data: Any, base_dir: Path | None = None) -> PipelineSpec:
+    """Validate a spec given as parsed JSON. Raises InputError listing every problem."""
+    if not isinstance(data, dict):
+        raise InputError([Problem("(file)", "a spec must be a JSON object",
+                                  "start from assets/examples/digits-experts.distill.json")])
+    check_schema_version(data)
     try:
         spec = PipelineSpec.model_validate(data)
     except ValidationError as exc:

@@ -15,7 +15,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from engine.checkpoint import atomic_write, save_checkpoint
+from engine.atomic_io import atomic_write
+from engine.checkpoint import save_checkpoint
 from engine.data import Dataset
 from engine.errors import RunFailed
 from engine.events import Control, Emitter

@@ -1,13 +1,17 @@
-"""`distill-studio [PROJECT]`: open a project and run it.
+"""`distill-studio [PROJECT]`: the desktop app.
 
-The windowed editor is built on this same path: the app never trains in its own process; it
-starts the engine (`python -m engine run PROJECT`) as a child process and reads its events.
-Until the editor lands, the app runs the project headless and shows the events as text.
+    distill-studio [PROJECT]                    open the editor (on PROJECT if given)
+    distill-studio [PROJECT] --screenshot PNG   render the window at a fixed size, save, exit 0
+    distill-studio PROJECT --headless           run PROJECT through the engine, events as text
+
+The app never trains in its own process: it starts the engine (`python -m engine …`) as a
+child process and reads its events.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,26 +19,74 @@ from pathlib import Path
 from gui.event_text import EventText
 
 DEMO = Path(__file__).resolve().parent.parent / "assets" / "examples" / "digits-experts.distill.json"
+SCREENSHOT_SIZE = (1400, 860)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="distill-studio", description="Open and run a Distill "
-                                     "Studio project (default: the bundled digits demo).")
-    parser.add_argument("project", nargs="?", type=Path, default=DEMO,
-                        help="a .distill.json project file")
+    parser = argparse.ArgumentParser(prog="distill-studio", description="Distill Studio: build a "
+                                     "distillation pipeline on a canvas and run it.")
+    parser.add_argument("project", nargs="?", type=Path, help="a .distill.json project file")
+    parser.add_argument("--screenshot", type=Path, metavar="PNG",
+                        help="render the main window, save it as PNG and exit")
+    parser.add_argument("--headless", action="store_true",
+                        help="no window: run the project through the engine, events as text")
     parser.add_argument("--db", type=Path, help="the run store (default: in the user data dir)")
-    parser.add_argument("--run-dir", type=Path, help="where to keep the run's files")
+    parser.add_argument("--run-dir", type=Path, help="where a headless run keeps its files")
     args = parser.parse_args(argv)
-    if not args.project.is_file():
+    if args.project is not None and not args.project.is_file():
         print(f"distill-studio: no project file at {args.project}\n  hint: check the path; "
               f"the demo is {DEMO}", file=sys.stderr)
         return 2
+    if args.headless:
+        return run_headless(args.project or DEMO, args.db, args.run_dir)
+    return run_window(args.project, args.screenshot)
 
-    cmd = [sys.executable, "-m", "engine", "run", str(args.project)]
-    if args.db:
-        cmd += ["--db", str(args.db)]
-    if args.run_dir:
-        cmd += ["--run-dir", str(args.run_dir)]
+
+def run_window(project: Path | None, screenshot: Path | None) -> int:
+    if screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # no screen needed for a picture
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Distill Studio")
+    app.setOrganizationName("distill-studio")
+    window = MainWindow()
+    if screenshot:
+        window.resize(*SCREENSHOT_SIZE)
+    window.show()
+    if project is not None:
+        window.open_project(project, ask=False)
+    if screenshot:
+        waited = [0]
+
+        def shoot():  # wait (without blocking) until the model files have been read
+            waited[0] += 1
+            if window.model_inspector.busy and waited[0] < 200:
+                QTimer.singleShot(100, shoot)
+                return
+            window.view.fit_to_view()
+            if window.doc.nodes:
+                window.scene.clearSelection()
+                window.scene.node_items[next(iter(window.doc.nodes))].setSelected(True)
+            QTimer.singleShot(200, lambda: (window.grab_screenshot(screenshot), app.exit(0)))
+
+        QTimer.singleShot(300, shoot)
+        code = app.exec()
+        window.undo_stack.setClean()
+        window.close()
+        return code
+    return app.exec()
+
+
+def run_headless(project: Path, db: Path | None, run_dir: Path | None) -> int:
+    cmd = [sys.executable, "-m", "engine", "run", str(project)]
+    if db:
+        cmd += ["--db", str(db)]
+    if run_dir:
+        cmd += ["--run-dir", str(run_dir)]
     text = EventText()
     with subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                           bufsize=1) as engine:

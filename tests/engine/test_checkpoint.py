@@ -3,7 +3,8 @@ import os
 import pytest
 import torch
 
-from engine.checkpoint import atomic_write, load_checkpoint, save_checkpoint
+from engine.atomic_io import atomic_write
+from engine.checkpoint import load_checkpoint, save_checkpoint
 
 
 def test_checkpoint_round_trip(tmp_path):

@@ -1,0 +1,112 @@
+"""What can be dropped on the canvas: a node kind from the palette, a model from the library,
+or files from the desktop's file manager (model files become teachers, data files data sources).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QObject, QPointF, Signal
+
+from gui.document.commands import AddNode
+from gui.document.kinds import KINDS, default_props
+from gui.document.model import Document, Node
+from gui.engine_client.inspect import ModelInspector
+
+KIND_MIME = "application/x-distill-node-kind"
+MODEL_MIME = "application/x-distill-model"
+MODEL_SUFFIXES = {".onnx", ".safetensors", ".pt", ".pth"}
+DATA_SUFFIXES = {".npz": "npz", ".csv": "csv"}
+
+
+def unique_teacher_name(doc: Document, base: str) -> str:
+    taken = {n.props.get("name") for n in doc.of_kind("teacher")}
+    name, i = base, 2
+    while name in taken:
+        name, i = f"{base} {i}", i + 1
+    return name
+
+
+def teacher_node(doc: Document, path: str, info: dict, pos: tuple[float, float]) -> Node:
+    """A teacher for a model file, filled in from what the engine read off the file."""
+    classes = info.get("classes")
+    if not classes:
+        outputs = info.get("outputs") or []
+        width = outputs[0]["shape"][-1] if outputs and outputs[0].get("shape") else None
+        classes = [str(i) for i in range(width)] if isinstance(width, int) else []
+    props = {**default_props("teacher"), "name": unique_teacher_name(doc, Path(path).stem),
+             "path": str(Path(path).resolve()), "classes": list(classes)}
+    if info.get("format") in ("safetensors", "pytorch"):
+        props["format"] = info["format"]
+    return Node(doc.new_id("teacher"), "teacher", props, pos, info=info)
+
+
+def data_node(doc: Document, path: Path, pos: tuple[float, float]) -> Node:
+    props = default_props("data")
+    fmt = DATA_SUFFIXES.get(path.suffix.lower(), "idx")
+    props.pop("name")
+    props.update({"format": fmt, "path": str(path.resolve())} if fmt != "idx"
+                 else {"format": "idx", "images": str(path.resolve())})
+    return Node(doc.new_id("data"), "data", props, pos)
+
+
+def is_idx(path: Path) -> bool:
+    return "idx" in path.name and ("ubyte" in path.name or path.suffix == ".gz")
+
+
+class DropHandler(QObject):
+    message = Signal(str)
+
+    def __init__(self, doc: Document, undo_stack, inspector: ModelInspector, parent=None):
+        super().__init__(parent)
+        self.doc, self.undo_stack, self.inspector = doc, undo_stack, inspector
+
+    def accepts(self, mime: QMimeData) -> bool:
+        if mime.hasFormat(KIND_MIME) or mime.hasFormat(MODEL_MIME):
+            return True
+        return any(self._usable(Path(u.toLocalFile())) for u in mime.urls() if u.isLocalFile())
+
+    def _usable(self, path: Path) -> bool:
+        suffix = path.suffix.lower()
+        return suffix in MODEL_SUFFIXES or suffix in DATA_SUFFIXES or is_idx(path)
+
+    def drop(self, mime: QMimeData, at: QPointF) -> None:
+        pos = (at.x() - 115, at.y() - 40)
+        if mime.hasFormat(KIND_MIME):
+            kind = bytes(mime.data(KIND_MIME)).decode()
+            if kind in KINDS:
+                self.add(Node(self.doc.new_id(kind), kind, default_props(kind), pos))
+            return
+        if mime.hasFormat(MODEL_MIME):
+            entry = json.loads(bytes(mime.data(MODEL_MIME)).decode())
+            self.add(teacher_node(self.doc, entry["path"], entry.get("info", {}), pos))
+            return
+        offset = 0
+        for url in mime.urls():
+            path = Path(url.toLocalFile())
+            here = (pos[0] + offset, pos[1] + offset)
+            if path.suffix.lower() in MODEL_SUFFIXES:
+                self.add_model_file(path, here)
+            elif path.suffix.lower() in DATA_SUFFIXES or is_idx(path):
+                self.add(data_node(self.doc, path, here))
+            else:
+                self.message.emit(f"{path.name}: not a model or data file Distill Studio reads "
+                                  "(models: .onnx .safetensors .pt .pth; data: .npz .csv IDX)")
+            offset += 30
+
+    def add_model_file(self, path: Path, pos: tuple[float, float]) -> None:
+        """Ask the engine what the file holds; the teacher appears when it answers."""
+        self.message.emit(f"Reading {path.name}…")
+
+        def done(info: dict | None, error: str | None) -> None:
+            if info is None:
+                self.message.emit(f"Cannot use {path.name}: {error}")
+                return
+            self.add(teacher_node(self.doc, str(path), info, pos))
+            self.message.emit(f"Added teacher {path.name}")
+
+        self.inspector.inspect(path, done)
+
+    def add(self, node: Node) -> None:
+        self.undo_stack.push(AddNode(self.doc, node))

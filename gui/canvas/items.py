@@ -1,0 +1,253 @@
+"""What the canvas draws: node cards with ports and a status line, and links between ports."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QGraphicsPathItem
+
+from gui.document.kinds import KINDS
+from gui.document.model import Link, Node
+from gui.document.validation import ERROR, INCOMPLETE, OK
+
+NODE_W, NODE_H, HEADER_H, PORT_R = 240.0, 104.0, 24.0, 6.0
+STATE_COLORS = {OK: QColor("#2f9e6b"), INCOMPLETE: QColor("#d9a21b"), ERROR: QColor("#d64545")}
+STATE_WORDS = {OK: "configured", INCOMPLETE: "incomplete", ERROR: "error"}
+
+
+def summary(node: Node) -> list[str]:
+    """Two short lines that say what the node is, read off its properties and file info."""
+    p, info = node.props, node.info
+    if node.kind == "data":
+        fmt = p.get("format")
+        first = f"{p.get('name')} (built in)" if fmt == "builtin" else \
+            f"{fmt.upper()}: {_base(p.get('path') or p.get('images'))}"
+        split = p.get("split") or {}
+        second = f"split val {split.get('val', 0.15):g} · test {split.get('test', 0.15):g}" + \
+            ("" if p.get("use_labels", True) else " · no labels")
+        return [first, second]
+    if node.kind == "teacher":
+        classes = p.get("classes") or []
+        first = f"{len(classes)} classes: {', '.join(classes[:5])}{'…' if len(classes) > 5 else ''}" \
+            if classes else "no classes yet"
+        bits = [info.get("format", "").upper()] if info.get("format") else []
+        if info.get("parameters"):
+            bits.append(f"{info['parameters']:,} params")
+        if info.get("inputs"):
+            bits.append("in " + "×".join(str(d) for d in info["inputs"][0]["shape"][1:]))
+        return [first, " · ".join(bits) or _base(p.get("path")) or "no model file"]
+    if node.kind == "strategy":
+        return [f"Hinton KD · T = {p.get('temperature', 4):g}",
+                f"labels α = {p.get('hard_label_weight', 0.5):g} · {p.get('teacher_weighting', 'uniform')}"]
+    arch = p.get("architecture") or {}
+    size = f"{arch.get('width', 256)}×{arch.get('depth', 2)}" if arch.get("kind") == "mlp" \
+        else f"{arch.get('channels', 32)}ch×{arch.get('depth', 3)}"
+    train = p.get("training") or {}
+    return [f"{arch.get('kind', 'mlp').upper()} {size} · {len(p.get('classes') or [])} classes",
+            f"{train.get('epochs', 10)} epochs · lr {train.get('lr', 0.001):g} · {train.get('optimizer', 'adamw')}"]
+
+
+def _base(path: str | None) -> str:
+    return path.replace("\\", "/").rsplit("/", 1)[-1] if path else ""
+
+
+class PortItem(QGraphicsItem):
+    """A connection point on a node: inputs on the left edge, outputs on the right."""
+
+    def __init__(self, node_item: NodeItem, name: str, is_output: bool, y: float):
+        super().__init__(node_item)
+        self.node_item, self.name, self.is_output = node_item, name, is_output
+        self.setPos(NODE_W if is_output else 0.0, y)
+        self.setAcceptHoverEvents(True)
+        self.setCursor(Qt.CrossCursor)
+        self.setToolTip(f"{'output' if is_output else 'input'}: {name} — drag to connect")
+        self._hover = False
+
+    def boundingRect(self) -> QRectF:
+        r = PORT_R + 4
+        return QRectF(-r, -r, 2 * r, 2 * r)
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        color = QColor(KINDS[self.node_item.node.kind].color)
+        painter.setPen(QPen(color.darker(130), 1.5))
+        painter.setBrush(color.lighter(150) if self._hover else QColor("white"))
+        painter.drawEllipse(QPointF(0, 0), PORT_R, PORT_R)
+
+    def hoverEnterEvent(self, event):
+        self._hover = True
+        self.update()
+
+    def hoverLeaveEvent(self, event):
+        self._hover = False
+        self.update()
+
+    def scene_anchor(self) -> QPointF:
+        return self.scenePos()
+
+
+class NodeItem(QGraphicsObject):
+    def __init__(self, node: Node):
+        super().__init__()
+        self.node = node
+        self.state, self.reason = OK, ""
+        self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
+                      | QGraphicsItem.ItemSendsScenePositionChanges)
+        self.setAcceptHoverEvents(True)
+        self.setZValue(1)
+        self.links: list[LinkItem] = []
+        kind = KINDS[node.kind]
+        self.ports: dict[tuple[str, bool], PortItem] = {}
+        for i, port in enumerate(kind.inputs):
+            y = HEADER_H + 22 + i * 26
+            self.ports[(port.name, False)] = PortItem(self, port.name, False, y)
+        for port in kind.outputs:
+            self.ports[(port.name, True)] = PortItem(self, port.name, True, NODE_H / 2)
+        self.setPos(*node.pos)
+        self.refresh(node)
+
+    def port(self, name: str, is_output: bool) -> PortItem:
+        return self.ports[(name, is_output)]
+
+    def refresh(self, node: Node, state: str | None = None, reason: str | None = None) -> None:
+        self.node = node
+        if state is not None:
+            self.state, self.reason = state, reason or ""
+        self.setToolTip(f"{KINDS[node.kind].title}: {STATE_WORDS[self.state]}"
+                        + (f" — {self.reason}" if self.reason and self.state != OK else ""))
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(-2, -2, NODE_W + 4, NODE_H + 4)
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        kind = KINDS[self.node.kind]
+        color = QColor(kind.color)
+        rect = QRectF(0, 0, NODE_W, NODE_H)
+        painter.setRenderHint(QPainter.Antialiasing)
+        border = QColor("#1f6feb") if self.isSelected() else STATE_COLORS[self.state] \
+            if self.state != OK else QColor("#c9ced6")
+        painter.setPen(QPen(border, 2.5 if self.isSelected() or self.state != OK else 1.2))
+        painter.setBrush(QColor("white"))
+        painter.drawRoundedRect(rect, 8, 8)
+        painter.save()
+        clip = QPainterPath()
+        clip.addRoundedRect(rect, 8, 8)
+        painter.setClipPath(clip)
+        painter.fillRect(QRectF(0, 0, NODE_W, HEADER_H), color)
+        painter.restore()
+
+        font = QFont(painter.font())
+        font.setPointSizeF(8.5)
+        font.setBold(True)
+        painter.setFont(font)
+        painter.setPen(QColor("white"))
+        painter.drawText(QRectF(10, 0, NODE_W - 20, HEADER_H), Qt.AlignVCenter | Qt.AlignLeft,
+                         kind.title.upper())
+        dot = STATE_COLORS[self.state]
+        painter.setBrush(dot)
+        painter.setPen(QPen(QColor("white"), 1.5))
+        painter.drawEllipse(QPointF(NODE_W - 14, HEADER_H / 2), 5, 5)
+
+        left = 64 if kind.inputs else 12
+        font.setPointSizeF(10)
+        painter.setFont(font)
+        painter.setPen(QColor("#1d2430"))
+        painter.drawText(QRectF(left, HEADER_H + 4, NODE_W - left - 14, 20),
+                         Qt.AlignVCenter | Qt.AlignLeft, self._elide(painter, self.node.title, NODE_W - 40))
+        font.setBold(False)
+        font.setPointSizeF(8)
+        painter.setFont(font)
+        painter.setPen(QColor("#4b5563"))
+        for i, line in enumerate(summary(self.node)):
+            painter.drawText(QRectF(left, HEADER_H + 24 + i * 15, NODE_W - left - 14, 15),
+                             Qt.AlignVCenter | Qt.AlignLeft, self._elide(painter, line, NODE_W - left - 16))
+        status = STATE_WORDS[self.state] if self.state == OK else f"{STATE_WORDS[self.state]}: {self.reason}"
+        painter.setPen(STATE_COLORS[self.state].darker(115))
+        painter.drawText(QRectF(left, NODE_H - 20, NODE_W - left - 14, 16), Qt.AlignVCenter | Qt.AlignLeft,
+                         self._elide(painter, status, NODE_W - left - 16))
+        if kind.inputs:  # input port labels, inside the card beside their ports
+            painter.setPen(QColor("#6b7280"))
+            font.setPointSizeF(7.5)
+            painter.setFont(font)
+            for (name, is_output), port in self.ports.items():
+                if not is_output:
+                    painter.drawText(QRectF(10, port.y() - 8, 52, 16), Qt.AlignVCenter | Qt.AlignLeft, name)
+            painter.setPen(QPen(QColor("#e5e7eb"), 1))
+            painter.drawLine(QPointF(60, HEADER_H + 6), QPointF(60, NODE_H - 6))
+
+    @staticmethod
+    def _elide(painter: QPainter, text: str, width: float) -> str:
+        return painter.fontMetrics().elidedText(text, Qt.ElideRight, int(width))
+
+    def itemChange(self, change, value):
+        if change == QGraphicsItem.ItemScenePositionHasChanged:
+            for link in self.links:
+                link.update_path()
+        return super().itemChange(change, value)
+
+
+def link_path(a: QPointF, b: QPointF) -> QPainterPath:
+    path = QPainterPath(a)
+    dx = max(abs(b.x() - a.x()) * 0.5, 40.0)
+    path.cubicTo(QPointF(a.x() + dx, a.y()), QPointF(b.x() - dx, b.y()), b)
+    return path
+
+
+class LinkItem(QGraphicsPathItem):
+    def __init__(self, link: Link, src: NodeItem, dst: NodeItem):
+        super().__init__()
+        self.link, self.src, self.dst = link, src, dst
+        self.setFlags(QGraphicsItem.ItemIsSelectable)
+        self.setZValue(0)
+        self.color = QColor(KINDS[src.node.kind].color)
+        self.setToolTip(f"{src.node.title} → {dst.node.title} ({link.dst_port}); select and press Delete to remove")
+        src.links.append(self)
+        dst.links.append(self)
+        self.update_path()
+
+    def update_path(self) -> None:
+        a = self.src.port(self.link.src_port, True).scene_anchor()
+        b = self.dst.port(self.link.dst_port, False).scene_anchor()
+        self.setPath(link_path(a, b))
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        painter.setRenderHint(QPainter.Antialiasing)
+        pen = QPen(QColor("#1f6feb") if self.isSelected() else self.color, 3.0 if self.isSelected() else 2.2)
+        painter.setPen(pen)
+        painter.setBrush(Qt.NoBrush)
+        painter.drawPath(self.path())
+
+    def shape(self) -> QPainterPath:
+        from PySide6.QtGui import QPainterPathStroker
+
+        stroker = QPainterPathStroker()
+        stroker.setWidth(12)
+        return stroker.createStroke(self.path())
+
+    def detach(self) -> None:
+        for end in (self.src, self.dst):
+            if self in end.links:
+                end.links.remove(self)
+
+
+class RefusalLabel(QGraphicsObject):
+    """A reason shown in place when a link is refused; it fades away by itself."""
+
+    def __init__(self, text: str, at: QPointF):
+        super().__init__()
+        self.text = text
+        self.setPos(at)
+        self.setZValue(10)
+        self._rect = QRectF(0, 0, min(12 + 6.2 * len(text), 460), 26)
+
+    def boundingRect(self) -> QRectF:
+        return self._rect
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        painter.setRenderHint(QPainter.Antialiasing)
+        painter.setBrush(QBrush(QColor("#fdecec")))
+        painter.setPen(QPen(QColor("#d64545"), 1.2))
+        painter.drawRoundedRect(self._rect, 6, 6)
+        painter.setPen(QColor("#9b1c1c"))
+        painter.drawText(self._rect.adjusted(8, 0, -8, 0), Qt.AlignVCenter | Qt.AlignLeft,
+                         painter.fontMetrics().elidedText(self.text, Qt.ElideRight, int(self._rect.width() - 16)))

@@ -1,0 +1,200 @@
+"""Document ⇄ project file (`*.distill.json`: the spec plus the canvas layout).
+
+The spec part holds the nodes linked to the student; `layout` holds every node's position,
+the links, and any node not (yet) part of the pipeline, so nothing the user made is lost.
+Opening is lenient about what is missing (an unfinished pipeline) and strict about what is
+wrong (every present section must pass the spec's own rules).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from engine.errors import InputError, Problem, problems_from_validation_error
+from engine.spec import (SCHEMA_VERSION, DataSource, StrategySpec, StudentSpec, TeacherSpec,
+                         TrainingSpec, check_schema_version)
+from gui.document.kinds import KINDS, default_props
+from gui.document.model import Document, Link, Node
+
+_SECTIONS = {"data": TypeAdapter(DataSource), "strategy": TypeAdapter(StrategySpec),
+             "training": TypeAdapter(TrainingSpec), "student": TypeAdapter(StudentSpec),
+             "classes": TypeAdapter(list[str]), "name": TypeAdapter(str)}
+_TEACHER = TypeAdapter(TeacherSpec)
+_PATH_KEYS = ("path", "images", "labels")
+
+
+# ── saving ───────────────────────────────────────────────────────────────────────────────
+
+
+def document_to_project(doc: Document, project_dir: Path | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "name": doc.name}
+    refs: dict[str, str] = {}
+    student = doc.student()
+    if student is not None:
+        refs[student.id] = "student"
+        data = doc.inputs_of(student.id, "data")
+        if data:
+            out["data"] = _paths(_prune(data[0].props), project_dir)
+            refs[data[0].id] = "data"
+        out["classes"] = list(student.props.get("classes", []))
+        teachers = doc.inputs_of(student.id, "teachers")
+        out["teachers"] = [_paths(_prune(t.props), project_dir) for t in teachers]
+        refs.update({t.id: f"teachers[{i}]" for i, t in enumerate(teachers)})
+        out["student"] = {"architecture": copy.deepcopy(student.props.get("architecture", {}))}
+        strategy = doc.inputs_of(student.id, "strategy")
+        if strategy:
+            out["strategy"] = _prune(strategy[0].props)
+            refs[strategy[0].id] = "strategy"
+        out["training"] = copy.deepcopy(student.props.get("training", {}))
+    nodes = {}
+    for node in doc.nodes.values():
+        entry = {"kind": node.kind, "x": round(node.pos[0], 1), "y": round(node.pos[1], 1)}
+        if node.id in refs:
+            entry["ref"] = refs[node.id]
+        else:
+            entry["props"] = _paths(copy.deepcopy(node.props), project_dir)
+        nodes[node.id] = entry
+    out["layout"] = {"nodes": nodes,
+                     "links": [[l.src, l.src_port, l.dst, l.dst_port] for l in doc.links]}
+    return out
+
+
+def project_json(doc: Document, project_dir: Path | None = None) -> str:
+    return json.dumps(document_to_project(doc, project_dir), indent=2) + "\n"
+
+
+def _prune(props: dict) -> dict:
+    """Leave out unset optional fields, as a person writing the spec would."""
+    return {k: copy.deepcopy(v) for k, v in props.items() if v is not None and v != ""}
+
+
+def _paths(props: dict, project_dir: Path | None) -> dict:
+    """Paths near the project are written relative to it, so the folder can move."""
+    if project_dir is None:
+        return props
+    for key in _PATH_KEYS:
+        value = props.get(key)
+        if value and os.path.isabs(value):
+            rel = os.path.relpath(value, project_dir)
+            if rel.count("..") <= 2:
+                props[key] = rel
+    return props
+
+
+# ── opening ──────────────────────────────────────────────────────────────────────────────
+
+
+def read_project(path: Path) -> dict[str, Any]:
+    """The parsed project file, or InputError if it is unreadable, broken or too new."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError.one("(file)", f"no project file at {path}", "check the path") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError.one("(file)", f"cannot read {path}: {exc}", "check the file") from None
+    except json.JSONDecodeError as exc:
+        raise InputError.one("(file)", f"{Path(path).name} is not valid JSON: {exc.msg} at line "
+                             f"{exc.lineno}", "fix the file in a text editor, or open another") from None
+    if not isinstance(data, dict):
+        raise InputError.one("(file)", "a project file must hold a JSON object", "open a .distill.json file")
+    check_schema_version(data)
+    return data
+
+
+def project_to_nodes(data: dict[str, Any], project_dir: Path) -> tuple[str, list[Node], list[Link]]:
+    """Nodes and links of a parsed project. Every present section must be valid."""
+    problems: list[Problem] = []
+    valid: dict[str, Any] = {}
+    for key, adapter in _SECTIONS.items():
+        if key in data:
+            try:
+                valid[key] = _complete(adapter, adapter.validate_python(data[key]))
+            except ValidationError as exc:
+                problems += _prefixed(exc, key)
+    teachers = list(data.get("teachers", [])) if isinstance(data.get("teachers", []), list) else None
+    if teachers is None:
+        problems.append(Problem("teachers", "teachers must be a list", "write a list in [ ]"))
+        teachers = []
+    for i, t in enumerate(teachers):
+        try:
+            teachers[i] = _complete(_TEACHER, _TEACHER.validate_python(t))
+        except ValidationError as exc:
+            problems += _prefixed(exc, f"teachers[{i}]")
+    known = set(_SECTIONS) | {"teachers", "schema_version", "layout"}
+    problems += [Problem(k, "unknown field", "remove it, or check its spelling")
+                 for k in data if k not in known]
+    if problems:
+        raise InputError(problems)
+
+    layout = data.get("layout") if isinstance(data.get("layout"), dict) else {}
+    placed = layout.get("nodes") if isinstance(layout.get("nodes"), dict) else {}
+    by_ref = {v.get("ref"): k for k, v in placed.items() if isinstance(v, dict) and v.get("ref")}
+    nodes: list[Node] = []
+    links: list[Link] = []
+
+    def make(kind: str, props: dict, ref: str, auto: tuple[float, float]) -> Node:
+        node_id = by_ref.get(ref) or f"{kind}-{len(nodes) + 1}"
+        entry = placed.get(node_id, {})
+        pos = (float(entry.get("x", auto[0])), float(entry.get("y", auto[1])))
+        node = Node(node_id, kind, _absolute(props, project_dir), pos)
+        nodes.append(node)
+        return node
+
+    student = None
+    if "classes" in valid or "student" in valid or "training" in valid or teachers or "data" in valid:
+        sp = default_props("student")
+        sp["classes"] = valid.get("classes", sp["classes"])
+        sp["architecture"] = valid.get("student", {}).get("architecture", sp["architecture"])
+        sp["training"] = valid.get("training", sp["training"])
+        student = make("student", sp, "student", (560, 160))
+    if "data" in valid:
+        node = make("data", valid["data"], "data", (180, 20))
+        links.append(Link(node.id, "data", student.id, "data"))
+    for i, t in enumerate(teachers):
+        node = make("teacher", {**default_props("teacher"), **t}, f"teachers[{i}]", (180, 140 + 120 * i))
+        links.append(Link(node.id, "teaches", student.id, "teachers"))
+    if "strategy" in valid:
+        node = make("strategy", valid["strategy"], "strategy", (180, 160 + 120 * len(teachers)))
+        links.append(Link(node.id, "strategy", student.id, "strategy"))
+
+    ids = {n.id for n in nodes}
+    bound = set(ids)  # their links come from the spec itself
+    for node_id, entry in placed.items():  # nodes not part of the pipeline (yet)
+        if node_id in ids or not isinstance(entry, dict) or entry.get("kind") not in KINDS \
+                or not isinstance(entry.get("props"), dict):
+            continue
+        props = {**default_props(entry["kind"]), **entry["props"]}
+        nodes.append(Node(node_id, entry["kind"], _absolute(props, project_dir),
+                          (float(entry.get("x", 0)), float(entry.get("y", 0)))))
+        ids.add(node_id)
+    for raw in layout.get("links", []) if isinstance(layout.get("links"), list) else []:
+        if isinstance(raw, list) and len(raw) == 4 and raw[0] in ids - bound and raw[2] in ids:
+            links.append(Link(*map(str, raw)))
+    name = valid.get("name") or "untitled pipeline"
+    return name, nodes, links
+
+
+def _complete(adapter: TypeAdapter, value) -> Any:
+    """A validated section as plain JSON with every default written out, so the inspector
+    shows each setting's real value."""
+    return adapter.dump_python(value, mode="json", exclude_none=True)
+
+
+def _prefixed(exc: ValidationError, prefix: str) -> list[Problem]:
+    return [Problem(f"{prefix}.{p.path}" if p.path != "(spec)" else prefix, p.message, p.hint)
+            for p in problems_from_validation_error(exc)]
+
+
+def _absolute(props: dict, project_dir: Path) -> dict:
+    props = copy.deepcopy(props)
+    for key in _PATH_KEYS:
+        value = props.get(key)
+        if value and not os.path.isabs(os.path.expanduser(value)):
+            props[key] = str((project_dir / value).resolve())
+    return props

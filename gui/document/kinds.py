@@ -1,0 +1,60 @@
+"""Node kinds, their ports, and what a new node of each kind starts with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Port:
+    name: str
+    accepts: str = ""  # for inputs: the node kind that may connect here
+    multi: bool = False  # for inputs: whether several links may arrive
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    title: str
+    color: str
+    description: str
+    inputs: tuple[Port, ...] = ()
+    outputs: tuple[Port, ...] = ()
+
+
+KINDS: dict[str, Kind] = {
+    "data": Kind("data", "Data source", "#3b82c4",
+                 "The samples the student learns from (digits, .npz, CSV, IDX)",
+                 outputs=(Port("data"),)),
+    "teacher": Kind("teacher", "Teacher", "#d97b2b",
+                    "A small expert model (ONNX, safetensors, PyTorch weights)",
+                    outputs=(Port("teaches"),)),
+    "strategy": Kind("strategy", "Strategy", "#8a5cc2",
+                     "How the teachers teach: temperature, labels, teacher weights",
+                     outputs=(Port("strategy"),)),
+    "student": Kind("student", "Student", "#2f9e6b",
+                    "The larger model that learns from every teacher, and how it trains",
+                    inputs=(Port("data", "data"), Port("teachers", "teacher", multi=True),
+                            Port("strategy", "strategy"))),
+}
+
+DIGITS = [str(i) for i in range(10)]
+
+
+def default_props(kind: str) -> dict:
+    """What a node dropped from the palette starts with: valid where a default exists."""
+    if kind == "data":
+        return {"format": "builtin", "name": "digits", "split": {"val": 0.15, "test": 0.15, "seed": 0},
+                "use_labels": True}
+    if kind == "teacher":
+        return {"name": "teacher", "path": "", "classes": [], "mapping": {}, "weight": 1.0,
+                "outputs": "logits"}
+    if kind == "strategy":
+        return {"kind": "hinton_kd", "temperature": 4.0, "hard_label_weight": 0.5,
+                "teacher_weighting": "uniform"}
+    if kind == "student":
+        return {"classes": list(DIGITS), "architecture": {"kind": "mlp", "width": 256, "depth": 2,
+                                                          "dropout": 0.0},
+                "training": {"epochs": 20, "batch_size": 64, "optimizer": "adamw", "lr": 0.002,
+                             "schedule": "cosine", "seed": 0, "device": "auto", "precision": "auto"}}
+    raise KeyError(kind)

@@ -1,0 +1,183 @@
+"""Rules of the pipeline graph: which links are allowed, and each node's state at a glance.
+
+Node properties are checked with the spec's own pydantic models: one source of truth.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from pydantic import TypeAdapter, ValidationError
+
+from engine.errors import problems_from_validation_error
+from engine.spec import DataSource, StrategySpec, StudentSpec, TeacherSpec, TrainingSpec
+from gui.document.kinds import KINDS
+from gui.document.model import Document, Link, Node
+
+OK, INCOMPLETE, ERROR = "ok", "incomplete", "error"
+
+_ADAPTERS = {"data": TypeAdapter(DataSource), "teacher": TypeAdapter(TeacherSpec),
+             "strategy": TypeAdapter(StrategySpec)}
+_STUDENT = TypeAdapter(StudentSpec)
+_TRAINING = TypeAdapter(TrainingSpec)
+_CLASSES = TypeAdapter(list[str])
+
+
+def prop_problems(node: Node) -> list[tuple[str, str]]:
+    """(field path, message) for every property of the node the spec would refuse."""
+    p = node.props
+    checks = []
+    if node.kind == "student":
+        checks = [(_CLASSES, p.get("classes"), "classes"),
+                  (_STUDENT, {"architecture": p.get("architecture")}, ""),
+                  (_TRAINING, p.get("training"), "training")]
+    elif node.kind in _ADAPTERS:
+        checks = [(_ADAPTERS[node.kind], p, "")]
+    out = []
+    for adapter, value, prefix in checks:
+        try:
+            adapter.validate_python(value)
+        except ValidationError as exc:
+            for prob in problems_from_validation_error(exc):
+                where = ".".join(x for x in (prefix, prob.path if prob.path != "(spec)" else "") if x)
+                out.append((where, prob.message))
+    if node.kind == "student":
+        classes = p.get("classes") or []
+        if len(classes) < 2:
+            out.append(("classes", "the student needs at least two classes"))
+        if len(set(classes)) != len(classes):
+            out.append(("classes", "class names repeat"))
+    return out
+
+
+def weights_only(teacher: Node) -> bool:
+    """Safetensors and PyTorch files hold weights only: they need a zoo architecture."""
+    fmt = teacher.props.get("format") or os.path.splitext(teacher.props.get("path") or "")[1].lower()
+    return fmt in ("safetensors", "pytorch", ".safetensors", ".pt", ".pth")
+
+
+def sample_shape(data: Node) -> tuple[int, ...] | None:
+    """The data's per-sample shape, where it is known without reading the data."""
+    if data.info.get("sample_shape"):
+        return tuple(data.info["sample_shape"])
+    if data.props.get("format") == "builtin" and data.props.get("name") == "digits":
+        return (1, 8, 8)
+    return None
+
+
+def teacher_sample_shape(teacher: Node) -> tuple[int, ...] | None:
+    inputs = teacher.info.get("inputs") or []
+    if len(inputs) == 1 and all(isinstance(d, int) for d in inputs[0]["shape"][1:]):
+        return tuple(inputs[0]["shape"][1:])
+    return None
+
+
+def unmapped_classes(teacher: Node, student: Node) -> list[str]:
+    mapping = teacher.props.get("mapping") or {}
+    known = set(student.props.get("classes") or [])
+    return [c for c in teacher.props.get("classes") or [] if mapping.get(c, c) not in known]
+
+
+def check_link(doc: Document, link: Link) -> str | None:
+    """Why this link is refused, or None when it may be made."""
+    src, dst = doc.nodes.get(link.src), doc.nodes.get(link.dst)
+    if src is None or dst is None:
+        return "both ends must be nodes"
+    if src.id == dst.id:
+        return "a node cannot connect to itself"
+    port = next((p for p in KINDS[dst.kind].inputs if p.name == link.dst_port), None)
+    if port is None or link.src_port not in [p.name for p in KINDS[src.kind].outputs]:
+        return "connect an output (right side) to an input (left side)"
+    if port.accepts != src.kind:
+        wanted = KINDS[port.accepts].title.lower()
+        return f"the {port.name} input takes a {wanted}, not a {KINDS[src.kind].title.lower()}"
+    if link in doc.links:
+        return "these are already connected"
+    if _makes_cycle(doc, link):
+        return "this link would make a cycle"
+    student = doc.student()
+    if dst.kind == "student" and student is not None and dst.id != student.id:
+        return (f"a pipeline has exactly one student; connect to '{student.title}' "
+                f"or delete this second student")
+    if src.kind in ("data", "strategy") and any(l.src == src.id for l in doc.links):
+        return f"this {KINDS[src.kind].title.lower()} is already connected"
+    if not port.multi:
+        taken = doc.inputs_of(dst.id, port.name)
+        if taken:
+            return (f"the student already has a {port.name} input ('{taken[0].title}'); "
+                    "delete that link first")
+    if src.kind == "teacher":
+        missing = unmapped_classes(src, dst)
+        if missing:
+            return (f"teacher '{src.title}' has classes the student does not know: "
+                    f"{', '.join(missing[:5])}; map them in the teacher's inspector first")
+        data = doc.inputs_of(dst.id, "data")
+        reason = _shape_mismatch(src, data[0]) if data else None
+        if reason:
+            return reason
+    if src.kind == "data":
+        arch = (dst.props.get("architecture") or {}).get("kind")
+        shape = sample_shape(src)
+        if arch == "cnn" and (src.props.get("format") == "csv" or (shape and len(shape) != 3)):
+            return "a cnn student needs image data; use an mlp student for tables"
+        for teacher in doc.inputs_of(dst.id, "teachers"):
+            reason = _shape_mismatch(teacher, src)
+            if reason:
+                return reason
+    return None
+
+
+def _shape_mismatch(teacher: Node, data: Node) -> str | None:
+    t, d = teacher_sample_shape(teacher), sample_shape(data)
+    if t and d and math.prod(t) != math.prod(d):
+        return (f"teacher '{teacher.title}' takes samples of {math.prod(t)} values {list(t)}; "
+                f"the data has {math.prod(d)} {list(d)}")
+    return None
+
+
+def _makes_cycle(doc: Document, link: Link) -> bool:
+    """Would there be a path from link.dst back to link.src?"""
+    seen, stack = set(), [link.dst]
+    while stack:
+        node = stack.pop()
+        if node == link.src:
+            return True
+        if node not in seen:
+            seen.add(node)
+            stack += [l.dst for l in doc.links if l.src == node]
+    return False
+
+
+def node_status(doc: Document, node: Node) -> tuple[str, str]:
+    """(state, reason): configured, incomplete (what is missing) or error (what is wrong)."""
+    if node.info.get("error"):
+        return ERROR, node.info["error"]
+    student = doc.student()
+    if node.kind == "student" and student is not None and node.id != student.id:
+        return ERROR, "a pipeline has exactly one student: delete this one"
+    if node.kind == "teacher" and not node.props.get("path"):
+        return INCOMPLETE, "drop a model file here, or choose one in the inspector"
+    if node.kind == "teacher" and weights_only(node) and not node.props.get("architecture"):
+        return INCOMPLETE, "choose the architecture its weights belong to"
+    problems = prop_problems(node)
+    if problems:
+        where, message = problems[0]
+        return ERROR, f"{where}: {message}" if where else message
+    for key in ("path", "images", "labels"):
+        value = node.props.get(key)
+        if value and not os.path.exists(value):
+            return ERROR, f"no file at {value}"
+    if node.kind == "student":
+        if not doc.inputs_of(node.id, "data"):
+            return INCOMPLETE, "connect a data source"
+        if not doc.inputs_of(node.id, "teachers"):
+            return INCOMPLETE, "connect at least one teacher"
+        return OK, "ready"
+    if not doc.outputs_of(node.id):
+        return INCOMPLETE, "connect it to the student"
+    if node.kind == "teacher" and student is not None:
+        missing = unmapped_classes(node, student)
+        if missing:
+            return ERROR, f"classes not in the student: {', '.join(missing[:5])}"
+    return OK, "ready"

@@ -1,0 +1,375 @@
+"""The main window: canvas in the middle, palette and inspector docked, menus and shortcuts.
+
+Project files are saved atomically; a broken or newer file is refused with its problems and
+changes nothing; unsaved changes are marked in the title and asked about on close.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import QProcess, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence, QUndoStack
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow,
+                               QMessageBox, QToolBar)
+
+from engine.atomic_io import atomic_write_text
+from engine.errors import InputError
+from gui.canvas.drops import DropHandler
+from gui.canvas.items import NodeItem
+from gui.canvas.scene import PipelineScene
+from gui.canvas.view import CanvasView
+from gui.document.convert import project_json, project_to_nodes, read_project
+from gui.document.model import Document
+from gui.engine_client.inspect import ModelInspector
+from gui.panels.inspector import Inspector
+from gui.panels.palette import Palette
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
+DEMO = EXAMPLES / "digits-experts.distill.json"
+PROJECT_FILTER = "Distill Studio projects (*.distill.json);;JSON (*.json)"
+MAX_RECENT = 8
+
+
+def default_settings() -> QSettings:
+    return QSettings(QSettings.IniFormat, QSettings.UserScope, "distill-studio", "studio")
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings | None = None):
+        super().__init__()
+        self.setObjectName("main-window")
+        self.settings = settings or default_settings()
+        self.path: Path | None = None
+        self.doc = Document()
+        self.undo_stack = QUndoStack(self)
+        self.model_inspector = ModelInspector(self)
+        self.scene = PipelineScene(self.doc, self.undo_stack, self)
+        self.drops = DropHandler(self.doc, self.undo_stack, self.model_inspector, self)
+        self.view = CanvasView(self.scene, self.drops)
+        self.setCentralWidget(self.view)
+
+        self.palette = Palette(self.model_inspector, self.settings)
+        self.inspector = Inspector(self.doc, self.undo_stack)
+        self._dock(self.palette, "Palette", Qt.LeftDockWidgetArea, "palette-dock")
+        self._dock(self.inspector, "Inspector", Qt.RightDockWidgetArea, "inspector-dock")
+        self.status_label = QLabel()
+        self.statusBar().addPermanentWidget(self.status_label)
+        for source in (self.scene.message, self.drops.message, self.palette.message):
+            source.connect(lambda text: self.statusBar().showMessage(text, 8000))
+
+        self.scene.selectionChanged.connect(self._selection_changed)
+        self.undo_stack.cleanChanged.connect(lambda _clean: self._update_title())
+        self.doc.changed.connect(self._update_summary)
+        self.doc.nameChanged.connect(lambda _n: self._update_title())
+        self.inspector.pathChanged.connect(self._read_teacher_file)
+        self.model_inspector.busyChanged.connect(lambda _n: self._update_summary())
+        self._build_actions()
+        self._restore_layout()
+        self._update_title()
+        self._update_summary()
+
+    # layout
+    def _dock(self, widget, title: str, area, name: str) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _restore_layout(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 860)
+        state = self.settings.value("window/state")
+        if state is not None:
+            self.restoreState(state)
+
+    def _save_layout(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+
+    # actions
+    def _action(self, text: str, slot, shortcut=None, name: str = "", tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            if isinstance(shortcut, list):
+                action.setShortcuts(shortcut)
+            else:
+                action.setShortcut(shortcut)
+        action.triggered.connect(slot)
+        action.setObjectName(name or text.lower().replace(" ", "-").strip("…."))
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
+        return action
+
+    def _build_actions(self) -> None:
+        bar = self.menuBar()
+        self.act_new = self._action("&New", self.new_project, QKeySequence.New, "new")
+        self.act_open = self._action("&Open…", self.open_dialog, QKeySequence.Open, "open")
+        self.act_save = self._action("&Save", self.save, QKeySequence.Save, "save")
+        self.act_save_as = self._action("Save &As…", self.save_as, QKeySequence.SaveAs, "save-as")
+        self.act_quit = self._action("&Quit", self.close, QKeySequence.Quit, "quit")
+        self.recent_menu = None
+        file_menu = bar.addMenu("&File")
+        file_menu.addActions([self.act_new, self.act_open])
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        file_menu.addActions([self.act_save, self.act_save_as])
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_quit)
+        self._rebuild_recent()
+
+        self.act_undo = self.undo_stack.createUndoAction(self, "&Undo")
+        self.act_undo.setShortcut(QKeySequence.Undo)
+        self.act_undo.setObjectName("undo")
+        self.act_redo = self.undo_stack.createRedoAction(self, "&Redo")
+        self.act_redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.act_redo.setObjectName("redo")
+        self.act_delete = self._action("&Delete", self.scene.delete_selection,
+                                       [QKeySequence.Delete, QKeySequence("Backspace")], "delete")
+        self.act_select_all = self._action("Select &All", self._select_all, QKeySequence.SelectAll,
+                                           "select-all")
+        edit = bar.addMenu("&Edit")
+        edit.addActions([self.act_undo, self.act_redo])
+        edit.addSeparator()
+        edit.addActions([self.act_delete, self.act_select_all])
+
+        self.act_fit = self._action("&Fit to View", self.view.fit_to_view,
+                                    [QKeySequence("Ctrl+0"), QKeySequence("F")], "fit")
+        self.act_zoom_in = self._action("Zoom &In", lambda: self.view.zoom(1.2), QKeySequence.ZoomIn, "zoom-in")
+        self.act_zoom_out = self._action("Zoom &Out", lambda: self.view.zoom(1 / 1.2), QKeySequence.ZoomOut,
+                                         "zoom-out")
+        view = bar.addMenu("&View")
+        view.addActions([self.act_fit, self.act_zoom_in, self.act_zoom_out])
+        view.addSeparator()
+        for dock in self.findChildren(QDockWidget):
+            view.addAction(dock.toggleViewAction())
+
+        self.act_check = self._action("&Check Pipeline", self.check_pipeline, QKeySequence("Ctrl+K"), "check",
+                                      "Ask the engine whether this pipeline can run (spec, data, model files)")
+        pipeline = bar.addMenu("&Pipeline")
+        pipeline.addAction(self.act_check)
+
+        help_menu = bar.addMenu("&Help")
+        examples = help_menu.addMenu("&Examples")
+        for path in sorted(EXAMPLES.glob("*.distill.json")):
+            title = path.name.removesuffix(".distill.json").replace("-", " ")
+            examples.addAction(self._action(title, lambda _=False, p=path: self.open_example(p),
+                                            name=f"example-{path.stem}"))
+        help_menu.addAction(self._action("&About Distill Studio", self._about, name="about"))
+
+        tools = QToolBar("Main")
+        tools.setObjectName("main-toolbar")
+        tools.addActions([self.act_new, self.act_open, self.act_save])
+        tools.addSeparator()
+        tools.addActions([self.act_undo, self.act_redo, self.act_delete])
+        tools.addSeparator()
+        tools.addActions([self.act_fit, self.act_check])
+        self.addToolBar(tools)
+
+    def _select_all(self) -> None:
+        for item in self.scene.node_items.values():
+            item.setSelected(True)
+
+    def _about(self) -> None:
+        QMessageBox.about(self, "About Distill Studio",
+                          "Distill Studio: distil many small expert models into one larger model.")
+
+    # selection and status
+    def _selection_changed(self) -> None:
+        nodes = [i for i in self.scene.selectedItems() if isinstance(i, NodeItem)]
+        self.inspector.show_node(nodes[0].node.id if len(nodes) == 1 else None)
+
+    def _update_title(self) -> None:
+        name = self.path.name if self.path else f"{self.doc.name} (unsaved)"
+        self.setWindowTitle(f"{name}[*] — Distill Studio")
+        self.setWindowModified(not self.undo_stack.isClean())
+
+    def _update_summary(self) -> None:
+        from gui.document.validation import OK, node_status
+
+        states = [node_status(self.doc, n)[0] for n in self.doc.nodes.values()]
+        ready = sum(s == OK for s in states)
+        busy = f" · reading {self.model_inspector.busy} model file(s)…" if self.model_inspector.busy else ""
+        self.status_label.setText(f"{len(states)} nodes, {ready} configured{busy}")
+
+    # files
+    def maybe_save(self) -> bool:
+        """True when it is fine to drop the current document."""
+        if self.undo_stack.isClean():
+            return True
+        answer = QMessageBox.question(
+            self, "Unsaved changes", f"Save the changes to '{self.doc.name}' first?",
+            QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, QMessageBox.Save)
+        if answer == QMessageBox.Save:
+            return self.save()
+        return answer == QMessageBox.Discard
+
+    def new_project(self) -> None:
+        if not self.maybe_save():
+            return
+        self.doc.clear()
+        self.doc.set_name("untitled pipeline")
+        self.undo_stack.clear()
+        self.path = None
+        self._update_title()
+
+    def open_dialog(self) -> None:
+        if not self.maybe_save():
+            return
+        start = str(self.path.parent) if self.path else str(EXAMPLES)
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", start, PROJECT_FILTER)
+        if path:
+            self.open_project(Path(path), ask=False)
+
+    def open_example(self, path: Path) -> None:
+        if self.maybe_save():
+            self.open_project(path, ask=False, as_copy=True)
+
+    def open_project(self, path: Path, ask: bool = True, as_copy: bool = False) -> bool:
+        """Open a project; on any problem show it and change nothing. `as_copy`: an example,
+        opened untitled so that saving never overwrites the bundled file."""
+        if ask and not self.maybe_save():
+            return False
+        path = Path(path)
+        try:
+            name, nodes, links = project_to_nodes(read_project(path), path.resolve().parent)
+        except InputError as exc:
+            self.show_problems(f"Cannot open {path.name}", exc)
+            return False
+        self.scene.clearSelection()
+        self.doc.clear()
+        self.doc.set_name(name)
+        for node in nodes:
+            self.doc.add_node(node)
+        for link in links:
+            self.doc.add_link(link)
+        self.undo_stack.clear()
+        self.path = None if as_copy else path.resolve()
+        if not as_copy:
+            self._remember_recent(self.path)
+        self._update_title()
+        self.view.fit_to_view()
+        for node in self.doc.of_kind("teacher"):
+            if node.props.get("path"):
+                self._read_teacher_file(node.id, node.props["path"])
+        self.statusBar().showMessage(f"Opened {path.name}", 5000)
+        return True
+
+    def _read_teacher_file(self, node_id: str, path: str) -> None:
+        def done(info, error):
+            self.doc.set_info(node_id, info if info is not None else {"error": error})
+
+        self.model_inspector.inspect(path, done)
+
+    def save(self) -> bool:
+        if self.path is None:
+            return self.save_as()
+        return self.save_to(self.path)
+
+    def save_as(self) -> bool:
+        start = str(self.path) if self.path else str(Path.home() / f"{self.doc.name}.distill.json")
+        path, _ = QFileDialog.getSaveFileName(self, "Save project", start, PROJECT_FILTER)
+        if not path:
+            return False
+        path = Path(path)
+        if not path.name.endswith(".json"):
+            path = path.with_name(path.name + ".distill.json")
+        return self.save_to(path)
+
+    def save_to(self, path: Path) -> bool:
+        path = Path(path).resolve()
+        try:
+            atomic_write_text(path, project_json(self.doc, path.parent))
+        except OSError as exc:
+            QMessageBox.warning(self, "Not saved", f"Cannot save {path}:\n{exc.strerror or exc}\n\n"
+                                "Your pipeline is still open; choose another folder with Save As.")
+            return False
+        self.path = path
+        self.undo_stack.setClean()
+        self._remember_recent(path)
+        self._update_title()
+        self.statusBar().showMessage(f"Saved {path}", 5000)
+        return True
+
+    def _remember_recent(self, path: Path) -> None:
+        recent = [p for p in self._recent() if p != str(path)]
+        self.settings.setValue("recent", json.dumps([str(path)] + recent[:MAX_RECENT - 1]))
+        self._rebuild_recent()
+
+    def _recent(self) -> list[str]:
+        try:
+            value = json.loads(self.settings.value("recent", "[]") or "[]")
+        except (json.JSONDecodeError, TypeError):
+            return []
+        return [p for p in value if isinstance(p, str)] if isinstance(value, list) else []
+
+    def _rebuild_recent(self) -> None:
+        if self.recent_menu is None:
+            return
+        self.recent_menu.clear()
+        recent = self._recent()
+        for p in recent:
+            self.recent_menu.addAction(self._action(p, lambda _=False, p=p: self.open_project(Path(p)),
+                                                    name=f"recent-{Path(p).name}"))
+        self.recent_menu.setEnabled(bool(recent))
+
+    def show_problems(self, title: str, exc: InputError) -> None:
+        lines = [f"• {p.path}: {p.message}\n   → {p.hint}" for p in exc.problems[:12]]
+        more = len(exc.problems) - 12
+        box = QMessageBox(QMessageBox.Warning, title, title + ". Nothing was changed.",
+                          QMessageBox.Ok, self)
+        box.setObjectName("problems-box")
+        box.setInformativeText("\n".join(lines) + (f"\n… and {more} more" if more > 0 else ""))
+        box.open()
+
+    # asking the engine
+    def check_pipeline(self) -> None:
+        """Write the pipeline to a temp file and run `engine validate --json` on it."""
+        folder = Path(tempfile.mkdtemp(prefix="distill-check-"))
+        spec = folder / "check.distill.json"
+        spec.write_text(project_json(self.doc, None), encoding="utf-8")
+        proc = QProcess(self)
+        proc.setProgram(sys.executable)
+        proc.setArguments(["-m", "engine", "validate", "--json", str(spec)])
+        self.statusBar().showMessage("Checking the pipeline with the engine…")
+
+        def done(code, _status):
+            out = bytes(proc.readAllStandardOutput()).decode("utf-8", "replace")
+            proc.deleteLater()
+            try:
+                result = json.loads(out)
+            except json.JSONDecodeError:
+                self.statusBar().showMessage(f"The engine could not check the pipeline (exit {code})", 8000)
+                return
+            if result.get("valid"):
+                self.statusBar().showMessage(
+                    f"Pipeline ready: {len(result['teachers'])} teachers → student with "
+                    f"{result['student_parameters']:,} parameters; {result['samples']['train']} "
+                    "training samples", 10000)
+            else:
+                from engine.errors import Problem
+
+                self.show_problems("The pipeline cannot run yet",
+                                   InputError([Problem(**p) for p in result["problems"]]))
+
+        proc.finished.connect(done)
+        proc.start()
+
+    # closing
+    def closeEvent(self, event) -> None:
+        if self.maybe_save():
+            self._save_layout()
+            event.accept()
+        else:
+            event.ignore()
+
+    def grab_screenshot(self, path: Path) -> None:
+        QApplication.processEvents()
+        self.grab().save(str(path))

@@ -1,0 +1,490 @@
+"""The inspector: a form for the selected node, checked as you type with the spec's own rules.
+
+A value is committed (one undo command) only when the spec accepts it; until then the field
+shows what is wrong in red, and the document keeps its last good value.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout,
+                               QLabel, QLineEdit, QPushButton, QScrollArea, QTableWidget,
+                               QVBoxLayout, QWidget)
+
+from gui.document.commands import SetName, SetProps
+from gui.document.kinds import KINDS
+from gui.document.model import Document, Node
+from gui.document.validation import node_status, prop_problems
+from gui.canvas.items import STATE_COLORS, STATE_WORDS
+
+
+@dataclass
+class Field:
+    path: tuple[str, ...]  # where the value lives in the node's properties
+    label: str
+    kind: str  # text, path, choice, int, float, bool, list
+    choices: list[str] = field(default_factory=list)
+    help: str = ""
+    file_filter: str = ""
+
+    @property
+    def dotted(self) -> str:
+        return ".".join(self.path)
+
+
+def fields_for(node: Node) -> list[Field]:
+    p = node.props
+    if node.kind == "data":
+        fmt = p.get("format", "builtin")
+        out = [Field(("format",), "Format", "choice", ["builtin", "npz", "csv", "idx"],
+                     "builtin: a dataset shipped with the app; npz/csv/idx: your files")]
+        if fmt == "builtin":
+            out.append(Field(("name",), "Dataset", "choice", ["digits"], "8×8 handwritten digits"))
+        elif fmt in ("npz", "csv"):
+            out.append(Field(("path",), "File", "path", file_filter=f"Data (*.{fmt})"))
+            if fmt == "csv":
+                out.append(Field(("label_column",), "Label column", "text",
+                                 help="the column with class labels; empty: unlabeled"))
+        else:
+            out += [Field(("images",), "Images (IDX)", "path", file_filter="IDX (*)"),
+                    Field(("labels",), "Labels (IDX)", "path", file_filter="IDX (*)",
+                          help="empty: unlabeled; teachers alone supply targets")]
+        out += [Field(("split", "val"), "Validation fraction", "float"),
+                Field(("split", "test"), "Test fraction", "float"),
+                Field(("split", "seed"), "Split seed", "int"),
+                Field(("use_labels",), "Use labels", "bool",
+                      help="off: learn from the teachers alone")]
+        return out
+    if node.kind == "teacher":
+        out = [Field(("name",), "Name", "text"),
+               Field(("path",), "Model file", "path",
+                     file_filter="Models (*.onnx *.safetensors *.pt *.pth)"),
+               Field(("format",), "Format", "choice", ["", "onnx", "safetensors", "pytorch"],
+                     "empty: from the file's extension"),
+               Field(("classes",), "Classes", "list",
+                     help="the teacher's class names in its output order, separated by commas"),
+               Field(("weight",), "Weight", "float", help="used when teacher weighting is 'fixed'"),
+               Field(("outputs",), "Outputs", "choice", ["logits", "probabilities"])]
+        if p.get("format") in ("safetensors", "pytorch") or str(p.get("path", "")).endswith(
+                (".safetensors", ".pt", ".pth")):
+            out += _arch_fields(("architecture",), p.get("architecture") or {})
+        return out
+    if node.kind == "strategy":
+        return [Field(("temperature",), "Temperature", "float",
+                      help="softens the teachers' outputs; 2–8 is usual"),
+                Field(("hard_label_weight",), "Label weight α", "float",
+                      help="share of cross-entropy on labels (0–1), when labels exist"),
+                Field(("teacher_weighting",), "Teacher weighting", "choice", ["uniform", "fixed"])]
+    t = ("training",)
+    return [Field(("classes",), "Classes", "list", help="the student's class names, comma-separated"),
+            *_arch_fields(("architecture",), p.get("architecture") or {}),
+            Field(t + ("epochs",), "Epochs", "int"),
+            Field(t + ("batch_size",), "Batch size", "int"),
+            Field(t + ("optimizer",), "Optimizer", "choice", ["adamw", "adam", "sgd"]),
+            Field(t + ("lr",), "Learning rate", "float"),
+            Field(t + ("weight_decay",), "Weight decay", "float"),
+            Field(t + ("schedule",), "Schedule", "choice", ["cosine", "constant"]),
+            Field(t + ("seed",), "Seed", "int"),
+            Field(t + ("device",), "Device", "choice", ["auto", "cpu", "cuda", "mps"]),
+            Field(t + ("precision",), "Precision", "choice", ["auto", "fp32", "bf16", "fp16"])]
+
+
+def _arch_fields(at: tuple[str, ...], arch: dict) -> list[Field]:
+    out = [Field(at + ("kind",), "Architecture", "choice", ["mlp", "cnn"])]
+    if arch.get("kind") == "cnn":
+        out.append(Field(at + ("channels",), "Channels", "int"))
+    else:
+        out.append(Field(at + ("width",), "Width", "int"))
+    out += [Field(at + ("depth",), "Depth", "int"), Field(at + ("dropout",), "Dropout", "float")]
+    return out
+
+
+def get_in(props: dict, path: tuple[str, ...]):
+    for key in path:
+        if not isinstance(props, dict):
+            return None
+        props = props.get(key)
+    return props
+
+
+def set_in(props: dict, path: tuple[str, ...], value) -> None:
+    for key in path[:-1]:
+        props = props.setdefault(key, {})
+    if value is None:
+        props.pop(path[-1], None)
+    else:
+        props[path[-1]] = value
+
+
+ARCH_DEFAULTS = {"mlp": {"kind": "mlp", "width": 256, "depth": 2, "dropout": 0.0},
+                 "cnn": {"kind": "cnn", "channels": 32, "depth": 3, "dropout": 0.0}}
+
+
+def apply_change(node: Node, f: Field, value) -> dict:
+    """The node's properties after this edit, with what a change of kind implies."""
+    props = copy.deepcopy(node.props)
+    if f.path == ("format",) and node.kind == "data":
+        keep = {k: props[k] for k in ("split", "use_labels") if k in props}
+        props = {"format": value, **({"name": "digits"} if value == "builtin" else {}), **keep}
+        if value in ("npz", "csv"):
+            props["path"] = ""
+        elif value == "idx":
+            props["images"] = ""
+        return props
+    if f.path[-1] == "kind" and f.path[:-1] == ("architecture",):
+        set_in(props, f.path[:-1], dict(ARCH_DEFAULTS[value]))
+        return props
+    set_in(props, f.path, value)
+    return props
+
+
+class Inspector(QWidget):
+    """Observes the document and the selection; edits go through the undo stack."""
+
+    pathChanged = Signal(str, str)  # node id, new model file: the window re-reads the file
+
+    def __init__(self, doc: Document, undo_stack, parent=None):
+        super().__init__(parent)
+        self.doc, self.undo_stack = doc, undo_stack
+        self.setObjectName("inspector")
+        self.setAccessibleName("Inspector")
+        self.node_id: str | None = None
+        self.editors: dict[tuple[str, ...], tuple[Field, QWidget, QLabel]] = {}
+        self._signature = None
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.NoFrame)
+        outer.addWidget(scroll)
+        self.body = QWidget()
+        scroll.setWidget(self.body)
+        self.layout_ = QVBoxLayout(self.body)
+        doc.changed.connect(self._document_changed)
+        self.show_node(None)
+
+    # building
+    def show_node(self, node_id: str | None) -> None:
+        self.node_id = node_id if node_id in self.doc.nodes else None
+        self._rebuild()
+
+    def _clear(self) -> None:
+        while self.layout_.count():
+            item = self.layout_.takeAt(0)
+            if item.widget():
+                item.widget().deleteLater()
+            elif item.layout():
+                _delete_layout(item.layout())
+        self.editors = {}
+
+    def _rebuild(self) -> None:
+        self._clear()
+        node = self.doc.nodes.get(self.node_id) if self.node_id else None
+        if node is None:
+            self._signature = None
+            self._build_pipeline_form()
+            return
+        fields = fields_for(node)
+        self._signature = self._shape_of(node, fields)
+        title = QLabel(f"<b style='font-size:13pt'>{KINDS[node.kind].title}</b>")
+        self.layout_.addWidget(title)
+        self.status = QLabel()
+        self.status.setObjectName("inspector-status")
+        self.status.setWordWrap(True)
+        self.layout_.addWidget(self.status)
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        for f in fields:
+            editor = self._editor(f, node)
+            error = QLabel()
+            error.setObjectName(f"error-{f.dotted}")
+            error.setStyleSheet("color: #c62828;")
+            error.setWordWrap(True)
+            error.hide()
+            box = QVBoxLayout()
+            box.setSpacing(1)
+            box.addWidget(editor)
+            box.addWidget(error)
+            label = QLabel(f.label)
+            if f.help:
+                label.setToolTip(f.help)
+                editor.setToolTip(f.help)
+            form.addRow(label, box)
+            self.editors[f.path] = (f, editor, error)
+        self.layout_.addLayout(form)
+        if node.kind == "teacher":
+            self._build_teacher_extras(node)
+        self.layout_.addStretch(1)
+        self._update_status(node)
+
+    def _build_pipeline_form(self) -> None:
+        self.layout_.addWidget(QLabel("<b style='font-size:13pt'>Pipeline</b>"))
+        form = QFormLayout()
+        name = QLineEdit(self.doc.name)
+        name.setObjectName("field-pipeline-name")
+        name.setAccessibleName("Pipeline name")
+        error = QLabel()
+        error.setStyleSheet("color: #c62828;")
+        error.hide()
+
+        def commit():
+            text = name.text().strip()
+            if not text:
+                error.setText("the pipeline needs a name")
+                error.show()
+                return
+            error.hide()
+            if text != self.doc.name:
+                self.undo_stack.push(SetName(self.doc, text))
+
+        name.editingFinished.connect(commit)
+        box = QVBoxLayout()
+        box.addWidget(name)
+        box.addWidget(error)
+        form.addRow("Name", box)
+        self.layout_.addLayout(form)
+        counts = {k: len(self.doc.of_kind(k)) for k in KINDS}
+        help_text = QLabel(
+            f"{counts['teacher']} teachers, {counts['student']} student, {counts['data']} data "
+            f"source, {counts['strategy']} strategy.<br><br>Drag node kinds from the palette, or "
+            "model files from your file manager, onto the canvas. Connect an output (right) to an "
+            "input (left). Select a node to edit it here.")
+        help_text.setWordWrap(True)
+        help_text.setStyleSheet("color: #4b5563;")
+        self.layout_.addWidget(help_text)
+        self.layout_.addStretch(1)
+
+    def _editor(self, f: Field, node: Node) -> QWidget:
+        value = get_in(node.props, f.path)
+        name = f"field-{f.dotted}"
+        if f.kind == "choice":
+            w = QComboBox()
+            for choice in f.choices:
+                w.addItem(choice or "(from extension)", choice)
+            w.setCurrentIndex(max(0, f.choices.index(value) if value in f.choices else 0))
+            w.currentIndexChanged.connect(lambda _i, f=f, w=w: self._commit(f, w.currentData()))
+        elif f.kind == "bool":
+            w = QCheckBox()
+            w.setChecked(bool(True if value is None else value))
+            w.toggled.connect(lambda checked, f=f: self._commit(f, checked))
+        else:
+            line = QLineEdit(self._text(f, value))
+            line.textEdited.connect(lambda text, f=f: self._check(f, text))
+            line.editingFinished.connect(lambda f=f, line=line: self._commit_text(f, line.text()))
+            if f.kind == "path":
+                w = QWidget()
+                row = QHBoxLayout(w)
+                row.setContentsMargins(0, 0, 0, 0)
+                row.addWidget(line, 1)
+                browse = QPushButton("Browse…")
+                browse.setObjectName(f"browse-{f.dotted}")
+                browse.clicked.connect(lambda _=False, f=f, line=line: self._browse(f, line))
+                row.addWidget(browse)
+                line.setObjectName(name)
+                line.setAccessibleName(f.label)
+                w.setObjectName(f"{name}-row")
+                return w
+            w = line
+        w.setObjectName(name)
+        w.setAccessibleName(f.label)
+        return w
+
+    def _build_teacher_extras(self, node: Node) -> None:
+        student = self.doc.student()
+        classes = node.props.get("classes") or []
+        if student is not None and classes:
+            self.layout_.addWidget(QLabel("<b>Class mapping</b> — teacher class → student class"))
+            table = QTableWidget(len(classes), 2)
+            table.setObjectName("mapping-table")
+            table.setAccessibleName("Class mapping")
+            table.setHorizontalHeaderLabels(["teacher", "student"])
+            table.verticalHeader().hide()
+            table.horizontalHeader().setStretchLastSection(True)
+            mapping = node.props.get("mapping") or {}
+            targets = student.props.get("classes") or []
+            for row, c in enumerate(classes):
+                table.setCellWidget(row, 0, QLabel(f" {c}"))
+                combo = QComboBox()
+                combo.setObjectName(f"mapping-{c}")
+                combo.addItem("— not mapped —", None)
+                for t in targets:
+                    combo.addItem(t, t)
+                current = mapping.get(c, c)
+                combo.setCurrentIndex(targets.index(current) + 1 if current in targets else 0)
+                combo.currentIndexChanged.connect(
+                    lambda _i, c=c, combo=combo: self._set_mapping(c, combo.currentData()))
+                table.setCellWidget(row, 1, combo)
+            table.setFixedHeight(min(32 + 30 * len(classes), 260))
+            self.layout_.addWidget(table)
+        info = node.info
+        if info and not info.get("error"):
+            shape = lambda io: "×".join(str(d) for d in io.get("shape", []))  # noqa: E731
+            lines = [f"format: {info.get('format', '?')}, {info.get('bytes', 0):,} bytes",
+                     f"parameters: {info.get('parameters', 0):,}"]
+            lines += [f"input {i['name']}: {shape(i)}" for i in info.get("inputs", [])]
+            lines += [f"output {o['name']}: {shape(o)}" for o in info.get("outputs", [])]
+            if info.get("sha256"):
+                lines.append(f"sha256: {info['sha256'][:16]}…")
+            label = QLabel("<b>File</b><br>" + "<br>".join(lines))
+            label.setObjectName("teacher-file-info")
+            label.setWordWrap(True)
+            label.setStyleSheet("color: #374151;")
+            self.layout_.addWidget(label)
+
+    # values
+    @staticmethod
+    def _text(f: Field, value) -> str:
+        if value is None:
+            return ""
+        if f.kind == "list":
+            return ", ".join(value)
+        if f.kind == "float":
+            return f"{value:g}" if isinstance(value, (int, float)) else str(value)
+        return str(value)
+
+    @staticmethod
+    def _parse(f: Field, text: str):
+        """(value, error): the typed value of a text field, or what is wrong with the text."""
+        text = text.strip()
+        if f.kind == "int":
+            try:
+                return int(text), None
+            except ValueError:
+                return None, "write a whole number"
+        if f.kind == "float":
+            try:
+                return float(text), None
+            except ValueError:
+                return None, "write a number, e.g. 0.001"
+        if f.kind == "list":
+            return [part.strip() for part in text.split(",") if part.strip()], None
+        if f.kind == "text" and f.path in (("label_column",),):
+            return (text or None), None
+        if f.kind == "path" and f.path == ("labels",):
+            return (text or None), None
+        return text, None
+
+    def _problem_for(self, node: Node, f: Field, value) -> str | None:
+        trial = Node(node.id, node.kind, apply_change(node, f, value), node.pos, node.info)
+        for where, message in prop_problems(trial):
+            if where == f.dotted or where.startswith(f.dotted + "."):
+                return message
+        return None
+
+    def _check(self, f: Field, text: str) -> None:
+        node = self.doc.nodes.get(self.node_id)
+        if node is None or f.path not in self.editors:
+            return
+        value, error = self._parse(f, text)
+        if error is None:
+            error = self._problem_for(node, f, value)
+        label = self.editors[f.path][2]
+        label.setText(error or "")
+        label.setVisible(bool(error))
+
+    def _commit_text(self, f: Field, text: str) -> None:
+        value, error = self._parse(f, text)
+        if error is None:
+            self._commit(f, value)
+        else:
+            self._check(f, text)
+
+    def _commit(self, f: Field, value) -> None:
+        node = self.doc.nodes.get(self.node_id)
+        if node is None:
+            return
+        if f.kind == "choice" and value == "":
+            value = None
+        error = self._problem_for(node, f, value)
+        if f.path in self.editors:
+            label = self.editors[f.path][2]
+            label.setText(error or "")
+            label.setVisible(bool(error))
+        if error:
+            return
+        new = apply_change(node, f, value)
+        if new == node.props:
+            return
+        self.undo_stack.push(SetProps(self.doc, node.id, new, f.dotted))
+        if node.kind == "teacher" and f.path == ("path",) and value:
+            self.pathChanged.emit(node.id, value)
+
+    def _set_mapping(self, teacher_class: str, target: str | None) -> None:
+        node = self.doc.nodes.get(self.node_id)
+        if node is None:
+            return
+        new = copy.deepcopy(node.props)
+        mapping = dict(new.get("mapping") or {})
+        if target is None or target == teacher_class:
+            mapping.pop(teacher_class, None)
+        else:
+            mapping[teacher_class] = target
+        new["mapping"] = mapping
+        if new != node.props:
+            self.undo_stack.push(SetProps(self.doc, node.id, new, "mapping"))
+
+    def _browse(self, f: Field, line: QLineEdit) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, f"Choose {f.label.lower()}", line.text(), f.file_filter)
+        if path:
+            line.setText(path)
+            self._commit(f, path)
+
+    # observing
+    def _shape_of(self, node: Node, fields: list[Field]) -> tuple:
+        """What the form's layout depends on; the form is rebuilt only when it changes."""
+        student = self.doc.student()
+        extras = (tuple(node.props.get("classes") or []), tuple(sorted((node.props.get("mapping") or {}).items())),
+                  tuple(student.props.get("classes") or []) if student else None,
+                  repr(sorted(node.info.items()))) if node.kind == "teacher" else ()
+        return (node.id, tuple(f.path for f in fields), extras)
+
+    def _document_changed(self) -> None:
+        node = self.doc.nodes.get(self.node_id) if self.node_id else None
+        if self.node_id and node is None:
+            self.show_node(None)
+            return
+        if node is None:
+            return
+        fields = fields_for(node)
+        if self._shape_of(node, fields) != self._signature:
+            focus = self.focusWidget()
+            focused_name = focus.objectName() if focus is not None else ""
+            self._rebuild()
+            if focused_name:
+                again = self.body.findChild(QWidget, focused_name)
+                if again is not None:
+                    again.setFocus()
+            return
+        for path, (f, editor, error) in self.editors.items():
+            widget = editor.findChild(QLineEdit) if f.kind == "path" else editor
+            if widget.hasFocus():
+                continue
+            value = get_in(node.props, path)
+            widget.blockSignals(True)
+            if isinstance(widget, QComboBox):
+                widget.setCurrentIndex(max(0, f.choices.index(value) if value in f.choices else 0))
+            elif isinstance(widget, QCheckBox):
+                widget.setChecked(bool(True if value is None else value))
+            else:
+                widget.setText(self._text(f, value))
+            widget.blockSignals(False)
+            error.hide()
+        self._update_status(node)
+
+    def _update_status(self, node: Node) -> None:
+        state, reason = node_status(self.doc, node)
+        color = STATE_COLORS[state].name()
+        text = STATE_WORDS[state] + ("" if state == "ok" else f": {reason}")
+        self.status.setText(f"<span style='color:{color}'>● {text}</span>")
+
+
+def _delete_layout(layout) -> None:
+    while layout.count():
+        item = layout.takeAt(0)
+        if item.widget():
+            item.widget().deleteLater()
+        elif item.layout():
+            _delete_layout(item.layout())
