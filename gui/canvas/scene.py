@@ -80,7 +80,7 @@ class PipelineScene(QGraphicsScene):
     def refuse(self, reason: str, at: QPointF) -> None:
         label = RefusalLabel(reason, at + QPointF(12, 8))
         self.addItem(label)
-        QTimer.singleShot(REFUSAL_MS, lambda: label.scene() is self and self.removeItem(label))
+        QTimer.singleShot(REFUSAL_MS, label, label.deleteLater)  # gone with the scene, too
         self.message.emit(f"Link refused: {reason}")
 
     # mouse: interactions first, then Qt's selection and moving

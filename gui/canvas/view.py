@@ -23,6 +23,7 @@ class CanvasView(QGraphicsView):
         self.setTransformationAnchor(QGraphicsView.AnchorUnderMouse)
         self.setViewportUpdateMode(QGraphicsView.SmartViewportUpdate)
         self.setAcceptDrops(True)
+        self.viewport().setAcceptDrops(True)
         self.setFocusPolicy(Qt.StrongFocus)
         self._pan_from: QPointF | None = None
 

@@ -1,0 +1,202 @@
+"""The editor as a person uses it: real widgets offscreen, real mouse events and drops,
+a real engine subprocess reading the model files."""
+
+import json
+import subprocess
+import sys
+
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtWidgets import QComboBox, QLineEdit, QMessageBox
+
+from engine.spec import load_spec
+from gui.canvas.items import LinkItem, NodeItem, RefusalLabel
+from tests.conftest import DEMO, ROOT, TEACHERS
+from tests.gui.conftest import drag, drop, file_mime, mouse
+
+
+def palette_mime(window, kind):
+    kinds = window.palette.kinds
+    item = next(kinds.item(i) for i in range(kinds.count()) if kinds.item(i).data(Qt.UserRole) == kind)
+    return kinds.mimeData([item])
+
+
+def connect(window, src_id, src_port, dst_id, dst_port):
+    items = window.scene.node_items
+    drag(window.view, items[src_id].port(src_port, True).scenePos(),
+         items[dst_id].port(dst_port, False).scenePos())
+
+
+def click(window, node_id):
+    item = window.scene.node_items[node_id]
+    point = item.scenePos() + QPointF(120, 60)
+    mouse(window.view, QEvent.MouseButtonPress, point)
+    mouse(window.view, QEvent.MouseButtonRelease, point, Qt.LeftButton, Qt.NoButton)
+
+
+def test_build_the_demo_from_an_empty_canvas_with_the_mouse(window, qtbot, tmp_path):
+    doc, view = window.doc, window.view
+    view.resetTransform()
+    view.centerOn(0, 0)
+    drop(view, palette_mime(window, "data"), QPointF(-300, -250))
+    drop(view, palette_mime(window, "student"), QPointF(250, 0))
+    drop(view, palette_mime(window, "strategy"), QPointF(-300, 250))
+    files = ["digits-0-4.onnx", "digits-4-7.onnx", "digits-7-0.onnx"]
+    for i, name in enumerate(files):
+        drop(view, file_mime(TEACHERS / name), QPointF(-300, -120 + 125 * i))
+    qtbot.waitUntil(lambda: len(doc.of_kind("teacher")) == 3, timeout=30000)
+    assert len(window.scene.node_items) == 6  # the scene mirrors the document
+    data, student, strategy = (doc.of_kind(k)[0] for k in ("data", "student", "strategy"))
+    teachers = {t.props["name"]: t for t in doc.of_kind("teacher")}
+    assert teachers["digits-7-0"].props["classes"] == ["seven", "eight", "nine", "zero"]  # read by the engine
+
+    connect(window, data.id, "data", student.id, "data")
+    connect(window, teachers["digits-0-4"].id, "teaches", student.id, "teachers")
+    connect(window, teachers["digits-4-7"].id, "teaches", student.id, "teachers")
+    connect(window, strategy.id, "strategy", student.id, "strategy")
+    assert len(doc.links) == 4
+    assert len([i for i in window.scene.items() if isinstance(i, LinkItem)]) == 4
+
+    # the expert with its own class names is refused until its classes are mapped
+    connect(window, teachers["digits-7-0"].id, "teaches", student.id, "teachers")
+    assert len(doc.links) == 4
+    refusal = [i for i in window.scene.items() if isinstance(i, RefusalLabel)]
+    assert refusal and "does not know: seven" in refusal[0].text
+    click(window, teachers["digits-7-0"].id)
+    assert window.inspector.node_id == teachers["digits-7-0"].id
+    for name, target in (("seven", "7"), ("eight", "8"), ("nine", "9"), ("zero", "0")):
+        combo = window.inspector.findChild(QComboBox, f"mapping-{name}")
+        combo.setCurrentIndex(combo.findData(target))
+    assert teachers["digits-7-0"].props["mapping"] == {"seven": "7", "eight": "8", "nine": "9", "zero": "0"}
+    connect(window, teachers["digits-7-0"].id, "teaches", student.id, "teachers")
+    assert len(doc.links) == 5
+    assert all(item.state == "ok" for item in window.scene.node_items.values())
+
+    saved = tmp_path / "mine.distill.json"
+    assert window.save_to(saved)
+    assert "[*]" in window.windowTitle() and not window.isWindowModified()
+    spec = load_spec(saved)
+    assert [t.path.name for t in spec.teachers] == files
+    assert spec.classes == [str(i) for i in range(10)] and spec.data.format == "builtin"
+    check = subprocess.run([sys.executable, "-m", "engine", "validate", str(saved)], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0, check.stderr
+
+    steps = window.undo_stack.count()
+    assert steps == 12  # 6 nodes, 5 links, the mapping (its edits merge into one step)
+    while window.undo_stack.canUndo():
+        window.undo_stack.undo()
+    assert doc.nodes == {} and doc.links == []
+    assert not [i for i in window.scene.items() if isinstance(i, (NodeItem, LinkItem))]
+    while window.undo_stack.canRedo():
+        window.undo_stack.redo()
+    assert len(doc.links) == 5 and window.undo_stack.isClean()
+
+
+def test_reopening_a_saved_project_gives_the_same_spec(window, qtbot, tmp_path):
+    assert window.open_project(DEMO, ask=False)
+    saved = tmp_path / "again.distill.json"
+    assert window.save_to(saved)
+    window.new_project()
+    assert window.doc.nodes == {}
+    assert window.open_project(saved, ask=False)
+    assert load_spec(saved).model_copy(update={"layout": None}) == \
+        load_spec(DEMO).model_copy(update={"layout": None})
+    assert str(saved) in json.loads(window.settings.value("recent"))
+
+
+def test_moving_deleting_and_undo_from_the_keyboard(window, qtbot):
+    window.open_project(DEMO, ask=False)
+    window.view.resetTransform()
+    strategy = window.doc.of_kind("strategy")[0]
+    item = window.scene.node_items[strategy.id]
+    before = strategy.pos
+    start = item.scenePos() + QPointF(120, 60)
+    window.view.centerOn(start)
+    drag(window.view, start, start + QPointF(80, 40))
+    assert window.doc.nodes[strategy.id].pos != before
+    assert window.isWindowModified()
+    window.undo_stack.undo()
+    assert window.doc.nodes[strategy.id].pos == before and item.pos().toTuple() == before
+
+    click(window, strategy.id)
+    qtbot.keyClick(window.view, Qt.Key_Delete)
+    assert strategy.id not in window.doc.nodes and len(window.doc.links) == 4
+    window.act_undo.trigger()
+    assert strategy.id in window.doc.nodes and len(window.doc.links) == 5
+
+
+def test_inspector_checks_values_as_you_type(window, qtbot):
+    window.open_project(DEMO, ask=False)
+    student = window.doc.student()
+    click(window, student.id)
+    lr = window.inspector.findChild(QLineEdit, "field-training.lr")
+    error = window.inspector.findChild(type(window.status_label), "error-training.lr")
+    lr.setFocus()
+    lr.selectAll()
+    qtbot.keyClicks(lr, "-3")
+    assert error.isVisible() and "greater than 0" in error.text()
+    qtbot.keyClick(lr, Qt.Key_Return)
+    assert window.doc.nodes[student.id].props["training"]["lr"] == 0.002  # not committed
+    lr.selectAll()
+    qtbot.keyClicks(lr, "abc")
+    assert "write a number" in error.text()
+    lr.selectAll()
+    qtbot.keyClicks(lr, "0.01")
+    qtbot.keyClick(lr, Qt.Key_Return)
+    assert not error.isVisible()
+    assert window.doc.nodes[student.id].props["training"]["lr"] == 0.01
+    window.undo_stack.undo()
+    assert window.doc.nodes[student.id].props["training"]["lr"] == 0.002
+    assert lr.text() == "0.002" or lr.hasFocus()
+
+
+def test_a_broken_project_is_refused_and_changes_nothing(window, qtbot, tmp_path):
+    window.open_project(DEMO, ask=False)
+    before = (dict(window.doc.nodes), list(window.doc.links), window.windowTitle())
+    bad = tmp_path / "broken.distill.json"
+    bad.write_text('{"schema_version": 99, "name": "from the future"}')
+    assert not window.open_project(bad, ask=False)
+    box = window.findChild(QMessageBox, "problems-box")
+    assert box is not None and "newer Distill Studio" in box.informativeText()
+    assert (dict(window.doc.nodes), list(window.doc.links), window.windowTitle()) == before
+
+
+def test_an_unreadable_model_file_gives_a_message_and_no_node(window, qtbot, tmp_path):
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"\x00garbage" * 20)
+    drop(window.view, file_mime(bad), QPointF(0, 0))
+    qtbot.waitUntil(lambda: "Cannot use broken.onnx" in window.statusBar().currentMessage(), timeout=30000)
+    assert "not a valid ONNX model" in window.statusBar().currentMessage()
+    assert window.doc.nodes == {}
+
+
+def test_closing_with_unsaved_changes_asks(window, qtbot, monkeypatch):
+    window.open_project(DEMO, ask=False)
+    from gui.document.commands import SetName
+
+    window.undo_stack.push(SetName(window.doc, "changed"))
+    assert window.isWindowModified() and window.windowTitle().startswith("digits-experts.distill.json[*]")
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Cancel)
+    assert not window.close()
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Discard)
+    assert window.close()
+    assert window.settings.value("window/geometry") is not None
+
+
+def test_screenshot_from_the_command_line(tmp_path):
+    png = tmp_path / "shot.png"
+    proc = subprocess.run([sys.executable, "-m", "gui.app", str(DEMO), "--screenshot", str(png)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert proc.returncode == 0, proc.stderr
+    from PySide6.QtGui import QImage
+
+    image = QImage(str(png))
+    assert (image.width(), image.height()) == (1400, 860)
+    assert len({image.pixel(x, 400) for x in range(0, 1400, 7)}) > 5  # not a blank picture
+
+
+def test_key_widgets_have_names(window):
+    for name in ("canvas", "palette", "inspector", "model-library", "palette-kinds"):
+        widget = window.findChild(__import__("PySide6.QtWidgets", fromlist=["QWidget"]).QWidget, name)
+        assert widget is not None and widget.accessibleName(), name
