@@ -1,15 +1,24 @@
-# The two commands: `make demo` (set up, then run the app on the bundled demo) and
+# The two commands: `make demo` (set up, then open the app on the bundled demo) and
 # `make test` (set up, then run the tests). Set-up is scripts/setup.sh; it is quick when done.
-.PHONY: setup demo test teachers
+DEMO := assets/examples/digits-experts.distill.json
+.PHONY: setup demo test teachers screenshot
 
 setup:
 	@./scripts/setup.sh
 
 demo: setup
-	.venv/bin/distill-studio assets/examples/digits-experts.distill.json
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then \
+	  .venv/bin/distill-studio $(DEMO); \
+	else \
+	  echo "No display here: running the demo headless (the window needs a desktop session)."; \
+	  .venv/bin/distill-studio $(DEMO) --headless; \
+	fi
 
 test: setup
 	QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest -q
 
 teachers: setup
 	.venv/bin/python assets/build_demo_teachers.py
+
+screenshot: setup
+	.venv/bin/distill-studio $(DEMO) --screenshot assets/screenshot.png

@@ -86,6 +86,9 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self.resize(1400, 860)
+            docks = self.findChildren(QDockWidget)
+            self.resizeDocks(docks, [260 if d.objectName() == "palette-dock" else 340 for d in docks],
+                             Qt.Horizontal)
         state = self.settings.value("window/state")
         if state is not None:
             self.restoreState(state)

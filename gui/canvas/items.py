@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPen
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QGraphicsPathItem
 
 from gui.document.kinds import KINDS
@@ -233,21 +233,25 @@ class LinkItem(QGraphicsPathItem):
 class RefusalLabel(QGraphicsObject):
     """A reason shown in place when a link is refused; it fades away by itself."""
 
+    WIDTH = 300
+
     def __init__(self, text: str, at: QPointF):
         super().__init__()
         self.text = text
         self.setPos(at)
         self.setZValue(10)
-        self._rect = QRectF(0, 0, min(12 + 6.2 * len(text), 460), 26)
+        metrics = QFontMetrics(QFont())
+        box = metrics.boundingRect(QRect(0, 0, self.WIDTH, 1000), int(Qt.TextWordWrap), text)
+        self._rect = QRectF(0, 0, box.width() + 18, box.height() + 12)
 
     def boundingRect(self) -> QRectF:
         return self._rect
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
         painter.setRenderHint(QPainter.Antialiasing)
+        painter.setFont(QFont())
         painter.setBrush(QBrush(QColor("#fdecec")))
         painter.setPen(QPen(QColor("#d64545"), 1.2))
         painter.drawRoundedRect(self._rect, 6, 6)
         painter.setPen(QColor("#9b1c1c"))
-        painter.drawText(self._rect.adjusted(8, 0, -8, 0), Qt.AlignVCenter | Qt.AlignLeft,
-                         painter.fontMetrics().elidedText(self.text, Qt.ElideRight, int(self._rect.width() - 16)))
+        painter.drawText(self._rect.adjusted(9, 6, -9, -6), int(Qt.TextWordWrap | Qt.AlignLeft), self.text)

@@ -79,6 +79,12 @@ class PipelineScene(QGraphicsScene):
 
     def refuse(self, reason: str, at: QPointF) -> None:
         label = RefusalLabel(reason, at + QPointF(12, 8))
+        view = self.views()[0] if self.views() else None
+        if view is not None:  # keep it inside what the user sees
+            visible = view.mapToScene(view.viewport().rect()).boundingRect()
+            x = min(label.x(), visible.right() - label.boundingRect().width() - 8)
+            y = min(label.y(), visible.bottom() - label.boundingRect().height() - 8)
+            label.setPos(max(x, visible.left() + 8), max(y, visible.top() + 8))
         self.addItem(label)
         QTimer.singleShot(REFUSAL_MS, label, label.deleteLater)  # gone with the scene, too
         self.message.emit(f"Link refused: {reason}")

@@ -174,10 +174,10 @@ def node_status(doc: Document, node: Node) -> tuple[str, str]:
         if not doc.inputs_of(node.id, "teachers"):
             return INCOMPLETE, "connect at least one teacher"
         return OK, "ready"
-    if not doc.outputs_of(node.id):
-        return INCOMPLETE, "connect it to the student"
     if node.kind == "teacher" and student is not None:
         missing = unmapped_classes(node, student)
         if missing:
-            return ERROR, f"classes not in the student: {', '.join(missing[:5])}"
+            return ERROR, f"map its classes {', '.join(missing[:5])} to student classes"
+    if not doc.outputs_of(node.id):
+        return INCOMPLETE, "connect it to the student"
     return OK, "ready"

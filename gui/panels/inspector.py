@@ -9,8 +9,8 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout,
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QHeaderView,
                                QLabel, QLineEdit, QPushButton, QScrollArea, QTableWidget,
                                QVBoxLayout, QWidget)
 
@@ -158,6 +158,8 @@ class Inspector(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.setMinimumWidth(300)
         scroll.setFrameShape(QFrame.NoFrame)
         outer.addWidget(scroll)
         self.body = QWidget()
@@ -302,7 +304,7 @@ class Inspector(QWidget):
             table.setAccessibleName("Class mapping")
             table.setHorizontalHeaderLabels(["teacher", "student"])
             table.verticalHeader().hide()
-            table.horizontalHeader().setStretchLastSection(True)
+            table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
             mapping = node.props.get("mapping") or {}
             targets = student.props.get("classes") or []
             for row, c in enumerate(classes):

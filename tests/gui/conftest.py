@@ -57,7 +57,8 @@ def drop(widget_or_view, mime: QMimeData, scene_pos: QPointF | None = None) -> b
     """A drag that ends in a drop, delivered as the window system does: enter, move, drop.
     Returns whether the target accepted the drag."""
     if scene_pos is None:
-        target, point = widget_or_view, widget_or_view.rect().center()
+        target = widget_or_view.viewport() if hasattr(widget_or_view, "viewport") else widget_or_view
+        point = target.rect().center()
     else:
         target, point = widget_or_view.viewport(), view_point(widget_or_view, scene_pos)
     with warnings.catch_warnings():

@@ -200,3 +200,23 @@ def test_key_widgets_have_names(window):
     for name in ("canvas", "palette", "inspector", "model-library", "palette-kinds"):
         widget = window.findChild(__import__("PySide6.QtWidgets", fromlist=["QWidget"]).QWidget, name)
         assert widget is not None and widget.accessibleName(), name
+
+
+def test_model_library_reads_files_keeps_them_and_feeds_the_canvas(window, qtbot, settings):
+    from gui.engine_client.inspect import ModelInspector
+    from gui.panels.palette import ModelLibrary
+    from tests.gui.conftest import drop as drop_on
+
+    library = window.palette.library
+    assert drop_on(library, file_mime(TEACHERS / "digits-4-7.onnx"))
+    qtbot.waitUntil(lambda: library.count() == 1, timeout=30000)
+    assert library.entries[0]["info"]["classes"] == ["4", "5", "6", "7"]
+    again = ModelLibrary(ModelInspector(), settings)  # the next session
+    assert [e["path"] for e in again.entries] == [str(TEACHERS / "digits-4-7.onnx")]
+    drop(window.view, library.mimeData([library.item(0)]), QPointF(0, 0))
+    (teacher,) = window.doc.of_kind("teacher")
+    assert teacher.props["classes"] == ["4", "5", "6", "7"] and teacher.info["parameters"] > 0
+    library.setCurrentRow(0)
+    library.item(0).setSelected(True)
+    library.remove_selected()
+    assert library.count() == 0 and ModelLibrary(ModelInspector(), settings).entries == []
