@@ -174,12 +174,7 @@ class Inspector(QWidget):
         self._rebuild()
 
     def _clear(self) -> None:
-        while self.layout_.count():
-            item = self.layout_.takeAt(0)
-            if item.widget():
-                item.widget().deleteLater()
-            elif item.layout():
-                _delete_layout(item.layout())
+        _delete_layout(self.layout_)
         self.editors = {}
 
     def _rebuild(self) -> None:
@@ -448,7 +443,10 @@ class Inspector(QWidget):
         if self.node_id and node is None:
             self.show_node(None)
             return
-        if node is None:
+        if node is None:  # the pipeline form: its name and counts follow the document
+            name = self.body.findChild(QLineEdit, "field-pipeline-name")
+            if name is None or not name.hasFocus():
+                self._rebuild()
             return
         fields = fields_for(node)
         if self._shape_of(node, fields) != self._signature:
@@ -484,9 +482,12 @@ class Inspector(QWidget):
 
 
 def _delete_layout(layout) -> None:
+    """Empty a layout: its widgets leave the form at once and are deleted later."""
     while layout.count():
         item = layout.takeAt(0)
-        if item.widget():
-            item.widget().deleteLater()
+        widget = item.widget()
+        if widget is not None:
+            widget.setParent(None)
+            widget.deleteLater()
         elif item.layout():
             _delete_layout(item.layout())

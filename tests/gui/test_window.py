@@ -94,6 +94,8 @@ def test_build_the_demo_from_an_empty_canvas_with_the_mouse(window, qtbot, tmp_p
 
 def test_reopening_a_saved_project_gives_the_same_spec(window, qtbot, tmp_path):
     assert window.open_project(DEMO, ask=False)
+    name = window.inspector.findChild(QLineEdit, "field-pipeline-name")
+    assert name.text() == "digits experts"  # the pipeline form follows the document
     saved = tmp_path / "again.distill.json"
     assert window.save_to(saved)
     window.new_project()
