@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.spec import BuiltinData, MlpArch, StrategySpec, TrainingSpec
+
 
 @dataclass(frozen=True)
 class Port:
@@ -42,19 +44,17 @@ DIGITS = [str(i) for i in range(10)]
 
 
 def default_props(kind: str) -> dict:
-    """What a node dropped from the palette starts with: valid where a default exists."""
+    """What a node dropped from the palette starts with: the spec's own defaults, written out
+    so that the inspector shows every setting's value."""
     if kind == "data":
-        return {"format": "builtin", "name": "digits", "split": {"val": 0.15, "test": 0.15, "seed": 0},
-                "use_labels": True}
-    if kind == "teacher":
+        return BuiltinData(name="digits").model_dump(mode="json", exclude_none=True)
+    if kind == "teacher":  # empty until a model file is chosen
         return {"name": "teacher", "path": "", "classes": [], "mapping": {}, "weight": 1.0,
                 "outputs": "logits"}
     if kind == "strategy":
-        return {"kind": "hinton_kd", "temperature": 4.0, "hard_label_weight": 0.5,
-                "teacher_weighting": "uniform"}
+        return StrategySpec().model_dump(mode="json")
     if kind == "student":
-        return {"classes": list(DIGITS), "architecture": {"kind": "mlp", "width": 256, "depth": 2,
-                                                          "dropout": 0.0},
-                "training": {"epochs": 20, "batch_size": 64, "optimizer": "adamw", "lr": 0.002,
-                             "schedule": "cosine", "seed": 0, "device": "auto", "precision": "auto"}}
+        return {"classes": list(DIGITS),
+                "architecture": MlpArch().model_dump(mode="json"),
+                "training": TrainingSpec(epochs=20, lr=0.002).model_dump(mode="json", exclude_none=True)}
     raise KeyError(kind)

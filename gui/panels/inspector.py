@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
                                QLabel, QLineEdit, QPushButton, QScrollArea, QTableWidget,
                                QVBoxLayout, QWidget)
 
+from engine.spec import CnnArch, MlpArch
 from gui.document.commands import SetName, SetProps
 from gui.document.kinds import KINDS
 from gui.document.model import Document, Node
@@ -119,8 +120,7 @@ def set_in(props: dict, path: tuple[str, ...], value) -> None:
         props[path[-1]] = value
 
 
-ARCH_DEFAULTS = {"mlp": {"kind": "mlp", "width": 256, "depth": 2, "dropout": 0.0},
-                 "cnn": {"kind": "cnn", "channels": 32, "depth": 3, "dropout": 0.0}}
+ARCH_DEFAULTS = {"mlp": MlpArch().model_dump(mode="json"), "cnn": CnnArch().model_dump(mode="json")}
 
 
 def apply_change(node: Node, f: Field, value) -> dict:
