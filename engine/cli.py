@@ -27,6 +27,11 @@ def main(argv: list[str] | None = None) -> int:
                    "and weights (default: a new folder in the user data dir)")
     p.add_argument("--db", type=Path, help="the run store (default: runs.sqlite in the user data dir)")
 
+    p = sub.add_parser("resume", help="continue a stopped, failed or killed run from its last "
+                       "checkpoint; events as with run")
+    p.add_argument("run_dir", type=Path, help="the run's folder")
+    p.add_argument("--db", type=Path, help="the run store (default: the one the run started with)")
+
     p = sub.add_parser("validate", help="check a spec and the files it names; exit 2 on problems")
     p.add_argument("spec", type=Path)
     p.add_argument("--json", action="store_true", help="print the problems as JSON")
@@ -42,18 +47,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print JSON")
 
     args = parser.parse_args(argv)
-    return {"run": cmd_run, "validate": cmd_validate, "inspect": cmd_inspect,
+    return {"run": cmd_run, "resume": cmd_resume, "validate": cmd_validate, "inspect": cmd_inspect,
             "runs": cmd_runs}[args.command](args)
 
 
-def cmd_run(args) -> int:
+def _engine_process(spec: Path | None, run_dir: Path | None, db: Path | None, resume: bool) -> int:
+    """stdout becomes the event stream, stdin the command channel; then run."""
     from engine.events import Control, Emitter
     from engine.run import execute
 
     emitter = Emitter.take_stdout()
     control = Control(emitter)
     control.listen()
-    return execute(args.spec, args.run_dir, args.db, emitter, control)
+    return execute(spec, run_dir, db, emitter, control, resume=resume)
+
+
+def cmd_run(args) -> int:
+    return _engine_process(args.spec, args.run_dir, args.db, resume=False)
+
+
+def cmd_resume(args) -> int:
+    return _engine_process(None, args.run_dir, args.db, resume=True)
 
 
 def cmd_validate(args) -> int:

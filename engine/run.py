@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import re
 import time
 import traceback
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import platformdirs
 
+from engine.atomic_io import atomic_write_text
 from engine.errors import InputError, RunFailed
 from engine.events import Control, Emitter
 
@@ -42,14 +44,44 @@ def prepare_run_dir(run_dir: Path) -> None:
                              "--run-dir, or free disk space", "run_dir") from None
 
 
-def execute(spec_path: Path, run_dir: Path | None, db_path: Path | None,
-            emitter: Emitter, control: Control) -> int:
-    """Run a spec; report everything as events. Returns the exit code."""
+RUN_FILE = "run.json"  # in a run folder: which store row the run writes to
+
+
+def find_resumable(run_dir: Path, db_path: Path | None) -> tuple[Path, Path | None, int, Path]:
+    """(spec copy, store, run id, checkpoint) of a run folder, or InputError saying what is missing."""
+    import json
+
+    run_dir = Path(run_dir)
+    where = "RUN_DIR"
+    if not (run_dir / RUN_FILE).is_file() or not (run_dir / "spec.distill.json").is_file():
+        raise InputError.one(where, f"{run_dir} is not a run folder (no {RUN_FILE} or spec copy)",
+                             "give the folder a run was started in (shown in its 'started' event)")
+    try:
+        info = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+        run_id = int(info["run_id"])
+    except (ValueError, KeyError, TypeError, OSError):
+        raise InputError.one(where, f"{run_dir / RUN_FILE} is damaged",
+                             "start the run again from its spec") from None
+    checkpoint = run_dir / "checkpoints" / "last.pt"
+    if not checkpoint.is_file():
+        raise InputError.one(where, f"the run in {run_dir} has no checkpoint yet",
+                             "start it again: it stopped before its first checkpoint")
+    db = db_path or (Path(info["db"]) if info.get("db") else None)
+    return run_dir / "spec.distill.json", db, run_id, checkpoint
+
+
+def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
+            emitter: Emitter, control: Control, resume: bool = False) -> int:
+    """Run a spec (or, with `resume`, continue the run in `run_dir` from its last checkpoint);
+    report everything as events. Returns the exit code."""
     from engine.spec import load_spec
 
     store = run_id = None
     status, code, error = "failed", EXIT_FAILED, None
     try:
+        resume_state = None
+        if resume:
+            spec_path, db_path, run_id, checkpoint_path = find_resumable(run_dir, db_path)
         spec = load_spec(spec_path)
         import torch  # heavy imports after the spec is known to be good
 
@@ -69,10 +101,23 @@ def execute(spec_path: Path, run_dir: Path | None, db_path: Path | None,
         teachers = load_teachers(spec, data.train.x[:8], threads)
 
         spec_json = spec.to_json()
-        (run_dir / "spec.distill.json").write_text(spec_json, encoding="utf-8")
         store = Store(db_path)
-        run_id = store.create_run(spec.name, spec_json, spec_hash(spec_json), run_dir, describe(device))
-        emitter.emit("started", run_id=run_id, name=spec.name, run_dir=str(run_dir),
+        if resume:
+            from engine.checkpoint import load_checkpoint
+
+            if store.run(run_id) is None:
+                raise InputError.one("--db", f"run {run_id} is not in the store {store.path}",
+                                     "give the store the run was started with (--db FILE)")
+            if store.run(run_id)["status"] == "completed":
+                raise InputError.one("RUN_DIR", f"run {run_id} has already completed",
+                                     "start a new run from its spec to train again")
+            resume_state = load_checkpoint(checkpoint_path)
+            store.reopen_run(run_id)
+        else:
+            atomic_write_text(run_dir / "spec.distill.json", spec_json)
+            run_id = store.create_run(spec.name, spec_json, spec_hash(spec_json), run_dir, describe(device))
+            atomic_write_text(run_dir / RUN_FILE, json.dumps({"run_id": run_id, "db": str(store.path)}))
+        emitter.emit("started", run_id=run_id, resumed=resume, name=spec.name, run_dir=str(run_dir),
                      db=str(store.path), device=describe(device), threads=threads,
                      precision=str(amp).replace("torch.", "") if amp else "fp32",
                      torch=torch.__version__, split=describe_split(data), labeled=data.labeled,
@@ -91,7 +136,7 @@ def execute(spec_path: Path, run_dir: Path | None, db_path: Path | None,
 
         try:
             result = train(spec, data, teachers, device, amp, run_dir, emitter, control,
-                           on_metrics, on_artifact)
+                           on_metrics, on_artifact, resume_state, store.best_metrics(run_id))
         except StopRequested:
             status, code = "stopped", EXIT_STOPPED
             emitter.emit("finished", status=status, run_id=run_id, exit_code=code)
@@ -126,7 +171,7 @@ def execute(spec_path: Path, run_dir: Path | None, db_path: Path | None,
     finally:
         if store is not None:
             if run_id is not None and status != "completed":
-                store.finish_run(run_id, status, {}, error)
+                store.finish_run(run_id, status, store.best_metrics(run_id), error)
             store.close()
     emitter.emit("finished", status="failed", run_id=run_id, exit_code=code)
     return code

@@ -60,6 +60,21 @@ class Store:
         self.db["runs"].update(run_id, {"status": status, "ended": time.time(),
                                         "best_metrics": json.dumps(best), "error": error})
 
+    def run(self, run_id: int) -> dict | None:
+        rows = list(self.db["runs"].rows_where("id = ?", [run_id]))
+        return rows[0] if rows else None
+
+    def reopen_run(self, run_id: int) -> None:
+        """A resumed run is running again; its metrics continue where they stopped."""
+        self.db["runs"].update(run_id, {"status": "running", "ended": None, "error": None})
+
+    def best_metrics(self, run_id: int) -> dict[str, float]:
+        """Best value so far of each validation metric (highest accuracy, lowest loss)."""
+        rows = self.db.execute(
+            "select name, max(value), min(value) from metrics where run_id = ? and name like 'val/%' "
+            "group by name", [run_id]).fetchall()
+        return {name: hi if name.endswith("acc") else lo for name, hi, lo in rows}
+
     def runs(self, limit: int | None = None) -> list[dict]:
         return list(self.db["runs"].rows_where(order_by="started desc, id desc", limit=limit))
 

@@ -43,7 +43,9 @@ class Result:
 def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: torch.device,
           amp_dtype: torch.dtype | None, run_dir: Path, emitter: Emitter, control: Control,
           on_metrics: Callable[[int, float, dict[str, float]], None],
-          on_checkpoint: Callable[[str, Path], None]) -> Result:
+          on_checkpoint: Callable[[str, Path], None], resume: dict | None = None,
+          best_so_far: dict[str, float] | None = None) -> Result:
+    """Train the student; with `resume` (a checkpoint), continue exactly where it was saved."""
     cfg, strategy = spec.training, spec.strategy
     torch.manual_seed(cfg.seed)
     T = strategy.temperature
@@ -52,7 +54,7 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
     model = build_model(spec.student.architecture, data.sample_shape, len(spec.classes))
     model.normalize.fit(data.train.x)
     model.to(device)
-    result = Result(parameters=count_parameters(model))
+    result = Result(parameters=count_parameters(model), best=dict(best_so_far or {}))
     emitter.log(f"student: {spec.student.architecture.kind}, {result.parameters:,} parameters")
 
     # 2. Teachers are frozen: their soft targets are computed once, in inference mode.
@@ -89,11 +91,21 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     order = torch.Generator().manual_seed(cfg.seed)
 
+    start_epoch, start_batch, step = 0, 0, 0
+    if resume is not None:  # everything that decides the next step: weights, moments, RNGs, position
+        model.load_state_dict(resume["model"])
+        opt.load_state_dict(resume["optimizer"])
+        sched.load_state_dict(resume["scheduler"])
+        scaler.load_state_dict(resume["scaler"])
+        torch.set_rng_state(resume["rng"])
+        order.set_state(resume["order_rng"])
+        start_epoch, start_batch, step = resume["epoch"], resume["batch"], resume["step"]
+        emitter.log(f"resumed at epoch {start_epoch + 1}, step {step}")
+
     names = ["loss/total", "loss/kd"] + (["loss/ce"] if alpha > 0 else []) + \
         [f"loss/kd/{t.name}" for t in teachers]
     sums = torch.zeros(len(names), device=device)
     counted = 0
-    step = 0
     last_emit = window_start = time.monotonic()
     window_samples = 0
 
@@ -131,11 +143,12 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
         last_emit = window_start = now
 
     # 4. The loop.
-    for epoch in range(cfg.epochs):
+    for epoch in range(start_epoch, cfg.epochs):
         model.train()
         order_state = order.get_state()
         perm = torch.randperm(n, generator=order).to(device)
-        for batch in range(steps_per_epoch):
+        first = start_batch if epoch == start_epoch else 0  # a run stopped mid-epoch goes on there
+        for batch in range(first, steps_per_epoch):
             if control.paused:
                 control.wait_while_paused()
             if control.stop_requested:

@@ -1,0 +1,91 @@
+"""`distill-engine resume RUN_DIR`: a stopped or killed run goes on from its last checkpoint."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+
+import torch
+from safetensors.torch import load_file
+
+from tests.conftest import ROOT, engine_cmd, parse_events, run_engine, write_spec
+
+
+def start(spec, run_dir, db):
+    return subprocess.Popen(engine_cmd("run", spec, "--run-dir", run_dir, "--db", db), cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(proc, kind, count=1):
+    seen = 0
+    for line in proc.stdout:
+        if json.loads(line)["event"] == kind:
+            seen += 1
+            if seen == count:
+                return
+
+
+def test_stopped_then_resumed_ends_with_the_same_weights_as_uninterrupted(tmp_path, demo_dict):
+    demo_dict["training"].update(epochs=25, cpu_threads=1)
+    demo_dict["student"]["architecture"]["dropout"] = 0.2  # the RNG state matters too
+    spec = write_spec(tmp_path, demo_dict)
+    db = tmp_path / "db.sqlite"
+    whole = run_engine("run", spec, "--run-dir", tmp_path / "whole", "--db", db)
+    assert whole.returncode == 0, whole.stderr
+
+    proc = start(spec, tmp_path / "parts", db)
+    wait_for(proc, "checkpoint", 3)  # stop somewhere in epoch 4
+    proc.stdin.write("stop\n")
+    proc.stdin.flush()
+    rest = parse_events(proc.stdout.read())
+    assert proc.wait(timeout=60) == 3 and rest[-1]["status"] == "stopped"
+    stopped_at = [e for e in rest if e["event"] == "checkpoint"][-1]["step"]
+    assert 0 < stopped_at < 25 * 20
+
+    resumed = run_engine("resume", tmp_path / "parts")  # the store is remembered in the run folder
+    assert resumed.returncode == 0, resumed.stderr
+    events = parse_events(resumed.stdout)
+    assert events[0]["event"] == "started" and events[0]["resumed"] is True
+    assert any(e["event"] == "log" and f"step {stopped_at}" in e["message"] for e in events)
+    assert events[-1]["status"] == "completed"
+
+    a = load_file(str(tmp_path / "whole" / "student.safetensors"))
+    b = load_file(str(tmp_path / "parts" / "student.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    conn = sqlite3.connect(db)
+    runs = conn.execute("select id, status from runs order by id").fetchall()
+    assert [status for _, status in runs] == ["completed", "completed"]  # same row, not a new one
+    steps = [s for (s,) in conn.execute("select step from metrics where run_id = ? and name = 'val/acc' "
+                                        "order by step", (runs[1][0],))]
+    assert len(steps) == 25 and len(set(steps)) == 25  # every epoch once, across both parts
+
+
+def test_a_killed_run_resumes_and_completes(tmp_path, demo_dict):
+    demo_dict["training"]["epochs"] = 30
+    db = tmp_path / "db.sqlite"
+    proc = start(write_spec(tmp_path, demo_dict), tmp_path / "run", db)
+    wait_for(proc, "checkpoint", 2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert sqlite3.connect(db).execute("select status from runs").fetchone()[0] == "running"
+    resumed = run_engine("resume", tmp_path / "run", "--db", db)
+    assert resumed.returncode == 0, resumed.stderr
+    assert parse_events(resumed.stdout)[-1]["best"]["val/acc"] >= 0.9
+    assert sqlite3.connect(db).execute("select status from runs").fetchone()[0] == "completed"
+
+
+def test_resume_refuses_what_it_cannot_continue(tmp_path, demo_dict):
+    not_a_run = run_engine("resume", tmp_path)
+    assert not_a_run.returncode == 2
+    error = next(e for e in parse_events(not_a_run.stdout) if e["event"] == "error")
+    assert "not a run folder" in error["message"] and error["hint"]
+
+    demo_dict["training"]["epochs"] = 1
+    done = run_engine("run", write_spec(tmp_path, demo_dict), "--run-dir", tmp_path / "r", "--db", tmp_path / "db")
+    assert done.returncode == 0
+    again = run_engine("resume", tmp_path / "r")
+    assert again.returncode == 2
+    assert "already completed" in next(e for e in parse_events(again.stdout) if e["event"] == "error")["message"]
