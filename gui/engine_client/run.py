@@ -1,0 +1,191 @@
+"""A training run in an engine child process, seen from the app: events in, commands out.
+
+`EngineRun` starts `python -m engine run|resume …` with QProcess in its own session (process
+group), turns stdout lines into `event` signals, sends pause/resume/stop on stdin, and reports
+how the run ended — also when the engine dies without a word (a crash, a kill, out of memory):
+then the run is marked failed in the store and the message says what happened in plain words.
+Nothing here blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QProcess, QTimer, Signal
+
+STOP_GRACE_MS = 15_000  # time to checkpoint after "stop", then SIGTERM
+TERM_GRACE_MS = 3_000  # after SIGTERM, SIGKILL
+STDERR_TAIL = 4000
+
+
+
+class EngineRun(QObject):
+    event = Signal(dict)  # every engine event, parsed
+    ended = Signal(str, str)  # status (completed, stopped, failed), message for the user
+
+    def __init__(self, db: Path | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.db = db
+        self.proc: QProcess | None = None
+        self.run_id: int | None = None
+        self.run_dir: Path | None = None
+        self.last_error: dict | None = None
+        self.finished_event: dict | None = None
+        self.stderr_tail = ""
+        self._buffer = b""
+        self._stop_timer = QTimer(self, singleShot=True, interval=STOP_GRACE_MS)
+        self._stop_timer.timeout.connect(self._terminate)
+        self._kill_timer = QTimer(self, singleShot=True, interval=TERM_GRACE_MS)
+        self._kill_timer.timeout.connect(lambda: self._signal_group(signal.SIGKILL))
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.state() != QProcess.NotRunning
+
+    # starting
+    def start_run(self, spec: Path, run_dir: Path) -> None:
+        self._start(["run", str(spec), "--run-dir", str(run_dir)], run_dir)
+
+    def start_resume(self, run_dir: Path) -> None:
+        self._start(["resume", str(run_dir)], run_dir)
+
+    def _start(self, args: list[str], run_dir: Path) -> None:
+        if self.running:
+            raise RuntimeError("a run is already going on in this client")
+        self.run_id, self.run_dir = None, Path(run_dir)
+        self.last_error = self.finished_event = None
+        self.stderr_tail, self._buffer = "", b""
+        proc = QProcess(self)
+        proc.setProgram(sys.executable)
+        proc.setArguments(["-m", "engine", *args] + (["--db", str(self.db)] if self.db else []))
+        if hasattr(proc, "setUnixProcessParameters"):  # its own process group: stop/kill reach all of it
+            proc.setUnixProcessParameters(QProcess.UnixProcessFlag.CreateNewSession)
+        proc.readyReadStandardOutput.connect(self._read_stdout)
+        proc.readyReadStandardError.connect(self._read_stderr)
+        proc.finished.connect(self._finished)
+        proc.errorOccurred.connect(self._error)
+        self.proc = proc
+        proc.start()
+
+    # commands
+    def send(self, command: str) -> None:
+        if self.running:
+            self.proc.write(f"{command}\n".encode())
+
+    def pause(self) -> None:
+        self.send("pause")
+
+    def resume(self) -> None:
+        self.send("resume")
+
+    def stop(self) -> None:
+        """Checkpoint, then exit; if the engine does not answer in time, terminate, then kill."""
+        self.send("stop")
+        if self.running:
+            self._stop_timer.start()
+
+    def kill(self) -> None:
+        self._signal_group(signal.SIGKILL)
+
+    def _terminate(self) -> None:
+        if self.running:
+            self._signal_group(signal.SIGTERM)
+            self._kill_timer.start()
+
+    def _signal_group(self, sig: int) -> None:
+        if not self.running:
+            return
+        pid = int(self.proc.processId())
+        try:
+            os.killpg(os.getpgid(pid), sig)
+        except (ProcessLookupError, PermissionError, OSError):
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+
+    # reading
+    def _read_stdout(self) -> None:
+        self._buffer += bytes(self.proc.readAllStandardOutput())
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for raw in lines:
+            if not raw.strip():
+                continue
+            try:
+                event = json.loads(raw)
+            except json.JSONDecodeError:
+                self.stderr_tail = (self.stderr_tail + raw.decode("utf-8", "replace") + "\n")[-STDERR_TAIL:]
+                continue
+            kind = event.get("event")
+            if kind == "started":
+                self.run_id = event.get("run_id")
+                self.run_dir = Path(event.get("run_dir", self.run_dir))
+            elif kind == "error":
+                self.last_error = event
+            elif kind == "finished":
+                self.finished_event = event
+            self.event.emit(event)
+
+    def _read_stderr(self) -> None:
+        text = bytes(self.proc.readAllStandardError()).decode("utf-8", "replace")
+        self.stderr_tail = (self.stderr_tail + text)[-STDERR_TAIL:]
+
+    def _error(self, error) -> None:
+        if error == QProcess.FailedToStart:
+            self.proc = None
+            self.ended.emit("failed", f"The engine could not start ({sys.executable}). "
+                            "Check the installation.")
+
+    def _finished(self, code: int, exit_status) -> None:
+        self._read_stdout()
+        self._read_stderr()
+        self._stop_timer.stop()
+        self._kill_timer.stop()
+        crashed = exit_status == QProcess.CrashExit
+        self.proc = None
+        if self.finished_event is not None and not crashed:
+            status = self.finished_event.get("status", "failed")
+            self.ended.emit(status, self._message(status, code))
+            return
+        # the engine died without finishing: say how, and record it
+        how = (f"it exited with code {code} without finishing" if not crashed else
+               "it was killed or crashed (for example killed from a terminal, or by the system "
+               "when memory ran out)")
+        message = f"The training process ended: {how}."
+        if self.last_error:
+            message += f"\nLast error: {self.last_error.get('message')}\n{self.last_error.get('hint', '')}"
+        elif self.stderr_tail.strip():
+            message += "\nLast output:\n" + "\n".join(self.stderr_tail.strip().splitlines()[-6:])
+        if self.run_dir is not None and (self.run_dir / "checkpoints" / "last.pt").is_file():
+            message += "\nIts last checkpoint is kept: the run can be resumed."
+        self._mark_failed(message)
+        self.ended.emit("failed", message)
+
+    def _message(self, status: str, code: int) -> str:
+        if status == "completed":
+            best = (self.finished_event or {}).get("best") or {}
+            acc = f" Best validation accuracy {best['val/acc']:.3f}." if "val/acc" in best else ""
+            return f"The run completed.{acc}"
+        if status == "stopped":
+            return "The run was stopped; its checkpoint is kept and it can be resumed."
+        if self.last_error:
+            return f"{self.last_error.get('message')}\n{self.last_error.get('hint', '')}"
+        return f"The run failed (exit code {code})."
+
+    def _mark_failed(self, message: str) -> None:
+        """The engine could not record its own end: the app records it, so no run stays 'running'."""
+        if self.run_id is None:
+            return
+        from engine.store import Store
+
+        store = Store(self.db)
+        try:
+            row = store.run(self.run_id)
+            if row is not None and row["status"] == "running":
+                store.finish_run(self.run_id, "failed", store.best_metrics(self.run_id), message)
+        finally:
+            store.close()

@@ -1,0 +1,80 @@
+"""The app's engine client against a real engine process: events, stop, and a killed engine."""
+
+import os
+import signal
+import sqlite3
+
+import pytest
+
+from gui.engine_client.run import EngineRun
+from tests.conftest import write_spec
+
+
+@pytest.fixture
+def client(qapp, tmp_path):
+    run = EngineRun(db=tmp_path / "db.sqlite")
+    events, ended = [], []
+    run.event.connect(events.append)
+    run.ended.connect(lambda status, message: ended.append((status, message)))
+    run.events, run.ended_with = events, ended
+    yield run
+    if run.running:
+        run.kill()
+
+
+def test_a_run_streams_events_and_completes(client, qtbot, tmp_path, demo_dict):
+    demo_dict["training"]["epochs"] = 3
+    client.start_run(write_spec(tmp_path, demo_dict), tmp_path / "run")
+    qtbot.waitUntil(lambda: bool(client.ended_with), timeout=120000)
+    status, message = client.ended_with[0]
+    assert status == "completed" and "Best validation accuracy" in message
+    kinds = [e["event"] for e in client.events]
+    assert kinds[0] == "started" and kinds[-1] == "finished" and "metric" in kinds
+    assert client.run_id == 1 and client.run_dir == (tmp_path / "run").resolve()
+
+
+def test_stop_checkpoints_and_ends_stopped(client, qtbot, tmp_path, demo_dict):
+    demo_dict["training"]["epochs"] = 2000
+    client.start_run(write_spec(tmp_path, demo_dict), tmp_path / "run")
+    qtbot.waitUntil(lambda: any(e["event"] == "metric" for e in client.events), timeout=60000)
+    client.pause()
+    client.resume()
+    client.stop()
+    qtbot.waitUntil(lambda: bool(client.ended_with), timeout=60000)
+    assert client.ended_with[0][0] == "stopped"
+    assert (tmp_path / "run" / "checkpoints" / "last.pt").is_file()
+    logs = [e["message"] for e in client.events if e["event"] == "log"]
+    assert "paused" in logs and "resumed" in logs
+
+
+def test_a_killed_engine_is_a_failed_run_with_a_plain_message(client, qtbot, tmp_path, demo_dict):
+    demo_dict["training"]["epochs"] = 2000
+    client.start_run(write_spec(tmp_path, demo_dict), tmp_path / "run")
+    qtbot.waitUntil(lambda: any(e["event"] == "checkpoint" for e in client.events), timeout=60000)
+    os.kill(client.proc.processId(), signal.SIGKILL)  # as a user would from a terminal
+    qtbot.waitUntil(lambda: bool(client.ended_with), timeout=30000)
+    status, message = client.ended_with[0]
+    assert status == "failed" and "killed or crashed" in message and "can be resumed" in message
+    row = sqlite3.connect(tmp_path / "db.sqlite").execute("select status, error from runs").fetchone()
+    assert row[0] == "failed" and "killed or crashed" in row[1]
+
+    client.ended_with.clear()
+    client.events.clear()
+    client.start_resume(tmp_path / "run")  # and it goes on from its checkpoint
+    qtbot.waitUntil(lambda: any(e["event"] == "metric" for e in client.events), timeout=60000)
+    assert client.events[0]["resumed"] is True
+    client.stop()
+    qtbot.waitUntil(lambda: bool(client.ended_with), timeout=60000)
+    assert client.ended_with[0][0] == "stopped"
+
+
+def test_an_engine_that_does_not_answer_stop_is_terminated_then_killed(client, qtbot, tmp_path, demo_dict):
+    demo_dict["training"]["epochs"] = 2000
+    client._stop_timer.setInterval(300)
+    client.start_run(write_spec(tmp_path, demo_dict), tmp_path / "run")
+    qtbot.waitUntil(lambda: any(e["event"] == "metric" for e in client.events), timeout=60000)
+    os.kill(client.proc.processId(), signal.SIGSTOP)  # a hung engine: it cannot answer
+    client.stop()
+    qtbot.waitUntil(lambda: bool(client.ended_with), timeout=30000)
+    status, message = client.ended_with[0]
+    assert status == "failed" and "killed or crashed" in message
