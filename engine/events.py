@@ -56,7 +56,18 @@ class Emitter:
                 self._stream.write(line + "\n")
                 self._stream.flush()
             except (BrokenPipeError, ValueError):
-                self.enabled = False  # the reader went away; keep training, keep the store
+                self._reader_gone()
+
+    def _reader_gone(self) -> None:
+        """The app that read the events has gone: train on, write the store, print nowhere."""
+        self.enabled = False
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            self._stream = open(os.devnull, "w")
+        except OSError:
+            pass
 
     def log(self, message: str, level: str = "info") -> None:
         self.emit("log", level=level, message=message)

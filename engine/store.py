@@ -14,6 +14,7 @@ import platformdirs
 import sqlite_utils
 
 BUSY_TIMEOUT_MS = 10_000
+FLUSH_EVERY_S = 1.0  # metrics reach readers (the app) within a second, in batched inserts
 
 
 def default_db_path() -> Path:
@@ -28,6 +29,7 @@ class Store:
         self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         self.db.enable_wal()
         self._pending: list[dict] = []
+        self._flushed = time.monotonic()
         self._create_tables()
 
     def _create_tables(self) -> None:
@@ -82,10 +84,11 @@ class Store:
     def add_metrics(self, run_id: int, step: int, epoch: float, values: dict[str, float]) -> None:
         self._pending.extend({"run_id": run_id, "step": step, "epoch": epoch, "name": k, "value": v}
                              for k, v in values.items())
-        if len(self._pending) >= 2000:
+        if len(self._pending) >= 2000 or time.monotonic() - self._flushed >= FLUSH_EVERY_S:
             self.flush()
 
     def flush(self) -> None:
+        self._flushed = time.monotonic()
         if self._pending:
             rows, self._pending = self._pending, []
             with self.db.conn:

@@ -2,6 +2,9 @@
 
     distill-studio [PROJECT]                    open the editor (on PROJECT if given)
     distill-studio [PROJECT] --screenshot PNG   render the window at a fixed size, save, exit 0
+    distill-studio PROJECT --run [--quit-when-done] [--screenshot PNG]
+                                                run it from the window as the Run button does;
+                                                when done, save the window and exit (0: completed)
     distill-studio PROJECT --headless           run PROJECT through the engine, events as text
 
 The app never trains in its own process: it starts the engine (`python -m engine …`) as a
@@ -28,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("project", nargs="?", type=Path, help="a .distill.json project file")
     parser.add_argument("--screenshot", type=Path, metavar="PNG",
                         help="render the main window, save it as PNG and exit")
+    parser.add_argument("--run", action="store_true", help="start the run as the Run button does")
+    parser.add_argument("--quit-when-done", action="store_true",
+                        help="with --run: exit when the run ends (0 completed, 1 failed, 3 stopped)")
     parser.add_argument("--headless", action="store_true",
                         help="no window: run the project through the engine, events as text")
     parser.add_argument("--db", type=Path, help="the run store (default: in the user data dir)")
@@ -39,10 +45,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.headless:
         return run_headless(args.project or DEMO, args.db, args.run_dir)
-    return run_window(args.project, args.screenshot)
+    if args.run and args.project is None:
+        parser.error("--run needs a PROJECT")
+    return run_window(args.project, args.screenshot, args.db, args.run, args.quit_when_done)
 
 
-def run_window(project: Path | None, screenshot: Path | None) -> int:
+EXIT_CODES = {"completed": 0, "failed": 1, "stopped": 3}
+
+
+def run_window(project: Path | None, screenshot: Path | None, db: Path | None = None,
+               run: bool = False, quit_when_done: bool = False) -> int:
     if screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # no screen needed for a picture
     from PySide6.QtCore import QTimer
@@ -53,12 +65,41 @@ def run_window(project: Path | None, screenshot: Path | None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Distill Studio")
     app.setOrganizationName("distill-studio")
-    window = MainWindow()
+    settings = None
+    if screenshot:  # a picture shows the default layout, not this user's
+        import tempfile
+
+        from PySide6.QtCore import QSettings
+
+        settings = QSettings(str(Path(tempfile.mkdtemp()) / "settings.ini"), QSettings.IniFormat)
+    window = MainWindow(settings=settings, db=db)
     if screenshot:
         window.resize(*SCREENSHOT_SIZE)
     window.show()
-    if project is not None:
-        window.open_project(project, ask=False)
+    if project is not None and not window.open_project(project, ask=False) and run:
+        print(f"distill-studio: cannot open {project}", file=sys.stderr)
+        return 2
+    if run:
+        def finish(status: str, message: str) -> None:
+            if screenshot:
+                window.view.fit_to_view()
+                window.grab_screenshot(screenshot)
+            if quit_when_done:
+                window.undo_stack.setClean()
+                print(f"run {status}: {message.splitlines()[0]}", flush=True)
+                app.exit(EXIT_CODES.get(status, 1))
+
+        window.runner.runEnded.connect(finish)
+        if not window.runner.run_pipeline():
+            print("distill-studio: the pipeline cannot run; see the message in the window",
+                  file=sys.stderr)
+            if quit_when_done:
+                return 2
+        if quit_when_done:
+            code = app.exec()
+            window.close()
+            return code
+        return app.exec()
     if screenshot:
         waited = [0]
 
@@ -78,7 +119,12 @@ def run_window(project: Path | None, screenshot: Path | None) -> int:
         window.undo_stack.setClean()
         window.close()
         return code
-    return app.exec()
+    code = app.exec()
+    if window.keep_engine_running:  # leave without destroying the engine's process object
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def run_headless(project: Path, db: Path | None, run_dir: Path | None) -> int:

@@ -25,8 +25,12 @@ from gui.canvas.view import CanvasView
 from gui.document.convert import project_json, project_to_nodes, read_project
 from gui.document.model import Document
 from gui.engine_client.inspect import ModelInspector
+from engine.store import Store
+from gui.panels.dashboard import Dashboard
 from gui.panels.inspector import Inspector
 from gui.panels.palette import Palette
+from gui.panels.runs import RunsPanel
+from gui.run_controller import RunController
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
 DEMO = EXAMPLES / "digits-experts.distill.json"
@@ -39,7 +43,7 @@ def default_settings() -> QSettings:
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, settings: QSettings | None = None):
+    def __init__(self, settings: QSettings | None = None, db: Path | None = None):
         super().__init__()
         self.setObjectName("main-window")
         self.settings = settings or default_settings()
@@ -54,8 +58,17 @@ class MainWindow(QMainWindow):
 
         self.palette = Palette(self.model_inspector, self.settings)
         self.inspector = Inspector(self.doc, self.undo_stack)
-        self._dock(self.palette, "Palette", Qt.LeftDockWidgetArea, "palette-dock")
-        self._dock(self.inspector, "Inspector", Qt.RightDockWidgetArea, "inspector-dock")
+        self.palette_dock = self._dock(self.palette, "Palette", Qt.LeftDockWidgetArea, "palette-dock")
+        self.inspector_dock = self._dock(self.inspector, "Inspector", Qt.RightDockWidgetArea, "inspector-dock")
+        self.store = Store(db)  # read here; written by the engine processes
+        self.dashboard = Dashboard()
+        self.runs = RunsPanel(self.store)
+        self.dashboard_dock = self._dock(self.dashboard, "Dashboard", Qt.BottomDockWidgetArea, "dashboard-dock")
+        self.runs_dock = self._dock(self.runs, "Runs", Qt.BottomDockWidgetArea, "runs-dock")
+        self.tabifyDockWidget(self.dashboard_dock, self.runs_dock)
+        self.dashboard_dock.raise_()
+        self.runner = RunController(self, self.store, self.dashboard, self.runs)
+        self.keep_engine_running = False  # set when the user closes the app but keeps the run
         self.status_label = QLabel()
         self.statusBar().addPermanentWidget(self.status_label)
         for source in (self.scene.message, self.drops.message, self.palette.message):
@@ -86,9 +99,8 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self.resize(1400, 860)
-            docks = self.findChildren(QDockWidget)
-            self.resizeDocks(docks, [260 if d.objectName() == "palette-dock" else 340 for d in docks],
-                             Qt.Horizontal)
+            self.resizeDocks([self.palette_dock, self.inspector_dock], [250, 340], Qt.Horizontal)
+            self.resizeDocks([self.dashboard_dock], [340], Qt.Vertical)
         state = self.settings.value("window/state")
         if state is not None:
             self.restoreState(state)
@@ -157,6 +169,8 @@ class MainWindow(QMainWindow):
         self.act_check = self._action("&Check Pipeline", self.check_pipeline, QKeySequence("Ctrl+K"), "check",
                                       "Ask the engine whether this pipeline can run (spec, data, model files)")
         pipeline = bar.addMenu("&Pipeline")
+        pipeline.addActions([self.runner.act_run, self.runner.act_pause, self.runner.act_stop])
+        pipeline.addSeparator()
         pipeline.addAction(self.act_check)
 
         help_menu = bar.addMenu("&Help")
@@ -174,6 +188,8 @@ class MainWindow(QMainWindow):
         tools.addActions([self.act_undo, self.act_redo, self.act_delete])
         tools.addSeparator()
         tools.addActions([self.act_fit, self.act_check])
+        tools.addSeparator()
+        tools.addActions([self.runner.act_run, self.runner.act_pause, self.runner.act_stop])
         self.addToolBar(tools)
 
     def _select_all(self) -> None:
@@ -365,13 +381,42 @@ class MainWindow(QMainWindow):
         proc.finished.connect(done)
         proc.start()
 
+    def show_dashboard(self) -> None:
+        self.dashboard_dock.show()
+        self.dashboard_dock.raise_()
+
     # closing
     def closeEvent(self, event) -> None:
+        if self.runner.running and not self._ask_about_run():
+            event.ignore()
+            return
         if self.maybe_save():
             self._save_layout()
+            self.settings.sync()
             event.accept()
         else:
             event.ignore()
+
+    def _ask_about_run(self) -> bool:
+        """A run is going on: stop it, or keep it running without the window. False: cancel."""
+        box = QMessageBox(QMessageBox.Question, "A run is in progress",
+                          "A run is in progress. Stop it (it saves a checkpoint first), or keep it "
+                          "running in the background? It keeps writing to the run store and shows "
+                          "up in the Runs panel when you open the app again.", parent=self)
+        box.setObjectName("close-while-running")
+        stop = box.addButton("Stop the Run", QMessageBox.DestructiveRole)
+        keep = box.addButton("Keep Running", QMessageBox.AcceptRole)
+        box.addButton(QMessageBox.Cancel)
+        box.exec()  # closing waits for the answer by design; training goes on meanwhile
+        if box.clickedButton() is stop:
+            self.runner.engine.stop()
+            self.runner.engine.ended.connect(lambda *_: self.close())
+            return False  # the window closes when the engine has saved and exited
+        if box.clickedButton() is keep:
+            self.keep_engine_running = True
+            self.runner.engine.detach()
+            return True
+        return False
 
     def grab_screenshot(self, path: Path) -> None:
         QApplication.processEvents()

@@ -90,6 +90,7 @@ class NodeItem(QGraphicsObject):
         super().__init__()
         self.node = node
         self.state, self.reason = OK, ""
+        self.live = ""  # what a running training says about this node
         self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
                       | QGraphicsItem.ItemSendsScenePositionChanges)
         self.setAcceptHoverEvents(True)
@@ -114,6 +115,10 @@ class NodeItem(QGraphicsObject):
             self.state, self.reason = state, reason or ""
         self.setToolTip(f"{KINDS[node.kind].title}: {STATE_WORDS[self.state]}"
                         + (f" — {self.reason}" if self.reason and self.state != OK else ""))
+        self.update()
+
+    def set_live(self, text: str) -> None:
+        self.live = text
         self.update()
 
     def boundingRect(self) -> QRectF:
@@ -163,6 +168,9 @@ class NodeItem(QGraphicsObject):
                              Qt.AlignVCenter | Qt.AlignLeft, self._elide(painter, line, NODE_W - left - 16))
         status = STATE_WORDS[self.state] if self.state == OK else f"{STATE_WORDS[self.state]}: {self.reason}"
         painter.setPen(STATE_COLORS[self.state].darker(115))
+        if self.live:
+            status = self.live
+            painter.setPen(QColor("#1f6feb"))
         painter.drawText(QRectF(left, NODE_H - 20, NODE_W - left - 14, 16), Qt.AlignVCenter | Qt.AlignLeft,
                          self._elide(painter, status, NODE_W - left - 16))
         if kind.inputs:  # input port labels, inside the card beside their ports

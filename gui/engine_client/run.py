@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, QProcess, QTimer, Signal
 
 STOP_GRACE_MS = 15_000  # time to checkpoint after "stop", then SIGTERM
 TERM_GRACE_MS = 3_000  # after SIGTERM, SIGKILL
+_DETACHED: list[QProcess] = []  # engines left running when the app closes
 STDERR_TAIL = 4000
 
 
@@ -107,6 +108,20 @@ class EngineRun(QObject):
                 os.kill(pid, sig)
             except OSError:
                 pass
+
+    def detach(self) -> int | None:
+        """Let the engine outlive the app: stop listening and keep its process object alive
+        (a QProcess kills its child when destroyed; the app then exits without destroying it).
+        The engine carries on, writing to the store; its pid is returned."""
+        if not self.running:
+            return None
+        proc, self.proc = self.proc, None
+        for sig in (proc.readyReadStandardOutput, proc.readyReadStandardError, proc.finished,
+                    proc.errorOccurred):
+            sig.disconnect()
+        proc.setParent(None)
+        _DETACHED.append(proc)
+        return int(proc.processId())
 
     # reading
     def _read_stdout(self) -> None:

@@ -78,3 +78,21 @@ def test_an_engine_that_does_not_answer_stop_is_terminated_then_killed(client, q
     qtbot.waitUntil(lambda: bool(client.ended_with), timeout=30000)
     status, message = client.ended_with[0]
     assert status == "failed" and "killed or crashed" in message
+
+
+def test_a_detached_engine_keeps_training_and_writing_the_store(client, qtbot, tmp_path, demo_dict):
+    demo_dict["training"]["epochs"] = 2000
+    client.start_run(write_spec(tmp_path, demo_dict), tmp_path / "run")
+    qtbot.waitUntil(lambda: any(e["event"] == "metric" for e in client.events), timeout=60000)
+    pid = client.detach()
+    assert pid and not client.running
+    db = sqlite3.connect(tmp_path / "db.sqlite")
+    count = lambda: db.execute("select count(*) from metrics").fetchone()[0]  # noqa: E731
+    before = count()
+    qtbot.wait(1500)
+    try:
+        os.kill(pid, 0)  # still alive
+        assert count() > before  # and still writing the store
+        assert db.execute("select status from runs").fetchone()[0] == "running"
+    finally:
+        os.kill(pid, signal.SIGKILL)

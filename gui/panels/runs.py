@@ -1,0 +1,128 @@
+"""The Runs panel: every run in the store (from the app or the command line), newest first.
+
+Select several to overlay their curves; open a run's pipeline on the canvas; run it again;
+resume a stopped or failed one. The list follows the store by itself (a light poll of SQLite).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QPushButton,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+REFRESH_MS = 2000
+COLUMNS = ["#", "name", "status", "best val/acc", "duration", "device", "started"]
+STATUS_COLORS = {"completed": "#2f9e6b", "running": "#1f6feb", "stopped": "#b5860f", "failed": "#d64545"}
+
+
+class RunsPanel(QWidget):
+    compare = Signal(list)  # run ids whose curves to overlay
+    openRun = Signal(int)
+    rerun = Signal(int)
+    resumeRun = Signal(int)
+
+    def __init__(self, store, parent=None):
+        super().__init__(parent)
+        self.store = store
+        self.setObjectName("runs")
+        self.setAccessibleName("Runs")
+        self.rows: list[dict] = []
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setObjectName("runs-table")
+        self.table.setAccessibleName("Runs")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().hide()
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.Stretch)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.buttons = {}
+        row = QHBoxLayout()
+        for key, text, signal in (("open", "Open on Canvas", self.openRun), ("rerun", "Run Again", self.rerun),
+                                  ("resume", "Resume", self.resumeRun)):
+            button = QPushButton(text)
+            button.setObjectName(f"runs-{key}")
+            button.clicked.connect(lambda _=False, s=signal: self._emit_for_current(s))
+            row.addWidget(button)
+            self.buttons[key] = button
+        row.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.table)
+        layout.addLayout(row)
+        self._timer = QTimer(self, interval=REFRESH_MS)
+        self._timer.timeout.connect(self.refresh)
+        self._timer.start()
+        self.refresh()
+
+    def refresh(self) -> None:
+        rows = self.store.runs(limit=500)
+        if rows == self.rows:
+            return
+        selected = set(self.selected_ids())
+        self.rows = rows
+        self.table.blockSignals(True)
+        self.table.setRowCount(len(rows))
+        for i, r in enumerate(rows):
+            best = json.loads(r["best_metrics"] or "{}")
+            took = (r["ended"] or time.time()) - r["started"] if r["started"] else 0
+            cells = [str(r["id"]), r["name"], r["status"],
+                     f"{best['val/acc']:.3f}" if "val/acc" in best else "–",
+                     _duration(took), r["device"] or "",
+                     time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"]))]
+            for j, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if j == 2:
+                    item.setForeground(QColor(STATUS_COLORS.get(text, "#374151")))
+                if r.get("error") and j == 2:
+                    item.setToolTip(r["error"])
+                self.table.setItem(i, j, item)
+            if r["id"] in selected:
+                self.table.selectRow(i)
+        self.table.blockSignals(False)
+        self._update_buttons()
+
+    def selected_ids(self) -> list[int]:
+        rows = sorted({index.row() for index in self.table.selectedIndexes()})
+        return [self.rows[r]["id"] for r in rows if r < len(self.rows)]
+
+    def select_ids(self, ids: list[int]) -> None:
+        self.table.clearSelection()
+        mode = self.table.selectionMode()
+        self.table.setSelectionMode(QAbstractItemView.MultiSelection)
+        for i, r in enumerate(self.rows):
+            if r["id"] in ids:
+                self.table.selectRow(i)
+        self.table.setSelectionMode(mode)
+
+    def run_row(self, run_id: int) -> dict | None:
+        return next((r for r in self.rows if r["id"] == run_id), None)
+
+    def _selection_changed(self) -> None:
+        self._update_buttons()
+        self.compare.emit(self.selected_ids())
+
+    def _update_buttons(self) -> None:
+        ids = self.selected_ids()
+        one = self.run_row(ids[0]) if len(ids) == 1 else None
+        self.buttons["open"].setEnabled(one is not None)
+        self.buttons["rerun"].setEnabled(one is not None)
+        resumable = one is not None and one["status"] in ("stopped", "failed") and \
+            (Path(one["run_dir"]) / "checkpoints" / "last.pt").is_file()
+        self.buttons["resume"].setEnabled(resumable)
+
+    def _emit_for_current(self, signal) -> None:
+        ids = self.selected_ids()
+        if len(ids) == 1:
+            signal.emit(ids[0])
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60}m {seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"

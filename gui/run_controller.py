@@ -1,0 +1,227 @@
+"""Running the pipeline from the window: Run / Pause / Stop, live curves, node states, history.
+
+It ties the engine client to the dashboard, the canvas, the status bar and the Runs panel.
+All of it is signal-driven: the GUI thread never waits for the engine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QLabel, QMessageBox, QProgressBar
+
+from engine.atomic_io import atomic_write_text
+from engine.run import default_run_dir
+from gui.document.convert import project_json
+from gui.document.validation import OK, node_status
+from gui.engine_client.run import EngineRun
+from gui.panels.dashboard import Dashboard
+from gui.panels.runs import RunsPanel
+
+
+class RunController(QObject):
+    runEnded = Signal(str, str)  # status, message
+
+    def __init__(self, window, store, dashboard: Dashboard, runs: RunsPanel):
+        super().__init__(window)
+        self.window, self.store, self.dashboard, self.runs = window, store, dashboard, runs
+        self.engine = EngineRun(store.path, self)
+        self.engine.event.connect(self._on_event)
+        self.engine.ended.connect(self._on_ended)
+        self.paused = False
+        self.epochs = 0
+        self.last_problem_box: QMessageBox | None = None
+
+        self.act_run = self._action("&Run", self.run_pipeline, "F5", "run", "Train the student (F5)")
+        self.act_pause = self._action("&Pause", self.toggle_pause, "F6", "pause", "Pause or resume the run")
+        self.act_stop = self._action("&Stop", self.stop, "Shift+F5", "stop", "Checkpoint, then stop the run")
+        self.progress = QProgressBar()
+        self.progress.setObjectName("run-progress")
+        self.progress.setMaximumWidth(220)
+        self.progress.setRange(0, 1000)
+        self.progress.hide()
+        self.run_label = QLabel()
+        self.run_label.setObjectName("run-status")
+        window.statusBar().addPermanentWidget(self.run_label)
+        window.statusBar().addPermanentWidget(self.progress)
+
+        runs.compare.connect(self.compare)
+        runs.openRun.connect(self.open_run)
+        runs.rerun.connect(self.rerun)
+        runs.resumeRun.connect(self.resume_run)
+        self._update_actions()
+
+    def _action(self, text, slot, key, name, tip) -> QAction:
+        action = QAction(text, self.window)
+        action.setShortcut(QKeySequence(key))
+        action.setObjectName(name)
+        action.setToolTip(tip)
+        action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        return action
+
+    @property
+    def running(self) -> bool:
+        return self.engine.running
+
+    def _update_actions(self) -> None:
+        self.act_run.setEnabled(not self.running)
+        self.act_pause.setEnabled(self.running)
+        self.act_stop.setEnabled(self.running)
+        self.act_pause.setText("&Resume" if self.paused else "&Pause")
+
+    # starting
+    def run_pipeline(self) -> bool:
+        """Check the pipeline, save a copy of it with the run, start the engine."""
+        doc = self.window.doc
+        problems = [f"• {n.title}: {reason}" for n in doc.nodes.values()
+                    for state, reason in [node_status(doc, n)] if state != OK]
+        if doc.student() is None:
+            problems.insert(0, "• the pipeline has no student: drag one from the palette")
+        if problems:
+            self._tell("The pipeline cannot run yet", "Fix these first:\n" + "\n".join(problems))
+            return False
+        run_dir = default_run_dir(doc.name)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        spec = run_dir / "pipeline.distill.json"
+        atomic_write_text(spec, project_json(doc, None))
+        self._start(lambda: self.engine.start_run(spec, run_dir))
+        return True
+
+    def rerun(self, run_id: int) -> None:
+        row = self.store.run(run_id)
+        if row is None or self.running:
+            return
+        run_dir = default_run_dir(row["name"])
+        run_dir.mkdir(parents=True, exist_ok=True)
+        spec = run_dir / "pipeline.distill.json"
+        atomic_write_text(spec, row["spec"])
+        self._start(lambda: self.engine.start_run(spec, run_dir))
+
+    def resume_run(self, run_id: int) -> None:
+        row = self.store.run(run_id)
+        if row is None or self.running:
+            return
+        self._start(lambda: self.engine.start_resume(Path(row["run_dir"])))
+        for name, (x, y) in self._history(run_id).items():  # the curves so far
+            for xi, yi in zip(x, y):
+                self.dashboard.add_metrics(float(xi), {name: float(yi)})
+
+    def _start(self, launch) -> None:
+        self.dashboard.clear_live()
+        self.paused = False
+        self.epochs = 0
+        for item in self.window.scene.node_items.values():
+            item.set_live("")
+        self.progress.setValue(0)
+        self.progress.show()
+        self.run_label.setText("starting the engine…")
+        launch()
+        self._update_actions()
+        self.window.show_dashboard()
+
+    # controlling
+    def toggle_pause(self) -> None:
+        if not self.running:
+            return
+        if self.paused:
+            self.engine.resume()
+        else:
+            self.engine.pause()
+        self.paused = not self.paused
+        self._update_actions()
+
+    def stop(self) -> None:
+        if self.running:
+            self.run_label.setText("stopping: saving a checkpoint…")
+            self.engine.stop()
+
+    # events
+    def _on_event(self, e: dict) -> None:
+        kind = e.get("event")
+        scene = self.window.scene
+        if kind == "started":
+            self.epochs = e.get("epochs", 0)
+            self.run_label.setText(f"run #{e.get('run_id')} on {e.get('device')}")
+            self.dashboard.add_log(f"run #{e.get('run_id')} started on {e.get('device')} — {e.get('run_dir')}")
+            for item in scene.node_items.values():
+                if item.node.kind == "teacher":
+                    item.set_live("running once: outputs cached")
+        elif kind == "metric":
+            values = e.get("values", {})
+            self.dashboard.add_metrics(float(e.get("epoch", 0)), values)
+            if "val/acc" in values:
+                student = self.window.doc.student()
+                if student is not None:
+                    scene.node_items[student.id].set_live(
+                        f"training: val/acc {values['val/acc']:.3f} · epoch {int(e.get('epoch', 0))}/{self.epochs}")
+        elif kind == "progress":
+            self.progress.setValue(int(1000 * e.get("fraction", 0)))
+            eta = e.get("eta_s") or 0
+            self.run_label.setText(f"epoch {e.get('epoch', 0):.1f}/{e.get('epochs')} · "
+                                   f"{e.get('samples_per_s', 0):,.0f} samples/s · ETA {eta:.0f}s"
+                                   + (" · paused" if self.paused else ""))
+        elif kind == "log":
+            self.dashboard.add_log(e.get("message", ""), error=e.get("level") == "warning")
+            if e.get("message", "").startswith("teacher outputs computed"):
+                for item in scene.node_items.values():
+                    if item.node.kind == "teacher":
+                        item.set_live("outputs cached")
+        elif kind == "error":
+            self.dashboard.add_log(f"error: {e.get('message')} — {e.get('hint')}", error=True)
+        elif kind == "checkpoint":
+            self.dashboard.add_log(f"checkpoint at step {e.get('step')}")
+
+    def _on_ended(self, status: str, message: str) -> None:
+        self.paused = False
+        self._update_actions()
+        self.progress.setVisible(status == "completed")
+        self.run_label.setText(f"run {status}")
+        self.dashboard.add_log(message, error=status == "failed")
+        student = self.window.doc.student()
+        if student is not None and student.id in self.window.scene.node_items:
+            item = self.window.scene.node_items[student.id]
+            item.set_live(item.live.replace("training:", status + ":") if item.live else "")
+        self.runs.refresh()
+        self.window.statusBar().showMessage(message.splitlines()[0], 10000)
+        if status == "failed":
+            self._tell("The run failed", message)
+        self.runEnded.emit(status, message)
+
+    def _tell(self, title: str, text: str) -> None:
+        box = QMessageBox(QMessageBox.Warning, title, title + ".", QMessageBox.Ok, self.window)
+        box.setObjectName("run-message")
+        box.setInformativeText(text)
+        box.open()  # not exec(): nothing waits on it
+        self.last_problem_box = box
+
+    # history
+    def _history(self, run_id: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        out = {}
+        for name in ("loss/total", "val/acc", "lr"):
+            rows = self.store.metrics(run_id, name)
+            out[name] = (np.array([r["epoch"] for r in rows], dtype=float),
+                         np.array([r["value"] for r in rows], dtype=float))
+        return out
+
+    def compare(self, run_ids: list[int]) -> None:
+        runs = {}
+        for run_id in run_ids[:8]:
+            row = self.store.run(run_id)
+            if row is not None:
+                runs[run_id] = (row["name"], self._history(run_id))
+        self.dashboard.show_history(runs)
+
+    def open_run(self, run_id: int) -> None:
+        row = self.store.run(run_id)
+        if row is None:
+            return
+        copy = Path(row["run_dir"]) / "spec.distill.json"  # the engine's copy, layout included
+        if not copy.is_file():
+            self._tell("Cannot open the run", f"Its folder {row['run_dir']} no longer holds its spec.")
+            return
+        if self.window.maybe_save():
+            self.window.open_project(copy, ask=False, as_copy=True)
