@@ -22,10 +22,16 @@ from engine.events import Control, Emitter
 EXIT_COMPLETED, EXIT_FAILED, EXIT_INVALID, EXIT_STOPPED = 0, 1, 2, 3
 
 
-def default_run_dir(name: str) -> Path:
+def default_run_dir(name: str, db_path: Path | None = None) -> Path:
+    """A new folder in `runs/` beside the store (by default in the user data dir)."""
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")[:60] or "run"
-    root = Path(platformdirs.user_data_dir("distill-studio", appauthor=False)) / "runs"
-    return root / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
+    root = (Path(db_path).resolve().parent if db_path else
+            Path(platformdirs.user_data_dir("distill-studio", appauthor=False))) / "runs"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder, i = root / f"{stamp}-{slug}", 2
+    while folder.exists():
+        folder, i = root / f"{stamp}-{slug}-{i}", i + 1
+    return folder
 
 
 def spec_hash(spec_json: str) -> str:
@@ -92,7 +98,7 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
         from engine.teachers import load_teachers
         from engine.train import StopRequested, describe_split, train
 
-        run_dir = (run_dir or default_run_dir(spec.name)).resolve()
+        run_dir = (run_dir or default_run_dir(spec.name, db_path)).resolve()
         prepare_run_dir(run_dir)
         threads = set_threads(spec.training.cpu_threads)
         device = choose_device(spec.training.device)

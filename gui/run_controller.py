@@ -84,7 +84,7 @@ class RunController(QObject):
         if problems:
             self._tell("The pipeline cannot run yet", "Fix these first:\n" + "\n".join(problems))
             return False
-        run_dir = default_run_dir(doc.name)
+        run_dir = default_run_dir(doc.name, self.store.path)
         run_dir.mkdir(parents=True, exist_ok=True)
         spec = run_dir / "pipeline.distill.json"
         atomic_write_text(spec, project_json(doc, None))
@@ -95,7 +95,7 @@ class RunController(QObject):
         row = self.store.run(run_id)
         if row is None or self.running:
             return
-        run_dir = default_run_dir(row["name"])
+        run_dir = default_run_dir(row["name"], self.store.path)
         run_dir.mkdir(parents=True, exist_ok=True)
         spec = run_dir / "pipeline.distill.json"
         atomic_write_text(spec, row["spec"])

@@ -19,16 +19,19 @@ def settings(tmp_path):
 
 
 @pytest.fixture
-def window(qtbot, settings):
+def window(qtbot, settings, tmp_path):
     from gui.main_window import MainWindow
 
-    win = MainWindow(settings)
+    win = MainWindow(settings, db=tmp_path / "runs.sqlite")
     win.resize(1400, 860)
     win.show()
     qtbot.waitExposed(win)
     yield win
     # let child processes (model inspection) finish before the window goes away
     qtbot.waitUntil(lambda: win.model_inspector.busy == 0, timeout=30000)
+    if win.runner.running:
+        win.runner.engine.kill()
+        qtbot.waitUntil(lambda: not win.runner.running, timeout=30000)
     win.undo_stack.setClean()  # no "save changes?" question when it closes
     win.close()
     win.deleteLater()

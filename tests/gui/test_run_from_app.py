@@ -1,0 +1,154 @@
+"""Running from the window: a real engine process behind the Run, Pause and Stop buttons."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+from PySide6.QtWidgets import QMessageBox
+
+from tests.conftest import ROOT, write_spec
+
+
+def project(tmp_path, demo_dict, epochs, name="demo.distill.json"):
+    demo_dict["training"]["epochs"] = epochs
+    return write_spec(tmp_path, demo_dict, name)
+
+
+def events_of(window, kind):
+    return [e for e in window.runner.engine_events if e["event"] == kind]
+
+
+def start(window, qtbot, path):
+    assert window.open_project(path, ask=False)
+    window.runner.engine_events = []
+    window.runner.engine.event.connect(window.runner.engine_events.append)
+    ended = []
+    window.runner.runEnded.connect(lambda status, message: ended.append((status, message)))
+    window.runner.act_run.trigger()
+    assert window.runner.running and not window.runner.act_run.isEnabled()
+    return ended
+
+
+def test_a_run_from_the_window_completes_with_live_curves(window, qtbot, tmp_path, demo_dict):
+    ended = start(window, qtbot, project(tmp_path, demo_dict, 3))
+    qtbot.waitUntil(lambda: bool(ended), timeout=120000)
+    assert ended[0][0] == "completed"
+    qtbot.wait(250)  # one redraw tick
+    dash = window.dashboard
+    assert dash.points("val/acc") == 3 and dash.points("loss/total") >= 3 and dash.points("lr") >= 3
+    x, y = dash.curves["val/acc"].getData()
+    assert len(x) == 3 and np.all(y > 0.5)  # the curve on screen holds the points
+    student = window.doc.student()
+    assert "val/acc" in window.scene.node_items[student.id].live
+    assert all("cached" in window.scene.node_items[t.id].live for t in window.doc.of_kind("teacher"))
+    assert window.runner.progress.value() == 1000
+    window.runs.refresh()
+    assert window.runs.rows[0]["status"] == "completed"
+    run_dir = window.runs.rows[0]["run_dir"]
+    assert run_dir.startswith(str(tmp_path)) and os.path.isfile(os.path.join(run_dir, "pipeline.distill.json"))
+
+
+def test_pause_resume_and_stop_from_the_window(window, qtbot, tmp_path, demo_dict):
+    ended = start(window, qtbot, project(tmp_path, demo_dict, 2000))
+    qtbot.waitUntil(lambda: bool(events_of(window, "metric")), timeout=60000)
+    window.runner.act_pause.trigger()
+    assert window.runner.act_pause.text() == "&Resume"
+    qtbot.waitUntil(lambda: any(e.get("message") == "paused" for e in events_of(window, "log")), timeout=10000)
+    window.runner.act_pause.trigger()
+    qtbot.waitUntil(lambda: any(e.get("message") == "resumed" for e in events_of(window, "log")), timeout=10000)
+    window.runner.act_stop.trigger()
+    qtbot.waitUntil(lambda: bool(ended), timeout=60000)
+    assert ended[0][0] == "stopped"
+    assert window.runner.act_run.isEnabled() and not window.runner.act_stop.isEnabled()
+    window.runs.refresh()
+    row = window.runs.rows[0]
+    assert row["status"] == "stopped"
+    assert os.path.isfile(os.path.join(row["run_dir"], "checkpoints", "last.pt"))
+    window.runs.select_ids([row["id"]])
+    assert window.runs.buttons["resume"].isEnabled()
+
+
+def test_a_killed_engine_leaves_the_app_working_and_the_run_resumable(window, qtbot, tmp_path, demo_dict):
+    ended = start(window, qtbot, project(tmp_path, demo_dict, 2000))
+    qtbot.waitUntil(lambda: bool(events_of(window, "checkpoint")), timeout=60000)
+    os.kill(window.runner.engine.proc.processId(), signal.SIGKILL)
+    qtbot.waitUntil(lambda: bool(ended), timeout=30000)
+    status, message = ended[0]
+    assert status == "failed" and "killed or crashed" in message
+    box = window.runner.last_problem_box
+    assert box is not None and box.isVisible() and "can be resumed" in box.informativeText()
+    box.close()
+    # the app keeps working: edit, undo
+    strategy = window.doc.of_kind("strategy")[0]
+    from gui.document.commands import SetProps
+
+    window.undo_stack.push(SetProps(window.doc, strategy.id, {**strategy.props, "temperature": 2.0}, "temperature"))
+    window.undo_stack.undo()
+    assert window.doc.nodes[strategy.id].props["temperature"] == 4.0
+    window.runs.refresh()
+    row = window.runs.rows[0]
+    assert row["status"] == "failed" and "killed" in row["error"]
+    window.runs.select_ids([row["id"]])
+    window.runs.buttons["resume"].click()
+    qtbot.waitUntil(lambda: window.runner.running and bool(events_of(window, "started")), timeout=30000)
+    qtbot.waitUntil(lambda: any(e.get("resumed") for e in events_of(window, "started")), timeout=30000)
+    window.runner.act_stop.trigger()
+    qtbot.waitUntil(lambda: len(ended) == 2, timeout=60000)
+    assert ended[1][0] == "stopped"
+
+
+def test_runs_panel_shows_a_cli_run_compares_and_reopens(window, qtbot, tmp_path, demo_dict):
+    path = project(tmp_path, demo_dict, 2)
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "-m", "engine", "run", str(path), "--db",
+                               str(window.store.path)], cwd=ROOT, capture_output=True, timeout=120)
+        assert proc.returncode == 0
+    window.runs.refresh()
+    assert [r["status"] for r in window.runs.rows] == ["completed", "completed"]
+    ids = [r["id"] for r in window.runs.rows]
+    window.runs.select_ids(ids)
+    assert sorted(window.dashboard.history) == sorted(ids)
+    assert all(len(curves) == 3 for curves in window.dashboard.history.values())
+    window.runs.select_ids([ids[0]])
+    window.runs.buttons["open"].click()
+    assert len(window.doc.of_kind("teacher")) == 3 and window.path is None  # an untitled copy
+    window.runs.buttons["rerun"].click()
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=120000)
+    window.runs.refresh()
+    assert len(window.runs.rows) == 3 and window.runs.rows[0]["status"] == "completed"
+
+
+def test_an_unfinished_pipeline_is_not_started(window, qtbot):
+    from PySide6.QtCore import QPointF
+
+    from tests.gui.conftest import drop
+    from tests.gui.test_window import palette_mime
+
+    drop(window.view, palette_mime(window, "student"), QPointF(0, 0))
+    assert not window.runner.run_pipeline()
+    assert not window.runner.running
+    box = window.runner.last_problem_box
+    assert "connect a data source" in box.informativeText()
+
+
+def test_command_line_run_quit_when_done(tmp_path, demo_dict):
+    png = tmp_path / "dash.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.run([sys.executable, "-m", "gui.app", str(project(tmp_path, demo_dict, 3)), "--run",
+                           "--quit-when-done", "--db", str(tmp_path / "db.sqlite"), "--screenshot", str(png)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=180, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "run completed" in proc.stdout and png.stat().st_size > 10000
+
+    x = np.random.default_rng(0).random((200, 1, 8, 8)).astype(np.float32)
+    x[:, 0, 0, 0] = 3e38  # the loss becomes NaN: a failed run
+    np.savez(tmp_path / "extreme.npz", x=x, y=np.arange(200) % 10)
+    demo_dict["data"] = {"format": "npz", "path": str(tmp_path / "extreme.npz")}
+    failing = write_spec(tmp_path, demo_dict, "failing.distill.json")
+    proc = subprocess.run([sys.executable, "-m", "gui.app", str(failing), "--run", "--quit-when-done",
+                           "--db", str(tmp_path / "db.sqlite")], cwd=ROOT, capture_output=True,
+                          text=True, timeout=180, env=env)
+    assert proc.returncode == 1 and "run failed" in proc.stdout
