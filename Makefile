@@ -22,3 +22,5 @@ teachers: setup
 
 screenshot: setup
 	.venv/bin/distill-studio $(DEMO) --screenshot assets/screenshot.png
+	rm -rf .screenshot-run && .venv/bin/distill-studio $(DEMO) --run --quit-when-done \
+	  --db .screenshot-run/runs.sqlite --screenshot assets/screenshot-run.png; rm -rf .screenshot-run
