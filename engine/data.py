@@ -129,7 +129,7 @@ def _load_npz(path: Path, classes: list[str]) -> tuple[np.ndarray, np.ndarray | 
 
 def _load_csv(path: Path, label_column: str | None, classes: list[str]):
     try:
-        with path.open(newline="", encoding="utf-8") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:  # Excel's "CSV UTF-8" has a BOM
             rows = list(csv.reader(f))
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError.one("data.path", f"cannot read {path.name} as a text table ({exc})",
@@ -172,7 +172,10 @@ def _labels_to_indices(y: np.ndarray, classes: list[str], where: str) -> np.ndar
         index = {c: i for i, c in enumerate(classes)}
         return np.array([index[v] for v in as_text], dtype=np.int64)
     try:
-        numbers = np.array([int(v) for v in as_text], dtype=np.int64)
+        as_float = np.array([float(v) for v in as_text])
+        if not np.all(np.isfinite(as_float)) or np.any(as_float != np.round(as_float)):
+            raise ValueError("not whole numbers")
+        numbers = as_float.astype(np.int64)  # 3 and 3.0 alike: numpy often stores labels as floats
     except ValueError:
         unknown = sorted({v for v in as_text if v not in classes})[:5]
         raise InputError.one(where, f"labels {', '.join(map(repr, unknown))} are not class names",
@@ -204,7 +207,13 @@ def _read_idx(path: Path, where: str) -> np.ndarray:
         raise InputError.one(where, f"{path.name} is not an IDX file",
                              "use MNIST-format files such as train-images-idx3-ubyte(.gz)")
     rank = raw[3]
-    dims = np.frombuffer(raw, dtype=">i4", count=rank, offset=4).astype(int) if rank else []
+    if not 1 <= rank <= 4 or len(raw) < 4 + 4 * rank:
+        raise InputError.one(where, f"{path.name} has a damaged IDX header (rank {rank})",
+                             "use MNIST-format files such as train-images-idx3-ubyte(.gz)")
+    dims = np.frombuffer(raw, dtype=">i4", count=rank, offset=4).astype(int)
+    if np.any(dims < 0):
+        raise InputError.one(where, f"{path.name} has a damaged IDX header (sizes {list(dims)})",
+                             "copy the file again")
     dtype = np.dtype(_IDX_TYPES[raw[2]])
     need = int(np.prod(dims)) * dtype.itemsize
     start = 4 + 4 * rank

@@ -53,7 +53,8 @@ _UNION_TAGS = {"data": {"builtin", "npz", "csv", "idx"}, "architecture": {"mlp",
 def _loc_to_path(loc: tuple) -> str:
     out = ""
     for i, part in enumerate(loc):
-        if i and part in _UNION_TAGS.get(str(loc[i - 1]), ()):
+        tags = _UNION_TAGS.get(str(loc[i - 1]), ()) if i else set().union(*_UNION_TAGS.values())
+        if part in tags:
             continue  # pydantic names the union member chosen; the user never wrote it
         if isinstance(part, int):
             out += f"[{part}]"

@@ -20,7 +20,10 @@ SCHEMA_VERSION = 1
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
 
 
 # ── data ─────────────────────────────────────────────────────────────────────────────────
@@ -31,7 +34,7 @@ class Split(_Strict):
 
     val: float = Field(0.15, ge=0.0, lt=1.0, description="fraction held out for validation")
     test: float = Field(0.15, ge=0.0, lt=1.0, description="fraction held out for testing")
-    seed: int = Field(0, description="seed of the shuffle before splitting")
+    seed: Seed = Field(0, description="seed of the shuffle before splitting")
 
     @model_validator(mode="after")
     def _leaves_training_data(self) -> Split:
@@ -121,7 +124,7 @@ class TeacherSpec(_Strict):
         default_factory=dict,
         description="teacher class name -> student class name, where the names differ",
     )
-    weight: float = Field(1.0, gt=0.0, description="weight under 'fixed' teacher weighting")
+    weight: float = Field(1.0, gt=0.0, le=1e6, description="weight under 'fixed' teacher weighting")
     outputs: Literal["logits", "probabilities"] = Field(
         "logits", description="what the model's output holds"
     )
@@ -166,10 +169,10 @@ class TrainingSpec(_Strict):
     batch_size: int = Field(64, ge=1, le=1 << 20)
     optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
     lr: float = Field(1e-3, gt=0.0, le=10.0)
-    weight_decay: float = Field(0.0, ge=0.0)
+    weight_decay: float = Field(0.0, ge=0.0, le=10.0)
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="used by sgd")
     schedule: Literal["constant", "cosine"] = "cosine"
-    seed: int = 0
+    seed: Seed = 0
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     cpu_threads: int | None = Field(
@@ -276,7 +279,11 @@ def parse_spec(data: Any, base_dir: Path | None = None) -> PipelineSpec:
         problems += [p for p in _partial_semantic_problems(data) if (p.path, p.message) not in seen]
         raise InputError(problems) from None
     if base_dir is not None:
-        spec = _resolve_paths(spec, base_dir)
+        try:
+            spec = _resolve_paths(spec, base_dir)
+        except (ValueError, OSError) as exc:
+            raise InputError([Problem("(paths)", f"a file path cannot be used: {exc}",
+                                      "check the paths in the spec for odd characters")]) from None
     problems = semantic_problems(spec.classes, dict(enumerate(spec.teachers)))
     if problems:
         raise InputError(problems)

@@ -71,6 +71,17 @@ class OnnxTeacher(Teacher):
             raise InputError.one(f"{where}.path", f"{spec.path.name} has {len(inputs)} inputs",
                                  "a teacher takes exactly one input: the samples", "shape_mismatch")
         self.input_name = inputs[0].name
+        # the scores: the first float output with one row per sample (skl2onnx classifiers
+        # give a label tensor first and the probabilities second)
+        scores = [o for o in self.session.get_outputs()
+                  if o.type in ("tensor(float)", "tensor(double)", "tensor(float16)") and len(o.shape) == 2]
+        if not scores:
+            kinds = ", ".join(f"{o.name}: {o.type}" for o in self.session.get_outputs())
+            raise InputError.one(f"{where}.path", f"{spec.path.name} has no output of per-class "
+                                 f"scores ({kinds})",
+                                 "export it with a [batch, classes] float output; for scikit-learn "
+                                 "use skl2onnx with options {'zipmap': False}", "shape_mismatch")
+        self.output_name = scores[0].name
         self.input_dtype = np.float64 if "double" in inputs[0].type else np.float32
         dims = inputs[0].shape[1:]
         self.reshape_to: tuple[int, ...] | None = None
@@ -86,7 +97,7 @@ class OnnxTeacher(Teacher):
     def _run(self, x: np.ndarray) -> np.ndarray:
         if self.reshape_to is not None:
             x = x.reshape((len(x),) + self.reshape_to)
-        return self.session.run(None, {self.input_name: x.astype(self.input_dtype, copy=False)})[0]
+        return self.session.run([self.output_name], {self.input_name: x.astype(self.input_dtype, copy=False)})[0]
 
 
 class ZooTeacher(Teacher):

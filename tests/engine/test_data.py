@@ -142,3 +142,25 @@ def test_fashion_mnist_idx_from_debian(demo_dict):
     data = load_dataset(spec_for({"format": "idx", "images": images, "labels": labels},
                                  demo_dict, classes=[str(i) for i in range(10)]))
     assert data.sample_shape == (1, 28, 28) and len(data.train) + len(data.val) + len(data.test) == 10000
+
+
+def test_csv_with_a_byte_order_mark_and_float_labels(tmp_path, demo_dict):
+    rows = ["label,f1"] + [f"{i % 3},{i}" for i in range(12)]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n", encoding="utf-8-sig")  # as Excel saves
+    data = load_dataset(spec_for({"format": "csv", "path": str(tmp_path / "t.csv"),
+                                  "label_column": "label", "split": {"val": 0, "test": 0}}, demo_dict))
+    assert data.train.y.tolist() == [i % 3 for i in range(12)]
+    np.savez(tmp_path / "f.npz", x=np.random.rand(9, 2), y=np.array([0.0, 1.0, 2.0] * 3))
+    data = load_dataset(spec_for({"format": "npz", "path": str(tmp_path / "f.npz"),
+                                  "split": {"val": 0, "test": 0}}, demo_dict))
+    assert data.train.y.tolist() == [0, 1, 2] * 3
+    np.savez(tmp_path / "g.npz", x=np.random.rand(3, 2), y=np.array([0.5, 1.0, 2.0]))
+    with pytest.raises(InputError):
+        load_dataset(spec_for({"format": "npz", "path": str(tmp_path / "g.npz")}, demo_dict))
+
+
+def test_idx_with_a_damaged_header(tmp_path, demo_dict):
+    (tmp_path / "bad").write_bytes(bytes([0, 0, 0x08, 200]) + b"\0" * 40)
+    with pytest.raises(InputError) as info:
+        load_dataset(spec_for({"format": "idx", "images": str(tmp_path / "bad")}, demo_dict))
+    assert "damaged IDX header" in info.value.problems[0].message

@@ -107,3 +107,12 @@ def test_spec_round_trips_through_json(demo_dict):
     spec = parse_spec(demo_dict)
     again = parse_spec(json.loads(spec.to_json()))
     assert again == spec
+
+
+def test_values_that_would_crash_or_poison_a_run_are_refused(demo_dict):
+    demo_dict["data"]["split"]["seed"] = -1
+    demo_dict["training"]["seed"] = 2**70
+    demo_dict["teachers"][0]["weight"] = float("inf")
+    demo_dict["training"]["weight_decay"] = float("nan")
+    paths = {p.path for p in problems_of(demo_dict)}
+    assert paths == {"data.split.seed", "training.seed", "teachers[0].weight", "training.weight_decay"}

@@ -116,3 +116,25 @@ def test_probability_outputs_become_log_probabilities(tmp_path, demo_dict):
     out = teachers_of(demo_dict)[1].predict(x)
     expected = torch.log_softmax(torch.from_numpy(x.reshape(5, 64) @ w), dim=1).numpy()
     assert np.allclose(out, expected, atol=1e-5)
+
+
+def test_a_scikit_learn_teacher_exported_with_skl2onnx(tmp_path, demo_dict, demo):
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LogisticRegression
+
+    spec, data = demo
+    keep = data.train.y < 5
+    x = data.train.x[keep].reshape(int(keep.sum()), -1)
+    model = LogisticRegression(max_iter=500).fit(x, data.train.y[keep])
+    (tmp_path / "sk.onnx").write_bytes(to_onnx(model, x[:1], options={"zipmap": False}).SerializeToString())
+    demo_dict["teachers"][0].update(path=str(tmp_path / "sk.onnx"), outputs="probabilities")
+    teacher = load_teachers(parse_spec(demo_dict), data.train.x[:4], threads=1)[0]
+    own = data.val.y < 5
+    predicted = teacher.predict(data.val.x[own]).argmax(1)
+    assert (predicted == data.val.y[own]).mean() > 0.9  # label output skipped, probabilities used
+
+    (tmp_path / "zip.onnx").write_bytes(to_onnx(model, x[:1]).SerializeToString())  # ZipMap output
+    demo_dict["teachers"][0]["path"] = str(tmp_path / "zip.onnx")
+    with pytest.raises(InputError) as info:
+        load_teachers(parse_spec(demo_dict), data.train.x[:4], threads=1)
+    assert "zipmap" in info.value.problems[0].hint
