@@ -78,7 +78,8 @@ class MainWindow(QMainWindow):
         self.undo_stack.cleanChanged.connect(lambda _clean: self._update_title())
         self.doc.changed.connect(self._update_summary)
         self.doc.nameChanged.connect(lambda _n: self._update_title())
-        self.inspector.pathChanged.connect(self._read_teacher_file)
+        self._reading: set[tuple[str, str]] = set()
+        self.doc.nodeChanged.connect(self._teacher_path_changed)
         self.model_inspector.busyChanged.connect(lambda _n: self._update_summary())
         self._build_actions()
         self._restore_layout()
@@ -282,10 +283,29 @@ class MainWindow(QMainWindow):
         return True
 
     def _read_teacher_file(self, node_id: str, path: str) -> None:
+        if (node_id, path) in self._reading:
+            return
+        self._reading.add((node_id, path))
+
         def done(info, error):
-            self.doc.set_info(node_id, info if info is not None else {"error": error})
+            self._reading.discard((node_id, path))
+            node = self.doc.nodes.get(node_id)
+            if node is None or node.props.get("path") != path:
+                return  # another project, or the file changed meanwhile: not this node's file
+            self.doc.set_info(node_id, info if info is not None else {"error": error, "file": path})
 
         self.model_inspector.inspect(path, done)
+
+    def _teacher_path_changed(self, node_id: str) -> None:
+        """A teacher's file info follows its file: edits, undo and redo alike."""
+        node = self.doc.nodes.get(node_id)
+        if node is None or node.kind != "teacher":
+            return
+        path = node.props.get("path")
+        if path and node.info.get("file") != path and (node_id, path) not in self._reading:
+            if node.info:
+                self.doc.set_info(node_id, {})
+            self._read_teacher_file(node_id, path)
 
     def save(self) -> bool:
         if self.path is None:

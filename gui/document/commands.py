@@ -36,15 +36,15 @@ class RemoveItems(QUndoCommand):
         touched = {link for i in node_ids for link in doc.links_of(i)} | set(links)
         self.links = [link for link in doc.links if link in touched]  # document order
         self.indices: list[int] = []
+        self.node_indices: list[int] = []
 
     def redo(self):
         self.indices = [self.doc.remove_link(link) for link in reversed(self.links)][::-1]
-        for node in self.nodes:
-            self.doc.remove_node(node.id)
+        self.node_indices = [self.doc.remove_node(node.id) for node in reversed(self.nodes)][::-1]
 
     def undo(self):
-        for node in self.nodes:
-            self.doc.add_node(node.clone())
+        for node, index in zip(self.nodes, self.node_indices):
+            self.doc.add_node(node.clone(), index)
         for link, index in zip(self.links, self.indices):
             self.doc.add_link(link, index)
 

@@ -21,6 +21,7 @@ from engine.spec import (SCHEMA_VERSION, DataSource, StrategySpec, StudentSpec, 
                          TrainingSpec, check_schema_version)
 from gui.document.kinds import KINDS, default_props
 from gui.document.model import Document, Link, Node
+from gui.document.validation import is_complete
 
 _SECTIONS = {"data": TypeAdapter(DataSource), "strategy": TypeAdapter(StrategySpec),
              "training": TypeAdapter(TrainingSpec), "student": TypeAdapter(StudentSpec),
@@ -36,18 +37,18 @@ def document_to_project(doc: Document, project_dir: Path | None = None) -> dict[
     out: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "name": doc.name}
     refs: dict[str, str] = {}
     student = doc.student()
-    if student is not None:
+    if student is not None and is_complete(student):  # unfinished nodes are kept in the layout
         refs[student.id] = "student"
-        data = doc.inputs_of(student.id, "data")
+        data = [n for n in doc.inputs_of(student.id, "data") if is_complete(n)]
         if data:
             out["data"] = _paths(_prune(data[0].props), project_dir)
             refs[data[0].id] = "data"
         out["classes"] = list(student.props.get("classes", []))
-        teachers = doc.inputs_of(student.id, "teachers")
+        teachers = [n for n in doc.inputs_of(student.id, "teachers") if is_complete(n)]
         out["teachers"] = [_paths(_prune(t.props), project_dir) for t in teachers]
         refs.update({t.id: f"teachers[{i}]" for i, t in enumerate(teachers)})
         out["student"] = {"architecture": copy.deepcopy(student.props.get("architecture", {}))}
-        strategy = doc.inputs_of(student.id, "strategy")
+        strategy = [n for n in doc.inputs_of(student.id, "strategy") if is_complete(n)]
         if strategy:
             out["strategy"] = _prune(strategy[0].props)
             refs[strategy[0].id] = "strategy"
@@ -139,9 +140,11 @@ def project_to_nodes(data: dict[str, Any], project_dir: Path) -> tuple[str, list
     links: list[Link] = []
 
     def make(kind: str, props: dict, ref: str, auto: tuple[float, float]) -> Node:
-        node_id = by_ref.get(ref) or f"{kind}-{len(nodes) + 1}"
-        entry = placed.get(node_id, {})
-        pos = (float(entry.get("x", auto[0])), float(entry.get("y", auto[1])))
+        node_id = by_ref.get(ref)
+        if node_id is None or any(n.id == node_id for n in nodes):
+            node_id = _fresh_id(kind, set(placed) | {n.id for n in nodes})
+        entry = placed.get(node_id, {}) if isinstance(placed.get(node_id), dict) else {}
+        pos = (_number(entry.get("x"), auto[0]), _number(entry.get("y"), auto[1]))
         node = Node(node_id, kind, _absolute(props, project_dir), pos)
         nodes.append(node)
         return node
@@ -170,14 +173,66 @@ def project_to_nodes(data: dict[str, Any], project_dir: Path) -> tuple[str, list
                 or not isinstance(entry.get("props"), dict):
             continue
         props = {**default_props(entry["kind"]), **entry["props"]}
-        nodes.append(Node(node_id, entry["kind"], _absolute(props, project_dir),
-                          (float(entry.get("x", 0)), float(entry.get("y", 0)))))
+        problems += _type_problems(f"layout.nodes.{node_id}.props", props, default_props(entry["kind"]))
+        nodes.append(Node(node_id, entry["kind"], props,
+                          (_number(entry.get("x"), 0.0), _number(entry.get("y"), 0.0))))
         ids.add(node_id)
+    if problems:
+        raise InputError(problems)
+    for node in nodes[len(bound):]:
+        node.props = _absolute(node.props, project_dir)
+    kinds = {n.id: n.kind for n in nodes}
     for raw in layout.get("links", []) if isinstance(layout.get("links"), list) else []:
         if isinstance(raw, list) and len(raw) == 4 and raw[0] in ids - bound and raw[2] in ids:
-            links.append(Link(*map(str, raw)))
+            link = Link(*map(str, raw))
+            fits = link.src_port in [p.name for p in KINDS[kinds[link.src]].outputs] and \
+                link.dst_port in [p.name for p in KINDS[kinds[link.dst]].inputs]
+            if fits and link not in links and link.src != link.dst:
+                links.append(link)
     name = valid.get("name") or "untitled pipeline"
     return name, nodes, links
+
+
+def _number(value, default: float) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+
+def _fresh_id(kind: str, taken: set[str]) -> str:
+    i = 1
+    while f"{kind}-{i}" in taken:
+        i += 1
+    return f"{kind}-{i}"
+
+
+def _type_problems(where: str, props: dict, defaults: dict) -> list[Problem]:
+    """Props of a node kept in the layout must have the types the app works with."""
+    problems = []
+    for key, value in props.items():
+        want = defaults.get(key)
+        if value is None:
+            continue
+        if key in _PATH_KEYS:
+            ok = isinstance(value, str)
+        elif want is None:  # optional settings: a text (a path, a column) or an object
+            ok = isinstance(value, (str, dict))
+        elif isinstance(want, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(want, (int, float)):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif isinstance(want, str):
+            ok = isinstance(value, str)
+        elif isinstance(want, list):
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        else:
+            ok = isinstance(value, dict)
+            if ok and key == "mapping":
+                ok = all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+            elif ok:
+                problems += _type_problems(f"{where}.{key}", value, want)
+        if not ok:
+            problems.append(Problem(f"{where}.{key}", f"has the wrong type ({type(value).__name__})",
+                                    "fix the file in a text editor, or remove this node from its layout"))
+    return problems
 
 
 def _complete(adapter: TypeAdapter, value) -> Any:

@@ -82,16 +82,25 @@ class Document(QObject):
         return [self.nodes[link.dst] for link in self.links if link.src == node_id]
 
     # mutations: for undo commands only
-    def add_node(self, node: Node) -> None:
-        self.nodes[node.id] = node
+    def add_node(self, node: Node, index: int | None = None) -> None:
+        """Add a node; `index` puts it back where it was (undo keeps the order, which decides
+        e.g. which of two students is the pipeline's)."""
+        if index is None or index >= len(self.nodes):
+            self.nodes[node.id] = node
+        else:
+            items = list(self.nodes.items())
+            items.insert(index, (node.id, node))
+            self.nodes = dict(items)
         self.nodeAdded.emit(node.id)
         self.changed.emit()
 
-    def remove_node(self, node_id: str) -> None:
+    def remove_node(self, node_id: str) -> int:
         assert not self.links_of(node_id), "remove the node's links first"
+        index = list(self.nodes).index(node_id)
         del self.nodes[node_id]
         self.nodeRemoved.emit(node_id)
         self.changed.emit()
+        return index
 
     def set_props(self, node_id: str, props: dict) -> None:
         self.nodes[node_id].props = copy.deepcopy(props)

@@ -51,6 +51,25 @@ def prop_problems(node: Node) -> list[tuple[str, str]]:
     return out
 
 
+def unfinished_data_file(data: Node) -> str | None:
+    """What a data source still needs before it can be used, or None."""
+    fmt = data.props.get("format")
+    if fmt in ("npz", "csv") and not data.props.get("path"):
+        return f"choose the {fmt} file"
+    if fmt == "idx" and not data.props.get("images"):
+        return "choose the IDX images file"
+    return None
+
+
+def is_complete(node: Node) -> bool:
+    """Whether the node's properties make a valid spec section (what saving can put in the spec)."""
+    if node.kind == "teacher" and not node.props.get("path"):
+        return False
+    if node.kind == "data" and unfinished_data_file(node):
+        return False
+    return not prop_problems(node)
+
+
 def weights_only(teacher: Node) -> bool:
     """Safetensors and PyTorch files hold weights only: they need a zoo architecture."""
     fmt = teacher.props.get("format") or os.path.splitext(teacher.props.get("path") or "")[1].lower()
@@ -158,6 +177,11 @@ def node_status(doc: Document, node: Node) -> tuple[str, str]:
         return ERROR, "a pipeline has exactly one student: delete this one"
     if node.kind == "teacher" and not node.props.get("path"):
         return INCOMPLETE, "drop a model file here, or choose one in the inspector"
+    if node.kind == "data" and unfinished_data_file(node):
+        return INCOMPLETE, unfinished_data_file(node)
+    if node.kind == "teacher" and any(t.id != node.id and t.props.get("name") == node.props.get("name")
+                                      for t in doc.of_kind("teacher")):
+        return ERROR, f"another teacher is also named '{node.props.get('name')}'"
     if node.kind == "teacher" and weights_only(node) and not node.props.get("architecture"):
         return INCOMPLETE, "choose the architecture its weights belong to"
     problems = prop_problems(node)

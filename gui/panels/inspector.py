@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QHeaderView,
                                QLabel, QLineEdit, QPushButton, QScrollArea, QTableWidget,
                                QVBoxLayout, QWidget)
@@ -143,8 +143,6 @@ def apply_change(node: Node, f: Field, value) -> dict:
 
 class Inspector(QWidget):
     """Observes the document and the selection; edits go through the undo stack."""
-
-    pathChanged = Signal(str, str)  # node id, new model file: the window re-reads the file
 
     def __init__(self, doc: Document, undo_stack, parent=None):
         super().__init__(parent)
@@ -367,8 +365,11 @@ class Inspector(QWidget):
     def _problem_for(self, node: Node, f: Field, value) -> str | None:
         trial = Node(node.id, node.kind, apply_change(node, f, value), node.pos, node.info)
         for where, message in prop_problems(trial):
-            if where == f.dotted or where.startswith(f.dotted + "."):
+            if where == f.dotted or where.startswith(f.dotted + ".") or f.dotted.startswith(where + "."):
                 return message
+        if node.kind == "teacher" and f.path == ("name",):
+            if any(t.id != node.id and t.props.get("name") == value for t in self.doc.of_kind("teacher")):
+                return "another teacher has this name; give each teacher its own"
         return None
 
     def _check(self, f: Field, text: str) -> None:
@@ -406,8 +407,6 @@ class Inspector(QWidget):
         if new == node.props:
             return
         self.undo_stack.push(SetProps(self.doc, node.id, new, f.dotted))
-        if node.kind == "teacher" and f.path == ("path",) and value:
-            self.pathChanged.emit(node.id, value)
 
     def _set_mapping(self, teacher_class: str, target: str | None) -> None:
         node = self.doc.nodes.get(self.node_id)

@@ -101,3 +101,54 @@ def test_saved_project_is_a_spec_the_engine_accepts(qapp, tmp_path):
     spec = parse_spec(json.loads(path.read_text()), base_dir=tmp_path)
     assert [t.name for t in spec.teachers] == ["low digits", "middle digits", "high digits"]
     assert spec.teachers[2].mapping == {"seven": "7", "eight": "8", "nine": "9", "zero": "0"}
+
+
+def test_unfinished_nodes_linked_to_the_student_survive_save_and_open(qapp, tmp_path):
+    from gui.document.kinds import default_props
+    from gui.document.model import Link, Node
+
+    doc = load_into(Document(), DEMO)
+    student = doc.student()
+    blank = Node("teacher-9", "teacher", default_props("teacher"), (10, 20))  # no file yet
+    doc.add_node(blank)
+    doc.add_link(Link(blank.id, "teaches", student.id, "teachers"))
+    data = doc.inputs_of(student.id, "data")[0]
+    doc.set_props(data.id, {"format": "npz", "path": "", "split": {"val": 0.1, "test": 0.1, "seed": 0}})
+    path = tmp_path / "p.distill.json"
+    path.write_text(project_json(doc, tmp_path))
+    again = load_into(Document(), path)
+    assert again.nodes["teacher-9"].props["path"] == "" and again.nodes[data.id].props["format"] == "npz"
+    assert len(again.links) == len(doc.links)
+    assert Link("teacher-9", "teaches", student.id, "teachers") in again.links
+
+
+@pytest.mark.parametrize("layout, words", [
+    ({"nodes": {"t": {"kind": "teacher", "x": 0, "y": 0, "props": {"classes": 5}}}}, "classes"),
+    ({"nodes": {"t": {"kind": "teacher", "x": 0, "y": 0, "props": {"name": 5}}}}, "name"),
+    ({"nodes": {"d": {"kind": "data", "x": 0, "y": 0, "props": {"split": {"val": "x"}}}}}, "split.val"),
+    ({"nodes": {"d": {"kind": "data", "x": 0, "y": 0, "props": {"path": 5}}}}, "path"),
+])
+def test_a_layout_with_wrong_types_is_refused(qapp, tmp_path, layout, words):
+    path = tmp_path / "bad.distill.json"
+    path.write_text(json.dumps({"schema_version": 1, "name": "x", "layout": layout}))
+    with pytest.raises(InputError) as info:
+        project_to_nodes(read_project(path), tmp_path)
+    assert words in str(info.value)
+
+
+def test_a_sloppy_layout_is_cleaned_up(qapp, tmp_path):
+    layout = {"nodes": {"data-2": {"ref": "student", "x": "abc", "y": None},
+                        "s2": {"kind": "strategy", "x": 1, "y": 2, "props": {}},
+                        "t": {"kind": "teacher", "x": 1, "y": 2, "props": {"name": "t"}}},
+              "links": [["s2", "strategy", "data-2", "strategy"], ["s2", "strategy", "data-2", "strategy"],
+                        ["t", "data", "s2", "nothing"]]}
+    data = {**json.loads(DEMO.read_text()), "layout": layout}
+    for t in data["teachers"]:
+        t["path"] = str((DEMO.parent / t["path"]).resolve())
+    name, nodes, links = project_to_nodes(data, tmp_path)
+    ids = [n.id for n in nodes]
+    assert len(ids) == len(set(ids))  # no id given twice
+    student = next(n for n in nodes if n.kind == "student")
+    assert student.id == "data-2" and student.pos == (560.0, 160.0)  # bad coordinates: the default place
+    extra = [l for l in links if l.src == "s2"]
+    assert len(extra) == 1  # the duplicate and the link between unknown ports are dropped

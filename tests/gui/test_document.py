@@ -159,3 +159,24 @@ def test_typing_in_one_field_is_one_undo_step(doc, stack):
         stack.push(SetProps(doc, strategy.id, {**doc.nodes[strategy.id].props, "temperature": t}, "temperature"))
     stack.undo()
     assert doc.nodes[strategy.id].props["temperature"] == 4.0
+
+
+def test_undoing_a_delete_keeps_which_student_is_the_pipelines(doc, stack):
+    first = add(doc, stack, "student")
+    add(doc, stack, "student")
+    stack.push(RemoveItems(doc, [first.id]))
+    stack.undo()
+    assert doc.student().id == first.id and list(doc.nodes)[0] == first.id
+
+
+def test_two_teachers_with_one_name_are_an_error(doc, stack):
+    a = add(doc, stack, "teacher", **teacher_props("same", ["0"]))
+    b = add(doc, stack, "teacher", **teacher_props("same", ["1"]))
+    for node in (a, b):
+        state, reason = node_status(doc, doc.nodes[node.id])
+        assert state == ERROR and "also named 'same'" in reason
+
+
+def test_a_data_source_without_its_file_is_incomplete(doc, stack):
+    data = add(doc, stack, "data", format="npz", path="")
+    assert node_status(doc, doc.nodes[data.id]) == (INCOMPLETE, "choose the npz file")

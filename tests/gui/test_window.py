@@ -222,3 +222,29 @@ def test_model_library_reads_files_keeps_them_and_feeds_the_canvas(window, qtbot
     library.item(0).setSelected(True)
     library.remove_selected()
     assert library.count() == 0 and ModelLibrary(ModelInspector(), settings).entries == []
+
+
+def test_inspector_refuses_bad_data_settings_with_the_specs_message(window, qtbot):
+    window.open_project(DEMO, ask=False)
+    data = window.doc.of_kind("data")[0]
+    click(window, data.id)
+    field = window.inspector.findChild(QLineEdit, "field-split.val")
+    error = window.inspector.findChild(type(window.status_label), "error-split.val")
+    field.setFocus()
+    field.selectAll()
+    qtbot.keyClicks(field, "5")
+    qtbot.keyClick(field, Qt.Key_Return)
+    assert error.isVisible() and "less than 1" in error.text()
+    field.selectAll()
+    qtbot.keyClicks(field, "0.85")  # with test 0.15: nothing left to train on
+    qtbot.keyClick(field, Qt.Key_Return)
+    assert "leaves almost nothing to train on" in error.text()
+    assert window.doc.nodes[data.id].props["split"]["val"] == 0.15 and window.undo_stack.count() == 0
+    teacher = window.doc.of_kind("teacher")[1]
+    click(window, teacher.id)
+    name = window.inspector.findChild(QLineEdit, "field-name")
+    name.setFocus()
+    name.selectAll()
+    qtbot.keyClicks(name, "low digits")
+    qtbot.keyClick(name, Qt.Key_Return)
+    assert window.doc.nodes[teacher.id].props["name"] == "middle digits"
