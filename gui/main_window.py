@@ -36,6 +36,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
 DEMO = EXAMPLES / "digits-experts.distill.json"
 PROJECT_FILTER = "Distill Studio projects (*.distill.json);;JSON (*.json)"
 MAX_RECENT = 8
+LAYOUT_VERSION = 2  # bump when the docks change
 
 
 def default_settings() -> QSettings:
@@ -103,12 +104,12 @@ class MainWindow(QMainWindow):
             self.resizeDocks([self.palette_dock, self.inspector_dock], [250, 340], Qt.Horizontal)
             self.resizeDocks([self.dashboard_dock], [340], Qt.Vertical)
         state = self.settings.value("window/state")
-        if state is not None:
-            self.restoreState(state)
+        if state is not None:  # a layout saved by an older build (other docks) is not restored
+            self.restoreState(state, LAYOUT_VERSION)
 
     def _save_layout(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
-        self.settings.setValue("window/state", self.saveState())
+        self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
 
     # actions
     def _action(self, text: str, slot, shortcut=None, name: str = "", tip: str = "") -> QAction:

@@ -132,6 +132,8 @@ class RunController(QObject):
         else:
             self.engine.pause()
         self.paused = not self.paused
+        text = self.run_label.text().removesuffix(" · paused")
+        self.run_label.setText(text + (" · paused" if self.paused else ""))
         self._update_actions()
 
     def stop(self) -> None:

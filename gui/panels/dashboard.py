@@ -51,6 +51,7 @@ class Dashboard(QWidget):
         self.plots: dict[str, pg.PlotItem] = {}
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setObjectName("dashboard-plots")
+        self.graphics.setMinimumHeight(200)  # curves stay readable however the docks are arranged
         for i, (key, title, _) in enumerate(PLOTS):
             plot = self.graphics.addPlot(row=0, col=i, title=title)
             plot.showGrid(x=True, y=True, alpha=0.2)
