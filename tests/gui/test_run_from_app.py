@@ -39,7 +39,7 @@ def test_a_run_from_the_window_completes_with_live_curves(window, qtbot, tmp_pat
     qtbot.wait(250)  # one redraw tick
     dash = window.dashboard
     assert dash.points("val/acc") == 3 and dash.points("loss/total") >= 3 and dash.points("lr") >= 3
-    x, y = dash.curves["val/acc"].getData()
+    x, y = dash.curves["val/acc"].xData, dash.curves["val/acc"].yData
     assert len(x) == 3 and np.all(y > 0.5)  # the curve on screen holds the points
     student = window.doc.student()
     assert "val/acc" in window.scene.node_items[student.id].live
