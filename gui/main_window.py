@@ -420,6 +420,19 @@ class MainWindow(QMainWindow):
 
     def _ask_about_run(self) -> bool:
         """A run is going on: stop it, or keep it running without the window. False: cancel."""
+        choice = self.choose_close_action()
+        if choice == "stop":
+            self.runner.engine.ended.connect(lambda *_: self.close(), Qt.SingleShotConnection)
+            self.runner.stop()
+            return False  # the window closes when the engine has saved and exited
+        if choice == "keep":
+            self.keep_engine_running = True
+            self.runner.engine.detach()
+            return True
+        return False
+
+    def choose_close_action(self) -> str:
+        """Ask what to do with the run: 'stop', 'keep' or 'cancel'."""
         box = QMessageBox(QMessageBox.Question, "A run is in progress",
                           "A run is in progress. Stop it (it saves a checkpoint first), or keep it "
                           "running in the background? It keeps writing to the run store and shows "
@@ -429,15 +442,7 @@ class MainWindow(QMainWindow):
         keep = box.addButton("Keep Running", QMessageBox.AcceptRole)
         box.addButton(QMessageBox.Cancel)
         box.exec()  # closing waits for the answer by design; training goes on meanwhile
-        if box.clickedButton() is stop:
-            self.runner.engine.stop()
-            self.runner.engine.ended.connect(lambda *_: self.close())
-            return False  # the window closes when the engine has saved and exited
-        if box.clickedButton() is keep:
-            self.keep_engine_running = True
-            self.runner.engine.detach()
-            return True
-        return False
+        return {id(stop): "stop", id(keep): "keep"}.get(id(box.clickedButton()), "cancel")
 
     def grab_screenshot(self, path: Path) -> None:
         QApplication.processEvents()

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+import shiboken6
 from PySide6.QtCore import QObject, QProcess, Signal
 
 Callback = Callable[[dict | None, str | None], None]  # (info, error message)
@@ -38,6 +39,8 @@ class ModelInspector(QObject):
         proc.start()
 
     def _done(self, proc: QProcess, code: int, status, callback: Callback) -> None:
+        if not shiboken6.isValid(proc) or not shiboken6.isValid(self):
+            return  # the app is closing
         out = bytes(proc.readAllStandardOutput()).decode("utf-8", "replace")
         err = bytes(proc.readAllStandardError()).decode("utf-8", "replace")
         self._finish(proc)

@@ -152,3 +152,30 @@ def test_command_line_run_quit_when_done(tmp_path, demo_dict):
                            "--db", str(tmp_path / "db.sqlite")], cwd=ROOT, capture_output=True,
                           text=True, timeout=180, env=env)
     assert proc.returncode == 1 and "run failed" in proc.stdout
+
+
+def test_closing_during_a_run_stops_it_or_keeps_it_running(window, qtbot, tmp_path, demo_dict, monkeypatch):
+    ended = start(window, qtbot, project(tmp_path, demo_dict, 2000))
+    qtbot.waitUntil(lambda: bool(events_of(window, "metric")), timeout=60000)
+    monkeypatch.setattr(window, "choose_close_action", lambda: "cancel")
+    assert not window.close() and window.runner.running
+    monkeypatch.setattr(window, "choose_close_action", lambda: "stop")
+    assert not window.close()  # not yet: the engine saves a checkpoint first
+    qtbot.waitUntil(lambda: bool(ended), timeout=60000)
+    assert ended[0][0] == "stopped"
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=10000)  # then the window closes
+
+    window.show()
+    ended.clear()
+    window.runner.act_run.trigger()
+    qtbot.waitUntil(lambda: len(events_of(window, "metric")) > 3, timeout=60000)
+    monkeypatch.setattr(window, "choose_close_action", lambda: "keep")
+    pid = window.runner.engine.proc.processId()
+    assert window.close() and window.keep_engine_running
+    try:
+        qtbot.wait(500)
+        os.kill(pid, 0)  # the engine goes on without the window
+        window.runs.refresh()
+        assert window.runs.rows[0]["status"] == "running"
+    finally:
+        os.kill(pid, signal.SIGKILL)
