@@ -32,6 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("run_dir", type=Path, help="the run's folder")
     p.add_argument("--db", type=Path, help="the run store (default: the one the run started with)")
 
+    p = sub.add_parser("export", help="the run's student as verified ONNX (and int8), "
+                       "safetensors and a report")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--out", type=Path, required=True, help="folder for the exported files")
+    p.add_argument("--quantize", choices=["int8"], help="also write an int8 model (onnxruntime)")
+
     p = sub.add_parser("validate", help="check a spec and the files it names; exit 2 on problems")
     p.add_argument("spec", type=Path)
     p.add_argument("--json", action="store_true", help="print the problems as JSON")
@@ -47,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print JSON")
 
     args = parser.parse_args(argv)
-    return {"run": cmd_run, "resume": cmd_resume, "validate": cmd_validate, "inspect": cmd_inspect,
+    return {"run": cmd_run, "resume": cmd_resume, "export": cmd_export, "validate": cmd_validate, "inspect": cmd_inspect,
             "runs": cmd_runs}[args.command](args)
 
 
@@ -68,6 +74,27 @@ def cmd_run(args) -> int:
 
 def cmd_resume(args) -> int:
     return _engine_process(None, args.run_dir, args.db, resume=True)
+
+
+def cmd_export(args) -> int:
+    from engine.errors import RunFailed
+    from engine.export import export_run
+
+    try:
+        report = export_run(args.run_dir, args.out, args.quantize)
+    except InputError as exc:
+        for p in exc.problems:
+            print(f"cannot export: {p.message}\n  hint: {p.hint}", file=sys.stderr)
+        return EXIT_INVALID
+    except RunFailed as exc:
+        print(f"export failed: {exc.message}\n  hint: {exc.hint}", file=sys.stderr)
+        return 1
+    acc = report["accuracy"]
+    print(f"exported to {args.out}: " + ", ".join(
+        f"{k} {v['bytes']:,} bytes" for k, v in report["files"].items()))
+    print("test accuracy: " + ", ".join(f"{k} {v:.4f}" for k, v in acc.items() if v is not None)
+          + f"; ONNX vs PyTorch max |diff| {report['parity_max_abs_diff']:.1e}")
+    return 0
 
 
 def cmd_validate(args) -> int:
