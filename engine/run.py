@@ -83,6 +83,7 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
     from engine.spec import load_spec
 
     store = run_id = None
+    owns_row = False  # only a run this process started or reopened is finished by it
     status, code, error = "failed", EXIT_FAILED, None
     try:
         resume_state = None
@@ -119,9 +120,11 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
                                      "start a new run from its spec to train again")
             resume_state = load_checkpoint(checkpoint_path)
             store.reopen_run(run_id)
+            owns_row = True
         else:
             atomic_write_text(run_dir / "spec.distill.json", spec_json)
             run_id = store.create_run(spec.name, spec_json, spec_hash(spec_json), run_dir, describe(device))
+            owns_row = True
             atomic_write_text(run_dir / RUN_FILE, json.dumps({"run_id": run_id, "db": str(store.path)}))
         emitter.emit("started", run_id=run_id, resumed=resume, name=spec.name, run_dir=str(run_dir),
                      db=str(store.path), device=describe(device), threads=threads,
@@ -176,7 +179,7 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
                       "the details are on stderr; please report them with the spec")
     finally:
         if store is not None:
-            if run_id is not None and status != "completed":
+            if owns_row and status != "completed":
                 store.finish_run(run_id, status, store.best_metrics(run_id), error)
             store.close()
     emitter.emit("finished", status="failed", run_id=run_id, exit_code=code)

@@ -89,3 +89,6 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path, demo_dict):
     again = run_engine("resume", tmp_path / "r")
     assert again.returncode == 2
     assert "already completed" in next(e for e in parse_events(again.stdout) if e["event"] == "error")["message"]
+    import sqlite3
+
+    assert sqlite3.connect(tmp_path / "db").execute("select status from runs").fetchone()[0] == "completed"
