@@ -1,13 +1,11 @@
 """Running from the window: a real engine process behind the Run, Pause and Stop buttons."""
 
-import json
 import os
 import signal
 import subprocess
 import sys
 
 import numpy as np
-from PySide6.QtWidgets import QMessageBox
 
 from tests.conftest import ROOT, write_spec
 

@@ -127,24 +127,32 @@ def test_moving_deleting_and_undo_from_the_keyboard(window, qtbot):
     assert strategy.id in window.doc.nodes and len(window.doc.links) == 5
 
 
+def field_of(window, node_id, name):
+    """Select the node and return its inspector field and that field's error label."""
+    click(window, node_id)
+    return (window.inspector.findChild(QLineEdit, f"field-{name}"),
+            window.inspector.findChild(type(window.status_label), f"error-{name}"))
+
+
+def type_into(qtbot, field, text, enter=True):
+    field.setFocus()
+    field.selectAll()
+    qtbot.keyClicks(field, text)
+    if enter:
+        qtbot.keyClick(field, Qt.Key_Return)
+
+
 def test_inspector_checks_values_as_you_type(window, qtbot):
     window.open_project(DEMO, ask=False)
     student = window.doc.student()
-    click(window, student.id)
-    lr = window.inspector.findChild(QLineEdit, "field-training.lr")
-    error = window.inspector.findChild(type(window.status_label), "error-training.lr")
-    lr.setFocus()
-    lr.selectAll()
-    qtbot.keyClicks(lr, "-3")
-    assert error.isVisible() and "greater than 0" in error.text()
+    lr, error = field_of(window, student.id, "training.lr")
+    type_into(qtbot, lr, "-3", enter=False)
+    assert error.isVisible() and "greater than 0" in error.text()  # while typing
     qtbot.keyClick(lr, Qt.Key_Return)
     assert window.doc.nodes[student.id].props["training"]["lr"] == 0.002  # not committed
-    lr.selectAll()
-    qtbot.keyClicks(lr, "abc")
+    type_into(qtbot, lr, "abc", enter=False)
     assert "write a number" in error.text()
-    lr.selectAll()
-    qtbot.keyClicks(lr, "0.01")
-    qtbot.keyClick(lr, Qt.Key_Return)
+    type_into(qtbot, lr, "0.01")
     assert not error.isVisible()
     assert window.doc.nodes[student.id].props["training"]["lr"] == 0.01
     window.undo_stack.undo()
@@ -227,24 +235,14 @@ def test_model_library_reads_files_keeps_them_and_feeds_the_canvas(window, qtbot
 def test_inspector_refuses_bad_data_settings_with_the_specs_message(window, qtbot):
     window.open_project(DEMO, ask=False)
     data = window.doc.of_kind("data")[0]
-    click(window, data.id)
-    field = window.inspector.findChild(QLineEdit, "field-split.val")
-    error = window.inspector.findChild(type(window.status_label), "error-split.val")
-    field.setFocus()
-    field.selectAll()
-    qtbot.keyClicks(field, "5")
-    qtbot.keyClick(field, Qt.Key_Return)
+    field, error = field_of(window, data.id, "split.val")
+    type_into(qtbot, field, "5")
     assert error.isVisible() and "less than 1" in error.text()
-    field.selectAll()
-    qtbot.keyClicks(field, "0.85")  # with test 0.15: nothing left to train on
-    qtbot.keyClick(field, Qt.Key_Return)
+    type_into(qtbot, field, "0.85")  # with test 0.15: nothing left to train on
     assert "leaves almost nothing to train on" in error.text()
     assert window.doc.nodes[data.id].props["split"]["val"] == 0.15 and window.undo_stack.count() == 0
     teacher = window.doc.of_kind("teacher")[1]
-    click(window, teacher.id)
-    name = window.inspector.findChild(QLineEdit, "field-name")
-    name.setFocus()
-    name.selectAll()
-    qtbot.keyClicks(name, "low digits")
-    qtbot.keyClick(name, Qt.Key_Return)
+    name, error = field_of(window, teacher.id, "name")
+    type_into(qtbot, name, "low digits")
+    assert "another teacher has this name" in error.text()
     assert window.doc.nodes[teacher.id].props["name"] == "middle digits"
