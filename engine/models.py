@@ -40,16 +40,19 @@ class Normalize(nn.Module):
 
 
 class MLP(nn.Module):
-    def __init__(self, sample_shape: tuple[int, ...], n_classes: int, arch: MlpArch):
+    """`widths` (one per hidden layer) replaces width × depth after structured pruning."""
+
+    def __init__(self, sample_shape: tuple[int, ...], n_classes: int, arch: MlpArch,
+                 widths: list[int] | None = None):
         super().__init__()
         self.normalize = Normalize(sample_shape)
         layers: list[nn.Module] = [nn.Flatten()]
         width_in = math.prod(sample_shape)
-        for _ in range(arch.depth):
-            layers += [nn.Linear(width_in, arch.width), nn.ReLU()]
+        for width in widths or [arch.width] * arch.depth:
+            layers += [nn.Linear(width_in, width), nn.ReLU()]
             if arch.dropout:
                 layers.append(nn.Dropout(arch.dropout))
-            width_in = arch.width
+            width_in = width
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(width_in, n_classes)
 
@@ -58,20 +61,23 @@ class MLP(nn.Module):
 
 
 class CNN(nn.Module):
-    """Blocks of conv3x3-BN-ReLU; channels double and the map halves while it is ≥ 4 wide."""
+    """Blocks of conv3x3-BN-ReLU; channels double and the map halves while it is ≥ 4 wide.
 
-    def __init__(self, sample_shape: tuple[int, ...], n_classes: int, arch: CnnArch):
+    `widths` (channels per block) replaces the doubling after structured pruning."""
+
+    def __init__(self, sample_shape: tuple[int, ...], n_classes: int, arch: CnnArch,
+                 widths: list[int] | None = None):
         super().__init__()
         self.normalize = Normalize(sample_shape)
         c_in, h, w = sample_shape
         layers: list[nn.Module] = []
-        c = arch.channels
-        for i in range(arch.depth):
+        widths = widths or [min(arch.channels * 2 ** i, 4 * arch.channels) for i in range(arch.depth)]
+        for i, c in enumerate(widths):
             layers += [nn.Conv2d(c_in, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU()]
-            if min(h, w) >= 4 and i < arch.depth - 1:
+            if min(h, w) >= 4 and i < len(widths) - 1:
                 layers.append(nn.MaxPool2d(2))
                 h, w = h // 2, w // 2
-            c_in, c = c, min(c * 2, 4 * arch.channels)
+            c_in = c
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         if arch.dropout:
             layers.append(nn.Dropout(arch.dropout))
@@ -83,15 +89,21 @@ class CNN(nn.Module):
 
 
 def build_model(arch: Architecture, sample_shape: tuple[int, ...], n_classes: int,
-                where: str = "student.architecture") -> nn.Module:
+                where: str = "student.architecture", widths: list[int] | None = None) -> nn.Module:
     if isinstance(arch, CnnArch):
         if len(sample_shape) != 3:
             raise InputError.one(
                 where, f"a cnn needs image samples shaped [channels, height, width]; the data "
                 f"gives samples shaped {list(sample_shape)}",
                 "use an mlp for tabular data, or image data (IDX, image .npz, digits)")
-        return CNN(sample_shape, n_classes, arch)
-    return MLP(sample_shape, n_classes, arch)
+        return CNN(sample_shape, n_classes, arch, widths)
+    return MLP(sample_shape, n_classes, arch, widths)
+
+
+def hidden_widths(model: nn.Module) -> list[int]:
+    """Units per hidden layer (MLP) or channels per block (CNN): what structured pruning changes."""
+    return [m.out_features if isinstance(m, nn.Linear) else m.out_channels
+            for m in model.body if isinstance(m, (nn.Linear, nn.Conv2d))]
 
 
 def count_parameters(model: nn.Module) -> int:

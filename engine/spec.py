@@ -164,6 +164,50 @@ class StrategySpec(_Strict):
     )
 
 
+# ── compression and export ───────────────────────────────────────────────────────────────
+
+
+class PruneStep(_Strict):
+    """Pruning, then a short distillation fine-tune from the same teachers to win back accuracy.
+
+    magnitude: zero the smallest weights (the file keeps its size; sparse weights compress).
+    structured: remove whole hidden units / conv channels, so the layers really shrink.
+    """
+
+    kind: Literal["prune"] = "prune"
+    method: Literal["magnitude", "structured"] = "magnitude"
+    sparsity: float = Field(0.5, gt=0.0, lt=1.0, description="fraction of weights (magnitude) "
+                            "or of hidden units and channels (structured) removed")
+    scope: Literal["layer", "global"] = Field(
+        "layer", description="magnitude only: the same sparsity in every layer, or the smallest "
+        "weights of the whole model")
+    finetune_epochs: int = Field(3, ge=0, le=100000, description="distillation fine-tune after pruning")
+    finetune_lr: float = Field(5e-4, gt=0.0, le=10.0)
+
+
+class QuantizeStep(_Strict):
+    """int8 with onnxruntime's quantization, checked on the test split at export."""
+
+    kind: Literal["quantize"] = "quantize"
+    mode: Literal["dynamic", "static"] = Field(
+        "dynamic", description="dynamic: weights int8, activations quantized on the fly; "
+        "static: activation ranges calibrated on training samples")
+    calibration_samples: int = Field(256, ge=1, le=1_000_000, description="static only")
+    max_accuracy_drop: float = Field(
+        1.0, ge=0.0, le=100.0, description="test accuracy points the int8 model may lose; "
+        "above it the int8 file is not kept (the fp32 file always is)")
+
+
+CompressionStep = Annotated[PruneStep | QuantizeStep, Field(discriminator="kind")]
+
+
+class ExportSpec(_Strict):
+    """Where a finished run writes its verified ONNX model, weights and report."""
+
+    folder: Path | None = Field(None, description="none: 'export' inside the run folder")
+    safetensors: bool = Field(True, description="also copy the student's weights as safetensors")
+
+
 class TrainingSpec(_Strict):
     epochs: int = Field(10, ge=1, le=100000)
     batch_size: int = Field(64, ge=1, le=1 << 20)
@@ -192,9 +236,35 @@ class PipelineSpec(_Strict):
     student: StudentSpec = StudentSpec()
     strategy: StrategySpec = StrategySpec()
     training: TrainingSpec = TrainingSpec()
+    compression: list[CompressionStep] = Field(
+        default_factory=list, description="after training, in order: prune steps, then at most "
+        "one quantize step (last)")
+    export: ExportSpec | None = Field(
+        None, description="export when the run completes (a quantize step exports too)")
     layout: dict[str, Any] | None = Field(
         None, description="canvas layout (node positions); read by the app, ignored by the engine"
     )
+
+    @model_validator(mode="after")
+    def _quantize_last(self) -> PipelineSpec:
+        kinds = [c.kind for c in self.compression]
+        if kinds.count("quantize") > 1 or ("quantize" in kinds and kinds[-1] != "quantize"):
+            raise ValueError("compression: quantization works on the exported model, so there is "
+                             "at most one quantize step and it comes last; move it after the "
+                             "prune steps")
+        return self
+
+    @property
+    def quantize(self) -> QuantizeStep | None:
+        return next((c for c in self.compression if isinstance(c, QuantizeStep)), None)
+
+    @property
+    def prune_steps(self) -> list[PruneStep]:
+        return [c for c in self.compression if isinstance(c, PruneStep)]
+
+    @property
+    def exports(self) -> bool:
+        return self.export is not None or self.quantize is not None
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2, exclude_none=True)
@@ -319,7 +389,8 @@ def _resolve_paths(spec: PipelineSpec, base_dir: Path) -> PipelineSpec:
     elif isinstance(data, IdxData):
         data = data.model_copy(update={"images": fix(data.images), "labels": fix(data.labels)})
     teachers = [t.model_copy(update={"path": fix(t.path)}) for t in spec.teachers]
-    return spec.model_copy(update={"data": data, "teachers": teachers})
+    export = spec.export.model_copy(update={"folder": fix(spec.export.folder)}) if spec.export else None
+    return spec.model_copy(update={"data": data, "teachers": teachers, "export": export})
 
 
 def load_spec(path: str | Path) -> PipelineSpec:

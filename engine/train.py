@@ -1,11 +1,16 @@
 """The training loop: many frozen teachers distilled into one student. Read it top to bottom.
 
+A run is a list of phases: the distillation itself, then one per prune step (prune, then a
+short distillation fine-tune from the same teachers). Each phase has its own optimiser and
+schedule; the step counter, the metrics and the checkpoints run on across phases.
+
 No per-step host sync: loss terms are summed on the device and read a few times per second,
 when metrics are emitted. A non-finite loss is caught at that read and stops the run.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -15,14 +20,15 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from engine import compress
 from engine.atomic_io import atomic_write
 from engine.checkpoint import save_checkpoint
 from engine.data import Dataset
 from engine.errors import RunFailed
 from engine.events import Control, Emitter
 from engine.losses import distillation_loss, multi_teacher_kd, soft_targets
-from engine.models import build_model, count_parameters
-from engine.spec import PipelineSpec
+from engine.models import build_model, count_parameters, hidden_widths
+from engine.spec import PipelineSpec, PruneStep, TrainingSpec
 from engine.teachers import Teacher
 
 EMIT_EVERY_S = 0.25
@@ -38,6 +44,36 @@ class Result:
     final: dict[str, float] = field(default_factory=dict)
     student_path: Path | None = None
     parameters: int = 0
+    sparsity: float = 0.0
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    epochs: int
+    lr: float
+    prune: PruneStep | None = None
+
+
+def plan(spec: PipelineSpec) -> list[Phase]:
+    """The distillation, then a prune + fine-tune phase per prune step."""
+    return [Phase("distill", spec.training.epochs, spec.training.lr)] + [
+        Phase(f"prune {i + 1}", step.finetune_epochs, step.finetune_lr, step)
+        for i, step in enumerate(spec.prune_steps)]
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainingSpec, lr: float, steps: int):
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=cfg.momentum,
+                              weight_decay=cfg.weight_decay)
+    else:
+        cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+        opt = cls(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+    if cfg.schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
+    else:
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    return opt, sched
 
 
 def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: torch.device,
@@ -50,9 +86,15 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
     torch.manual_seed(cfg.seed)
     T = strategy.temperature
 
-    # 1. The student, with input statistics from the training split.
-    model = build_model(spec.student.architecture, data.sample_shape, len(spec.classes))
+    # 1. The student, with input statistics from the training split. A run resumed after
+    #    structured pruning has narrower layers; one resumed inside magnitude pruning, masks.
+    phases = plan(spec)
+    start_phase = resume.get("phase", 0) if resume else 0
+    model = build_model(spec.student.architecture, data.sample_shape, len(spec.classes),
+                        widths=resume.get("widths") if resume else None)
     model.normalize.fit(data.train.x)
+    if resume and resume.get("masked"):
+        compress.restore_masks(model)
     model.to(device)
     result = Result(parameters=count_parameters(model), best=dict(best_so_far or {}))
     emitter.log(f"student: {spec.student.architecture.kind}, {result.parameters:,} parameters")
@@ -74,33 +116,14 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
     weights = [t.spec.weight if strategy.teacher_weighting == "fixed" else 1.0 for t in teachers]
     alpha = strategy.hard_label_weight if data.labeled else 0.0
 
-    # 3. Optimiser and schedule (per step).
+    # 3. Steps: every phase walks the training split once per epoch.
     n = len(data.train)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
-    total_steps = steps_per_epoch * cfg.epochs
-    if cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                              weight_decay=cfg.weight_decay)
-    else:
-        cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-        opt = cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.schedule == "cosine":
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
-    else:
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    total_steps = steps_per_epoch * sum(p.epochs for p in phases)
+    total_epochs = sum(p.epochs for p in phases)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     order = torch.Generator().manual_seed(cfg.seed)
-
-    start_epoch, start_batch, step = 0, 0, 0
-    if resume is not None:  # everything that decides the next step: weights, moments, RNGs, position
-        model.load_state_dict(resume["model"])
-        opt.load_state_dict(resume["optimizer"])
-        sched.load_state_dict(resume["scheduler"])
-        scaler.load_state_dict(resume["scaler"])
-        torch.set_rng_state(resume["rng"])
-        order.set_state(resume["order_rng"])
-        start_epoch, start_batch, step = resume["epoch"], resume["batch"], resume["step"]
-        emitter.log(f"resumed at epoch {start_epoch + 1}, step {step}")
+    step = resume["step"] if resume else 0
 
     names = ["loss/total", "loss/kd"] + (["loss/ce"] if alpha > 0 else []) + \
         [f"loss/kd/{t.name}" for t in teachers]
@@ -115,6 +138,7 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
             "model": model.state_dict(), "optimizer": opt.state_dict(),
             "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
             "rng": torch.get_rng_state(), "order_rng": order_state,
+            "phase": k, "widths": hidden_widths(model), "masked": compress.is_masked(model),
             "epoch": epoch, "batch": batch, "step": step,
         })
         emitter.emit("checkpoint", path=str(path), step=step, epoch=epoch, bytes=size)
@@ -136,63 +160,91 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
         rate = window_samples / max(now - window_start, 1e-9)
         remaining = (total_steps - step) * cfg.batch_size / max(rate, 1e-9)
         emitter.emit("progress", step=step, total_steps=total_steps, epoch=round(epoch_progress, 4),
-                     epochs=cfg.epochs, fraction=round(step / total_steps, 4),
+                     epochs=total_epochs, phase=phase.name, fraction=round(step / max(total_steps, 1), 4),
                      samples_per_s=round(rate, 1), eta_s=round(remaining, 1))
         sums = torch.zeros_like(sums)
         counted, window_samples = 0, 0
         last_emit = window_start = now
 
-    # 4. The loop.
-    for epoch in range(start_epoch, cfg.epochs):
-        model.train()
-        order_state = order.get_state()
-        perm = torch.randperm(n, generator=order).to(device)
-        first = start_batch if epoch == start_epoch else 0  # a run stopped mid-epoch goes on there
-        for batch in range(first, steps_per_epoch):
-            if control.paused:
-                control.wait_while_paused()
-            if control.stop_requested:
-                checkpoint(epoch, batch, order_state)
-                raise StopRequested()
-            if control.checkpoint_requested:
-                control.checkpoint_requested = False
-                checkpoint(epoch, batch, order_state)
-
-            idx = perm[batch * cfg.batch_size:(batch + 1) * cfg.batch_size]
-            x = x_train.index_select(0, idx)
-            with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                logits = model(x)
-                kd, terms = multi_teacher_kd(
-                    logits, [(p.index_select(0, idx), lp.index_select(0, idx)) for p, lp in targets],
-                    indices, weights, T)
-                labels = y_train.index_select(0, idx) if y_train is not None else None
-                loss, ce = distillation_loss(kd, logits, labels if alpha > 0 else None, alpha)
-
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            sched.step()
-            step += 1
-
-            parts = [loss, kd] + ([ce] if alpha > 0 else []) + terms
-            sums += torch.stack([p.detach().float() for p in parts]) * len(idx)
-            counted += len(idx)
-            window_samples += len(idx)
-            if time.monotonic() - last_emit >= EMIT_EVERY_S:
-                flush_metrics(epoch + (batch + 1) / steps_per_epoch)
-
-        flush_metrics(epoch + 1)
+    def validate(epoch_done: float) -> None:
         val = evaluate(model, x_val, y_val, val_targets, indices, weights, T, amp_dtype, device)
         if val:
-            emitter.emit("metric", step=step, epoch=epoch + 1, values=val)
-            on_metrics(step, float(epoch + 1), val)
-            for k, v in val.items():
-                better = max if k.endswith("acc") else min
-                result.best[k] = better(result.best.get(k, v), v)
+            emitter.emit("metric", step=step, epoch=epoch_done, values=val)
+            on_metrics(step, epoch_done, val)
+            for key, v in val.items():
+                better = max if key.endswith("acc") else min
+                result.best[key] = better(result.best.get(key, v), v)
             result.final.update(val)
-        if (epoch + 1) % cfg.checkpoint_every_epochs == 0 or epoch + 1 == cfg.epochs:
-            checkpoint(epoch + 1, 0, order.get_state())
+
+    # 4. The phases, each a loop over epochs and batches.
+    epochs_before = sum(p.epochs for p in phases[:start_phase])
+    for k in range(start_phase, len(phases)):
+        phase = phases[k]
+        resuming = resume is not None and k == start_phase
+        if phase.prune is not None and not resuming:
+            model = prune(model, phase.prune, spec, data, emitter)
+            validate(float(epochs_before))  # the drop pruning caused, before fine-tuning
+        opt, sched = make_optimizer(model, cfg, phase.lr, steps_per_epoch * phase.epochs)
+        start_epoch, start_batch = 0, 0
+        if resuming:  # everything that decides the next step: weights, moments, RNGs, position
+            model.load_state_dict(resume["model"])
+            opt.load_state_dict(resume["optimizer"])
+            sched.load_state_dict(resume["scheduler"])
+            scaler.load_state_dict(resume["scaler"])
+            torch.set_rng_state(resume["rng"])
+            order.set_state(resume["order_rng"])
+            start_epoch, start_batch = resume["epoch"], resume["batch"]
+            emitter.log(f"resumed at {phase.name} epoch {start_epoch + 1}, step {step}")
+        elif k > 0:
+            emitter.log(f"{phase.name}: {compress.describe(phase.prune)}")
+
+        for epoch in range(start_epoch, phase.epochs):
+            model.train()
+            order_state = order.get_state()
+            perm = torch.randperm(n, generator=order).to(device)
+            first = start_batch if epoch == start_epoch else 0  # a run stopped mid-epoch goes on there
+            for batch in range(first, steps_per_epoch):
+                if control.paused:
+                    control.wait_while_paused()
+                if control.stop_requested:
+                    checkpoint(epoch, batch, order_state)
+                    raise StopRequested()
+                if control.checkpoint_requested:
+                    control.checkpoint_requested = False
+                    checkpoint(epoch, batch, order_state)
+
+                idx = perm[batch * cfg.batch_size:(batch + 1) * cfg.batch_size]
+                x = x_train.index_select(0, idx)
+                with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                    logits = model(x)
+                    kd, terms = multi_teacher_kd(
+                        logits, [(p.index_select(0, idx), lp.index_select(0, idx)) for p, lp in targets],
+                        indices, weights, T)
+                    labels = y_train.index_select(0, idx) if y_train is not None else None
+                    loss, ce = distillation_loss(kd, logits, labels if alpha > 0 else None, alpha)
+
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+                sched.step()
+                step += 1
+
+                parts = [loss, kd] + ([ce] if alpha > 0 else []) + terms
+                sums += torch.stack([p.detach().float() for p in parts]) * len(idx)
+                counted += len(idx)
+                window_samples += len(idx)
+                if time.monotonic() - last_emit >= EMIT_EVERY_S:
+                    flush_metrics(epochs_before + epoch + (batch + 1) / steps_per_epoch)
+
+            flush_metrics(epochs_before + epoch + 1)
+            validate(float(epochs_before + epoch + 1))
+            if (epoch + 1) % cfg.checkpoint_every_epochs == 0 or epoch + 1 == phase.epochs:
+                checkpoint(epoch + 1, 0, order.get_state())
+        compress.make_permanent(model)
+        epochs_before += phase.epochs
+    result.sparsity = compress.sparsity(model)
+    result.parameters = count_parameters(model)
 
     # 5. The trained student, as safetensors (weights only, safe to share).
     from safetensors.torch import save_file
@@ -200,7 +252,8 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
     student_path = run_dir / "student.safetensors"
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(student_path, lambda tmp: save_file(state, str(tmp), metadata={
-        "classes": ",".join(spec.classes), "architecture": spec.student.architecture.model_dump_json()}))
+        "classes": ",".join(spec.classes), "architecture": spec.student.architecture.model_dump_json(),
+        "widths": json.dumps(hidden_widths(model))}))
     on_checkpoint("student", student_path)
     result.student_path = student_path
 
@@ -208,10 +261,25 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
     y_test = torch.from_numpy(data.test.y).to(device) if data.labeled else None
     if y_test is not None and len(x_test):
         test = evaluate(model, x_test, y_test, [], indices, weights, T, amp_dtype, device, prefix="test")
-        emitter.emit("metric", step=step, epoch=cfg.epochs, values=test)
-        on_metrics(step, float(cfg.epochs), test)
+        emitter.emit("metric", step=step, epoch=total_epochs, values=test)
+        on_metrics(step, float(total_epochs), test)
         result.final.update(test)
     return result
+
+
+def prune(model: torch.nn.Module, step: PruneStep, spec: PipelineSpec, data: Dataset,
+          emitter: Emitter) -> torch.nn.Module:
+    """Apply one prune step; structured pruning returns a new, smaller model."""
+    before = count_parameters(model)
+    if step.method == "magnitude":
+        compress.apply_magnitude(model, step.sparsity, step.scope)
+        emitter.log(f"pruned {compress.sparsity(model):.1%} of the weights by magnitude ({step.scope})")
+        return model
+    model, widths = compress.apply_structured(model, step.sparsity, spec.student.architecture,
+                                              data.sample_shape, len(spec.classes))
+    emitter.log(f"structured pruning: hidden widths now {widths}; parameters {before:,} -> "
+                f"{count_parameters(model):,}")
+    return model
 
 
 @torch.inference_mode()
