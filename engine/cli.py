@@ -36,7 +36,14 @@ def main(argv: list[str] | None = None) -> int:
                        "safetensors and a report")
     p.add_argument("run_dir", type=Path)
     p.add_argument("--out", type=Path, required=True, help="folder for the exported files")
-    p.add_argument("--quantize", choices=["int8"], help="also write an int8 model (onnxruntime)")
+    p.add_argument("--quantize", choices=["int8"], help="also write an int8 model (onnxruntime; "
+                   "dynamic unless --calibration is given)")
+    p.add_argument("--calibration", type=int, metavar="N", help="static int8: calibrate "
+                   "activation ranges on N training samples")
+    p.add_argument("--max-drop", type=float, default=1.0, metavar="POINTS", help="test accuracy "
+                   "points int8 may lose; above it the int8 file is not kept (default 1.0)")
+    p.add_argument("--no-safetensors", action="store_true", help="do not copy the weights")
+    p.add_argument("--events", action="store_true", help="progress and the report as JSON lines")
 
     p = sub.add_parser("validate", help="check a spec and the files it names; exit 2 on problems")
     p.add_argument("spec", type=Path)
@@ -77,24 +84,60 @@ def cmd_resume(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from engine.errors import RunFailed
-    from engine.export import export_run
+    from pydantic import ValidationError
 
+    from engine.errors import RunFailed
+    from engine.events import Emitter
+    from engine.export import export_run
+    from engine.spec import QuantizeStep
+
+    emitter = Emitter.take_stdout() if args.events else None
+
+    def fail(kind: str, message: str, hint: str, code: int) -> int:
+        if emitter:
+            emitter.error(kind, message, hint)
+            emitter.emit("finished", status="failed", exit_code=code)
+        else:
+            print(f"{'cannot export' if code == EXIT_INVALID else 'export failed'}: {message}\n"
+                  f"  hint: {hint}", file=sys.stderr)
+        return code
+
+    if args.calibration is not None and args.quantize is None:
+        args.quantize = "int8"
     try:
-        report = export_run(args.run_dir, args.out, args.quantize)
+        static = args.calibration is not None
+        quantize = QuantizeStep(mode="static" if static else "dynamic",
+                                calibration_samples=args.calibration if static else 256,
+                                max_accuracy_drop=args.max_drop) if args.quantize else None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        return fail("invalid_input", f"--{'calibration' if 'calibration' in str(first['loc']) else 'max-drop'}: "
+                    f"{first['msg']}", "give --calibration a count ≥ 1 and --max-drop 0…100", EXIT_INVALID)
+    progress = (lambda stage, fraction: emitter.emit("progress", stage=stage, fraction=fraction)) \
+        if emitter else None
+    try:
+        report = export_run(args.run_dir, args.out, quantize, not args.no_safetensors, progress)
     except InputError as exc:
-        for p in exc.problems:
-            print(f"cannot export: {p.message}\n  hint: {p.hint}", file=sys.stderr)
-        return EXIT_INVALID
+        p = exc.problems[0]
+        return fail(exc.kind, p.message, p.hint, EXIT_INVALID)
     except RunFailed as exc:
-        print(f"export failed: {exc.message}\n  hint: {exc.hint}", file=sys.stderr)
-        return 1
-    acc = report["accuracy"]
+        return fail(exc.kind, exc.message, exc.hint, 1)
+    code = 1 if report["problems"] else 0
+    if emitter:
+        for p in report["problems"]:
+            emitter.error(p["kind"], p["message"], p["hint"])
+        emitter.emit("finished", status="completed" if code == 0 else "failed", exit_code=code,
+                     out=str(Path(args.out).resolve()), report=report)
+        return code
+    acc, ms = report["accuracy"], report["latency_ms_per_batch"]
     print(f"exported to {args.out}: " + ", ".join(
         f"{k} {v['bytes']:,} bytes" for k, v in report["files"].items()))
     print("test accuracy: " + ", ".join(f"{k} {v:.4f}" for k, v in acc.items() if v is not None)
           + f"; ONNX vs PyTorch max |diff| {report['parity_max_abs_diff']:.1e}")
-    return 0
+    print(f"ms per batch of {report['latency_batch']}: " + ", ".join(f"{k} {v:.3f}" for k, v in ms.items()))
+    for p in report["problems"]:
+        print(f"export problem: {p['message']}\n  hint: {p['hint']}", file=sys.stderr)
+    return code
 
 
 def cmd_validate(args) -> int:

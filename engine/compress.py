@@ -57,7 +57,8 @@ def sparsity(model: nn.Module) -> float:
     """Fraction of exactly-zero weights in the prunable layers."""
     zeros = total = 0
     for module, name in prunable(model):
-        w = getattr(module, name)
+        w = getattr(module, name + "_orig") * getattr(module, name + "_mask") \
+            if prune.is_pruned(module) else getattr(module, name)  # `weight` lags until a forward
         zeros += int((w == 0).sum())
         total += w.numel()
     return zeros / max(total, 1)

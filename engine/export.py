@@ -1,75 +1,106 @@
-"""`distill-engine export RUN_DIR --out DIR [--quantize int8]`: the trained student as files
-that run elsewhere, checked against PyTorch, with a report.
+"""`distill-engine export RUN_DIR --out DIR [--quantize int8] [--calibration N]`: the trained
+(and pruned) student as files that run elsewhere, checked against PyTorch, with a report.
 
 - `student.onnx`: fp32, dynamic batch axis, input normalisation inside the graph (it takes the
   raw inputs the dataset provides); verified in onnxruntime against the PyTorch student.
-- `student.int8.onnx` (with `--quantize int8`): onnxruntime dynamic quantization.
-- `student.safetensors`, `report.json` and `MODEL_CARD.md`: classes, input, parameters, sizes,
-  test accuracy (PyTorch fp32 / ONNX fp32 / ONNX int8) and onnxruntime latency per batch.
+- `student.int8.onnx`: onnxruntime quantization, dynamic (weights int8, activations on the
+  fly) or static (QDQ, activation ranges calibrated on N training samples). Checked on the
+  test split: when it loses more accuracy than the limit, it is not kept (fp32 always is).
+- `student.safetensors`, `report.json` and `MODEL_CARD.md`: classes, input, parameters,
+  sparsity, sizes, test accuracy (PyTorch fp32 / ONNX fp32 / ONNX int8) and latency per batch
+  on this machine (PyTorch eager and onnxruntime, same thread count).
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import re
 import shutil
 import statistics
 import time
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from engine.atomic_io import atomic_write_text
+from engine.atomic_io import atomic_write, atomic_write_text
 from engine.errors import InputError, RunFailed
+from engine.spec import QuantizeStep
 
 PARITY_TOLERANCE = 1e-4  # max |ONNX − PyTorch| on logits
 LATENCY_BATCH = 64
+OPSET = 17
+
+Progress = Callable[[str, float], None]
 
 
-def export_run(run_dir: Path, out_dir: Path, quantize: str | None = None) -> dict:
-    import onnx
+def export_run(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None = None,
+               safetensors: bool = True, progress: Progress | None = None) -> dict:
+    """Export a finished run; returns the report (also written as report.json).
+
+    Raises InputError (not a finished run, an unwritable folder) or RunFailed (an operator
+    that does not export, a parity failure, a full disk). An int8 model over the accuracy
+    limit is not an exception: the report's `problems` says so and the fp32 files stay."""
+    progress = progress or (lambda stage, fraction: None)
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    try:
+        return _export(run_dir, out_dir, quantize, safetensors, progress)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise RunFailed("disk_full", f"the disk is full while writing to {out_dir}",
+                            "free disk space or export to another folder; files finished "
+                            "before this one are kept") from None
+        raise RunFailed("io", f"writing the export failed: {exc}",
+                        "check the folder's permissions and free space") from None
+
+
+def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safetensors: bool,
+            progress: Progress) -> dict:
     import onnxruntime as ort
 
+    from engine import compress
     from engine.data import load_dataset
     from engine.model_files import load_safetensors, sha256_of
     from engine.models import build_model, count_parameters
     from engine.spec import load_spec
 
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    progress("load", 0.0)
     weights = run_dir / "student.safetensors"
     if not (run_dir / "spec.distill.json").is_file() or not weights.is_file():
         raise InputError.one("RUN_DIR", f"{run_dir} holds no trained student",
                              "export a run that completed (its folder has student.safetensors)")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".write-test"
+        probe.write_bytes(b"ok")
+        probe.unlink()
     except OSError as exc:
-        raise InputError.one("--out", f"cannot create {out_dir}: {exc.strerror}",
+        raise InputError.one("--out", f"cannot write to {out_dir}: {exc.strerror or exc}",
                              "choose a folder you can write to") from None
     spec = load_spec(run_dir / "spec.distill.json")
     data = load_dataset(spec)
-    model = build_model(spec.student.architecture, data.sample_shape, len(spec.classes))
-    model.load_state_dict(load_safetensors(weights, "RUN_DIR"))
+    state = load_safetensors(weights, "RUN_DIR")  # checks the header before anything reads it
+    widths = _widths(weights)
+    model = build_model(spec.student.architecture, data.sample_shape, len(spec.classes), widths=widths)
+    model.load_state_dict(state)
     model.eval()
     test = data.test if len(data.test) else data.val
+    threads = torch.get_num_threads()
 
+    progress("onnx", 0.15)
     fp32 = out_dir / "student.onnx"
-    try:
-        torch.onnx.export(model, (torch.from_numpy(test.x[:1]),), str(fp32), dynamo=False,
-                          input_names=["x"], output_names=["logits"], opset_version=17,
-                          dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}})
-    except Exception as exc:  # the exporter raises many types for unsupported operators
-        raise RunFailed("export", f"the student does not export to ONNX: {exc}",
-                        "use a zoo architecture (mlp, cnn); the report names the operator") from None
-    proto = onnx.load(str(fp32))
-    proto.producer_name, proto.producer_version = "distill-studio", "1"
-    proto.metadata_props.add(key="classes", value=json.dumps(spec.classes))
-    proto.metadata_props.add(key="input", value=json.dumps({"shape": list(data.sample_shape),
-                                                            "dtype": "float32", "preprocessing": "inside"}))
-    onnx.save(proto, str(fp32))
+    to_onnx(model, test.x[:1], fp32, metadata={
+        "classes": json.dumps(spec.classes),
+        "input": json.dumps({"shape": list(data.sample_shape), "dtype": "float32",
+                             "preprocessing": "inside"})})
 
+    progress("verify", 0.3)
     with torch.inference_mode():
         torch_logits = model(torch.from_numpy(test.x)).numpy()
-    session = ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"])
+    session = _session(ort, fp32, threads)
     onnx_logits = session.run(None, {"x": test.x})[0]
     max_diff = float(np.abs(onnx_logits - torch_logits).max())
     if max_diff > PARITY_TOLERANCE:
@@ -79,59 +110,195 @@ def export_run(run_dir: Path, out_dir: Path, quantize: str | None = None) -> dic
 
     files = {"onnx_fp32": fp32}
     accuracy = {"pytorch_fp32": _accuracy(torch_logits, test.y), "onnx_fp32": _accuracy(onnx_logits, test.y)}
-    latency = {"onnx_fp32": _latency(session, test.x)}
-    if quantize == "int8":
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
+    latency = {"pytorch_fp32": _torch_latency(model, test.x), "onnx_fp32": _latency(session, test.x)}
+    problems: list[dict] = []
+    quant_report = None
+    if quantize is not None:
+        progress("quantize", 0.5)
         int8 = out_dir / "student.int8.onnx"
-        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
-        q_session = ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"])
-        accuracy["onnx_int8"] = _accuracy(q_session.run(None, {"x": test.x})[0], test.y)
-        latency["onnx_int8"] = _latency(q_session, test.x)
-        files["onnx_int8"] = int8
-    shutil.copyfile(weights, out_dir / "student.safetensors")
-    files["safetensors"] = out_dir / "student.safetensors"
+        _quantize(fp32, int8, quantize, data.train.x, out_dir)
+        progress("evaluate", 0.75)
+        q_session = _session(ort, int8, threads)
+        q_acc = _accuracy(q_session.run(None, {"x": test.x})[0], test.y)
+        quant_report = {"mode": quantize.mode, "max_accuracy_drop": quantize.max_accuracy_drop,
+                        "calibration_samples": quantize.calibration_samples if quantize.mode == "static" else None}
+        drop = None if q_acc is None or accuracy["onnx_fp32"] is None else \
+            round((accuracy["onnx_fp32"] - q_acc) * 100, 3)
+        quant_report["accuracy_drop_points"] = drop
+        if drop is not None and drop > quantize.max_accuracy_drop:
+            int8.unlink()
+            quant_report["kept"] = False
+            problems.append({"kind": "accuracy_drop", "message": (
+                f"the int8 model lost {drop:.2f} accuracy points on the test split (limit "
+                f"{quantize.max_accuracy_drop:g}); it was not kept, student.onnx (fp32) was"),
+                "hint": "try static quantization with more calibration samples, or raise the limit"})
+            accuracy["onnx_int8_rejected"] = q_acc
+        else:
+            quant_report["kept"] = True
+            accuracy["onnx_int8"] = q_acc
+            latency["onnx_int8"] = _latency(q_session, test.x)
+            files["onnx_int8"] = int8
+    if safetensors:
+        dest = out_dir / "student.safetensors"
+        atomic_write(dest, lambda tmp: shutil.copyfile(weights, tmp))
+        files["safetensors"] = dest
 
+    progress("report", 0.95)
     report = {
         "name": spec.name, "classes": spec.classes,
-        "input": {"shape": ["batch", *data.sample_shape], "dtype": "float32",
+        "input": {"name": "x", "shape": ["batch", *data.sample_shape], "dtype": "float32",
                   "preprocessing": "normalisation inside the graph: give raw inputs"},
-        "parameters": count_parameters(model), "parity_max_abs_diff": max_diff,
-        "test_samples": len(test), "accuracy": accuracy,
-        "latency_ms_per_batch": {k: round(v, 3) for k, v in latency.items()},
-        "latency_batch": LATENCY_BATCH,
+        "output": {"name": "logits", "shape": ["batch", len(spec.classes)]},
+        "parameters": count_parameters(model), "sparsity": round(compress.sparsity(model), 4),
+        "hidden_widths": widths,
+        "compression": [c.model_dump(mode="json") for c in spec.compression],
+        "quantization": quant_report,
+        "parity_max_abs_diff": max_diff, "test_samples": len(test), "accuracy": accuracy,
+        "latency_ms_per_batch": {k: round(v, 4) for k, v in latency.items()},
+        "latency_batch": LATENCY_BATCH, "threads": threads,
         "files": {k: {"path": p.name, "bytes": p.stat().st_size, "sha256": sha256_of(p)} for k, p in files.items()},
         "teachers": [t.name for t in spec.teachers], "strategy": spec.strategy.model_dump(mode="json"),
+        "run_dir": str(run_dir.resolve()), "onnxruntime": ort.__version__, "torch": torch.__version__,
+        "problems": problems,
     }
     atomic_write_text(out_dir / "report.json", json.dumps(report, indent=2))
-    atomic_write_text(out_dir / "MODEL_CARD.md", _model_card(report))
+    atomic_write_text(out_dir / "MODEL_CARD.md", model_card(report))
+    progress("done", 1.0)
     return report
+
+
+def to_onnx(model: torch.nn.Module, example: np.ndarray, path: Path, metadata: dict[str, str]) -> None:
+    """fp32 ONNX with a dynamic batch axis, written atomically; RunFailed naming the operator
+    when the model does not export."""
+    import onnx
+
+    def write(tmp: Path) -> None:
+        try:
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx.*")
+            torch.onnx.export(model, (torch.from_numpy(example),), str(tmp), dynamo=False,
+                              input_names=["x"], output_names=["logits"], opset_version=OPSET,
+                              dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}})
+        except OSError:
+            raise
+        except Exception as exc:  # noqa: BLE001 — the exporter raises many types per operator
+            op = re.search(r"operator '([^']+)'", str(exc))
+            raise RunFailed("export_operator", (
+                f"the student uses the operator {op.group(1)}, which does not export to ONNX "
+                f"opset {OPSET}" if op else f"the student does not export to ONNX: "
+                f"{str(exc).splitlines()[0][:300]}"),
+                "use a zoo architecture (mlp, cnn), or replace that operation in the model") from None
+        proto = onnx.load(str(tmp))
+        proto.producer_name, proto.producer_version = "distill-studio", "1"
+        for key, value in metadata.items():
+            proto.metadata_props.add(key=key, value=value)
+        onnx.save(proto, str(tmp))
+
+    atomic_write(path, write)
+
+
+def _quantize(fp32: Path, int8: Path, step: QuantizeStep, train_x: np.ndarray, out_dir: Path) -> None:
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
+                                          quantize_dynamic, quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+
+    class Samples(CalibrationDataReader):
+        """N training samples (seeded pick), one batch of up to 64 at a time."""
+
+        def __init__(self) -> None:
+            pick = np.random.default_rng(0).permutation(len(train_x))[:step.calibration_samples]
+            chosen = train_x[np.sort(pick)]
+            self._batches = iter([{"x": chosen[i:i + 64]} for i in range(0, len(chosen), 64)])
+
+        def get_next(self):
+            return next(self._batches, None)
+
+    prepared = out_dir / ".student.prep.onnx"  # shapes inferred, graph optimised: what ORT advises
+    try:
+        quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
+        if step.mode == "dynamic":
+            atomic_write(int8, lambda tmp: quantize_dynamic(str(prepared), str(tmp), weight_type=QuantType.QInt8))
+            return
+        atomic_write(int8, lambda tmp: quantize_static(
+            str(prepared), str(tmp), Samples(), quant_format=QuantFormat.QDQ, per_channel=True,
+            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8))
+    finally:
+        prepared.unlink(missing_ok=True)
+
+
+def _widths(weights: Path) -> list[int] | None:
+    from safetensors import safe_open
+
+    with safe_open(str(weights), framework="pt") as f:
+        raw = (f.metadata() or {}).get("widths")
+    try:
+        widths = json.loads(raw) if raw else None
+    except json.JSONDecodeError:
+        return None
+    return widths if isinstance(widths, list) and all(isinstance(w, int) and w > 0 for w in widths) else None
+
+
+def _session(ort, path: Path, threads: int):
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def _accuracy(logits: np.ndarray, y: np.ndarray | None) -> float | None:
     return None if y is None else float((logits.argmax(1) == y).mean())
 
 
-def _latency(session, x: np.ndarray, repeats: int = 30) -> float:
-    batch = np.resize(x, (LATENCY_BATCH, *x.shape[1:])).astype(np.float32)
-    session.run(None, {"x": batch})  # warm up
+def _batch(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.resize(x, (LATENCY_BATCH, *x.shape[1:])).astype(np.float32))
+
+
+def _median_ms(fn: Callable[[], object], repeats: int = 50) -> float:
+    for _ in range(5):  # warm up
+        fn()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        session.run(None, {"x": batch})
+        fn()
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)
 
 
-def _model_card(r: dict) -> str:
-    acc = lambda v: "–" if v is None else f"{v:.4f}"  # noqa: E731
-    rows = "\n".join(f"| {k} | {r['files'][k]['bytes']:,} | {acc(r['accuracy'].get(k.replace('safetensors', 'pytorch_fp32')))} "
-                     f"| {r['latency_ms_per_batch'].get(k, '–')} |" for k in r["files"])
+def _latency(session, x: np.ndarray) -> float:
+    batch = _batch(x)
+    return _median_ms(lambda: session.run(None, {"x": batch}))
+
+
+def _torch_latency(model: torch.nn.Module, x: np.ndarray) -> float:
+    batch = torch.from_numpy(_batch(x))
+
+    def run() -> None:
+        with torch.inference_mode():
+            model(batch)
+    return _median_ms(run)
+
+
+def model_card(r: dict) -> str:
+    def acc(v):
+        return "–" if v is None else f"{v:.4f}"
+    size = {k: f"{v['bytes']:,}" for k, v in r["files"].items()}
+    rows = [("PyTorch fp32 (safetensors)", size.get("safetensors", "–"), acc(r["accuracy"].get("pytorch_fp32")),
+             r["latency_ms_per_batch"].get("pytorch_fp32", "–")),
+            ("ONNX fp32 (student.onnx)", size["onnx_fp32"], acc(r["accuracy"].get("onnx_fp32")),
+             r["latency_ms_per_batch"].get("onnx_fp32", "–"))]
+    if "onnx_int8" in r["files"]:
+        rows.append(("ONNX int8 (student.int8.onnx)", size["onnx_int8"], acc(r["accuracy"].get("onnx_int8")),
+                     r["latency_ms_per_batch"].get("onnx_int8", "–")))
+    table = "\n".join(f"| {' | '.join(str(c) for c in row)} |" for row in rows)
+    steps = "; ".join(f"{c['kind']} {c.get('method', c.get('mode'))}"
+                      + (f" {c['sparsity']:.0%}" if c["kind"] == "prune" else "") for c in r["compression"])
+    notes = "".join(f"\n> **{p['kind']}**: {p['message']}. {p['hint']}.\n" for p in r["problems"])
     return (f"# {r['name']}\n\nA student distilled by Distill Studio from {len(r['teachers'])} teachers "
             f"({', '.join(r['teachers'])}) with {r['strategy']['kind']} "
             f"(T = {r['strategy']['temperature']}).\n\n"
-            f"- classes: {', '.join(r['classes'])}\n- input: {r['input']['shape']} float32, raw values "
-            f"(normalisation is inside the model)\n- parameters: {r['parameters']:,}\n"
-            f"- ONNX vs PyTorch: max |difference| {r['parity_max_abs_diff']:.2e}\n\n"
-            f"| file | bytes | test accuracy ({r['test_samples']} samples) | ms per batch of "
-            f"{r['latency_batch']} (onnxruntime, this machine) |\n|---|---|---|---|\n{rows}\n")
+            f"- classes: {', '.join(r['classes'])}\n- input `x`: {r['input']['shape']} float32, raw values "
+            f"(normalisation is inside the model); output `logits`: {r['output']['shape']}\n"
+            f"- parameters: {r['parameters']:,}; sparsity {r['sparsity']:.1%}\n"
+            f"- compression: {steps or 'none'}\n"
+            f"- ONNX vs PyTorch: max |difference| {r['parity_max_abs_diff']:.2e}\n{notes}\n"
+            f"| model | bytes | test accuracy ({r['test_samples']} samples) | ms per batch of "
+            f"{r['latency_batch']} ({r['threads']} threads, this machine) |\n|---|---|---|---|\n{table}\n")

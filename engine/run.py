@@ -76,6 +76,24 @@ def find_resumable(run_dir: Path, db_path: Path | None) -> tuple[Path, Path | No
     return run_dir / "spec.distill.json", db, run_id, checkpoint
 
 
+def export_after_run(spec, run_dir: Path, emitter: Emitter, on_artifact) -> dict:
+    """The spec's export (and quantize step), with progress and the files as artifacts."""
+    from engine.export import export_run
+
+    folder = spec.export.folder if spec.export and spec.export.folder else run_dir / "export"
+    emitter.log(f"exporting to {folder}")
+    report = export_run(run_dir, folder, spec.quantize,
+                        spec.export.safetensors if spec.export else True,
+                        lambda stage, fraction: emitter.emit("progress", phase="export", stage=stage,
+                                                             fraction=fraction))
+    for kind, info in report["files"].items():
+        on_artifact(kind, folder / info["path"])
+    on_artifact("report", folder / "report.json")
+    for problem in report["problems"]:
+        emitter.log(f"{problem['message']}; {problem['hint']}", "warning")
+    return {**report, "folder": str(folder)}
+
+
 def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
             emitter: Emitter, control: Control, resume: bool = False) -> int:
     """Run a spec (or, with `resume`, continue the run in `run_dir` from its last checkpoint);
@@ -150,11 +168,12 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
             status, code = "stopped", EXIT_STOPPED
             emitter.emit("finished", status=status, run_id=run_id, exit_code=code)
             return code
+        report = export_after_run(spec, run_dir, emitter, on_artifact) if spec.exports else None
         status, code = "completed", EXIT_COMPLETED
         store.finish_run(run_id, status, result.best)
         emitter.emit("finished", status=status, run_id=run_id, exit_code=code, best=result.best,
-                     final=result.final, parameters=result.parameters,
-                     student=str(result.student_path))
+                     final=result.final, parameters=result.parameters, sparsity=result.sparsity,
+                     student=str(result.student_path), export=report)
         return code
     except InputError as exc:
         code, error = EXIT_INVALID, str(exc)

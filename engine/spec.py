@@ -182,7 +182,7 @@ class PruneStep(_Strict):
         "layer", description="magnitude only: the same sparsity in every layer, or the smallest "
         "weights of the whole model")
     finetune_epochs: int = Field(3, ge=0, le=100000, description="distillation fine-tune after pruning")
-    finetune_lr: float = Field(5e-4, gt=0.0, le=10.0)
+    finetune_lr: float = Field(1e-3, gt=0.0, le=10.0)
 
 
 class QuantizeStep(_Strict):
