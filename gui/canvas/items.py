@@ -39,6 +39,17 @@ def summary(node: Node) -> list[str]:
     if node.kind == "strategy":
         return [f"Hinton KD · T = {p.get('temperature', 4):g}",
                 f"labels α = {p.get('hard_label_weight', 0.5):g} · {p.get('teacher_weighting', 'uniform')}"]
+    if node.kind == "prune":
+        what = f"{p.get('method', 'magnitude')} {p.get('sparsity', 0.5):.0%}" + \
+            (f" · {p.get('scope', 'layer')}" if p.get("method", "magnitude") == "magnitude" else "")
+        return [what, f"then {p.get('finetune_epochs', 3)} fine-tune epochs"]
+    if node.kind == "quantize":
+        mode = p.get("mode", "dynamic")
+        return [f"int8 {mode}" + (f" · {p.get('calibration_samples', 256)} calibration" if mode == "static" else ""),
+                f"max drop {p.get('max_accuracy_drop', 1.0):g} points"]
+    if node.kind == "export":
+        return [f"ONNX + report{' + safetensors' if p.get('safetensors', True) else ''}",
+                f"to {_base(p.get('folder')) or 'the run folder'}"]
     arch = p.get("architecture") or {}
     size = f"{arch.get('width', 256)}×{arch.get('depth', 2)}" if arch.get("kind") == "mlp" \
         else f"{arch.get('channels', 32)}ch×{arch.get('depth', 3)}"

@@ -17,17 +17,19 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from engine.errors import InputError, Problem, problems_from_validation_error
-from engine.spec import (SCHEMA_VERSION, DataSource, StrategySpec, StudentSpec, TeacherSpec,
-                         TrainingSpec, check_schema_version)
+from engine.spec import (SCHEMA_VERSION, CompressionStep, DataSource, ExportSpec, StrategySpec,
+                         StudentSpec, TeacherSpec, TrainingSpec, check_schema_version)
 from gui.document.kinds import KINDS, default_props
 from gui.document.model import Document, Link, Node
-from gui.document.validation import is_complete
+from gui.document.validation import chain_after, is_complete
 
 _SECTIONS = {"data": TypeAdapter(DataSource), "strategy": TypeAdapter(StrategySpec),
              "training": TypeAdapter(TrainingSpec), "student": TypeAdapter(StudentSpec),
-             "classes": TypeAdapter(list[str]), "name": TypeAdapter(str)}
+             "classes": TypeAdapter(list[str]), "name": TypeAdapter(str),
+             "export": TypeAdapter(ExportSpec)}
 _TEACHER = TypeAdapter(TeacherSpec)
-_PATH_KEYS = ("path", "images", "labels")
+_STEP = TypeAdapter(CompressionStep)
+_PATH_KEYS = ("path", "images", "labels", "folder")
 
 
 # ── saving ───────────────────────────────────────────────────────────────────────────────
@@ -53,6 +55,18 @@ def document_to_project(doc: Document, project_dir: Path | None = None) -> dict[
             out["strategy"] = _prune(strategy[0].props)
             refs[strategy[0].id] = "strategy"
         out["training"] = copy.deepcopy(student.props.get("training", {}))
+        steps = []
+        for node in chain_after(doc, student):  # up to the first unfinished step
+            if not is_complete(node):
+                break
+            if node.kind == "export":
+                out["export"] = _paths(_prune(node.props), project_dir)
+                refs[node.id] = "export"
+                break
+            refs[node.id] = f"compression[{len(steps)}]"
+            steps.append(_prune(node.props))
+        if steps:
+            out["compression"] = steps
     nodes = {}
     for node in doc.nodes.values():
         entry = {"kind": node.kind, "x": round(node.pos[0], 1), "y": round(node.pos[1], 1)}
@@ -127,7 +141,16 @@ def project_to_nodes(data: dict[str, Any], project_dir: Path) -> tuple[str, list
             teachers[i] = _complete(_TEACHER, _TEACHER.validate_python(t))
         except ValidationError as exc:
             problems += _prefixed(exc, f"teachers[{i}]")
-    known = set(_SECTIONS) | {"teachers", "schema_version", "layout"}
+    steps = list(data.get("compression", [])) if isinstance(data.get("compression", []), list) else None
+    if steps is None:
+        problems.append(Problem("compression", "compression must be a list", "write a list in [ ]"))
+        steps = []
+    for i, step in enumerate(steps):
+        try:
+            steps[i] = _complete(_STEP, _STEP.validate_python(step))
+        except ValidationError as exc:
+            problems += _prefixed(exc, f"compression[{i}]")
+    known = set(_SECTIONS) | {"teachers", "compression", "schema_version", "layout"}
     problems += [Problem(k, "unknown field", "remove it, or check its spelling")
                  for k in data if k not in known]
     if problems:
@@ -165,6 +188,17 @@ def project_to_nodes(data: dict[str, Any], project_dir: Path) -> tuple[str, list
     if "strategy" in valid:
         node = make("strategy", valid["strategy"], "strategy", (180, 160 + 120 * len(teachers)))
         links.append(Link(node.id, "strategy", student.id, "strategy"))
+
+    before = student
+    for i, step in enumerate(steps if student is not None else []):
+        node = make(step["kind"], {**default_props(step["kind"]), **step}, f"compression[{i}]",
+                    (850 + 280 * i, 160))
+        links.append(Link(before.id, "model", node.id, "model"))
+        before = node
+    if "export" in valid and student is not None:
+        node = make("export", {**default_props("export"), **valid["export"]}, "export",
+                    (850 + 280 * len(steps), 160))
+        links.append(Link(before.id, "model", node.id, "model"))
 
     ids = {n.id for n in nodes}
     bound = set(ids)  # their links come from the spec itself

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.spec import BuiltinData, MlpArch, StrategySpec, TrainingSpec
+from engine.spec import BuiltinData, ExportSpec, MlpArch, PruneStep, QuantizeStep, StrategySpec, TrainingSpec
 
 
 @dataclass(frozen=True)
 class Port:
     name: str
-    accepts: str = ""  # for inputs: the node kind that may connect here
+    accepts: tuple[str, ...] = ()  # for inputs: the node kinds that may connect here
     multi: bool = False  # for inputs: whether several links may arrive
 
 
@@ -36,9 +36,20 @@ KINDS: dict[str, Kind] = {
                      outputs=(Port("strategy"),)),
     "student": Kind("student", "Student", "#2f9e6b",
                     "The larger model that learns from every teacher, and how it trains",
-                    inputs=(Port("data", "data"), Port("teachers", "teacher", multi=True),
-                            Port("strategy", "strategy"))),
+                    inputs=(Port("data", ("data",)), Port("teachers", ("teacher",), multi=True),
+                            Port("strategy", ("strategy",))),
+                    outputs=(Port("model"),)),
+    "prune": Kind("prune", "Prune", "#b45309",
+                  "Remove small weights or whole units, then fine-tune from the same teachers",
+                  inputs=(Port("model", ("student", "prune")),), outputs=(Port("model"),)),
+    "quantize": Kind("quantize", "Quantize int8", "#0e7490",
+                     "int8 ONNX with onnxruntime, checked on the test split",
+                     inputs=(Port("model", ("student", "prune")),), outputs=(Port("model"),)),
+    "export": Kind("export", "Export", "#475569",
+                   "A verified ONNX model, weights and a report when the run completes",
+                   inputs=(Port("model", ("student", "prune", "quantize")),)),
 }
+CHAIN = ("prune", "quantize", "export")  # the nodes after the student, in a single chain
 
 DIGITS = [str(i) for i in range(10)]
 
@@ -57,4 +68,10 @@ def default_props(kind: str) -> dict:
         return {"classes": list(DIGITS),
                 "architecture": MlpArch().model_dump(mode="json"),
                 "training": TrainingSpec(epochs=20, lr=0.002).model_dump(mode="json", exclude_none=True)}
+    if kind == "prune":
+        return PruneStep().model_dump(mode="json")
+    if kind == "quantize":
+        return QuantizeStep().model_dump(mode="json")
+    if kind == "export":
+        return {"folder": "", "safetensors": ExportSpec().safetensors}
     raise KeyError(kind)

@@ -11,14 +11,16 @@ import os
 from pydantic import TypeAdapter, ValidationError
 
 from engine.errors import problems_from_validation_error
-from engine.spec import DataSource, StrategySpec, StudentSpec, TeacherSpec, TrainingSpec
-from gui.document.kinds import KINDS
+from engine.spec import (DataSource, ExportSpec, PruneStep, QuantizeStep, StrategySpec, StudentSpec,
+                         TeacherSpec, TrainingSpec)
+from gui.document.kinds import CHAIN, KINDS
 from gui.document.model import Document, Link, Node
 
 OK, INCOMPLETE, ERROR = "ok", "incomplete", "error"
 
 _ADAPTERS = {"data": TypeAdapter(DataSource), "teacher": TypeAdapter(TeacherSpec),
-             "strategy": TypeAdapter(StrategySpec)}
+             "strategy": TypeAdapter(StrategySpec), "prune": TypeAdapter(PruneStep),
+             "quantize": TypeAdapter(QuantizeStep), "export": TypeAdapter(ExportSpec)}
 _STUDENT = TypeAdapter(StudentSpec)
 _TRAINING = TypeAdapter(TrainingSpec)
 _CLASSES = TypeAdapter(list[str])
@@ -32,6 +34,8 @@ def prop_problems(node: Node) -> list[tuple[str, str]]:
         checks = [(_CLASSES, p.get("classes"), "classes"),
                   (_STUDENT, {"architecture": p.get("architecture")}, ""),
                   (_TRAINING, p.get("training"), "training")]
+    elif node.kind == "export":  # an empty folder means the run folder's 'export'
+        checks = [(_ADAPTERS["export"], {k: v for k, v in p.items() if v != ""}, "")]
     elif node.kind in _ADAPTERS:
         checks = [(_ADAPTERS[node.kind], p, "")]
     out = []
@@ -108,8 +112,10 @@ def check_link(doc: Document, link: Link) -> str | None:
     port = next((p for p in KINDS[dst.kind].inputs if p.name == link.dst_port), None)
     if port is None or link.src_port not in [p.name for p in KINDS[src.kind].outputs]:
         return "connect an output (right side) to an input (left side)"
-    if port.accepts != src.kind:
-        wanted = KINDS[port.accepts].title.lower()
+    if src.kind not in port.accepts:
+        wanted = " or ".join(KINDS[k].title.lower() for k in port.accepts)
+        if src.kind == "quantize":
+            return "quantization comes last: connect it to an export, not to another step"
         return f"the {port.name} input takes a {wanted}, not a {KINDS[src.kind].title.lower()}"
     if link in doc.links:
         return "these are already connected"
@@ -121,10 +127,13 @@ def check_link(doc: Document, link: Link) -> str | None:
                 f"or delete this second student")
     if src.kind in ("data", "strategy") and any(l.src == src.id for l in doc.links):
         return f"this {KINDS[src.kind].title.lower()} is already connected"
+    if link.src_port == "model" and any(l.src == src.id and l.src_port == "model" for l in doc.links):
+        return (f"'{src.title}' already feeds a step: compression is one chain "
+                "(student → prune → … → quantize → export)")
     if not port.multi:
         taken = doc.inputs_of(dst.id, port.name)
         if taken:
-            return (f"the student already has a {port.name} input ('{taken[0].title}'); "
+            return (f"'{dst.title}' already has a {port.name} input ('{taken[0].title}'); "
                     "delete that link first")
     if src.kind == "teacher":
         missing = unmapped_classes(src, dst)
@@ -202,6 +211,33 @@ def node_status(doc: Document, node: Node) -> tuple[str, str]:
         missing = unmapped_classes(node, student)
         if missing:
             return ERROR, f"map its classes {', '.join(missing[:5])} to student classes"
+    if node.kind in CHAIN:
+        if not doc.inputs_of(node.id, "model"):
+            return INCOMPLETE, "connect the student (or the step before) to its input"
+        if chain_root(doc, node) is None:
+            return INCOMPLETE, "its chain does not start at the student"
+        return OK, "ready"
     if not doc.outputs_of(node.id):
         return INCOMPLETE, "connect it to the student"
     return OK, "ready"
+
+
+def chain_root(doc: Document, node: Node) -> Node | None:
+    """The student at the start of a compression chain, or None."""
+    seen = set()
+    while node is not None and node.kind in CHAIN and node.id not in seen:
+        seen.add(node.id)
+        before = doc.inputs_of(node.id, "model")
+        node = before[0] if before else None
+    return node if node is not None and node.kind == "student" else None
+
+
+def chain_after(doc: Document, student: Node) -> list[Node]:
+    """The compression steps and export after the student, in order."""
+    out, node = [], student
+    while True:
+        nxt = [n for n in doc.outputs_of(node.id) if n.kind in CHAIN]
+        if not nxt or nxt[0] in out:
+            return out
+        node = nxt[0]
+        out.append(node)

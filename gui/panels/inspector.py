@@ -26,7 +26,7 @@ from gui.canvas.items import STATE_COLORS, STATE_WORDS
 class Field:
     path: tuple[str, ...]  # where the value lives in the node's properties
     label: str
-    kind: str  # text, path, choice, int, float, bool, list
+    kind: str  # text, path, folder, choice, int, float, bool, list
     choices: list[str] = field(default_factory=list)
     help: str = ""
     file_filter: str = ""
@@ -79,6 +79,31 @@ def fields_for(node: Node) -> list[Field]:
                 Field(("hard_label_weight",), "Label weight α", "float",
                       help="share of cross-entropy on labels (0–1), when labels exist"),
                 Field(("teacher_weighting",), "Teacher weighting", "choice", ["uniform", "fixed"])]
+    if node.kind == "prune":
+        out = [Field(("method",), "Method", "choice", ["magnitude", "structured"],
+                     "magnitude: zero the smallest weights; structured: remove whole units or "
+                     "channels, so the layers really shrink"),
+               Field(("sparsity",), "Sparsity", "float", help="fraction removed, e.g. 0.5")]
+        if p.get("method", "magnitude") == "magnitude":
+            out.append(Field(("scope",), "Scope", "choice", ["layer", "global"],
+                             "layer: the same fraction in every layer; global: the smallest weights "
+                             "of the whole model"))
+        return out + [Field(("finetune_epochs",), "Fine-tune epochs", "int",
+                            help="distillation from the same teachers after pruning, to win back accuracy"),
+                      Field(("finetune_lr",), "Fine-tune learning rate", "float")]
+    if node.kind == "quantize":
+        out = [Field(("mode",), "Mode", "choice", ["dynamic", "static"],
+                     "dynamic: weights int8, activations on the fly; static: activation ranges "
+                     "calibrated on training samples (fastest)")]
+        if p.get("mode") == "static":
+            out.append(Field(("calibration_samples",), "Calibration samples", "int"))
+        return out + [Field(("max_accuracy_drop",), "Max accuracy drop (points)", "float",
+                            help="if int8 loses more test accuracy than this, its file is not kept; "
+                            "the fp32 file always is")]
+    if node.kind == "export":
+        return [Field(("folder",), "Folder", "folder",
+                      help="where the files go; empty: 'export' inside the run folder"),
+                Field(("safetensors",), "Also safetensors weights", "bool")]
     t = ("training",)
     return [Field(("classes",), "Classes", "list", help="the student's class names, comma-separated"),
             *_arch_fields(("architecture",), p.get("architecture") or {}),
@@ -244,7 +269,8 @@ class Inspector(QWidget):
         counts = {k: len(self.doc.of_kind(k)) for k in KINDS}
         help_text = QLabel(
             f"{counts['teacher']} teachers, {counts['student']} student, {counts['data']} data "
-            f"source, {counts['strategy']} strategy.<br><br>Drag node kinds from the palette, or "
+            f"source, {counts['strategy']} strategy, {counts['prune'] + counts['quantize']} "
+            f"compression steps, {counts['export']} export.<br><br>Drag node kinds from the palette, or "
             "model files from your file manager, onto the canvas. Connect an output (right) to an "
             "input (left). Select a node to edit it here.")
         help_text.setWordWrap(True)
@@ -269,7 +295,7 @@ class Inspector(QWidget):
             line = QLineEdit(self._text(f, value))
             line.textEdited.connect(lambda text, f=f: self._check(f, text))
             line.editingFinished.connect(lambda f=f, line=line: self._commit_text(f, line.text()))
-            if f.kind == "path":
+            if f.kind in ("path", "folder"):
                 w = QWidget()
                 row = QHBoxLayout(w)
                 row.setContentsMargins(0, 0, 0, 0)
@@ -423,7 +449,10 @@ class Inspector(QWidget):
             self.undo_stack.push(SetProps(self.doc, node.id, new, "mapping"))
 
     def _browse(self, f: Field, line: QLineEdit) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, f"Choose {f.label.lower()}", line.text(), f.file_filter)
+        if f.kind == "folder":
+            path = QFileDialog.getExistingDirectory(self, f"Choose the {f.label.lower()}", line.text())
+        else:
+            path, _ = QFileDialog.getOpenFileName(self, f"Choose {f.label.lower()}", line.text(), f.file_filter)
         if path:
             line.setText(path)
             self._commit(f, path)
