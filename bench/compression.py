@@ -127,7 +127,7 @@ def fashion_spec(work: Path) -> dict:
             "data": {"format": "idx", "images": str(FASHION / "train-images-idx3-ubyte.gz"),
                      "labels": str(FASHION / "train-labels-idx1-ubyte.gz"),
                      "split": {"val": 0.1, "test": 0.1, "seed": 0}},
-            "teachers": [], "student": {"architecture": {"kind": "cnn", "channels": 16, "depth": 3}},
+            "teachers": [], "student": {"architecture": {"kind": "cnn", "channels": 32, "depth": 3}},
             "strategy": {"kind": "hinton_kd", "temperature": 4.0, "hard_label_weight": 0.5},
             "training": {"epochs": 4, "batch_size": 128, "lr": 0.003}}
     data = load_dataset(parse_spec({**spec, "teachers": [{"name": "x", "path": "x.onnx", "classes": ["bag"]}]}))

@@ -190,8 +190,8 @@ class QuantizeStep(_Strict):
 
     kind: Literal["quantize"] = "quantize"
     mode: Literal["dynamic", "static"] = Field(
-        "dynamic", description="dynamic: weights int8, activations quantized on the fly; "
-        "static: activation ranges calibrated on training samples")
+        "static", description="static: activation ranges calibrated on training samples (fast "
+        "int8 kernels, for CNNs too); dynamic: weights int8, activations quantized on the fly")
     calibration_samples: int = Field(256, ge=1, le=1_000_000, description="static only")
     max_accuracy_drop: float = Field(
         1.0, ge=0.0, le=100.0, description="test accuracy points the int8 model may lose; "

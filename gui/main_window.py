@@ -29,6 +29,7 @@ from engine.store import Store
 from gui.panels.dashboard import Dashboard
 from gui.panels.inspector import Inspector
 from gui.panels.palette import Palette
+from gui.panels.export_panel import ExportPanel
 from gui.panels.runs import RunsPanel
 from gui.run_controller import RunController
 
@@ -36,7 +37,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
 DEMO = EXAMPLES / "digits-experts.distill.json"
 PROJECT_FILTER = "Distill Studio projects (*.distill.json);;JSON (*.json)"
 MAX_RECENT = 8
-LAYOUT_VERSION = 2  # bump when the docks change
+LAYOUT_VERSION = 3  # bump when the docks change (3: the Export dock)
 
 
 def default_settings() -> QSettings:
@@ -66,13 +67,19 @@ class MainWindow(QMainWindow):
         self.runs = RunsPanel(self.store)
         self.dashboard_dock = self._dock(self.dashboard, "Dashboard", Qt.BottomDockWidgetArea, "dashboard-dock")
         self.runs_dock = self._dock(self.runs, "Runs", Qt.BottomDockWidgetArea, "runs-dock")
+        self.export_panel = ExportPanel(self.store)
+        self.export_dock = self._dock(self.export_panel, "Export", Qt.BottomDockWidgetArea, "export-dock")
         self.tabifyDockWidget(self.dashboard_dock, self.runs_dock)
+        self.tabifyDockWidget(self.runs_dock, self.export_dock)
         self.dashboard_dock.raise_()
+        self.runs.changed.connect(self.export_panel.refresh_runs)
+        self.runs.exportRun.connect(self.show_export)
         self.runner = RunController(self, self.store, self.dashboard, self.runs)
         self.keep_engine_running = False  # set when the user closes the app but keeps the run
         self.status_label = QLabel()
         self.statusBar().addPermanentWidget(self.status_label)
-        for source in (self.scene.message, self.drops.message, self.palette.message):
+        for source in (self.scene.message, self.drops.message, self.palette.message,
+                       self.export_panel.message):
             source.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
         self.scene.selectionChanged.connect(self._selection_changed)
@@ -86,6 +93,15 @@ class MainWindow(QMainWindow):
         self._restore_layout()
         self._update_title()
         self._update_summary()
+
+    def show_export(self, run_id: int | None = None, report: dict | None = None) -> None:
+        """Bring the Export panel up, on a run (or showing a run's export report)."""
+        if run_id is not None:
+            self.export_panel.select_run(run_id)
+        if report is not None:
+            self.export_panel.show_report(report)
+        self.export_dock.show()
+        self.export_dock.raise_()
 
     # layout
     def _dock(self, widget, title: str, area, name: str) -> QDockWidget:
@@ -174,6 +190,9 @@ class MainWindow(QMainWindow):
         pipeline.addActions([self.runner.act_run, self.runner.act_pause, self.runner.act_stop])
         pipeline.addSeparator()
         pipeline.addAction(self.act_check)
+        self.act_export = self._action("&Export Run…", lambda: self.show_export(), QKeySequence("Ctrl+E"),
+                                       "export", "Export a completed run as verified ONNX (and int8) with a report")
+        pipeline.addAction(self.act_export)
 
         help_menu = bar.addMenu("&Help")
         examples = help_menu.addMenu("&Examples")

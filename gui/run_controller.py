@@ -160,11 +160,16 @@ class RunController(QObject):
                 if student is not None:
                     scene.node_items[student.id].set_live(
                         f"training: val/acc {values['val/acc']:.3f} · epoch {int(e.get('epoch', 0))}/{self.epochs}")
+        elif kind == "progress" and e.get("phase") == "export":
+            self.progress.setValue(int(1000 * e.get("fraction", 0)))
+            self.run_label.setText(f"exporting: {e.get('stage', '')}")
         elif kind == "progress":
             self.progress.setValue(int(1000 * e.get("fraction", 0)))
             eta = e.get("eta_s") or 0
+            phase = e.get("phase", "distill")
             self.run_label.setText(f"epoch {e.get('epoch', 0):.1f}/{e.get('epochs')} · "
-                                   f"{e.get('samples_per_s', 0):,.0f} samples/s · ETA {eta:.0f}s"
+                                   + ("" if phase == "distill" else f"{phase}: fine-tune · ")
+                                   + f"{e.get('samples_per_s', 0):,.0f} samples/s · ETA {eta:.0f}s"
                                    + (" · paused" if self.paused else ""))
         elif kind == "log":
             self.dashboard.add_log(e.get("message", ""), error=e.get("level") == "warning")
@@ -176,6 +181,11 @@ class RunController(QObject):
             self.dashboard.add_log(f"error: {e.get('message')} — {e.get('hint')}", error=True)
         elif kind == "checkpoint":
             self.dashboard.add_log(f"checkpoint at step {e.get('step')}")
+        elif kind == "finished" and e.get("export"):
+            report = e["export"]
+            self.dashboard.add_log(f"exported to {report.get('folder')}: " + ", ".join(
+                f"{k} {v['bytes']:,} bytes" for k, v in report.get("files", {}).items()))
+            self.window.show_export(e.get("run_id"), report)
 
     def _on_ended(self, status: str, message: str) -> None:
         self.paused = False

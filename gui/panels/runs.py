@@ -25,6 +25,8 @@ class RunsPanel(QWidget):
     openRun = Signal(int)
     rerun = Signal(int)
     resumeRun = Signal(int)
+    exportRun = Signal(int)
+    changed = Signal()  # the list of runs changed
 
     def __init__(self, store, parent=None):
         super().__init__(parent)
@@ -45,7 +47,7 @@ class RunsPanel(QWidget):
         self.buttons = {}
         row = QHBoxLayout()
         for key, text, signal in (("open", "Open on Canvas", self.openRun), ("rerun", "Run Again", self.rerun),
-                                  ("resume", "Resume", self.resumeRun)):
+                                  ("resume", "Resume", self.resumeRun), ("export", "Export…", self.exportRun)):
             button = QPushButton(text)
             button.setObjectName(f"runs-{key}")
             button.clicked.connect(lambda _=False, s=signal: self._emit_for_current(s))
@@ -87,6 +89,7 @@ class RunsPanel(QWidget):
                 self.table.selectRow(i)
         self.table.blockSignals(False)
         self._update_buttons()
+        self.changed.emit()
 
     def selected_ids(self) -> list[int]:
         rows = sorted({index.row() for index in self.table.selectedIndexes()})
@@ -116,6 +119,7 @@ class RunsPanel(QWidget):
         resumable = one is not None and one["status"] in ("stopped", "failed") and \
             (Path(one["run_dir"]) / "checkpoints" / "last.pt").is_file()
         self.buttons["resume"].setEnabled(resumable)
+        self.buttons["export"].setEnabled(one is not None and one["status"] == "completed")
 
     def _emit_for_current(self, signal) -> None:
         ids = self.selected_ids()

@@ -1,0 +1,83 @@
+"""The Export panel: a real `distill-engine export` behind the button, the report as a table."""
+
+import json
+
+from PySide6.QtGui import QDesktopServices
+
+from tests.conftest import run_engine, write_spec
+from tests.gui.test_compression_nodes import COMPRESSED
+from tests.gui.test_run_from_app import start
+
+
+def trained(tmp_path, demo_dict, db):
+    demo_dict["training"]["epochs"] = 3
+    run = run_engine("run", write_spec(tmp_path, demo_dict), "--run-dir", tmp_path / "run", "--db", db)
+    assert run.returncode == 0, run.stderr
+    return tmp_path / "run"
+
+
+def cells(table):
+    return [[table.item(r, c).text() for c in range(table.columnCount())] for r in range(table.rowCount())]
+
+
+def test_export_a_run_and_read_the_report(window, qtbot, tmp_path, demo_dict, monkeypatch):
+    run_dir = trained(tmp_path, demo_dict, tmp_path / "runs.sqlite")  # the window's store
+    window.runs.refresh()
+    window.runs.select_ids([window.runs.rows[0]["id"]])
+    assert window.runs.buttons["export"].isEnabled()
+    window.runs.buttons["export"].click()
+    panel = window.export_panel
+    assert window.export_dock.isVisible() and panel.run_box.currentData()["run_dir"] == str(run_dir)
+    assert panel.folder.text() == str(run_dir / "export")
+    panel.folder.setText(str(tmp_path / "shipped"))
+    panel.mode.setCurrentIndex(panel.mode.findData("static"))
+    panel.calibration.setValue(64)
+    stages = []
+    panel.engine.progress.connect(lambda stage, _f: stages.append(stage))
+    panel.export_button.click()
+    assert not panel.export_button.isEnabled() and panel.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: panel.report is not None, timeout=120000)
+
+    report = json.loads((tmp_path / "shipped" / "report.json").read_text())
+    assert "quantize" in stages and panel.progress_bar.value() == 100
+    rows = cells(panel.table)
+    assert [r[0] for r in rows] == ["PyTorch fp32", "ONNX fp32", "ONNX int8"]
+    assert rows[2][1] == "student.int8.onnx" and rows[2][3] == f"{report['accuracy']['onnx_int8']:.2%}"
+    assert rows[1][4] == f"{report['latency_ms_per_batch']['onnx_fp32']:.3f}" and rows[2][5].endswith("× faster")
+    assert report["quantization"]["calibration_samples"] == 64
+    assert "Exported to" in panel.status.text() and str(tmp_path / "shipped") in panel.status.text()
+
+    opened = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()))
+    assert panel.open_button.isEnabled()
+    panel.open_button.click()
+    assert opened == [str(tmp_path / "shipped")]
+
+
+def test_an_export_that_cannot_write_says_why(window, qtbot, tmp_path, demo_dict):
+    trained(tmp_path, demo_dict, tmp_path / "runs.sqlite")
+    window.show_export()
+    panel = window.export_panel
+    qtbot.waitUntil(lambda: panel.run_box.count() == 1, timeout=5000)
+    (tmp_path / "a-file").write_text("not a folder")
+    panel.folder.setText(str(tmp_path / "a-file" / "out"))
+    panel.export_button.click()
+    qtbot.waitUntil(lambda: "Export failed" in panel.status.text(), timeout=60000)
+    assert "cannot write to" in panel.status.text() and panel.report is None
+    assert panel.export_button.isEnabled() and not panel.cancel_button.isEnabled()
+
+
+def test_a_run_with_an_export_node_shows_its_report(window, qtbot, tmp_path):
+    spec = json.loads(COMPRESSED.read_text())
+    for t in spec["teachers"]:
+        t["path"] = str((COMPRESSED.parent / t["path"]).resolve())
+    spec["training"]["epochs"] = 3
+    spec["compression"][0]["finetune_epochs"] = 1
+    ended = start(window, qtbot, write_spec(tmp_path, spec, "compressed.distill.json"))
+    qtbot.waitUntil(lambda: bool(ended), timeout=120000)
+    assert ended[0][0] == "completed", ended
+    panel = window.export_panel
+    assert panel.report is not None and window.export_dock.isVisible()
+    assert [r[0] for r in cells(panel.table)] == ["PyTorch fp32", "ONNX fp32", "ONNX int8"]
+    assert "sparsity 50%" in panel.summary.text() and "prune magnitude" in panel.summary.text()
+    assert panel.report["folder"].endswith("export") and panel.open_button.isEnabled()
