@@ -24,3 +24,6 @@ screenshot: setup
 	.venv/bin/distill-studio $(DEMO) --screenshot assets/screenshot.png
 	rm -rf .screenshot-run && .venv/bin/distill-studio $(DEMO) --run --quit-when-done \
 	  --db .screenshot-run/runs.sqlite --screenshot assets/screenshot-run.png; rm -rf .screenshot-run
+	rm -rf .screenshot-run && .venv/bin/distill-studio assets/examples/digits-compressed.distill.json \
+	  --run --quit-when-done --db .screenshot-run/runs.sqlite --screenshot assets/screenshot-export.png; \
+	  rm -rf .screenshot-run
