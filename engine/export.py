@@ -174,10 +174,11 @@ def to_onnx(model: torch.nn.Module, example: np.ndarray, path: Path, metadata: d
 
     def write(tmp: Path) -> None:
         try:
-            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx.*")
-            torch.onnx.export(model, (torch.from_numpy(example),), str(tmp), dynamo=False,
-                              input_names=["x"], output_names=["logits"], opset_version=OPSET,
-                              dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}})
+            with warnings.catch_warnings():  # the TorchScript exporter: chosen, it handles the zoo
+                warnings.simplefilter("ignore", DeprecationWarning)
+                torch.onnx.export(model, (torch.from_numpy(example),), str(tmp), dynamo=False,
+                                  input_names=["x"], output_names=["logits"], opset_version=OPSET,
+                                  dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}})
         except OSError:
             raise
         except Exception as exc:  # noqa: BLE001 — the exporter raises many types per operator

@@ -43,6 +43,8 @@ class KindList(QListWidget):
             item.setData(Qt.UserRole, kind.name)
             item.setToolTip(f"{kind.description}. Drag onto the canvas.")
             self.addItem(item)
+        # every kind in view, no scrolling: the list is as tall as its rows
+        self.setFixedHeight(self.sizeHintForRow(0) * self.count() + 2 * self.frameWidth() + 4)
 
     def mimeData(self, items):
         mime = QMimeData()
