@@ -122,6 +122,12 @@ def cmd_export(args) -> int:
         return fail(exc.kind, p.message, p.hint, EXIT_INVALID)
     except RunFailed as exc:
         return fail(exc.kind, exc.message, exc.hint, 1)
+    except Exception as exc:  # noqa: BLE001 — a bug or a library failure: say it, never hide it
+        import traceback
+
+        traceback.print_exc()
+        return fail("crash", f"the export failed unexpectedly: {type(exc).__name__}: {exc}",
+                    "the details are on stderr; please report them with the run's spec", 1)
     code = 1 if report["problems"] else 0
     if emitter:
         for p in report["problems"]:

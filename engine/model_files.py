@@ -147,3 +147,19 @@ def load_state_dict_pt(path: Path, where: str) -> dict:
         raise InputError.one(where, f"{path.name} does not hold a state dict of tensors",
                              "save model.state_dict()", "corrupt_model")
     return obj
+
+
+def pruned_widths(path: Path) -> list[int] | None:
+    """A student saved after structured pruning records its hidden widths in the metadata."""
+    import json
+
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        raw = (f.metadata() or {}).get("widths")
+    try:
+        widths = json.loads(raw) if raw else None
+    except json.JSONDecodeError:
+        return None
+    return widths if isinstance(widths, list) and widths and all(
+        isinstance(w, int) and not isinstance(w, bool) and 0 < w <= 65536 for w in widths) else None

@@ -115,7 +115,7 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
         from engine.model_files import sha256_of
         from engine.store import Store
         from engine.teachers import load_teachers
-        from engine.train import StopRequested, describe_split, train
+        from engine.train import StopRequested, describe_split, plan, train
 
         run_dir = (run_dir or default_run_dir(spec.name, db_path)).resolve()
         prepare_run_dir(run_dir)
@@ -150,7 +150,7 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
                      torch=torch.__version__, split=describe_split(data), labeled=data.labeled,
                      teachers=[{"name": t.name, "classes": t.spec.classes, "sha256": t.sha256}
                                for t in teachers],
-                     epochs=spec.training.epochs)
+                     epochs=sum(phase.epochs for phase in plan(spec)))
 
         def on_metrics(step: int, epoch: float, values: dict[str, float]) -> None:
             store.add_metrics(run_id, step, epoch, values)
@@ -168,12 +168,21 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
             status, code = "stopped", EXIT_STOPPED
             emitter.emit("finished", status=status, run_id=run_id, exit_code=code)
             return code
-        report = export_after_run(spec, run_dir, emitter, on_artifact) if spec.exports else None
+        report = export_error = None
+        if spec.exports:  # the student is trained and kept whatever happens to its export
+            try:
+                report = export_after_run(spec, run_dir, emitter, on_artifact)
+            except (InputError, RunFailed) as exc:
+                problem = exc.problems[0] if isinstance(exc, InputError) else exc
+                export_error = problem.message
+                emitter.error(exc.kind, f"the export failed: {problem.message}",
+                              f"{problem.hint}; the trained student is kept in {run_dir}, "
+                              "export it again from the Export panel or `distill-engine export`")
         status, code = "completed", EXIT_COMPLETED
         store.finish_run(run_id, status, result.best)
         emitter.emit("finished", status=status, run_id=run_id, exit_code=code, best=result.best,
                      final=result.final, parameters=result.parameters, sparsity=result.sparsity,
-                     student=str(result.student_path), export=report)
+                     student=str(result.student_path), export=report, export_error=export_error)
         return code
     except InputError as exc:
         code, error = EXIT_INVALID, str(exc)

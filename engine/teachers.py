@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from engine.errors import InputError
-from engine.model_files import check_readable, load_safetensors, load_state_dict_pt, read_onnx, sha256_of
+from engine.model_files import (check_readable, load_safetensors, load_state_dict_pt, pruned_widths,
+                                read_onnx, sha256_of)
 from engine.models import build_model
 from engine.spec import PipelineSpec, TeacherSpec
 
@@ -108,7 +109,8 @@ class ZooTeacher(Teacher):
         super().__init__(spec, student_classes, where)
         fmt = spec.resolved_format
         state = (load_safetensors if fmt == "safetensors" else load_state_dict_pt)(spec.path, f"{where}.path")
-        self.model = build_model(spec.architecture, sample_shape, len(spec.classes), f"{where}.architecture")
+        self.model = build_model(spec.architecture, sample_shape, len(spec.classes), f"{where}.architecture",
+                                 widths=pruned_widths(spec.path) if fmt == "safetensors" else None)
         expected = self.model.state_dict()
         missing = sorted(set(expected) - set(state))
         unexpected = sorted(set(state) - set(expected))
@@ -153,3 +155,4 @@ def load_teachers(spec: PipelineSpec, probe: np.ndarray, threads: int) -> list[T
     if problems:
         raise InputError(problems, kind="invalid_teacher")
     return teachers
+

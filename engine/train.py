@@ -96,7 +96,8 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
     if resume and resume.get("masked"):
         compress.restore_masks(model)
     model.to(device)
-    result = Result(parameters=count_parameters(model), best=dict(best_so_far or {}))
+    result = Result(parameters=count_parameters(model),  # after pruning, the store's best is older
+                    best=dict(best_so_far or {}) if start_phase == 0 else {})
     emitter.log(f"student: {spec.student.architecture.kind}, {result.parameters:,} parameters")
 
     # 2. Teachers are frozen: their soft targets are computed once, in inference mode.
@@ -182,6 +183,7 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
         phase = phases[k]
         resuming = resume is not None and k == start_phase
         if phase.prune is not None and not resuming:
+            result.best = {}  # the run's best is that of the model it delivers: the pruned one
             model = prune(model, phase.prune, spec, data, emitter)
             validate(float(epochs_before))  # the drop pruning caused, before fine-tuning
         opt, sched = make_optimizer(model, cfg, phase.lr, steps_per_epoch * phase.epochs)

@@ -96,8 +96,10 @@ class MainWindow(QMainWindow):
 
     def show_export(self, run_id: int | None = None, report: dict | None = None) -> None:
         """Bring the Export panel up, on a run (or showing a run's export report)."""
-        if run_id is not None:
-            self.export_panel.select_run(run_id)
+        if run_id is not None and not self.export_panel.select_run(run_id):
+            self.statusBar().showMessage(f"run #{run_id} has no trained student to export "
+                                         "(it did not complete)", 10000)
+            return
         if report is not None:
             self.export_panel.show_report(report)
         self.export_dock.show()
@@ -430,6 +432,8 @@ class MainWindow(QMainWindow):
         if self.runner.running and not self._ask_about_run():
             event.ignore()
             return
+        if self.export_panel.engine.running:  # an export is quick to redo: it is not asked about
+            self.export_panel.engine.cancel()
         if self.maybe_save():
             self._save_layout()
             self.settings.sync()

@@ -167,8 +167,18 @@ class ExportPanel(QWidget):
                 return True
         return False
 
+    def clear_report(self) -> None:
+        self.report = None
+        self.table.setRowCount(0)
+        self.summary.setText("Export a completed run to see its report here.")
+        self.status.setText("")
+        self.progress_bar.setValue(0)
+        self._update_enabled()
+
     def _run_chosen(self) -> None:
         run = self.run_box.currentData()
+        if self.report is not None and (run is None or self.report.get("run_dir") != run["run_dir"]):
+            self.clear_report()  # the report on show belongs to another run
         folder = str(Path(run["run_dir"]) / "export") if run else ""
         if not self.folder.text() or self.folder.text() == self._auto_folder:
             self.folder.setText(folder)
@@ -190,6 +200,7 @@ class ExportPanel(QWidget):
         if not folder:
             self._failed("choose the folder the files go to")
             return
+        self.clear_report()
         quantize = {"mode": self.mode.currentData(), "calibration_samples": self.calibration.value(),
                     "max_accuracy_drop": self.max_drop.value()} if self.int8.isChecked() else None
         self.status.setStyleSheet("")
@@ -234,9 +245,10 @@ class ExportPanel(QWidget):
         smaller = f"; int8 is {fp32['bytes'] / int8['bytes']:.1f}× smaller" if fp32 and int8 else ""
         lines = [f"<b>{report['name']}</b>: {report['parameters']:,} parameters, sparsity "
                  f"{report.get('sparsity', 0):.0%}{', ' + steps if steps else ''}{smaller}.",
-                 f"{report['test_samples']} test samples; ms per batch of {report['latency_batch']} "
-                 f"on this machine ({report.get('threads', '?')} threads). ONNX vs PyTorch: max "
-                 f"|difference| {report['parity_max_abs_diff']:.1e}."]
+                 f"Accuracy on {report['test_samples']} {report.get('evaluated_on', 'test')} samples; "
+                 f"ms per batch of {report['latency_batch']} on this machine "
+                 f"({report.get('threads', '?')} threads). ONNX vs PyTorch: max |difference| "
+                 f"{report.get('parity_max_abs_diff') or 0:.1e}."]
         lines += [f"<span style='color:#c62828'>{p['message']} — {p['hint']}</span>" for p in problems]
         self.summary.setText("<br>".join(lines))
         folder = report.get("folder") or ""

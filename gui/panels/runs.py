@@ -119,7 +119,8 @@ class RunsPanel(QWidget):
         resumable = one is not None and one["status"] in ("stopped", "failed") and \
             (Path(one["run_dir"]) / "checkpoints" / "last.pt").is_file()
         self.buttons["resume"].setEnabled(resumable)
-        self.buttons["export"].setEnabled(one is not None and one["status"] == "completed")
+        self.buttons["export"].setEnabled(one is not None and one["status"] == "completed" and
+                                          (Path(one["run_dir"]) / "student.safetensors").is_file())
 
     def _emit_for_current(self, signal) -> None:
         ids = self.selected_ids()

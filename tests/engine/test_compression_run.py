@@ -112,3 +112,36 @@ def test_stopped_in_the_fine_tune_resumes_to_the_same_weights(tmp_path, demo_dic
         assert a.keys() == b.keys()
         for k in a:
             assert torch.equal(a[k], b[k]), (stop_after, k)
+
+
+def test_a_failed_export_keeps_the_completed_run_and_says_why(tmp_path, demo_dict):
+    demo_dict["training"]["epochs"] = 2
+    (tmp_path / "a-file").write_text("not a folder")
+    demo_dict["export"] = {"folder": "a-file/out"}
+    run = run_engine("run", write_spec(tmp_path, demo_dict), "--run-dir", tmp_path / "run", "--db", tmp_path / "db")
+    assert run.returncode == 0, run.stderr
+    events = parse_events(run.stdout)
+    [error] = [e for e in events if e["event"] == "error"]
+    assert error["message"].startswith("the export failed: cannot write to") and "export it again" in error["hint"]
+    assert events[-1]["status"] == "completed" and events[-1]["export"] is None
+    assert "cannot write to" in events[-1]["export_error"]
+    assert (tmp_path / "run" / "student.safetensors").is_file()
+
+
+def test_a_structurally_pruned_student_teaches_in_turn_and_exports_without_test_split(tmp_path, demo_dict):
+    demo_dict["training"]["epochs"] = 2
+    demo_dict["data"]["split"] = {"val": 0.0, "test": 0.0}
+    demo_dict["compression"] = [{"kind": "prune", "method": "structured", "sparsity": 0.5, "finetune_epochs": 1}]
+    demo_dict["export"] = {}
+    run = run_engine("run", write_spec(tmp_path, demo_dict), "--run-dir", tmp_path / "run", "--db", tmp_path / "db")
+    assert run.returncode == 0, run.stderr
+    report = parse_events(run.stdout)[-1]["export"]
+    assert report["evaluated_on"] == "train" and report["test_samples"] == 1797
+    assert "train accuracy (1797 samples)" in (tmp_path / "run" / "export" / "MODEL_CARD.md").read_text()
+
+    demo_dict.pop("compression"), demo_dict.pop("export")
+    demo_dict["teachers"] = [{"name": "pruned", "path": str(tmp_path / "run" / "student.safetensors"),
+                              "classes": [str(i) for i in range(10)],
+                              "architecture": {"kind": "mlp", "width": 256, "depth": 2}}]
+    checked = run_engine("validate", write_spec(tmp_path, demo_dict, "second.distill.json"))
+    assert checked.returncode == 0, checked.stderr

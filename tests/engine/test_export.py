@@ -135,3 +135,23 @@ def test_cli_refuses_bad_numbers_and_folders(trained_run, tmp_path):
     (copy / "student.safetensors").write_bytes(b"\x00" * 20)
     bad = run_engine("export", copy, "--out", tmp_path / "o2")
     assert bad.returncode == 2 and "safetensors" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_second_export_into_the_folder_leaves_no_stale_files(trained_run, tmp_path):
+    out = tmp_path / "o"
+    assert run_engine("export", trained_run, "--out", out, "--quantize", "int8").returncode == 0
+    assert (out / "student.int8.onnx").is_file()
+    proc = run_engine("export", trained_run, "--out", out, "--no-safetensors")
+    assert proc.returncode == 0, proc.stderr
+    assert not (out / "student.int8.onnx").exists() and not (out / "student.safetensors").exists()
+    assert set(json.loads((out / "report.json").read_text())["files"]) == {"onnx_fp32"}
+
+
+def test_a_quantizer_failure_keeps_fp32_and_says_so(trained_run, tmp_path, monkeypatch):
+    def broken(*args):
+        raise RuntimeError("unsupported node")
+
+    monkeypatch.setattr(export, "_quantize", broken)
+    report = export.export_run(trained_run, tmp_path, QuantizeStep())
+    assert report["problems"][0]["kind"] == "quantize_failed" and "unsupported node" in report["problems"][0]["message"]
+    assert (tmp_path / "student.onnx").is_file() and not (tmp_path / "student.int8.onnx").exists()
