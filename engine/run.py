@@ -53,8 +53,11 @@ def prepare_run_dir(run_dir: Path) -> None:
 RUN_FILE = "run.json"  # in a run folder: which store row the run writes to
 
 
-def find_resumable(run_dir: Path, db_path: Path | None) -> tuple[Path, Path | None, int, Path]:
+def find_resumable(run_dir: Path, db_path: Path | None,
+                   warn=lambda _m: None) -> tuple[Path, Path | None, int, Path]:
     """(spec copy, store, run id, checkpoint) of a run folder, or InputError saying what is missing."""
+    from engine.checkpoint import checkpoint_dirs, latest_checkpoint
+
     import json
 
     run_dir = Path(run_dir)
@@ -68,10 +71,13 @@ def find_resumable(run_dir: Path, db_path: Path | None) -> tuple[Path, Path | No
     except (ValueError, KeyError, TypeError, OSError):
         raise InputError.one(where, f"{run_dir / RUN_FILE} is damaged",
                              "start the run again from its spec") from None
-    checkpoint = run_dir / "checkpoints" / "last.pt"
-    if not checkpoint.is_file():
-        raise InputError.one(where, f"the run in {run_dir} has no checkpoint yet",
-                             "start it again: it stopped before its first checkpoint")
+    checkpoint = latest_checkpoint(run_dir / "checkpoints", warn)
+    if checkpoint is None:
+        damaged = bool(checkpoint_dirs(run_dir / "checkpoints"))
+        raise InputError.one(where, f"the run in {run_dir} has " + (
+            "no checkpoint that is intact" if damaged else "no checkpoint yet"),
+            "start it again from its spec: it stopped before its first checkpoint was saved"
+            if not damaged else "start it again from its spec")
     db = db_path or (Path(info["db"]) if info.get("db") else None)
     return run_dir / "spec.distill.json", db, run_id, checkpoint
 
@@ -106,7 +112,8 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
     try:
         resume_state = None
         if resume:
-            spec_path, db_path, run_id, checkpoint_path = find_resumable(run_dir, db_path)
+            spec_path, db_path, run_id, checkpoint_path = find_resumable(
+                run_dir, db_path, lambda message: emitter.log(message, "warning"))
         spec = load_spec(spec_path)
         import torch  # heavy imports after the spec is known to be good
 

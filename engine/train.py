@@ -134,16 +134,17 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
     window_samples = 0
 
     def checkpoint(epoch: int, batch: int, order_state: torch.Tensor) -> None:
-        path = run_dir / "checkpoints" / "last.pt"
-        size = save_checkpoint(path, {
+        folder = save_checkpoint(run_dir / "checkpoints", {
             "model": model.state_dict(), "optimizer": opt.state_dict(),
             "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
             "rng": torch.get_rng_state(), "order_rng": order_state,
+            "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
             "phase": k, "widths": hidden_widths(model), "masked": compress.is_masked(model),
             "epoch": epoch, "batch": batch, "step": step,
-        })
-        emitter.emit("checkpoint", path=str(path), step=step, epoch=epoch, bytes=size)
-        on_checkpoint("checkpoint", path)
+        }, step, {"phase": k, "epoch": epoch, "batch": batch})
+        size = (folder / "state.pt").stat().st_size
+        emitter.emit("checkpoint", path=str(folder), step=step, epoch=epoch, bytes=size)
+        on_checkpoint("checkpoint", folder / "state.pt")
 
     def flush_metrics(epoch_progress: float) -> None:
         nonlocal sums, counted, last_emit, window_start, window_samples
@@ -194,6 +195,8 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
             sched.load_state_dict(resume["scheduler"])
             scaler.load_state_dict(resume["scaler"])
             torch.set_rng_state(resume["rng"])
+            if device.type == "cuda" and resume.get("cuda_rng"):
+                torch.cuda.set_rng_state_all(resume["cuda_rng"])
             order.set_state(resume["order_rng"])
             start_epoch, start_batch = resume["epoch"], resume["batch"]
             emitter.log(f"resumed at {phase.name} epoch {start_epoch + 1}, step {step}")

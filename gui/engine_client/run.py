@@ -17,6 +17,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QTimer, Signal
 
+from engine.checkpoint import has_checkpoint
+
 STOP_GRACE_MS = 15_000  # time to checkpoint after "stop", then SIGTERM
 TERM_GRACE_MS = 3_000  # after SIGTERM, SIGKILL
 _DETACHED: list[QProcess] = []  # engines left running when the app closes
@@ -175,7 +177,7 @@ class EngineRun(QObject):
             message += f"\nLast error: {self.last_error.get('message')}\n{self.last_error.get('hint', '')}"
         elif self.stderr_tail.strip():
             message += "\nLast output:\n" + "\n".join(self.stderr_tail.strip().splitlines()[-6:])
-        if self.run_dir is not None and (self.run_dir / "checkpoints" / "last.pt").is_file():
+        if self.run_dir is not None and has_checkpoint(self.run_dir):
             message += "\nIts last checkpoint is kept: the run can be resumed."
         self._mark_failed(message)
         self.ended.emit("failed", message)

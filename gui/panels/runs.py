@@ -15,6 +15,8 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from engine.checkpoint import has_checkpoint
+
 REFRESH_MS = 2000
 COLUMNS = ["#", "name", "status", "best val/acc", "duration", "device", "started"]
 STATUS_COLORS = {"completed": "#2f9e6b", "running": "#1f6feb", "stopped": "#b5860f", "failed": "#d64545"}
@@ -117,7 +119,7 @@ class RunsPanel(QWidget):
         self.buttons["open"].setEnabled(one is not None)
         self.buttons["rerun"].setEnabled(one is not None)
         resumable = one is not None and one["status"] in ("stopped", "failed") and \
-            (Path(one["run_dir"]) / "checkpoints" / "last.pt").is_file()
+            has_checkpoint(Path(one["run_dir"]))
         self.buttons["resume"].setEnabled(resumable)
         self.buttons["export"].setEnabled(one is not None and one["status"] == "completed" and
                                           (Path(one["run_dir"]) / "student.safetensors").is_file())

@@ -6,7 +6,16 @@ import subprocess
 
 import pytest
 
-from tests.conftest import DEMO, ROOT, TEACHERS, engine_cmd, parse_events, run_engine, write_spec
+from engine.checkpoint import checkpoint_dirs, has_checkpoint
+from tests.conftest import (
+    DEMO,
+    ROOT,
+    TEACHERS,
+    engine_cmd,
+    parse_events,
+    run_engine,
+    write_spec,
+)
 
 
 def test_demo_runs_to_completion_with_events_and_store_rows(tmp_path):
@@ -26,7 +35,7 @@ def test_demo_runs_to_completion_with_events_and_store_rows(tmp_path):
     progress = [e for e in events if e["event"] == "progress"][-1]
     assert progress["fraction"] == 1.0 and progress["samples_per_s"] > 0
 
-    assert (run_dir / "checkpoints" / "last.pt").is_file()
+    assert has_checkpoint(run_dir) and len(checkpoint_dirs(run_dir / "checkpoints")) == 2  # the newest two
     assert (run_dir / "student.safetensors").is_file()
     assert json.loads((run_dir / "spec.distill.json").read_text())["name"] == "digits experts"
     conn = sqlite3.connect(db)
@@ -103,7 +112,7 @@ def test_stop_on_stdin_checkpoints_and_exits_3(tmp_path, demo_dict):
     assert "checkpoint" in kinds  # saved before exiting, long before an epoch-end checkpoint
     messages = [e["message"] for e in events if e["event"] == "log"]
     assert "paused" in messages and "resumed" in messages
-    assert (tmp_path / "r" / "checkpoints" / "last.pt").is_file()
+    assert has_checkpoint(tmp_path / "r")
     status = sqlite3.connect(db).execute("select status from runs").fetchone()[0]
     assert status == "stopped"
 

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
+from engine.checkpoint import latest_checkpoint, load_checkpoint
 from engine.data import load_dataset
 from engine.spec import parse_spec
 from tests.conftest import parse_events, run_engine, write_spec
@@ -103,7 +104,7 @@ def test_stopped_in_the_fine_tune_resumes_to_the_same_weights(tmp_path, demo_dic
         proc.stdin.flush()
         proc.stdout.read()
         assert proc.wait(timeout=60) == 3
-        ckpt = torch.load(folder / "checkpoints" / "last.pt", weights_only=True)
+        ckpt = load_checkpoint(latest_checkpoint(folder / "checkpoints"))
         assert ckpt["phase"] == (1 if stop_after == 5 else 2)
         resumed = run_engine("resume", folder)
         assert resumed.returncode == 0, resumed.stderr

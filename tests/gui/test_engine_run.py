@@ -6,6 +6,7 @@ import sqlite3
 
 import pytest
 
+from engine.checkpoint import has_checkpoint
 from gui.engine_client.run import EngineRun
 from tests.conftest import write_spec
 
@@ -42,7 +43,7 @@ def test_stop_checkpoints_and_ends_stopped(client, qtbot, tmp_path, demo_dict):
     client.stop()
     qtbot.waitUntil(lambda: bool(client.ended_with), timeout=60000)
     assert client.ended_with[0][0] == "stopped"
-    assert (tmp_path / "run" / "checkpoints" / "last.pt").is_file()
+    assert has_checkpoint(tmp_path / "run")
     logs = [e["message"] for e in client.events if e["event"] == "log"]
     assert "paused" in logs and "resumed" in logs
 

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 
+from engine.checkpoint import has_checkpoint
 from tests.conftest import ROOT, write_spec
 
 
@@ -64,7 +65,7 @@ def test_pause_resume_and_stop_from_the_window(window, qtbot, tmp_path, demo_dic
     window.runs.refresh()
     row = window.runs.rows[0]
     assert row["status"] == "stopped"
-    assert os.path.isfile(os.path.join(row["run_dir"], "checkpoints", "last.pt"))
+    assert has_checkpoint(row["run_dir"])
     window.runs.select_ids([row["id"]])
     assert window.runs.buttons["resume"].isEnabled()
 
