@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from engine.errors import InputError
 
 FORMATS = {".onnx": "onnx", ".safetensors": "safetensors", ".pt": "pytorch", ".pth": "pytorch"}
 _SAFETENSORS_MAX_HEADER = 100 * 1024 * 1024
+_DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2,
+                "F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
 
 
 def sha256_of(path: Path) -> str:
@@ -26,8 +29,9 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def check_readable(path: Path, where: str) -> str:
-    """The file's format, after checking it exists and is not empty."""
+def check_readable(path: Path, where: str, declared: str | None = None) -> str:
+    """The file's format (TorchScript only when declared), after checking it exists and is not
+    empty."""
     if not path.exists():
         raise InputError.one(where, f"no model file at {path}", "check the path", "missing_file")
     if not path.is_file():
@@ -36,7 +40,7 @@ def check_readable(path: Path, where: str) -> str:
         raise InputError.one(where, f"{path.name} is empty (0 bytes)",
                              "the file was not saved completely; export or copy it again",
                              "corrupt_model")
-    fmt = FORMATS.get(path.suffix.lower())
+    fmt = "torchscript" if declared == "torchscript" else FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise InputError.one(where, f"'{path.suffix or path.name}' is not a model format "
                              "Distill Studio reads", "use .onnx, .safetensors, .pt or .pth",
@@ -51,12 +55,19 @@ def read_onnx(path: Path, where: str):
 
     try:
         model = onnx.load(str(path), load_external_data=False)
+        _check_external_data(model, path, where)  # first: the checker would follow the paths
         onnx.checker.check_model(model)
     except (DecodeError, onnx.checker.ValidationError, ValueError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise InputError.one(where, f"{path.name} is not a valid ONNX model ({first})",
                              "re-export the model to ONNX; the file may be damaged or of "
                              "another format", "corrupt_model") from None
+    return model
+
+
+def _check_external_data(model, path: Path, where: str) -> None:
+    import onnx
+
     folder = path.resolve().parent
     for tensor in _onnx_tensors(model):
         if tensor.data_location != onnx.TensorProto.EXTERNAL:
@@ -70,7 +81,6 @@ def read_onnx(path: Path, where: str):
         if not target.is_file():
             raise InputError.one(where, f"{path.name} needs its external data file '{location}'",
                                  "copy that file into the model's folder", "missing_file")
-    return model
 
 
 def _onnx_tensors(model):
@@ -104,6 +114,14 @@ def read_safetensors_header(path: Path, where: str) -> dict:
         if name == "__metadata__":
             continue
         begin, end = (info.get("data_offsets") or [0, -1]) if isinstance(info, dict) else (0, -1)
+        shape = info.get("shape") if isinstance(info, dict) else None
+        width = _DTYPE_BYTES.get(info.get("dtype")) if isinstance(info, dict) else None
+        if not (isinstance(shape, list) and all(isinstance(d, int) and d >= 0 for d in shape)) or \
+                width is None or not isinstance(begin, int) or not isinstance(end, int) or \
+                end - begin != math.prod(shape) * width:
+            raise InputError.one(where, f"{path.name}: tensor '{name}' has a size that does not "
+                                 "match its shape and type (damaged or forged header)",
+                                 "save the weights again with safetensors", "corrupt_model")
         if not (0 <= begin <= end <= data_len):
             raise InputError.one(where, f"{path.name}: tensor '{name}' lies outside the file "
                                  "(truncated or damaged)", "copy or save the file again",
@@ -133,13 +151,31 @@ def load_state_dict_pt(path: Path, where: str) -> dict:
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        with path.open("rb") as f:
+            looks_pickled = f.read(1) == b"\x80" or zipfile.is_zipfile(path)  # protocol 2+, or torch's zip
+        if not looks_pickled:
+            raise InputError.one(where, f"{path.name} is not a readable PyTorch file (neither a "
+                                 "zip archive nor a pickle)", "save the weights again, or use "
+                                 "safetensors", "corrupt_model") from None
+        if _is_torchscript(path):
+            raise InputError.one(
+                where, f"{path.name} is a TorchScript model: it holds code that runs when it is "
+                "loaded", "if you trust its source, set the teacher's format to torchscript and "
+                "mark it trusted; otherwise export it to ONNX or save its state dict",
+                "untrusted_code") from None
         raise InputError.one(
             where, f"{path.name} holds Python objects beyond plain weights, which could run "
             f"code ({str(exc).splitlines()[0][:160]})",
             "save only the state dict (torch.save(model.state_dict(), ...)) or use safetensors",
             "unsafe_model") from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise InputError.one(where, f"{path.name} is not a readable PyTorch file ({exc})",
+        if _is_torchscript(path):
+            raise InputError.one(
+                where, f"{path.name} is a TorchScript model: it holds code that runs when it is "
+                "loaded", "if you trust its source, set the teacher's format to torchscript and "
+                "mark it trusted; otherwise export it to ONNX or save its state dict",
+                "untrusted_code") from None
+        raise InputError.one(where, f"{path.name} is not a readable PyTorch file ({str(exc)[:200]})",
                              "save the weights again, or use safetensors", "corrupt_model") from None
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
@@ -147,6 +183,34 @@ def load_state_dict_pt(path: Path, where: str) -> dict:
         raise InputError.one(where, f"{path.name} does not hold a state dict of tensors",
                              "save model.state_dict()", "corrupt_model")
     return obj
+
+
+def _is_torchscript(path: Path) -> bool:
+    """A TorchScript archive is a zip with a code/ folder (looked at, never run)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any("/code/" in f"/{name}" for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def load_torchscript(path: Path, where: str, trusted: bool):
+    """TorchScript runs code when loaded: only for a file the user marked trusted."""
+    import torch
+
+    if not trusted:
+        raise InputError.one(where, f"{path.name} is TorchScript, which holds code that runs "
+                             "when it is loaded", "mark the teacher trusted only if you trust its "
+                             "source; otherwise use ONNX or a state dict", "untrusted_code")
+    try:
+        model = torch.jit.load(str(path), map_location="cpu")
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise InputError.one(where, f"{path.name} is not a readable TorchScript file "
+                             f"({str(exc).splitlines()[0][:200]})", "save it again with "
+                             "torch.jit.save", "corrupt_model") from None
+    return model.eval()
 
 
 def pruned_widths(path: Path) -> list[int] | None:

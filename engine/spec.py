@@ -116,9 +116,13 @@ class TeacherSpec(_Strict):
 
     name: str = Field(min_length=1)
     path: Path
-    format: Literal["onnx", "safetensors", "pytorch"] | None = Field(
-        None, description="file format; none: guessed from the extension"
+    format: Literal["onnx", "safetensors", "pytorch", "torchscript"] | None = Field(
+        None, description="file format; none: guessed from the extension (torchscript: only "
+        "when set, and only with `trusted`)"
     )
+    trusted: bool = Field(
+        False, description="TorchScript holds code that runs when it is loaded: true only for "
+        "files from a source you trust")
     classes: list[str] = Field(min_length=1, description="the teacher's class names, output order")
     mapping: dict[str, str] = Field(
         default_factory=dict,
@@ -291,7 +295,12 @@ def semantic_problems(classes: list[str], teachers: dict[int, TeacherSpec]) -> l
         if names.count(t.name) > 1:
             problems.append(Problem(f"{where}.name", f"teacher name '{t.name}' is used twice",
                                     "give every teacher a different name"))
-        if t.resolved_format not in ("onnx", "safetensors", "pytorch"):
+        if t.resolved_format == "torchscript" and not t.trusted:
+            problems.append(Problem(
+                f"{where}.trusted", f"'{t.path.name}' is TorchScript, which holds code that runs "
+                "when the file is loaded", "set \"trusted\": true only if you trust where the file "
+                "comes from; otherwise export the model to ONNX or save its state dict"))
+        if t.resolved_format not in ("onnx", "safetensors", "pytorch", "torchscript"):
             problems.append(Problem(
                 f"{where}.path", f"cannot tell the format of '{t.path.name}'",
                 "use a .onnx, .safetensors, .pt or .pth file, or set `format`"))

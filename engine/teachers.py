@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from engine.errors import InputError
-from engine.model_files import (check_readable, load_safetensors, load_state_dict_pt, pruned_widths,
-                                read_onnx, sha256_of)
+from engine.model_files import (check_readable, load_safetensors, load_state_dict_pt, load_torchscript,
+                                pruned_widths, read_onnx, sha256_of)
 from engine.models import build_model
 from engine.spec import PipelineSpec, TeacherSpec
 
@@ -134,6 +134,18 @@ class ZooTeacher(Teacher):
         return self.model(torch.from_numpy(x)).float().numpy()
 
 
+class ScriptTeacher(Teacher):
+    """A TorchScript module, loaded only because the user marked the file trusted."""
+
+    def __init__(self, spec: TeacherSpec, student_classes: list[str], where: str):
+        super().__init__(spec, student_classes, where)
+        self.model = load_torchscript(spec.path, f"{where}.trusted", spec.trusted)
+
+    @torch.inference_mode()
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        return self.model(torch.from_numpy(x)).float().numpy()
+
+
 def load_teachers(spec: PipelineSpec, probe: np.ndarray, threads: int) -> list[Teacher]:
     """Load every teacher and try it on `probe` (a few samples of the data), or raise one
     InputError listing every teacher that cannot be used."""
@@ -142,11 +154,12 @@ def load_teachers(spec: PipelineSpec, probe: np.ndarray, threads: int) -> list[T
     for i, t in enumerate(spec.teachers):
         where = f"teachers[{i}]"
         try:
-            fmt = check_readable(Path(t.path), f"{where}.path")
+            fmt = check_readable(Path(t.path), f"{where}.path", t.format)
             if fmt != t.resolved_format:
                 raise InputError.one(f"{where}.format", f"{t.path.name} looks like {fmt}, but the "
                                      f"spec says {t.resolved_format}", "fix `format` or the file")
             teacher = OnnxTeacher(t, spec.classes, where, sample_shape, threads) if fmt == "onnx" \
+                else ScriptTeacher(t, spec.classes, where) if fmt == "torchscript" \
                 else ZooTeacher(t, spec.classes, where, sample_shape)
             teacher.predict(probe)  # output width and finiteness, before any training
             teachers.append(teacher)

@@ -179,7 +179,11 @@ def _makes_cycle(doc: Document, link: Link) -> bool:
 
 def node_status(doc: Document, node: Node) -> tuple[str, str]:
     """(state, reason): configured, incomplete (what is missing) or error (what is wrong)."""
-    if node.info.get("error"):
+    script = node.kind == "teacher" and node.props.get("format") == "torchscript"
+    if script and not node.props.get("trusted"):
+        return ERROR, ("TorchScript runs its code when loaded: tick Trusted only if you trust "
+                       "where the file comes from")
+    if node.info.get("error") and not script:  # TorchScript is never opened to be inspected
         return ERROR, node.info["error"]
     student = doc.student()
     if node.kind == "student" and student is not None and node.id != student.id:

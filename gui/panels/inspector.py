@@ -63,12 +63,16 @@ def fields_for(node: Node) -> list[Field]:
         out = [Field(("name",), "Name", "text"),
                Field(("path",), "Model file", "path",
                      file_filter="Models (*.onnx *.safetensors *.pt *.pth)"),
-               Field(("format",), "Format", "choice", ["", "onnx", "safetensors", "pytorch"],
-                     "empty: from the file's extension"),
+               Field(("format",), "Format", "choice", ["", "onnx", "safetensors", "pytorch", "torchscript"],
+                     "empty: from the file's extension; torchscript only when you trust the file"),
                Field(("classes",), "Classes", "list",
                      help="the teacher's class names in its output order, separated by commas"),
                Field(("weight",), "Weight", "float", help="used when teacher weighting is 'fixed'"),
                Field(("outputs",), "Outputs", "choice", ["logits", "probabilities"])]
+        if p.get("format") == "torchscript":
+            out.append(Field(("trusted",), "Trusted (runs its code)", "bool",
+                             "TorchScript holds code that runs when the file is loaded. Tick this "
+                             "only for a file from a source you trust."))
         if p.get("format") in ("safetensors", "pytorch") or str(p.get("path", "")).endswith(
                 (".safetensors", ".pt", ".pth")):
             out += _arch_fields(("architecture",), p.get("architecture") or {})
@@ -158,6 +162,13 @@ def apply_change(node: Node, f: Field, value) -> dict:
             props["path"] = ""
         elif value == "idx":
             props["images"] = ""
+        return props
+    if f.path == ("format",) and node.kind == "teacher":
+        set_in(props, f.path, value)
+        if value == "torchscript":
+            props.setdefault("trusted", False)  # never trusted without the user's tick
+        else:
+            props.pop("trusted", None)
         return props
     if f.path[-1] == "kind" and f.path[:-1] == ("architecture",):
         set_in(props, f.path[:-1], dict(ARCH_DEFAULTS[value]))
