@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import sys
 import time
@@ -15,6 +16,7 @@ EXIT_INVALID = 2
 
 
 def main(argv: list[str] | None = None) -> int:
+    faulthandler.enable()  # a crash in native code prints where it happened on stderr (the app shows it)
     parser = argparse.ArgumentParser(
         prog="distill-engine",
         description="Distil many small expert models into one larger model, headless.")

@@ -210,8 +210,15 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
     except Exception as exc:  # a bug or an unexpected library failure: report, never hide
         error = f"{type(exc).__name__}: {exc}"
         traceback.print_exc()
-        emitter.error("crash", f"the engine failed unexpectedly: {error}",
-                      "the details are on stderr; please report them with the spec")
+        if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower() or \
+                "can't allocate memory" in str(exc).lower():
+            error = f"out of memory: {str(exc)[:300]}"
+            emitter.error("out_of_memory", f"the engine ran out of memory ({str(exc)[:200]})",
+                          "use a smaller student or batch_size, or close other programs; then "
+                          "resume the run from its last checkpoint")
+        else:
+            emitter.error("crash", f"the engine failed unexpectedly: {error}",
+                          "the details are on stderr; please report them with the spec")
     finally:
         if store is not None:
             if owns_row and status != "completed":

@@ -61,7 +61,7 @@ class EngineRun(QObject):
             raise RuntimeError("a run is already going on in this client")
         self.run_id, self.run_dir = None, Path(run_dir)
         self.last_error = self.finished_event = None
-        self.stderr_tail, self._buffer = "", b""
+        self.stderr_tail, self._buffer, self.fatal = "", b"", ""
         proc = QProcess(self)
         proc.setProgram(sys.executable)
         proc.setArguments(["-m", "engine", *args] + (["--db", str(self.db)] if self.db else []))
@@ -149,7 +149,11 @@ class EngineRun(QObject):
 
     def _read_stderr(self) -> None:
         text = bytes(self.proc.readAllStandardError()).decode("utf-8", "replace")
-        self.stderr_tail = (self.stderr_tail + text)[-STDERR_TAIL:]
+        tail = self.stderr_tail + text
+        start = tail.rfind("Fatal Python error: ")  # faulthandler: keep its report whole
+        if start >= 0:
+            self.fatal = tail[start:start + STDERR_TAIL]
+        self.stderr_tail = tail[-STDERR_TAIL:]
 
     def _error(self, error) -> None:
         if error == QProcess.FailedToStart:
@@ -169,14 +173,16 @@ class EngineRun(QObject):
             self.ended.emit(status, self._message(status, code))
             return
         # the engine died without finishing: say how, and record it
-        how = (f"it exited with code {code} without finishing" if not crashed else
-               "it was killed or crashed (for example killed from a terminal, or by the system "
-               "when memory ran out)")
+        how = crash_cause(self.fatal, self.last_error) if crashed else \
+            f"it exited with code {code} without finishing"
         message = f"The training process ended: {how}."
         if self.last_error:
             message += f"\nLast error: {self.last_error.get('message')}\n{self.last_error.get('hint', '')}"
+        if self.fatal:  # where it crashed: the first frames of faulthandler's report
+            trace = self.fatal.split("\nExtension modules")[0].strip().splitlines()
+            message += "\nWhere it crashed:\n" + "\n".join(trace[:14])
         elif self.stderr_tail.strip():
-            message += "\nLast output:\n" + "\n".join(self.stderr_tail.strip().splitlines()[-6:])
+            message += "\nLast output:\n" + "\n".join(self.stderr_tail.strip().splitlines()[-8:])
         if self.run_dir is not None and has_checkpoint(self.run_dir):
             message += "\nIts last checkpoint is kept: the run can be resumed."
         self._mark_failed(message)
@@ -206,3 +212,24 @@ class EngineRun(QObject):
                 store.finish_run(self.run_id, "failed", store.best_metrics(self.run_id), message)
         finally:
             store.close()
+
+
+FATAL = {"Segmentation fault": "it crashed with a segmentation fault (a bug in native code: "
+                               "PyTorch, onnxruntime or a driver)",
+         "Aborted": "it was aborted by a native library",
+         "Bus error": "it crashed with a bus error (a file it mapped changed or vanished?)",
+         "Floating point exception": "it crashed with a floating point exception in native code",
+         "Illegal instruction": "it crashed on an instruction this CPU does not have"}
+
+
+def crash_cause(fatal: str, last_error: dict | None) -> str:
+    """Which way the engine died, from what it managed to say (faulthandler writes the first
+    line of a native crash; a SIGKILL, like the kernel's out-of-memory killer, leaves nothing)."""
+    if last_error and last_error.get("kind") == "out_of_memory":
+        return "it ran out of memory"
+    for line in fatal.splitlines()[:1]:
+        if line.startswith("Fatal Python error: "):
+            name = line.removeprefix("Fatal Python error: ").strip()
+            return FATAL.get(name, f"it crashed ({name})")
+    return ("it was killed (SIGKILL or similar): by hand, or by the system when memory ran out "
+            "(on Linux, `journalctl -k | grep -i oom` tells which)")

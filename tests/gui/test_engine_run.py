@@ -55,9 +55,10 @@ def test_a_killed_engine_is_a_failed_run_with_a_plain_message(client, qtbot, tmp
     os.kill(client.proc.processId(), signal.SIGKILL)  # as a user would from a terminal
     qtbot.waitUntil(lambda: bool(client.ended_with), timeout=30000)
     status, message = client.ended_with[0]
-    assert status == "failed" and "killed or crashed" in message and "can be resumed" in message
+    assert status == "failed" and "was killed (SIGKILL" in message and "memory ran out" in message
+    assert "can be resumed" in message
     row = sqlite3.connect(tmp_path / "db.sqlite").execute("select status, error from runs").fetchone()
-    assert row[0] == "failed" and "killed or crashed" in row[1]
+    assert row[0] == "failed" and "was killed" in row[1]
 
     client.ended_with.clear()
     client.events.clear()
@@ -78,7 +79,7 @@ def test_an_engine_that_does_not_answer_stop_is_terminated_then_killed(client, q
     client.stop()
     qtbot.waitUntil(lambda: bool(client.ended_with), timeout=30000)
     status, message = client.ended_with[0]
-    assert status == "failed" and "killed or crashed" in message
+    assert status == "failed" and "was killed (SIGKILL" in message
 
 
 def test_a_detached_engine_keeps_training_and_writing_the_store(client, qtbot, tmp_path, demo_dict):
@@ -97,3 +98,35 @@ def test_a_detached_engine_keeps_training_and_writing_the_store(client, qtbot, t
         assert db.execute("select status from runs").fetchone()[0] == "running"
     finally:
         os.kill(pid, signal.SIGKILL)
+
+
+def test_a_segfault_is_named_with_where_it_happened(client, qtbot, tmp_path, demo_dict):
+    demo_dict["training"]["epochs"] = 2000
+    client.start_run(write_spec(tmp_path, demo_dict), tmp_path / "run")
+    qtbot.waitUntil(lambda: any(e["event"] == "metric" for e in client.events), timeout=60000)
+    os.kill(client.proc.processId(), signal.SIGSEGV)  # what a bug in native code does
+    qtbot.waitUntil(lambda: bool(client.ended_with), timeout=30000)
+    status, message = client.ended_with[0]
+    assert status == "failed" and "segmentation fault" in message
+    assert "Fatal Python error: Segmentation fault" in message and 'File "' in message  # faulthandler's trace
+    row = sqlite3.connect(tmp_path / "db.sqlite").execute("select status, error from runs").fetchone()
+    assert row[0] == "failed" and "segmentation fault" in row[1]
+
+
+def test_out_of_memory_is_said_plainly(client, qtbot, tmp_path, demo_dict, monkeypatch):
+    import sys
+
+    import gui.engine_client.run as run_module
+
+    limited = tmp_path / "python-with-4g"  # the engine under a 4 GiB address-space limit
+    limited.write_text(f"#!/bin/sh\nulimit -v {4 << 20}\nexec {sys.executable} \"$@\"\n")
+    limited.chmod(0o755)
+    monkeypatch.setattr(run_module.sys, "executable", str(limited))
+    demo_dict["student"]["architecture"] = {"kind": "mlp", "width": 40000, "depth": 3}  # 6.4 GB a layer
+    client.start_run(write_spec(tmp_path, demo_dict), tmp_path / "run")
+    qtbot.waitUntil(lambda: bool(client.ended_with), timeout=60000)
+    status, message = client.ended_with[0]
+    assert status == "failed" and message.startswith("the engine ran out of memory")
+    assert "smaller student or batch_size" in message
+    row = sqlite3.connect(tmp_path / "db.sqlite").execute("select status, error from runs").fetchone()
+    assert row[0] == "failed" and "out of memory" in row[1]

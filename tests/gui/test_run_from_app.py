@@ -76,7 +76,7 @@ def test_a_killed_engine_leaves_the_app_working_and_the_run_resumable(window, qt
     os.kill(window.runner.engine.proc.processId(), signal.SIGKILL)
     qtbot.waitUntil(lambda: bool(ended), timeout=30000)
     status, message = ended[0]
-    assert status == "failed" and "killed or crashed" in message
+    assert status == "failed" and "was killed (SIGKILL" in message
     box = window.runner.last_problem_box
     assert box is not None and box.isVisible() and "can be resumed" in box.informativeText()
     box.close()
