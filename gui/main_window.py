@@ -7,17 +7,20 @@ changes nothing; unsaved changes are marked in the title and asked about on clos
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-from PySide6.QtCore import QProcess, QSettings, Qt
+from PySide6.QtCore import QProcess, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow,
                                QMessageBox, QToolBar)
 
-from engine.atomic_io import atomic_write_text
+from engine.atomic_io import atomic_write, atomic_write_text
 from engine.errors import InputError
+from gui.autosave import Autosave
 from gui.canvas.drops import DropHandler
 from gui.canvas.items import NodeItem
 from gui.canvas.scene import PipelineScene
@@ -93,6 +96,54 @@ class MainWindow(QMainWindow):
         self._restore_layout()
         self._update_title()
         self._update_summary()
+        self.autosave = Autosave(self, Path(self.settings.fileName()).resolve().parent / "autosave")
+        self.recovery_box: QMessageBox | None = None
+        QTimer.singleShot(0, self.offer_recovery)
+
+    def offer_recovery(self) -> None:
+        """Edits a previous session did not save (it crashed, or was killed): offer them back."""
+        record = self.autosave.pending()
+        if record is None:
+            return
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(record["saved"]))
+        where = f" (from {record['path']})" if record.get("path") else " (never saved)"
+        box = QMessageBox(QMessageBox.Question, "Recover unsaved changes?",
+                          f"Distill Studio closed without saving your changes to "
+                          f"'{record.get('name', 'untitled')}'{where}, last autosaved {when}.",
+                          parent=self)
+        box.setObjectName("recover-box")
+        box.setInformativeText("Recover opens them as they were; Discard deletes them.")
+        recover = box.addButton("Recover", QMessageBox.AcceptRole)
+        box.addButton("Discard", QMessageBox.DestructiveRole)
+        box.buttonClicked.connect(lambda button: self.recover(record) if button is recover
+                                  else self.autosave.discard())
+        self.recovery_box = box
+        box.open()  # not exec(): nothing waits on it
+
+    def recover(self, record: dict) -> bool:
+        path = Path(record["path"]) if record.get("path") else None
+        try:
+            name, nodes, links = project_to_nodes(record["project"], path.parent if path else Path.home())
+        except InputError as exc:
+            self.show_problems("Cannot recover the unsaved changes", exc)
+            return False
+        self.scene.clearSelection()
+        self.doc.clear()
+        self.doc.set_name(name)
+        for node in nodes:
+            self.doc.add_node(node)
+        for link in links:
+            self.doc.add_link(link)
+        self.undo_stack.clear()
+        self.undo_stack.resetClean()  # recovered edits are unsaved edits
+        self.path = path
+        self._update_title()
+        self.view.fit_to_view()
+        for node in self.doc.of_kind("teacher"):
+            if node.props.get("path"):
+                self._read_teacher_file(node.id, node.props["path"])
+        self.statusBar().showMessage("Recovered the unsaved changes; save them to keep them", 10000)
+        return True
 
     def show_export(self, run_id: int | None = None, report: dict | None = None) -> None:
         """Bring the Export panel up, on a run (or showing a run's export report)."""
@@ -347,6 +398,9 @@ class MainWindow(QMainWindow):
     def save_to(self, path: Path) -> bool:
         path = Path(path).resolve()
         try:
+            if path.is_file():  # the previous version stays as PROJECT.bak
+                backup = path.with_name(path.name + ".bak")
+                atomic_write(backup, lambda tmp: shutil.copyfile(path, tmp))
             atomic_write_text(path, project_json(self.doc, path.parent))
         except OSError as exc:
             QMessageBox.warning(self, "Not saved", f"Cannot save {path}:\n{exc.strerror or exc}\n\n"
@@ -435,6 +489,7 @@ class MainWindow(QMainWindow):
         if self.export_panel.engine.running:  # an export is quick to redo: it is not asked about
             self.export_panel.engine.cancel()
         if self.maybe_save():
+            self.autosave.discard()  # saved, or the user chose to discard the changes
             self._save_layout()
             self.settings.sync()
             event.accept()

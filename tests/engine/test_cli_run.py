@@ -201,3 +201,25 @@ def test_non_finite_loss_stops_the_run_with_a_clear_error(tmp_path, demo_dict):
     assert events[-1]["status"] == "failed"
     status, message = sqlite3.connect(db).execute("select status, error from runs").fetchone()
     assert status == "failed" and "nan" in message
+
+
+def test_a_run_folder_that_cannot_be_written_is_named_before_training(tmp_path, demo_dict):
+    (tmp_path / "a-file").write_text("not a folder")
+    proc = run_engine("run", write_spec(tmp_path, demo_dict), "--run-dir", tmp_path / "a-file" / "run",
+                      "--db", tmp_path / "db")
+    events = parse_events(proc.stdout)
+    assert proc.returncode == 2 and events[-1]["status"] == "failed"
+    error = next(e for e in events if e["event"] == "error")
+    assert "cannot write to the run folder" in error["message"] and "--run-dir" in error["hint"]
+    assert not any(e["event"] == "metric" for e in events)
+
+
+def test_an_empty_data_file_is_named_before_training(tmp_path, demo_dict):
+    import numpy as np
+
+    np.savez(tmp_path / "empty.npz", x=np.zeros((0, 1, 8, 8), np.float32), y=np.zeros(0, np.int64))
+    demo_dict["data"] = {"format": "npz", "path": "empty.npz"}
+    proc = run_engine("run", write_spec(tmp_path, demo_dict), "--run-dir", tmp_path / "r", "--db", tmp_path / "db")
+    assert proc.returncode == 2
+    error = next(e for e in parse_events(proc.stdout) if e["event"] == "error")
+    assert "holds no samples" in error["message"] and error["field"] == "data"
