@@ -247,8 +247,8 @@ def _type_problems(where: str, props: dict, defaults: dict) -> list[Problem]:
             continue
         if key in _PATH_KEYS:
             ok = isinstance(value, str)
-        elif want is None:  # optional settings: a text (a path, a column) or an object
-            ok = isinstance(value, (str, dict))
+        elif want is None:  # optional settings: a text (a path, a column), a flag or an object
+            ok = isinstance(value, (str, dict, bool))
         elif isinstance(want, bool):
             ok = isinstance(value, bool)
         elif isinstance(want, (int, float)):
