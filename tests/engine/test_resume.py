@@ -92,3 +92,24 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path, demo_dict):
     import sqlite3
 
     assert sqlite3.connect(tmp_path / "db").execute("select status from runs").fetchone()[0] == "completed"
+
+
+def test_a_damaged_newest_checkpoint_is_skipped_and_the_run_still_resumes(tmp_path, demo_dict):
+    from engine.checkpoint import checkpoint_dirs
+
+    demo_dict["training"]["epochs"] = 30
+    db = tmp_path / "db.sqlite"
+    proc = start(write_spec(tmp_path, demo_dict), tmp_path / "run", db)
+    wait_for(proc, "checkpoint", 3)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    newest, older = checkpoint_dirs(tmp_path / "run" / "checkpoints")[:2]
+    (newest / "state.pt").write_bytes(b"bit rot")
+    resumed = run_engine("resume", tmp_path / "run")
+    assert resumed.returncode == 0, resumed.stderr
+    events = parse_events(resumed.stdout)
+    warning = next(e for e in events if e["event"] == "log" and e["level"] == "warning")
+    assert warning["message"] == f"checkpoint {newest.name} is skipped: state.pt does not match its manifest (damaged)"
+    step = int(older.name.split("-")[1])
+    assert any(e["event"] == "log" and f"step {step}" in e["message"] for e in events)
+    assert events[-1]["status"] == "completed"
