@@ -35,20 +35,42 @@ def hinton_kd(student_logits: torch.Tensor, p_teacher: torch.Tensor, log_p_teach
     return kl.mean() * temperature**2
 
 
-def multi_teacher_kd(student_logits: torch.Tensor, targets: list[tuple[torch.Tensor, torch.Tensor]],
-                     student_indices: list[torch.Tensor], weights: list[float],
-                     temperature: float) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Weighted mean of each teacher's KD term:  L_KD = Σ_t w_t L_KD(t) / Σ_t w_t.
+def teacher_targets(outputs: list[torch.Tensor], student_indices: list[torch.Tensor], n_classes: int,
+                    temperature: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """All teachers' soft targets in the student's class space, stacked: p and log p shaped
+    [N, K, C] (zero outside each teacher's classes S_t) and the masks of S_t, [K, C]."""
+    n, k = outputs[0].shape[0], len(outputs)
+    device = outputs[0].device
+    p = torch.zeros(n, k, n_classes, device=device)
+    log_p = torch.zeros(n, k, n_classes, device=device)
+    mask = torch.zeros(k, n_classes, dtype=torch.bool, device=device)
+    for t, (z, idx) in enumerate(zip(outputs, student_indices)):
+        pt, lpt = soft_targets(z, temperature)
+        p[:, t].index_copy_(1, idx, pt)
+        log_p[:, t].index_copy_(1, idx, lpt)
+        mask[t, idx] = True
+    return p, log_p, mask
 
-    Uniform weights give the plain average of teachers (as in Hinton et al. 2015, §2 on
-    ensembles); fixed weights let the user trust some experts more
+
+def multi_teacher_kd(student_logits: torch.Tensor, p: torch.Tensor, log_p: torch.Tensor,
+                     mask: torch.Tensor, weights: torch.Tensor,
+                     temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weighted mean of each teacher's KD term:  L_KD = Σ_t w_t L_KD(t) / Σ_t w_t,
+
+        L_KD(t) = T² · mean_batch KL( σ(z_t/T) ‖ σ(z_s[S_t]/T) )   (see `hinton_kd`)
+
+    computed for all K teachers at once on [B, K, C] tensors (the student's distribution
+    renormalised over each S_t by a masked log-sum-exp), so the cost of a step hardly grows
+    with the number of teachers. Uniform weights give the plain average of teachers (Hinton
+    et al. 2015, §2 on ensembles); fixed weights let the user trust some experts more
     (You et al., "Learning from Multiple Teacher Networks", KDD 2017).
-    Returns the total and each teacher's term (for the dashboard).
+    Returns the total and each teacher's term [K] (for the dashboard).
     """
-    terms = [hinton_kd(student_logits, p, log_p, idx, temperature)
-             for (p, log_p), idx in zip(targets, student_indices)]
-    total = sum(w * term for w, term in zip(weights, terms)) / sum(weights)
-    return total, terms
+    s = student_logits.float().unsqueeze(1) / temperature  # [B, 1, C]
+    lse = torch.logsumexp(s.masked_fill(~mask, float("-inf")), dim=2, keepdim=True)  # [B, K, 1]
+    kl = (p * (log_p - (s - lse))).masked_fill(~mask, 0.0).sum(dim=2)  # [B, K]
+    terms = kl.mean(dim=0) * temperature**2
+    return (weights * terms).sum() / weights.sum(), terms
 
 
 def distillation_loss(kd: torch.Tensor, student_logits: torch.Tensor, labels: torch.Tensor | None,

@@ -9,6 +9,7 @@ import errno
 import hashlib
 import json
 import re
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -100,6 +101,38 @@ def export_after_run(spec, run_dir: Path, emitter: Emitter, on_artifact) -> dict
     return {**report, "folder": str(folder)}
 
 
+def run_worker(spec, run_dir: Path | None, resume: bool, device, threads: int, control: Control,
+               emitter: Emitter, db_path: Path | None) -> int:
+    """A rank other than 0 under torchrun: the same training, silent; rank 0 reports and
+    writes. Problems are reported by rank 0, which meets them too."""
+    from engine import dist
+    from engine.checkpoint import load_checkpoint
+    from engine.data import load_dataset
+    from engine.device import choose_precision
+    from engine.store import default_db_path
+    from engine.teachers import load_teachers
+    from engine.train import StopRequested, train
+
+    emitter.enabled = False
+    run_dir = dist.share(None)
+    data = load_dataset(spec)
+    teachers = load_teachers(spec, data.train.x[:8], threads)
+    state = None
+    if resume:
+        from engine.checkpoint import latest_checkpoint
+
+        state = load_checkpoint(latest_checkpoint(Path(run_dir) / "checkpoints"))
+    cache = Path(db_path or default_db_path()).resolve().parent / "cache" / "teacher-outputs"
+    try:
+        train(spec, data, teachers, device, choose_precision(spec.training.precision, device), Path(run_dir),
+              emitter, control, lambda *a: None, lambda *a: None, state, None, cache_dir=cache)
+    except StopRequested:
+        return EXIT_STOPPED
+    finally:
+        dist.shutdown()
+    return EXIT_COMPLETED
+
+
 def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
             emitter: Emitter, control: Control, resume: bool = False) -> int:
     """Run a spec (or, with `resume`, continue the run in `run_dir` from its last checkpoint);
@@ -124,10 +157,17 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
         from engine.teachers import load_teachers
         from engine.train import StopRequested, describe_split, plan, train
 
-        run_dir = (run_dir or default_run_dir(spec.name, db_path)).resolve()
-        prepare_run_dir(run_dir)
+        from engine import dist
+
         threads = set_threads(spec.training.cpu_threads)
         device = choose_device(spec.training.device)
+        rank, world = dist.init(device.type)  # under torchrun: one of `world` processes
+        if world > 1 and device.type == "cuda":
+            device = torch.device("cuda", torch.cuda.current_device())
+        if rank > 0:
+            return run_worker(spec, run_dir, resume, device, threads, control, emitter, db_path)
+        run_dir = dist.share((run_dir or default_run_dir(spec.name, db_path)).resolve())
+        prepare_run_dir(run_dir)
         amp = choose_precision(spec.training.precision, device)
         data = load_dataset(spec)
         teachers = load_teachers(spec, data.train.x[:8], threads)
@@ -153,7 +193,7 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
             atomic_write_text(run_dir / RUN_FILE, json.dumps({"run_id": run_id, "db": str(store.path)}))
         emitter.emit("started", run_id=run_id, resumed=resume, name=spec.name, run_dir=str(run_dir),
                      db=str(store.path), device=describe(device), threads=threads,
-                     precision=str(amp).replace("torch.", "") if amp else "fp32",
+                     precision=str(amp).replace("torch.", "") if amp else "fp32", processes=world,
                      torch=torch.__version__, split=describe_split(data), labeled=data.labeled,
                      teachers=[{"name": t.name, "classes": t.spec.classes, "sha256": t.sha256}
                                for t in teachers],
@@ -170,7 +210,8 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
 
         try:
             result = train(spec, data, teachers, device, amp, run_dir, emitter, control,
-                           on_metrics, on_artifact, resume_state, store.best_metrics(run_id))
+                           on_metrics, on_artifact, resume_state, store.best_metrics(run_id),
+                           cache_dir=store.path.parent / "cache" / "teacher-outputs")
         except StopRequested:
             status, code = "stopped", EXIT_STOPPED
             emitter.emit("finished", status=status, run_id=run_id, exit_code=code)
@@ -224,5 +265,9 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
             if owns_row and status != "completed":
                 store.finish_run(run_id, status, store.best_metrics(run_id), error)
             store.close()
+        if "torch" in sys.modules:
+            from engine import dist
+
+            dist.shutdown()
     emitter.emit("finished", status="failed", run_id=run_id, exit_code=code)
     return code

@@ -17,18 +17,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine import compress
+from engine import compress, dist
 from engine.atomic_io import atomic_write
 from engine.checkpoint import save_checkpoint
 from engine.data import Dataset
 from engine.errors import RunFailed
 from engine.events import Control, Emitter
-from engine.losses import distillation_loss, multi_teacher_kd, soft_targets
+from engine.losses import distillation_loss, multi_teacher_kd, teacher_targets
 from engine.models import build_model, count_parameters, hidden_widths
 from engine.spec import PipelineSpec, PruneStep, TrainingSpec
+from engine.teacher_cache import fingerprint, teacher_outputs
 from engine.teachers import Teacher
 
 EMIT_EVERY_S = 0.25
@@ -80,7 +82,7 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
           amp_dtype: torch.dtype | None, run_dir: Path, emitter: Emitter, control: Control,
           on_metrics: Callable[[int, float, dict[str, float]], None],
           on_checkpoint: Callable[[str, Path], None], resume: dict | None = None,
-          best_so_far: dict[str, float] | None = None) -> Result:
+          best_so_far: dict[str, float] | None = None, cache_dir: Path | None = None) -> Result:
     """Train the student; with `resume` (a checkpoint), continue exactly where it was saved."""
     cfg, strategy = spec.training, spec.strategy
     torch.manual_seed(cfg.seed)
@@ -100,24 +102,41 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
                     best=dict(best_so_far or {}) if start_phase == 0 else {})
     emitter.log(f"student: {spec.student.architecture.kind}, {result.parameters:,} parameters")
 
-    # 2. Teachers are frozen: their soft targets are computed once, in inference mode.
+    # 2. Teachers are frozen: their outputs are computed once (or read from the disk cache of
+    #    an earlier run), as soft targets stacked [N, K, C] in the student's class space.
     x_train = torch.from_numpy(data.train.x).to(device)
     y_train = torch.from_numpy(data.train.y).to(device) if data.labeled else None
     x_val = torch.from_numpy(data.val.x).to(device)
     y_val = torch.from_numpy(data.val.y).to(device) if data.labeled else None
-    started = time.monotonic()
-    targets, val_targets = [], []
-    for t in teachers:
-        targets.append(soft_targets(torch.from_numpy(t.predict(data.train.x)).to(device), T))
-        if not data.labeled and len(data.val):
-            val_targets.append(soft_targets(torch.from_numpy(t.predict(data.val.x)).to(device), T))
-    emitter.log(f"teacher outputs computed for {len(teachers)} teachers on {len(data.train)} "
-                f"samples in {time.monotonic() - started:.2f}s")
     indices = [torch.from_numpy(t.student_index).to(device) for t in teachers]
-    weights = [t.spec.weight if strategy.teacher_weighting == "fixed" else 1.0 for t in teachers]
+    weights = torch.tensor([t.spec.weight if strategy.teacher_weighting == "fixed" else 1.0
+                            for t in teachers], device=device)
+    live = cfg.teacher_outputs == "live"
+
+    def stacked(x: np.ndarray, fp: str | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        outputs = []
+        for t in teachers:
+            out, hit = teacher_outputs(t, x, fp, cache_dir) if fp else (t.predict(x), False)
+            outputs.append(torch.from_numpy(np.array(out)).to(device))  # a copy: the cache is read-only
+            if fp:
+                emitter.emit("log", level="info", teacher=t.name, cache="hit" if hit else "miss",
+                             message=f"teacher '{t.name}': outputs " + (
+                                 "read from the cache" if hit else "computed and cached"))
+        return teacher_targets(outputs, indices, len(spec.classes), T)
+
+    started = time.monotonic()
+    targets = val_targets = None
+    if not live:
+        targets = stacked(data.train.x, fingerprint(data.train.x))
+    if not data.labeled and len(data.val):
+        val_targets = stacked(data.val.x, fingerprint(data.val.x))
+    emitter.log(f"teacher outputs {'run live on each batch' if live else 'ready'} for "
+                f"{len(teachers)} teachers on {len(data.train)} samples in {time.monotonic() - started:.2f}s")
     alpha = strategy.hard_label_weight if data.labeled else 0.0
 
-    # 3. Steps: every phase walks the training split once per epoch.
+    # 3. Steps: every phase walks the training split once per epoch (under torchrun, each
+    #    rank takes its share of every global batch).
+    rank, world = dist.rank(), dist.size()
     n = len(data.train)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     total_steps = steps_per_epoch * sum(p.epochs for p in phases)
@@ -134,6 +153,9 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
     window_samples = 0
 
     def checkpoint(epoch: int, batch: int, order_state: torch.Tensor) -> None:
+        if rank != 0:  # rank 0 alone writes; everyone waits until it is on disk
+            dist.barrier()
+            return
         folder = save_checkpoint(run_dir / "checkpoints", {
             "model": model.state_dict(), "optimizer": opt.state_dict(),
             "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
@@ -145,6 +167,7 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
         size = (folder / "state.pt").stat().st_size
         emitter.emit("checkpoint", path=str(folder), step=step, epoch=epoch, bytes=size)
         on_checkpoint("checkpoint", folder / "state.pt")
+        dist.barrier()
 
     def flush_metrics(epoch_progress: float) -> None:
         nonlocal sums, counted, last_emit, window_start, window_samples
@@ -169,7 +192,7 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
         last_emit = window_start = now
 
     def validate(epoch_done: float) -> None:
-        val = evaluate(model, x_val, y_val, val_targets, indices, weights, T, amp_dtype, device)
+        val = evaluate(model, x_val, y_val, val_targets, weights, T, amp_dtype, device)
         if val:
             emitter.emit("metric", step=step, epoch=epoch_done, values=val)
             on_metrics(step, epoch_done, val)
@@ -187,6 +210,7 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
             result.best = {}  # the run's best is that of the model it delivers: the pruned one
             model = prune(model, phase.prune, spec, data, emitter)
             validate(float(epochs_before))  # the drop pruning caused, before fine-tuning
+        net = dist.wrap(model, device)  # DDP under torchrun: gradients averaged across ranks
         opt, sched = make_optimizer(model, cfg, phase.lr, steps_per_epoch * phase.epochs)
         start_epoch, start_batch = 0, 0
         if resuming:  # everything that decides the next step: weights, moments, RNGs, position
@@ -211,20 +235,25 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
             for batch in range(first, steps_per_epoch):
                 if control.paused:
                     control.wait_while_paused()
-                if control.stop_requested:
+                stop, save = dist.any_rank(control.stop_requested, control.checkpoint_requested)
+                if stop:
                     checkpoint(epoch, batch, order_state)
                     raise StopRequested()
-                if control.checkpoint_requested:
+                if save:
                     control.checkpoint_requested = False
                     checkpoint(epoch, batch, order_state)
 
                 idx = perm[batch * cfg.batch_size:(batch + 1) * cfg.batch_size]
+                if world > 1:  # this rank's share of the global batch
+                    idx = idx[rank::world]
                 x = x_train.index_select(0, idx)
                 with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                    logits = model(x)
-                    kd, terms = multi_teacher_kd(
-                        logits, [(p.index_select(0, idx), lp.index_select(0, idx)) for p, lp in targets],
-                        indices, weights, T)
+                    logits = net(x)
+                    if live:  # every teacher on this batch (for augmented data)
+                        p, lp, mask = stacked(data.train.x[idx.cpu().numpy()], None)
+                    else:
+                        p, lp, mask = targets[0].index_select(0, idx), targets[1].index_select(0, idx), targets[2]
+                    kd, terms = multi_teacher_kd(logits, p, lp, mask, weights, T)
                     labels = y_train.index_select(0, idx) if y_train is not None else None
                     loss, ce = distillation_loss(kd, logits, labels if alpha > 0 else None, alpha)
 
@@ -235,8 +264,8 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
                 sched.step()
                 step += 1
 
-                parts = [loss, kd] + ([ce] if alpha > 0 else []) + terms
-                sums += torch.stack([p.detach().float() for p in parts]) * len(idx)
+                parts = torch.cat([torch.stack([loss, kd] + ([ce] if alpha > 0 else [])), terms])
+                sums += parts.detach().float() * len(idx)
                 counted += len(idx)
                 window_samples += len(idx)
                 if time.monotonic() - last_emit >= EMIT_EVERY_S:
@@ -254,6 +283,8 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
     # 5. The trained student, as safetensors (weights only, safe to share).
     from safetensors.torch import save_file
 
+    if rank != 0:
+        return result
     student_path = run_dir / "student.safetensors"
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(student_path, lambda tmp: save_file(state, str(tmp), metadata={
@@ -265,7 +296,7 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
     x_test = torch.from_numpy(data.test.x).to(device)
     y_test = torch.from_numpy(data.test.y).to(device) if data.labeled else None
     if y_test is not None and len(x_test):
-        test = evaluate(model, x_test, y_test, [], indices, weights, T, amp_dtype, device, prefix="test")
+        test = evaluate(model, x_test, y_test, None, weights, T, amp_dtype, device, prefix="test")
         emitter.emit("metric", step=step, epoch=total_epochs, values=test)
         on_metrics(step, float(total_epochs), test)
         result.final.update(test)
@@ -288,10 +319,10 @@ def prune(model: torch.nn.Module, step: PruneStep, spec: PipelineSpec, data: Dat
 
 
 @torch.inference_mode()
-def evaluate(model, x, y, targets, indices, weights, T, amp_dtype, device, prefix="val",
+def evaluate(model, x, y, targets, weights, T, amp_dtype, device, prefix="val",
              batch_size: int = 1024) -> dict[str, float]:
     """Accuracy and cross-entropy against labels; without labels, the KD loss on this split."""
-    if len(x) == 0 or (y is None and not targets):
+    if len(x) == 0 or (y is None and targets is None):
         return {}
     model.eval()
     with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
@@ -299,7 +330,7 @@ def evaluate(model, x, y, targets, indices, weights, T, amp_dtype, device, prefi
     if y is not None:
         acc = (logits.argmax(1) == y).float().mean()
         return {f"{prefix}/acc": acc.item(), f"{prefix}/loss": F.cross_entropy(logits, y).item()}
-    kd, _ = multi_teacher_kd(logits, targets, indices, weights, T)
+    kd, _ = multi_teacher_kd(logits, *targets, weights, T)
     return {f"{prefix}/kd": kd.item()}
 
 

@@ -173,10 +173,11 @@ class RunController(QObject):
                                    + (" · paused" if self.paused else ""))
         elif kind == "log":
             self.dashboard.add_log(e.get("message", ""), error=e.get("level") == "warning")
-            if e.get("message", "").startswith("teacher outputs computed"):
+            if e.get("cache") in ("hit", "miss"):  # a teacher's outputs: reused, or computed once
                 for item in scene.node_items.values():
-                    if item.node.kind == "teacher":
-                        item.set_live("outputs cached")
+                    if item.node.kind == "teacher" and item.node.props.get("name") == e.get("teacher"):
+                        item.set_live("outputs cached: reused" if e["cache"] == "hit"
+                                      else "outputs cached: computed once")
         elif kind == "error":
             self.dashboard.add_log(f"error: {e.get('message')} — {e.get('hint')}", error=True)
         elif kind == "checkpoint":

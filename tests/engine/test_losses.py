@@ -1,6 +1,6 @@
 import torch
 
-from engine.losses import distillation_loss, hinton_kd, multi_teacher_kd, soft_targets
+from engine.losses import distillation_loss, hinton_kd, multi_teacher_kd, soft_targets, teacher_targets
 
 
 def test_kd_is_zero_when_the_student_matches_the_teacher_and_positive_otherwise():
@@ -37,15 +37,31 @@ def test_partial_teacher_compares_renormalised_student_distribution():
     assert hinton_kd(zs, p, lp, index, 1.0).abs() < 1e-6
 
 
-def test_multi_teacher_weights():
+def test_multi_teacher_weights_and_the_stacked_terms_equal_each_teachers_kd():
     zs = torch.randn(5, 4)
-    a = soft_targets(torch.randn(5, 4), 2.0)
-    b = soft_targets(torch.randn(5, 2), 2.0)
-    idx = [torch.arange(4), torch.tensor([1, 3])]
-    total, (ta, tb) = multi_teacher_kd(zs, [a, b], idx, [3.0, 1.0], 2.0)
+    za, zb = torch.randn(5, 4), torch.randn(5, 2)
+    idx = [torch.arange(4), torch.tensor([3, 1])]  # teacher b knows classes 3 and 1, in that order
+    p, lp, mask = teacher_targets([za, zb], idx, 4, 2.0)
+    assert mask.tolist() == [[True] * 4, [False, True, False, True]]
+    total, (ta, tb) = multi_teacher_kd(zs, p, lp, mask, torch.tensor([3.0, 1.0]), 2.0)
+    a, b = soft_targets(za, 2.0), soft_targets(zb, 2.0)
+    assert torch.allclose(ta, hinton_kd(zs, *a, idx[0], 2.0), atol=1e-6)  # the one-teacher formula
+    assert torch.allclose(tb, hinton_kd(zs, *b, idx[1], 2.0), atol=1e-6)
     assert torch.allclose(total, (3 * ta + tb) / 4)
-    uniform, _ = multi_teacher_kd(zs, [a, b], idx, [1.0, 1.0], 2.0)
+    uniform, _ = multi_teacher_kd(zs, p, lp, mask, torch.tensor([1.0, 1.0]), 2.0)
     assert torch.allclose(uniform, (ta + tb) / 2)
+
+
+def test_stacked_kd_gradients_match_the_per_teacher_sum():
+    zs = torch.randn(6, 5, requires_grad=True)
+    outs = [torch.randn(6, 3), torch.randn(6, 5), torch.randn(6, 2)]
+    idx = [torch.tensor([0, 2, 4]), torch.arange(5), torch.tensor([1, 3])]
+    p, lp, mask = teacher_targets(outs, idx, 5, 3.0)
+    multi_teacher_kd(zs, p, lp, mask, torch.ones(3), 3.0)[0].backward()
+    stacked = zs.grad.clone()
+    zs.grad = None
+    (sum(hinton_kd(zs, *soft_targets(o, 3.0), i, 3.0) for o, i in zip(outs, idx)) / 3).backward()
+    assert torch.allclose(stacked, zs.grad, atol=1e-6)
 
 
 def test_hard_label_weight_mixes_cross_entropy():

@@ -1,0 +1,37 @@
+"""`torchrun --nproc_per_node=2 -m engine run SPEC` on the CPU (gloo): the same training as one
+process with the same global batch, with rank 0 alone writing events, store and checkpoints."""
+
+import sqlite3
+import subprocess
+import sys
+
+import torch
+from safetensors.torch import load_file
+
+from engine.checkpoint import checkpoint_dirs
+from tests.conftest import ROOT, parse_events, run_engine, write_spec
+
+
+def test_two_processes_match_one_with_the_same_global_batch(tmp_path, demo_dict):
+    demo_dict["training"].update(epochs=4, cpu_threads=1)
+    spec = write_spec(tmp_path, demo_dict)
+    db = tmp_path / "db.sqlite"
+    one = run_engine("run", spec, "--run-dir", tmp_path / "one", "--db", db)
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                          "-m", "engine", "run", str(spec), "--run-dir", str(tmp_path / "two"), "--db", str(db)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert two.returncode == 0, two.stderr[-3000:]
+    events = parse_events(two.stdout)  # one stream: rank 0's
+    assert [e["event"] for e in events].count("started") == 1 and events[0]["processes"] == 2
+    assert events[-1]["status"] == "completed"
+    best_one = parse_events(one.stdout)[-1]["best"]
+    assert abs(events[-1]["best"]["val/acc"] - best_one["val/acc"]) <= 0.01
+    assert abs(events[-1]["best"]["val/loss"] - best_one["val/loss"]) <= 0.01
+
+    a, b = load_file(str(tmp_path / "one" / "student.safetensors")), load_file(str(tmp_path / "two" / "student.safetensors"))
+    for k in a:  # the last batch of an epoch splits unevenly (41 = 21 + 20): nearly, not exactly, equal
+        assert torch.allclose(a[k], b[k], atol=5e-3, rtol=1e-2), k
+    rows = sqlite3.connect(db).execute("select status from runs").fetchall()
+    assert rows == [("completed",), ("completed",)]  # one row per run, not per process
+    assert len(checkpoint_dirs(tmp_path / "two" / "checkpoints")) == 2
