@@ -1,9 +1,9 @@
 """The dashboard: live curves of a run, plus curves of past runs to compare.
 
 Each metric gets one curve, created once, fed from a growing numpy buffer; a timer redraws
-only what changed (not one redraw per event). Curves downsample by peaks and clip to the
-view, so long runs stay fast; pyqtgraph stops auto-ranging as soon as the user zooms, so new
-points never reset the user's view.
+only what changed (not one redraw per event). Each curve gets only its visible part, reduced
+to min/max pairs from a pyramid kept beside the buffer, so long runs stay fast; pyqtgraph stops
+auto-ranging as soon as the user zooms, so new points never reset the user's view.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QPlainTextEdit, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QPlainTextEdit, QSplitter, QVBoxLayout, QWidget
 
 REDRAW_MS = 100
+MAX_POINTS = 1000  # per curve and draw: two or three per pixel of a plot's width
+SMOOTH_BELOW = 500  # curves with fewer points are antialiased; denser ones are drawn plain (fast)
 PALETTE = ["#1f6feb", "#d97b2b", "#2f9e6b", "#8a5cc2", "#d64545", "#0f9fb5", "#b5860f", "#6b7280"]
 
 # which plot a metric goes to
@@ -24,12 +26,19 @@ PLOTS = (("loss", "Loss", lambda name: name.startswith("loss/") or name in ("val
 
 
 class Series:
-    """A growing (x, y) buffer: amortised O(1) appends, no Python lists per point."""
+    """A growing (x, y) buffer (amortised O(1) appends) with a min/max pyramid, so a curve of
+    millions of points is handed to the plot as at most ~`MAX_POINTS` points of its visible part.
+
+    Level k of the pyramid holds the min and max of each block of 2^k points; it is brought up
+    to date lazily (only the new blocks) when the curve is drawn. x must not decrease (steps,
+    epochs), so the visible part is found by binary search.
+    """
 
     def __init__(self, capacity: int = 256):
         self.x = np.empty(capacity)
         self.y = np.empty(capacity)
         self.n = 0
+        self._levels: list[list] = []  # level k+1: [mins, maxs, blocks filled]
 
     def append(self, x: float, y: float) -> None:
         if self.n == len(self.x):
@@ -38,8 +47,56 @@ class Series:
         self.x[self.n], self.y[self.n] = x, y
         self.n += 1
 
+    def extend(self, xs: np.ndarray, ys: np.ndarray) -> None:
+        need = self.n + len(xs)
+        if need > len(self.x):
+            size = max(need, 2 * len(self.x))
+            self.x, self.y = np.resize(self.x, size), np.resize(self.y, size)
+        self.x[self.n:need], self.y[self.n:need] = xs, ys
+        self.n = need
+
     def view(self) -> tuple[np.ndarray, np.ndarray]:
         return self.x[:self.n], self.y[:self.n]
+
+    def _update_levels(self) -> None:
+        below_lo = below_hi = self.y[:self.n]
+        for k in range(1, 64):
+            full = self.n >> k
+            if full == 0:
+                del self._levels[k - 1:]
+                return
+            if len(self._levels) < k:
+                self._levels.append([np.empty(max(full, 16)), np.empty(max(full, 16)), 0])
+            level = self._levels[k - 1]
+            lo, hi, done = level
+            if done < full:  # only the blocks completed since the last draw
+                if full > len(lo):
+                    lo, hi = np.resize(lo, 2 * full), np.resize(hi, 2 * full)
+                a, b = 2 * done, 2 * full
+                lo[done:full] = below_lo[a:b].reshape(-1, 2).min(axis=1)
+                hi[done:full] = below_hi[a:b].reshape(-1, 2).max(axis=1)
+                level[:] = [lo, hi, full]
+            below_lo, below_hi = lo[:full], hi[:full]
+
+    def visible(self, x0: float | None, x1: float | None, budget: int) -> tuple[np.ndarray, np.ndarray]:
+        """The points between x0 and x1 (all when None), as min/max pairs of blocks when more
+        than `budget` would be drawn."""
+        x, y = self.view()
+        i0 = 0 if x0 is None else max(int(np.searchsorted(x, x0)) - 1, 0)
+        i1 = self.n if x1 is None else min(int(np.searchsorted(x, x1, side="right")) + 1, self.n)
+        if i1 - i0 <= budget:
+            return x[i0:i1], y[i0:i1]
+        self._update_levels()
+        k = min(max(1, int(np.ceil(np.log2(2 * (i1 - i0) / budget)))), len(self._levels))
+        size = 1 << k
+        lo, hi, count = self._levels[k - 1]
+        j0, j1 = i0 // size, min(i1 // size, count)
+        starts = x[j0 * size:j1 * size:size]
+        ends = x[np.minimum(np.arange(j0, j1) * size + size - 1, self.n - 1)]
+        xs = np.column_stack([starts, ends]).ravel()
+        ys = np.column_stack([lo[j0:j1], hi[j0:j1]]).ravel()
+        tail = slice(j1 * size, i1)  # the last, unfinished block: as it is
+        return np.concatenate([xs, x[tail]]), np.concatenate([ys, y[tail]])
 
 
 class Dashboard(QWidget):
@@ -48,6 +105,12 @@ class Dashboard(QWidget):
         self.setObjectName("dashboard")
         self.setAccessibleName("Dashboard")
         pg.setConfigOptions(antialias=True, background="w", foreground="#374151")
+        self.series: dict[str, Series] = {}  # live run: metric name -> points
+        self._styles: dict[str, tuple[str, float]] = {}  # metric name -> (color, pen width)
+        self._dense: dict[str, bool] = {}
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.history: dict[int, list] = {}  # compared runs: (plot, curve) pairs
+        self._dirty: set[str] = set()
         self.plots: dict[str, pg.PlotItem] = {}
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setObjectName("dashboard-plots")
@@ -60,8 +123,11 @@ class Dashboard(QWidget):
             legend.setBrush(pg.mkBrush(255, 255, 255, 200))
             if key == "loss":
                 legend.setColumnCount(2)
-            plot.setDownsampling(auto=True, mode="peak")
-            plot.setClipToView(True)
+            box = plot.getViewBox()  # zoom, pan, auto-range on or off: hand the curves their new part
+            box.sigXRangeChanged.connect(lambda *_a, key=key: self._view_moved(key))
+            box.sigStateChanged.connect(lambda *_a, key=key: self._view_moved(key))
+            for side in ("left", "bottom"):  # axes are drawn from a cached picture until they change
+                plot.getAxis(side).setCacheMode(QGraphicsItem.DeviceCoordinateCache)
             self.plots[key] = plot
         self.log = QPlainTextEdit()
         self.log.setObjectName("run-log")
@@ -75,10 +141,6 @@ class Dashboard(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(split)
-        self.series: dict[str, Series] = {}  # live run: metric name -> points
-        self.curves: dict[str, pg.PlotDataItem] = {}
-        self.history: dict[int, list] = {}  # compared runs: (plot, curve) pairs
-        self._dirty: set[str] = set()
         self._timer = QTimer(self, interval=REDRAW_MS)
         self._timer.timeout.connect(self._redraw)
         self._timer.start()
@@ -87,7 +149,7 @@ class Dashboard(QWidget):
     def clear_live(self) -> None:
         for name, curve in self.curves.items():
             self._plot_for(name).removeItem(curve)
-        self.series, self.curves, self._dirty = {}, {}, set()
+        self.series, self.curves, self._dirty, self._dense = {}, {}, set(), {}
         self.log.clear()
         for plot in self.plots.values():
             plot.enableAutoRange()
@@ -100,6 +162,7 @@ class Dashboard(QWidget):
                 self.series[name] = Series()
                 color = PALETTE[len(self.curves) % len(PALETTE)]
                 width = 2.4 if name in ("loss/total", "val/acc", "lr") else 1.4
+                self._styles[name] = (color, width)
                 self.curves[name] = self._plot_for(name).plot(
                     name=name, pen=pg.mkPen(color, width=width),
                     symbol="o" if name.startswith(("val/", "test/")) else None, symbolSize=4,
@@ -108,9 +171,24 @@ class Dashboard(QWidget):
             self._dirty.add(name)
 
     def _redraw(self) -> None:
+        """Hand each changed curve only what its plot can show: the visible x range, decimated
+        to min/max pairs (a curve of millions of points costs what ~MAX_POINTS cost)."""
         for name in self._dirty:
-            self.curves[name].setData(*self.series[name].view())
+            box = self._plot_for(name).getViewBox()
+            x0, x1 = (None, None) if box.autoRangeEnabled()[0] else box.viewRange()[0]
+            x, y = self.series[name].visible(x0, x1, MAX_POINTS)
+            dense = len(x) >= SMOOTH_BELOW
+            curve = self.curves[name]
+            if dense != self._dense.get(name, False):  # dense curves: thin, plain lines (fast)
+                color, width = self._styles[name]
+                curve.setPen(pg.mkPen(color, width=1.0 if dense else width))
+                self._dense[name] = dense
+            curve.setData(x, y, antialias=not dense)
         self._dirty.clear()
+
+    def _view_moved(self, key: str) -> None:
+        """Zoom or pan: the curves of that plot are decimated again for the new range."""
+        self._dirty.update(n for n in self.curves if self._plot_for(n) is self.plots[key])
 
     def points(self, name: str) -> int:
         return self.series[name].n if name in self.series else 0
