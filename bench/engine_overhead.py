@@ -1,7 +1,7 @@
 """The engine's training step rate against a minimal hand-written KD loop doing the same work,
 alternated in one process; one JSON object on the last line.
 
-    .venv/bin/python bench/engine_overhead.py [--rounds 5] [--epochs 6] [--threads 2]
+    .venv/bin/python bench/engine_overhead.py [--rounds 5] [--epochs 30] [--threads 2]
 
 Same model (the demo's MLP 256×2), data (digits), teachers (the three demo experts, outputs
 computed once), batch, optimiser (AdamW, cosine), loss (the engine's own stacked KD + CE),
@@ -89,7 +89,7 @@ def hand_run(spec, data, teachers, folder: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -10,8 +10,9 @@ import json
 import time
 from pathlib import Path
 
+import sqlite3
+
 import platformdirs
-import sqlite_utils
 
 BUSY_TIMEOUT_MS = 10_000
 FLUSH_EVERY_S = 1.0  # metrics reach readers (the app) within a second, in batched inserts
@@ -22,32 +23,46 @@ def default_db_path() -> Path:
 
 
 class Store:
+    """Reads go through the stdlib connection (the app only reads, and starts faster without
+    sqlite-utils); writes through sqlite-utils on the same connection."""
+
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path else default_db_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite_utils.Database(self.path)
-        self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        self.db.enable_wal()
+        self.conn = sqlite3.connect(self.path)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            self.conn.execute("PRAGMA journal_mode = wal")
+        self._writer = None
         self._pending: list[dict] = []
         self._flushed = time.monotonic()
         self._create_tables()
 
+    @property
+    def db(self):
+        """sqlite-utils over the same connection, for writing."""
+        if self._writer is None:
+            import sqlite_utils
+
+            self._writer = sqlite_utils.Database(self.conn)
+        return self._writer
+
     def _create_tables(self) -> None:
-        if "runs" not in self.db.table_names():
-            self.db["runs"].create({
-                "id": int, "name": str, "spec": str, "spec_hash": str, "status": str,
-                "device": str, "started": float, "ended": float, "run_dir": str,
-                "best_metrics": str, "error": str,
-            }, pk="id", if_not_exists=True)
-        if "metrics" not in self.db.table_names():
-            self.db["metrics"].create({
-                "run_id": int, "step": int, "epoch": float, "name": str, "value": float,
-            }, foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
-            self.db["metrics"].create_index(["run_id", "name", "step"], if_not_exists=True)
-        if "artifacts" not in self.db.table_names():
-            self.db["artifacts"].create({
-                "run_id": int, "kind": str, "path": str, "sha256": str, "bytes": int,
-            }, foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
+        with self.conn:
+            self.conn.executescript("""
+                CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, name TEXT, spec TEXT,
+                    spec_hash TEXT, status TEXT, device TEXT, started FLOAT, ended FLOAT,
+                    run_dir TEXT, best_metrics TEXT, error TEXT);
+                CREATE TABLE IF NOT EXISTS metrics (run_id INTEGER REFERENCES runs(id), step INTEGER,
+                    epoch FLOAT, name TEXT, value FLOAT);
+                CREATE INDEX IF NOT EXISTS idx_metrics_run_id_name_step ON metrics (run_id, name, step);
+                CREATE TABLE IF NOT EXISTS artifacts (run_id INTEGER REFERENCES runs(id), kind TEXT,
+                    path TEXT, sha256 TEXT, bytes INTEGER);
+            """)
+
+    def _rows(self, sql: str, args=()) -> list[dict]:
+        return [dict(row) for row in self.conn.execute(sql, args)]
 
     # runs
     def create_run(self, name: str, spec_json: str, spec_hash: str, run_dir: Path, device: str) -> int:
@@ -63,7 +78,7 @@ class Store:
                                         "best_metrics": json.dumps(best), "error": error})
 
     def run(self, run_id: int) -> dict | None:
-        rows = list(self.db["runs"].rows_where("id = ?", [run_id]))
+        rows = self._rows("select * from runs where id = ?", [run_id])
         return rows[0] if rows else None
 
     def reopen_run(self, run_id: int) -> None:
@@ -72,13 +87,14 @@ class Store:
 
     def best_metrics(self, run_id: int) -> dict[str, float]:
         """Best value so far of each validation metric (highest accuracy, lowest loss)."""
-        rows = self.db.execute(
+        rows = self.conn.execute(
             "select name, max(value), min(value) from metrics where run_id = ? and name like 'val/%' "
             "group by name", [run_id]).fetchall()
         return {name: hi if name.endswith("acc") else lo for name, hi, lo in rows}
 
     def runs(self, limit: int | None = None) -> list[dict]:
-        return list(self.db["runs"].rows_where(order_by="started desc, id desc", limit=limit))
+        return self._rows("select * from runs order by started desc, id desc limit ?",
+                          [-1 if limit is None else limit])
 
     # metrics, batched: `add_metrics` buffers, `flush` writes one transaction
     def add_metrics(self, run_id: int, step: int, epoch: float, values: dict[str, float]) -> None:
@@ -96,15 +112,15 @@ class Store:
 
     def metrics(self, run_id: int, name: str | None = None) -> list[dict]:
         where, args = ("run_id = ?", [run_id]) if name is None else ("run_id = ? and name = ?", [run_id, name])
-        return list(self.db["metrics"].rows_where(where, args, order_by="step"))
+        return self._rows(f"select * from metrics where {where} order by step", args)
 
     def add_artifact(self, run_id: int, kind: str, path: Path, sha256: str, size: int) -> None:
         self.db["artifacts"].insert({"run_id": run_id, "kind": kind, "path": str(path),
                                      "sha256": sha256, "bytes": size})
 
     def artifacts(self, run_id: int) -> list[dict]:
-        return list(self.db["artifacts"].rows_where("run_id = ?", [run_id]))
+        return self._rows("select * from artifacts where run_id = ?", [run_id])
 
     def close(self) -> None:
         self.flush()
-        self.db.close()
+        self.conn.close()

@@ -10,6 +10,7 @@ when metrics are emitted. A non-finite loss is caught at that read and stops the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -144,6 +145,7 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     order = torch.Generator().manual_seed(cfg.seed)
     step = resume["step"] if resume else 0
+    autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else contextlib.nullcontext
 
     names = ["loss/total", "loss/kd"] + (["loss/ce"] if alpha > 0 else []) + \
         [f"loss/kd/{t.name}" for t in teachers]
@@ -247,7 +249,7 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
                 if world > 1:  # this rank's share of the global batch
                     idx = idx[rank::world]
                 x = x_train.index_select(0, idx)
-                with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                with autocast():
                     logits = net(x)
                     if live:  # every teacher on this batch (for augmented data)
                         p, lp, mask = stacked(data.train.x[idx.cpu().numpy()], None)
@@ -264,8 +266,9 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
                 sched.step()
                 step += 1
 
-                parts = torch.cat([torch.stack([loss, kd] + ([ce] if alpha > 0 else [])), terms])
-                sums += parts.detach().float() * len(idx)
+                head = torch.stack([loss, kd, ce] if alpha > 0 else [loss, kd]).detach()
+                sums[:len(head)].add_(head, alpha=len(idx))  # summed on the device, read a few times a second
+                sums[len(head):].add_(terms.detach(), alpha=len(idx))
                 counted += len(idx)
                 window_samples += len(idx)
                 if time.monotonic() - last_emit >= EMIT_EVERY_S:
