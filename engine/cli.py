@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("model", type=Path)
     p.add_argument("--json", action="store_true", help="print JSON")
 
+    p = sub.add_parser("devices", help="the devices training can use here (CUDA GPUs, MPS, CPU)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
     p = sub.add_parser("runs", help="the runs in the store, newest first")
     p.add_argument("--db", type=Path)
     p.add_argument("--limit", type=int, default=50)
@@ -63,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     return {"run": cmd_run, "resume": cmd_resume, "export": cmd_export, "validate": cmd_validate, "inspect": cmd_inspect,
-            "runs": cmd_runs}[args.command](args)
+            "runs": cmd_runs, "devices": cmd_devices}[args.command](args)
 
 
 def _engine_process(spec: Path | None, run_dir: Path | None, db: Path | None, resume: bool) -> int:
@@ -197,6 +200,26 @@ def cmd_inspect(args) -> int:
             print(f"cannot inspect: {p.message}\n  hint: {p.hint}", file=sys.stderr)
         return EXIT_INVALID
     print(json.dumps(info, indent=2) if args.json else format_report(info))
+    return 0
+
+
+def cmd_devices(args) -> int:
+    import os
+
+    import torch
+
+    cuda = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    info = {"cuda": cuda, "cuda_names": [torch.cuda.get_device_name(i) for i in range(cuda)],
+            "mps": torch.backends.mps.is_available(), "cpu_cores": os.cpu_count(),
+            "torch": torch.__version__}
+    if args.json:
+        print(json.dumps(info))
+    else:
+        gpus = ", ".join(info["cuda_names"]) or "none"
+        print(f"CUDA GPUs: {cuda} ({gpus}); Apple MPS: {'yes' if info['mps'] else 'no'}; "
+              f"CPU cores: {info['cpu_cores']}; torch {info['torch']}")
+        if cuda > 1:
+            print(f"train on all of them: torchrun --nproc_per_node={cuda} -m engine run SPEC")
     return 0
 
 

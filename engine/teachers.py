@@ -61,6 +61,9 @@ class OnnxTeacher(Teacher):
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # no busy-waiting between calls: with several teachers (and torch) sharing the cores,
+        # spinning threads would take the CPU from the others
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(spec.path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types per failure

@@ -240,7 +240,8 @@ class MainWindow(QMainWindow):
         self.act_check = self._action("&Check Pipeline", self.check_pipeline, QKeySequence("Ctrl+K"), "check",
                                       "Ask the engine whether this pipeline can run (spec, data, model files)")
         pipeline = bar.addMenu("&Pipeline")
-        pipeline.addActions([self.runner.act_run, self.runner.act_pause, self.runner.act_stop])
+        pipeline.addActions([self.runner.act_run, self.runner.act_pause, self.runner.act_stop,
+                             self.runner.act_all_gpus])
         pipeline.addSeparator()
         pipeline.addAction(self.act_check)
         self.act_export = self._action("&Export Run…", lambda: self.show_export(), QKeySequence("Ctrl+E"),
@@ -488,6 +489,9 @@ class MainWindow(QMainWindow):
             return
         if self.export_panel.engine.running:  # an export is quick to redo: it is not asked about
             self.export_panel.engine.cancel()
+        devices = self.runner.devices_proc
+        if devices is not None and devices.state() != QProcess.NotRunning:
+            devices.kill()
         if self.maybe_save():
             self.autosave.discard()  # saved, or the user chose to discard the changes
             self._save_layout()

@@ -6,10 +6,12 @@ All of it is signal-driven: the GUI thread never waits for the engine.
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QProcess, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QMessageBox, QProgressBar
 
@@ -38,6 +40,13 @@ class RunController(QObject):
         self.act_run = self._action("&Run", self.run_pipeline, "F5", "run", "Train the student (F5)")
         self.act_pause = self._action("&Pause", self.toggle_pause, "F6", "pause", "Pause or resume the run")
         self.act_stop = self._action("&Stop", self.stop, "Shift+F5", "stop", "Checkpoint, then stop the run")
+        self.gpus = 0  # CUDA GPUs the engine sees; asked in the background after start
+        self.devices_proc: QProcess | None = None
+        self.act_all_gpus = self._action("Use &All GPUs", lambda: None, None, "all-gpus",
+                                         "Train with one process per GPU (torchrun, DistributedDataParallel)")
+        self.act_all_gpus.setCheckable(True)
+        self.act_all_gpus.setVisible(False)
+        QTimer.singleShot(3000, self._ask_devices)  # after the window is up: it loads torch
         self.progress = QProgressBar()
         self.progress.setObjectName("run-progress")
         self.progress.setMaximumWidth(220)
@@ -56,7 +65,8 @@ class RunController(QObject):
 
     def _action(self, text, slot, key, name, tip) -> QAction:
         action = QAction(text, self.window)
-        action.setShortcut(QKeySequence(key))
+        if key:
+            action.setShortcut(QKeySequence(key))
         action.setObjectName(name)
         action.setToolTip(tip)
         action.setStatusTip(tip)
@@ -88,7 +98,7 @@ class RunController(QObject):
         run_dir.mkdir(parents=True, exist_ok=True)
         spec = run_dir / "pipeline.distill.json"
         atomic_write_text(spec, project_json(doc, None))
-        self._start(lambda: self.engine.start_run(spec, run_dir))
+        self._start(lambda: self.engine.start_run(spec, run_dir, self.processes))
         return True
 
     def rerun(self, run_id: int) -> None:
@@ -99,16 +109,39 @@ class RunController(QObject):
         run_dir.mkdir(parents=True, exist_ok=True)
         spec = run_dir / "pipeline.distill.json"
         atomic_write_text(spec, row["spec"])
-        self._start(lambda: self.engine.start_run(spec, run_dir))
+        self._start(lambda: self.engine.start_run(spec, run_dir, self.processes))
 
     def resume_run(self, run_id: int) -> None:
         row = self.store.run(run_id)
         if row is None or self.running:
             return
-        self._start(lambda: self.engine.start_resume(Path(row["run_dir"])))
+        self._start(lambda: self.engine.start_resume(Path(row["run_dir"]), self.processes))
         for name, (x, y) in self._history(run_id).items():  # the curves so far
             for xi, yi in zip(x, y):
                 self.dashboard.add_metrics(float(xi), {name: float(yi)})
+
+    @property
+    def processes(self) -> int:
+        return self.gpus if self.gpus > 1 and self.act_all_gpus.isChecked() else 1
+
+    def _ask_devices(self) -> None:
+        proc = QProcess(self)
+        proc.setProgram(sys.executable)
+        proc.setArguments(["-m", "engine", "devices", "--json"])
+        proc.finished.connect(lambda code, _s, p=proc: self._devices_known(
+            bytes(p.readAllStandardOutput()).decode("utf-8", "replace") if code == 0 else ""))
+        proc.start()
+        self.devices_proc = proc
+
+    def _devices_known(self, output: str) -> None:
+        """With several GPUs, offer to train on all of them."""
+        try:
+            self.gpus = int(json.loads(output).get("cuda", 0))
+        except (ValueError, AttributeError, TypeError):
+            self.gpus = 0
+        self.act_all_gpus.setText(f"Use &All {self.gpus} GPUs")
+        self.act_all_gpus.setVisible(self.gpus > 1)
+        self.act_all_gpus.setChecked(self.gpus > 1)
 
     def _start(self, launch) -> None:
         self.dashboard.clear_live()

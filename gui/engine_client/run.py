@@ -50,13 +50,13 @@ class EngineRun(QObject):
         return self.proc is not None and self.proc.state() != QProcess.NotRunning
 
     # starting
-    def start_run(self, spec: Path, run_dir: Path) -> None:
-        self._start(["run", str(spec), "--run-dir", str(run_dir)], run_dir)
+    def start_run(self, spec: Path, run_dir: Path, processes: int = 1) -> None:
+        self._start(["run", str(spec), "--run-dir", str(run_dir)], run_dir, processes)
 
-    def start_resume(self, run_dir: Path) -> None:
-        self._start(["resume", str(run_dir)], run_dir)
+    def start_resume(self, run_dir: Path, processes: int = 1) -> None:
+        self._start(["resume", str(run_dir)], run_dir, processes)
 
-    def _start(self, args: list[str], run_dir: Path) -> None:
+    def _start(self, args: list[str], run_dir: Path, processes: int = 1) -> None:
         if self.running:
             raise RuntimeError("a run is already going on in this client")
         self.run_id, self.run_dir = None, Path(run_dir)
@@ -64,7 +64,7 @@ class EngineRun(QObject):
         self.stderr_tail, self._buffer, self.fatal = "", b"", ""
         proc = QProcess(self)
         proc.setProgram(sys.executable)
-        proc.setArguments(["-m", "engine", *args] + (["--db", str(self.db)] if self.db else []))
+        proc.setArguments(engine_arguments(args + (["--db", str(self.db)] if self.db else []), processes))
         if hasattr(proc, "setUnixProcessParameters"):  # its own process group: stop/kill reach all of it
             proc.setUnixProcessParameters(QProcess.UnixProcessFlag.CreateNewSession)
         proc.readyReadStandardOutput.connect(self._read_stdout)
@@ -233,3 +233,12 @@ def crash_cause(fatal: str, last_error: dict | None) -> str:
             return FATAL.get(name, f"it crashed ({name})")
     return ("it was killed (SIGKILL or similar): by hand, or by the system when memory ran out "
             "(on Linux, `journalctl -k | grep -i oom` tells which)")
+
+
+def engine_arguments(args: list[str], processes: int = 1) -> list[str]:
+    """The Python arguments that start the engine: itself, or under torchrun on several GPUs
+    (one process per GPU; rank 0 writes the events the app reads)."""
+    if processes > 1:
+        return ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+                "-m", "engine", *args]
+    return ["-m", "engine", *args]

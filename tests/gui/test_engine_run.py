@@ -130,3 +130,13 @@ def test_out_of_memory_is_said_plainly(client, qtbot, tmp_path, demo_dict, monke
     assert "smaller student or batch_size" in message
     row = sqlite3.connect(tmp_path / "db.sqlite").execute("select status, error from runs").fetchone()
     assert row[0] == "failed" and "out of memory" in row[1]
+
+
+def test_a_run_under_torchrun_streams_rank_0s_events(client, qtbot, tmp_path, demo_dict):
+    demo_dict["training"].update(epochs=2, cpu_threads=1)
+    client.start_run(write_spec(tmp_path, demo_dict), tmp_path / "run", processes=2)  # 2 gloo processes
+    qtbot.waitUntil(lambda: bool(client.ended_with), timeout=120000)
+    assert client.ended_with[0][0] == "completed", client.ended_with
+    started = [e for e in client.events if e["event"] == "started"]
+    assert len(started) == 1 and started[0]["processes"] == 2
+    assert sqlite3.connect(tmp_path / "db.sqlite").execute("select status from runs").fetchall() == [("completed",)]

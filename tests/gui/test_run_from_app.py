@@ -178,3 +178,21 @@ def test_closing_during_a_run_stops_it_or_keeps_it_running(window, qtbot, tmp_pa
         assert window.runs.rows[0]["status"] == "running"
     finally:
         os.kill(pid, signal.SIGKILL)
+
+
+def test_several_gpus_are_offered_and_then_runs_start_under_torchrun(window, qtbot):
+    from PySide6.QtCore import QProcess
+
+    from gui.engine_client.run import engine_arguments
+
+    runner = window.runner
+    qtbot.waitUntil(lambda: runner.devices_proc is not None and
+                    runner.devices_proc.state() == QProcess.NotRunning, timeout=60000)  # the engine answered
+    assert runner.act_all_gpus.isVisible() == (runner.gpus > 1)  # one GPU or none: nothing to offer
+    runner._devices_known('{"cuda": 4}')  # what a workstation with four GPUs answers
+    assert runner.act_all_gpus.isVisible() and runner.act_all_gpus.isChecked()
+    assert runner.act_all_gpus.text() == "Use &All 4 GPUs" and runner.processes == 4
+    assert engine_arguments(["run", "p.json"], runner.processes) == [
+        "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=4", "-m", "engine", "run", "p.json"]
+    runner.act_all_gpus.setChecked(False)
+    assert runner.processes == 1 and engine_arguments(["run", "p.json"], 1) == ["-m", "engine", "run", "p.json"]
