@@ -227,6 +227,8 @@ class TrainingSpec(_Strict):
         None, ge=1, le=1024, description="CPU threads for torch; none: the physical cores, up to 8"
     )
     checkpoint_every_epochs: int = Field(1, ge=1)
+    compile: bool = Field(False, description="torch.compile the student's training step: faster "
+                          "steps after a compile of tens of seconds (needs a C++ compiler on the CPU)")
     teacher_outputs: Literal["cache", "live"] = Field(
         "cache", description="cache: each teacher runs once over the data, its outputs kept on "
         "disk and reused by later runs with the same teacher and data; live: every teacher runs "

@@ -221,6 +221,9 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
             model = prune(model, phase.prune, spec, data, emitter)
             validate(float(epochs_before))  # the drop pruning caused, before fine-tuning
         net = dist.wrap(model, device)  # DDP under torchrun: gradients averaged across ranks
+        if cfg.compile:  # the training step only; evaluation runs the plain model
+            net = torch.compile(net)
+            emitter.log(f"{phase.name}: compiling the student (torch.compile); the first steps are slow")
         opt, sched = make_optimizer(model, cfg, phase.lr, steps_per_epoch * phase.epochs)
         start_epoch, start_batch = 0, 0
         if resuming:  # everything that decides the next step: weights, moments, RNGs, position
@@ -258,7 +261,7 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
                     idx = idx[rank::world]
                 x = x_train.index_select(0, idx)
                 with autocast():
-                    logits = net(x)
+                    logits = forward(net, x, cfg.compile)
                     if live:  # every teacher on this batch (for augmented data)
                         p, lp, mask = stacked(data.train.x[idx.cpu().numpy()], None)
                     else:
@@ -312,6 +315,18 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
         on_metrics(step, float(total_epochs), test)
         result.final.update(test)
     return result
+
+
+def forward(net: torch.nn.Module, x: torch.Tensor, compiled: bool) -> torch.Tensor:
+    """The student's forward pass; a compiled one that cannot compile says so plainly."""
+    if not compiled:
+        return net(x)
+    try:
+        return net(x)
+    except Exception as exc:  # noqa: BLE001 — dynamo and inductor raise many types
+        raise RunFailed("compile", f"torch.compile failed: {str(exc).splitlines()[0][:300]}",
+                        "set training.compile to false (on the CPU it also needs a C++ compiler, "
+                        "e.g. apt-get install g++)") from None
 
 
 def prune(model: torch.nn.Module, step: PruneStep, spec: PipelineSpec, data: Dataset,

@@ -119,7 +119,9 @@ def fields_for(node: Node) -> list[Field]:
             Field(t + ("schedule",), "Schedule", "choice", ["cosine", "constant"]),
             Field(t + ("seed",), "Seed", "int"),
             Field(t + ("device",), "Device", "choice", ["auto", "cpu", "cuda", "mps"]),
-            Field(t + ("precision",), "Precision", "choice", ["auto", "fp32", "bf16", "fp16"])]
+            Field(t + ("precision",), "Precision", "choice", ["auto", "fp32", "bf16", "fp16"]),
+            Field(t + ("compile",), "Compile (torch.compile)", "bool",
+                  help="faster training steps after a compile of tens of seconds")]
 
 
 def _arch_fields(at: tuple[str, ...], arch: dict) -> list[Field]:

@@ -223,3 +223,17 @@ def test_an_empty_data_file_is_named_before_training(tmp_path, demo_dict):
     assert proc.returncode == 2
     error = next(e for e in parse_events(proc.stdout) if e["event"] == "error")
     assert "holds no samples" in error["message"] and error["field"] == "data"
+
+
+def test_a_compiled_student_trains_to_the_same_place(tmp_path, demo_dict):
+    demo_dict["training"].update(epochs=2, cpu_threads=1, compile=True)
+    proc = run_engine("run", write_spec(tmp_path, demo_dict), "--run-dir", tmp_path / "c", "--db", tmp_path / "db",
+                      timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    events = parse_events(proc.stdout)
+    assert any("compiling the student" in e.get("message", "") for e in events if e["event"] == "log")
+    demo_dict["training"]["compile"] = False
+    plain = run_engine("run", write_spec(tmp_path, demo_dict, "plain.distill.json"), "--run-dir", tmp_path / "p",
+                       "--db", tmp_path / "db")
+    a, b = events[-1]["best"]["val/acc"], parse_events(plain.stdout)[-1]["best"]["val/acc"]
+    assert abs(a - b) <= 0.02, (a, b)
