@@ -18,7 +18,7 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path, demo_dict)
     db = tmp_path / "db.sqlite"
     one = run_engine("run", spec, "--run-dir", tmp_path / "one", "--db", db)
     assert one.returncode == 0, one.stderr
-    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                           "-m", "engine", "run", str(spec), "--run-dir", str(tmp_path / "two"), "--db", str(db)],
                          cwd=ROOT, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert two.returncode == 0, two.stderr[-3000:]
