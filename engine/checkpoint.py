@@ -16,7 +16,6 @@ it, so the app can ask whether a run folder has a checkpoint.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import re
@@ -25,6 +24,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from engine.model_files import sha256_of
 
 KEEP = 2
 FORMAT = 1
@@ -68,7 +69,7 @@ def save_checkpoint(root: Path, state: dict[str, Any], step: int, info: dict[str
             time.sleep(delay)
         manifest = {"format": FORMAT, "step": step, **info, "created": time.time(),
                     "torch": torch.__version__,
-                    "files": {STATE: {"bytes": (tmp / STATE).stat().st_size, "sha256": _sha256(tmp / STATE)}}}
+                    "files": {STATE: {"bytes": (tmp / STATE).stat().st_size, "sha256": sha256_of(tmp / STATE)}}}
         with (tmp / MANIFEST).open("w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=1)
             f.flush()
@@ -107,7 +108,7 @@ def verify(folder: Path) -> str | None:
         path = folder / name
         if not path.is_file() or "/" in name or name.startswith("."):
             return f"{name} is missing"
-        if path.stat().st_size != meta.get("bytes") or _sha256(path) != meta.get("sha256"):
+        if path.stat().st_size != meta.get("bytes") or sha256_of(path) != meta.get("sha256"):
             return f"{name} does not match its manifest (damaged)"
     return None
 
@@ -146,14 +147,6 @@ def _check_free_space(root: Path, size: int) -> None:
     if free < need:
         raise OSError(errno.ENOSPC, f"not enough free space for a checkpoint in {root}: it needs "
                       f"about {need / 1e6:.0f} MB, {free / 1e6:.0f} MB are free", str(root))
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:

@@ -158,11 +158,7 @@ def load_state_dict_pt(path: Path, where: str) -> dict:
                                  "zip archive nor a pickle)", "save the weights again, or use "
                                  "safetensors", "corrupt_model") from None
         if _is_torchscript(path):
-            raise InputError.one(
-                where, f"{path.name} is a TorchScript model: it holds code that runs when it is "
-                "loaded", "if you trust its source, set the teacher's format to torchscript and "
-                "mark it trusted; otherwise export it to ONNX or save its state dict",
-                "untrusted_code") from None
+            raise _torchscript_refused(path, where) from None
         raise InputError.one(
             where, f"{path.name} holds Python objects beyond plain weights, which could run "
             f"code ({str(exc).splitlines()[0][:160]})",
@@ -170,11 +166,7 @@ def load_state_dict_pt(path: Path, where: str) -> dict:
             "unsafe_model") from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
         if _is_torchscript(path):
-            raise InputError.one(
-                where, f"{path.name} is a TorchScript model: it holds code that runs when it is "
-                "loaded", "if you trust its source, set the teacher's format to torchscript and "
-                "mark it trusted; otherwise export it to ONNX or save its state dict",
-                "untrusted_code") from None
+            raise _torchscript_refused(path, where) from None
         raise InputError.one(where, f"{path.name} is not a readable PyTorch file ({str(exc)[:200]})",
                              "save the weights again, or use safetensors", "corrupt_model") from None
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
@@ -183,6 +175,13 @@ def load_state_dict_pt(path: Path, where: str) -> dict:
         raise InputError.one(where, f"{path.name} does not hold a state dict of tensors",
                              "save model.state_dict()", "corrupt_model")
     return obj
+
+
+def _torchscript_refused(path: Path, where: str) -> InputError:
+    return InputError.one(where, f"{path.name} is a TorchScript model: it holds code that runs when "
+                          "it is loaded", "if you trust its source, set the teacher's format to "
+                          "torchscript and mark it trusted; otherwise export it to ONNX or save "
+                          "its state dict", "untrusted_code")
 
 
 def _is_torchscript(path: Path) -> bool:

@@ -127,21 +127,10 @@ class MainWindow(QMainWindow):
         except InputError as exc:
             self.show_problems("Cannot recover the unsaved changes", exc)
             return False
-        self.scene.clearSelection()
-        self.doc.clear()
-        self.doc.set_name(name)
-        for node in nodes:
-            self.doc.add_node(node)
-        for link in links:
-            self.doc.add_link(link)
-        self.undo_stack.clear()
+        self._load_document(name, nodes, links)
         self.undo_stack.resetClean()  # recovered edits are unsaved edits
         self.path = path
         self._update_title()
-        self.view.fit_to_view()
-        for node in self.doc.of_kind("teacher"):
-            if node.props.get("path"):
-                self._read_teacher_file(node.id, node.props["path"])
         self.statusBar().showMessage("Recovered the unsaved changes; save them to keep them", 10000)
         return True
 
@@ -337,6 +326,16 @@ class MainWindow(QMainWindow):
         except InputError as exc:
             self.show_problems(f"Cannot open {path.name}", exc)
             return False
+        self._load_document(name, nodes, links)
+        self.path = None if as_copy else path.resolve()
+        if not as_copy:
+            self._remember_recent(self.path)
+        self._update_title()
+        self.statusBar().showMessage(f"Opened {path.name}", 5000)
+        return True
+
+    def _load_document(self, name: str, nodes: list, links: list) -> None:
+        """Replace the document (opened or recovered); its teachers' files are read anew."""
         self.scene.clearSelection()
         self.doc.clear()
         self.doc.set_name(name)
@@ -345,16 +344,10 @@ class MainWindow(QMainWindow):
         for link in links:
             self.doc.add_link(link)
         self.undo_stack.clear()
-        self.path = None if as_copy else path.resolve()
-        if not as_copy:
-            self._remember_recent(self.path)
-        self._update_title()
         self.view.fit_to_view()
         for node in self.doc.of_kind("teacher"):
             if node.props.get("path"):
                 self._read_teacher_file(node.id, node.props["path"])
-        self.statusBar().showMessage(f"Opened {path.name}", 5000)
-        return True
 
     def _read_teacher_file(self, node_id: str, path: str) -> None:
         if (node_id, path) in self._reading:

@@ -132,24 +132,8 @@ def project_to_nodes(data: dict[str, Any], project_dir: Path) -> tuple[str, list
                 valid[key] = _complete(adapter, adapter.validate_python(data[key]))
             except ValidationError as exc:
                 problems += _prefixed(exc, key)
-    teachers = list(data.get("teachers", [])) if isinstance(data.get("teachers", []), list) else None
-    if teachers is None:
-        problems.append(Problem("teachers", "teachers must be a list", "write a list in [ ]"))
-        teachers = []
-    for i, t in enumerate(teachers):
-        try:
-            teachers[i] = _complete(_TEACHER, _TEACHER.validate_python(t))
-        except ValidationError as exc:
-            problems += _prefixed(exc, f"teachers[{i}]")
-    steps = list(data.get("compression", [])) if isinstance(data.get("compression", []), list) else None
-    if steps is None:
-        problems.append(Problem("compression", "compression must be a list", "write a list in [ ]"))
-        steps = []
-    for i, step in enumerate(steps):
-        try:
-            steps[i] = _complete(_STEP, _STEP.validate_python(step))
-        except ValidationError as exc:
-            problems += _prefixed(exc, f"compression[{i}]")
+    teachers = _list_section(data, "teachers", _TEACHER, problems)
+    steps = _list_section(data, "compression", _STEP, problems)
     known = set(_SECTIONS) | {"teachers", "compression", "schema_version", "layout"}
     problems += [Problem(k, "unknown field", "remove it, or check its spelling")
                  for k in data if k not in known]
@@ -225,6 +209,22 @@ def project_to_nodes(data: dict[str, Any], project_dir: Path) -> tuple[str, list
                 links.append(link)
     name = valid.get("name") or "untitled pipeline"
     return name, nodes, links
+
+
+def _list_section(data: dict, key: str, adapter: TypeAdapter, problems: list[Problem]) -> list:
+    """A list section (teachers, compression), each entry validated and completed; problems
+    are added to `problems` with the entry's index."""
+    raw = data.get(key, [])
+    if not isinstance(raw, list):
+        problems.append(Problem(key, f"{key} must be a list", "write a list in [ ]"))
+        return []
+    entries = list(raw)
+    for i, entry in enumerate(entries):
+        try:
+            entries[i] = _complete(adapter, adapter.validate_python(entry))
+        except ValidationError as exc:
+            problems += _prefixed(exc, f"{key}[{i}]")
+    return entries
 
 
 def _number(value, default: float) -> float:

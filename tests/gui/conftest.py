@@ -81,3 +81,18 @@ def file_mime(*paths) -> QMimeData:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     return mime
+
+
+@pytest.fixture
+def doc(qapp):
+    """An empty document (QtCore only), for the model's rules and undo commands."""
+    from gui.document.model import Document
+
+    return Document()
+
+
+@pytest.fixture
+def stack(qapp):
+    from PySide6.QtGui import QUndoStack
+
+    return QUndoStack()

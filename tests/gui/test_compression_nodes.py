@@ -3,8 +3,6 @@
 
 import json
 
-import pytest
-from PySide6.QtGui import QUndoStack
 
 from engine.spec import parse_spec
 from gui.document.commands import AddLink
@@ -12,19 +10,10 @@ from gui.document.convert import document_to_project, project_to_nodes, read_pro
 from gui.document.model import Document, Link
 from gui.document.validation import INCOMPLETE, OK, check_link, node_status
 from tests.conftest import ROOT
+from tests.gui.test_convert import load_into
 from tests.gui.test_document import add
 
 COMPRESSED = ROOT / "assets" / "examples" / "digits-compressed.distill.json"
-
-
-@pytest.fixture
-def doc(qapp):
-    return Document()
-
-
-@pytest.fixture
-def stack(qapp):
-    return QUndoStack()
 
 
 def test_the_chain_rules(doc, stack):
@@ -52,13 +41,8 @@ def test_the_chain_rules(doc, stack):
 
 def test_the_compressed_example_opens_and_saves_the_same_spec(tmp_path):
     data = read_project(COMPRESSED)
-    name, nodes, links = project_to_nodes(data, COMPRESSED.parent)
-    doc = Document()
-    doc.name = name
-    for node in nodes:
-        doc.add_node(node)
-    for link in links:
-        doc.add_link(link)
+    doc = load_into(Document(), COMPRESSED)
+    nodes = list(doc.nodes.values())
     chain = [n.kind for n in nodes if n.kind in ("prune", "quantize", "export")]
     assert chain == ["prune", "quantize", "export"]
     saved = document_to_project(doc, tmp_path)
@@ -72,12 +56,8 @@ def test_the_compressed_example_opens_and_saves_the_same_spec(tmp_path):
 
 
 def test_an_unfinished_step_ends_the_chain_and_stays_in_the_layout(doc, stack, tmp_path):
-    data = read_project(COMPRESSED)
-    _, nodes, links = project_to_nodes(data, COMPRESSED.parent)
-    for node in nodes:
-        doc.add_node(node)
-    for link in links:
-        doc.add_link(link)
+    load_into(doc, COMPRESSED)
+    nodes = list(doc.nodes.values())
     quant = next(n for n in nodes if n.kind == "quantize")
     quant.props["max_accuracy_drop"] = -1  # not valid: quantize and what follows stay out of the spec
     saved = document_to_project(doc, tmp_path)

@@ -2,8 +2,6 @@
 
 import copy
 
-import pytest
-from PySide6.QtGui import QUndoStack
 
 from gui.document.commands import AddLink, AddNode, MoveNodes, RemoveItems, SetName, SetProps
 from gui.document.kinds import default_props
@@ -21,16 +19,6 @@ def add(doc, stack, kind, **props) -> Node:
     node = Node(doc.new_id(kind), kind, {**default_props(kind), **props}, (0, 0))
     stack.push(AddNode(doc, node))
     return doc.nodes[node.id]
-
-
-@pytest.fixture
-def doc(qapp):
-    return Document()
-
-
-@pytest.fixture
-def stack(qapp):
-    return QUndoStack()
 
 
 def teacher_props(name, classes, **kw):
