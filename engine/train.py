@@ -132,10 +132,13 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
 
     started = time.monotonic()
     targets = val_targets = None
+    def cache_key(x: np.ndarray) -> str | None:  # no cache folder: computed here, nothing stored
+        return fingerprint(x) if cache_dir is not None else None
+
     if not live:
-        targets = stacked(data.train.x, fingerprint(data.train.x))
+        targets = stacked(data.train.x, cache_key(data.train.x))
     if not data.labeled and len(data.val):
-        val_targets = stacked(data.val.x, fingerprint(data.val.x))
+        val_targets = stacked(data.val.x, cache_key(data.val.x))
     emitter.log(f"teacher outputs {'run live on each batch' if live else 'ready'} for "
                 f"{len(teachers)} teachers on {len(data.train)} samples in {time.monotonic() - started:.2f}s")
     alpha = strategy.hard_label_weight if data.labeled else 0.0
@@ -186,12 +189,12 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
                             f"step {step}", "lower training.lr, or check the data and teachers "
                             "for extreme values; checkpoints saved so far are kept")
         values["lr"] = sched.get_last_lr()[0]
-        extra: dict[str, float] = {}
         emitter.emit("metric", step=step, epoch=round(epoch_progress, 4), values=values)
         on_metrics(step, epoch_progress, values)
         now = time.monotonic()
         rate = window_samples / max(now - window_start, 1e-9)
         remaining = (total_steps - step) * cfg.batch_size / max(rate, 1e-9)
+        extra: dict[str, float] = {}
         if device.type == "cuda":  # read without a sync: the allocator's own counter
             extra["gpu_mem_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
         emitter.emit("progress", **extra, step=step, total_steps=total_steps, epoch=round(epoch_progress, 4),
@@ -262,7 +265,7 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
                 x = x_train.index_select(0, idx)
                 with autocast():
                     logits = forward(net, x, cfg.compile)
-                    if live:  # every teacher on this batch (for augmented data)
+                    if live:  # every teacher runs on this batch
                         p, lp, mask = stacked(data.train.x[idx.cpu().numpy()], None)
                     else:
                         p, lp, mask = targets[0].index_select(0, idx), targets[1].index_select(0, idx), targets[2]
