@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QLabel, QMessageBox, QProgressBar
 from engine.atomic_io import atomic_write_text
 from engine.run import default_run_dir
 from gui.document.convert import project_json
-from gui.document.validation import OK, node_status
+from gui.document.validation import OK, chain_after, node_status
 from gui.engine_client.run import EngineRun
 from gui.panels.dashboard import Dashboard
 from gui.panels.runs import RunsPanel
@@ -200,6 +200,9 @@ class RunController(QObject):
             self.progress.setValue(int(1000 * e.get("fraction", 0)))
             eta = e.get("eta_s") or 0
             phase = e.get("phase", "distill")
+            if phase.startswith("prune "):  # the prune node being fine-tuned says so
+                self._set_chain_live("prune", int(phase.split()[1]) - 1,
+                                     f"fine-tuning · epoch {e.get('epoch', 0):.1f}/{e.get('epochs')}")
             self.run_label.setText(f"epoch {e.get('epoch', 0):.1f}/{e.get('epochs')} · "
                                    + ("" if phase == "distill" else f"{phase}: fine-tune · ")
                                    + f"{e.get('samples_per_s', 0):,.0f} samples/s · ETA {eta:.0f}s"
@@ -220,6 +223,22 @@ class RunController(QObject):
             self.dashboard.add_log(f"exported to {report.get('folder')}: " + ", ".join(
                 f"{k} {v['bytes']:,} bytes" for k, v in report.get("files", {}).items()))
             self.window.show_export(e.get("run_id"), report)
+            files = report.get("files", {})
+            if "onnx_int8" in files:
+                smaller = files["onnx_fp32"]["bytes"] / files["onnx_int8"]["bytes"]
+                self._set_chain_live("quantize", 0, f"int8 {smaller:.1f}× smaller · "
+                                     f"acc {report['accuracy']['onnx_int8']:.3f}")
+            self._set_chain_live("export", 0, "exported: see the Export panel"
+                                 if not report.get("problems") else "exported with a problem")
+
+    def _set_chain_live(self, kind: str, index: int, text: str) -> None:
+        """Live text on the index-th node of a kind in the student's compression chain."""
+        student = self.window.doc.student()
+        if student is None:
+            return
+        nodes = [n for n in chain_after(self.window.doc, student) if n.kind == kind]
+        if index < len(nodes) and nodes[index].id in self.window.scene.node_items:
+            self.window.scene.node_items[nodes[index].id].set_live(text)
 
     def _on_ended(self, status: str, message: str) -> None:
         self.paused = False
@@ -231,6 +250,9 @@ class RunController(QObject):
         if student is not None and student.id in self.window.scene.node_items:
             item = self.window.scene.node_items[student.id]
             item.set_live(item.live.replace("training:", status + ":") if item.live else "")
+        for item in self.window.scene.node_items.values():  # a fine-tune that is over
+            if item.live.startswith("fine-tuning"):
+                item.set_live(f"fine-tune {status}")
         self.runs.refresh()
         self.window.statusBar().showMessage(message.splitlines()[0], 10000)
         if status == "failed":
