@@ -228,7 +228,7 @@ class RunController(QObject):
                 smaller = files["onnx_fp32"]["bytes"] / files["onnx_int8"]["bytes"]
                 self._set_chain_live("quantize", 0, f"int8 {smaller:.1f}× smaller · "
                                      f"acc {report['accuracy']['onnx_int8']:.3f}")
-            self._set_chain_live("export", 0, "exported: see the Export panel"
+            self._set_chain_live("export", 0, "exported (Export panel)"
                                  if not report.get("problems") else "exported with a problem")
 
     def _set_chain_live(self, kind: str, index: int, text: str) -> None:

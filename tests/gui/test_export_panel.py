@@ -83,4 +83,4 @@ def test_a_run_with_an_export_node_shows_its_report(window, qtbot, tmp_path):
     assert panel.report["folder"].endswith("export") and panel.open_button.isEnabled()
     live = {n.kind: window.scene.node_items[n.id].live for n in window.doc.nodes.values()}
     assert live["prune"] == "fine-tune completed" and "× smaller" in live["quantize"]
-    assert live["export"] == "exported: see the Export panel"
+    assert live["export"] == "exported (Export panel)"
