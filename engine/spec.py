@@ -149,23 +149,98 @@ class TeacherSpec(_Strict):
         return [self.mapping.get(c, c) for c in self.classes]
 
 
+class StudentInit(_Strict):
+    """Where the student's starting weights come from.
+
+    scratch: random. grow: Net2Net's function-preserving widening and deepening of one
+    (MLP, zoo-weights) teacher, so the large student starts out computing exactly what the small
+    teacher computes (Chen, Goodfellow, Shlens, "Net2Net", ICLR 2016). fedavg: the average of
+    the teachers' weights, which must share the student's architecture (McMahan et al., "Federated
+    Averaging", AISTATS 2017; the start point of FedDF). weights: a safetensors file, e.g. an
+    earlier run's student; tensors whose shapes match are copied, the output rows by class name.
+    """
+
+    kind: Literal["scratch", "grow", "fedavg", "weights"] = "scratch"
+    teacher: str | None = Field(None, description="grow: the name of the teacher to grow from")
+    path: Path | None = Field(None, description="weights: a .safetensors file to start from")
+
+    @model_validator(mode="after")
+    def _what_it_needs(self) -> StudentInit:
+        if self.kind == "grow" and not self.teacher:
+            raise ValueError("init 'grow' needs `teacher`: the name of the teacher to grow from")
+        if self.kind == "weights" and self.path is None:
+            raise ValueError("init 'weights' needs `path`: a .safetensors file (an earlier student)")
+        return self
+
+
 class StudentSpec(_Strict):
     """The larger, general model that learns from all teachers."""
 
     architecture: Architecture = MlpArch()
+    init: StudentInit = StudentInit()
+
+
+class HintSpec(_Strict):
+    """One feature hint: a student layer's output, through a learned adapter, matches a
+    teacher's intermediate features (FitNets, Romero et al., ICLR 2015)."""
+
+    teacher: str = Field(min_length=1, description="the teacher's name")
+    teacher_layer: str = Field(min_length=1, description="ONNX: a tensor name in the graph; zoo "
+                               "weights: a module name such as body.1 (`distill-engine inspect "
+                               "--layers` lists them)")
+    student_layer: str = Field("body", min_length=1, description="a module of the student, e.g. "
+                               "body.1 or body (the features before the head)")
+
+
+class CalibrationSpec(_Strict):
+    """A few labelled samples per class (taken from the training split; every other label stays
+    hidden) fit each teacher's logit scale and offset, so that teachers whose class subsets do
+    not overlap can be merged into one distribution over all classes."""
+
+    labels_per_class: int = Field(10, ge=1, le=100000)
+    weight: float = Field(1.0, ge=0.0, le=100.0, description="weight of cross-entropy on those "
+                          "few labels in the student's loss")
 
 
 class StrategySpec(_Strict):
-    """How teachers teach: Hinton knowledge distillation, several teachers, optional labels."""
+    """How teachers teach. Every option is a documented method; see engine/losses.py."""
 
     kind: Literal["hinton_kd"] = "hinton_kd"
     temperature: float = Field(4.0, gt=0.0, le=100.0)
     hard_label_weight: float = Field(
         0.5, ge=0.0, le=1.0, description="weight of cross-entropy on labels, when labels exist"
     )
-    teacher_weighting: Literal["uniform", "fixed"] = Field(
-        "uniform", description="uniform: all teachers equal; fixed: each teacher's `weight`"
+    teacher_weighting: Literal["uniform", "fixed", "confidence", "entropy", "selective",
+                               "label_aware"] = Field(
+        "uniform", description="uniform: all teachers equal; fixed: each teacher's `weight`; "
+        "confidence / entropy: per sample, by how sure each teacher is (no labels needed); "
+        "selective: per sample, only the least ambiguous teacher; label_aware: per sample, by "
+        "each teacher's cross-entropy on the label (needs labels)"
     )
+    partial_classes: Literal["renormalize", "zero_fill"] = Field(
+        "renormalize", description="teachers that know only some classes: renormalize the "
+        "student over each teacher's classes (UHC); zero_fill: treat unknown classes as "
+        "probability 0 (the naive baseline)")
+    combine: Literal["per_teacher", "average_logits"] = Field(
+        "per_teacher", description="per_teacher: a weighted sum of one KD term per teacher; "
+        "average_logits: one KD term against the teachers' averaged logits (ensemble "
+        "distillation, FedDF; every teacher must know every class)")
+    calibration: CalibrationSpec | None = Field(
+        None, description="a few labels per class to merge teachers whose subsets do not overlap")
+    hints: list[HintSpec] = Field(default_factory=list, description="feature hints (FitNets)")
+    hint_weight: float = Field(1.0, ge=0.0, le=1000.0, description="weight of the hint losses")
+    task_heads: bool = Field(False, description="a head per teacher on the student's shared "
+                             "trunk, each learning its teacher's own outputs, beside the unified "
+                             "head (exported: the unified head only)")
+    task_head_weight: float = Field(0.5, ge=0.0, le=100.0)
+    confidence_weight: float = Field(
+        0.0, ge=0.0, le=1.0, description="weak-to-strong auxiliary confidence loss: the share "
+        "of cross-entropy on the student's own hardened predictions (Burns et al. 2023); 0: off")
+    confidence_warmup: float = Field(0.2, ge=0.0, le=1.0, description="fraction of the steps "
+                                     "over which the confidence share ramps up from 0")
+    previous_student: Path | None = Field(
+        None, description="continual distillation: an earlier run's student.safetensors, "
+        "kept as an extra teacher (learning without forgetting) and used as the starting weights")
 
 
 # ── compression and export ───────────────────────────────────────────────────────────────
@@ -242,7 +317,9 @@ class PipelineSpec(_Strict):
     name: str = Field(min_length=1, max_length=200)
     data: DataSource
     classes: list[str] = Field(min_length=2, description="the student's class names, output order")
-    teachers: list[TeacherSpec] = Field(min_length=1)
+    teachers: list[TeacherSpec] = Field(
+        default_factory=list, description="none: the student learns from labels alone "
+        "(strategy.hard_label_weight 1), e.g. to train an expert or an oracle")
     student: StudentSpec = StudentSpec()
     strategy: StrategySpec = StrategySpec()
     training: TrainingSpec = TrainingSpec()
@@ -336,6 +413,49 @@ def semantic_problems(classes: list[str], teachers: dict[int, TeacherSpec]) -> l
     return problems
 
 
+def strategy_problems(spec: PipelineSpec) -> list[Problem]:
+    """What the strategy asks of the teachers, the student and the data."""
+    strategy, problems = spec.strategy, []
+    names = {t.name: t for t in spec.teachers}
+    labels = getattr(spec.data, "use_labels", True)
+    if not spec.teachers and strategy.previous_student is None:
+        if strategy.hard_label_weight != 1.0 or not labels:
+            problems.append(Problem("teachers", "the spec has no teachers, so the student can "
+                                    "learn only from labels", "add a teacher, or keep the data's "
+                                    "labels and set strategy.hard_label_weight to 1"))
+    for i, hint in enumerate(strategy.hints):
+        if hint.teacher not in names:
+            problems.append(Problem(f"strategy.hints[{i}].teacher", f"no teacher is named "
+                                    f"'{hint.teacher}'", f"use one of: {', '.join(names) or '(none)'}"))
+    init = spec.student.init
+    if init.kind == "grow":
+        t = names.get(init.teacher or "")
+        if t is None:
+            problems.append(Problem("student.init.teacher", f"no teacher is named '{init.teacher}'",
+                                    f"grow from one of: {', '.join(names) or '(none)'}"))
+        elif not isinstance(t.architecture, MlpArch) or not isinstance(spec.student.architecture, MlpArch):
+            problems.append(Problem("student.init", "growing (Net2Net) works from an mlp teacher "
+                                    "given as zoo weights into an mlp student",
+                                    "give the teacher its mlp architecture, or use init 'scratch'"))
+    if init.kind == "fedavg" and (not spec.teachers or any(
+            t.architecture != spec.student.architecture for t in spec.teachers)):
+        problems.append(Problem("student.init", "fedavg averages the teachers' weights, so every "
+                                "teacher must be zoo weights with the student's architecture",
+                                "give every teacher the student's architecture, or use init 'scratch'"))
+    if strategy.combine == "average_logits":
+        partial = [t.name for t in spec.teachers if set(t.student_classes_of()) != set(spec.classes)]
+        if partial:
+            problems.append(Problem("strategy.combine", "averaging logits needs teachers that know "
+                                    f"every class; {', '.join(partial)} know only some",
+                                    "use combine 'per_teacher' for teachers with class subsets"))
+    needs_labels = {"label_aware": "teacher_weighting 'label_aware'"}.get(strategy.teacher_weighting)
+    if needs_labels and not labels:
+        problems.append(Problem("strategy.teacher_weighting", f"{needs_labels} needs labels, and "
+                                "the data's labels are off", "turn data.use_labels on, or pick "
+                                "a label-free weighting: confidence, entropy or selective"))
+    return problems
+
+
 def check_schema_version(data: dict) -> None:
     """Refuse a file from a newer version by name, before reading anything else of it."""
     version = data.get("schema_version")
@@ -369,7 +489,7 @@ def parse_spec(data: Any, base_dir: Path | None = None) -> PipelineSpec:
         except (ValueError, OSError) as exc:
             raise InputError([Problem("(paths)", f"a file path cannot be used: {exc}",
                                       "check the paths in the spec for odd characters")]) from None
-    problems = semantic_problems(spec.classes, dict(enumerate(spec.teachers)))
+    problems = semantic_problems(spec.classes, dict(enumerate(spec.teachers))) + strategy_problems(spec)
     if problems:
         raise InputError(problems)
     return spec
@@ -405,7 +525,11 @@ def _resolve_paths(spec: PipelineSpec, base_dir: Path) -> PipelineSpec:
         data = data.model_copy(update={"images": fix(data.images), "labels": fix(data.labels)})
     teachers = [t.model_copy(update={"path": fix(t.path)}) for t in spec.teachers]
     export = spec.export.model_copy(update={"folder": fix(spec.export.folder)}) if spec.export else None
-    return spec.model_copy(update={"data": data, "teachers": teachers, "export": export})
+    student = spec.student.model_copy(update={"init": spec.student.init.model_copy(
+        update={"path": fix(spec.student.init.path)})})
+    strategy = spec.strategy.model_copy(update={"previous_student": fix(spec.strategy.previous_student)})
+    return spec.model_copy(update={"data": data, "teachers": teachers, "export": export,
+                                   "student": student, "strategy": strategy})
 
 
 def load_spec(path: str | Path) -> PipelineSpec:
