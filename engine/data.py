@@ -35,6 +35,12 @@ class Dataset:
     test: Part
     sample_shape: tuple[int, ...]
     fingerprint: str  # sha256 of the raw arrays and the split: keys caches of teacher outputs
+    hidden_labels: np.ndarray | None = None  # the training labels that `use_labels: false` hides:
+    # read only by calibration, which takes a few per class
+
+    @property
+    def known_train_labels(self) -> np.ndarray | None:
+        return self.train.y if self.train.y is not None else self.hidden_labels
 
     @property
     def labeled(self) -> bool:
@@ -53,14 +59,15 @@ def load_dataset(spec: PipelineSpec) -> Dataset:
         raise InputError.one(
             "data", f"{int(bad.sum())} values are NaN or infinite, in {len(rows)} samples "
             f"(first: sample {int(rows[0])})", "clean or drop those samples before training")
-    if not src.use_labels:
-        y = None
-    fingerprint = _fingerprint(x, y, src.split.seed, src.split.val, src.split.test)
+    fingerprint = _fingerprint(x, y if src.use_labels else None, src.split.seed, src.split.val, src.split.test)
     train, val, test = _split(x, y, src.split.val, src.split.test, src.split.seed)
     if len(train) == 0:
         raise InputError.one("data.split", "the training part is empty",
                              "use more samples or smaller val/test fractions")
-    return Dataset(train, val, test, tuple(x.shape[1:]), fingerprint)
+    hidden = None
+    if not src.use_labels:  # training never sees them; validation and test still measure with them
+        train, hidden = Part(train.x, None), train.y
+    return Dataset(train, val, test, tuple(x.shape[1:]), fingerprint, hidden)
 
 
 def _load_arrays(src: DataSource, classes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:

@@ -7,6 +7,8 @@ T the temperature; σ the softmax.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -53,24 +55,109 @@ def teacher_targets(outputs: list[torch.Tensor], student_indices: list[torch.Ten
 
 
 def multi_teacher_kd(student_logits: torch.Tensor, p: torch.Tensor, log_p: torch.Tensor,
-                     mask: torch.Tensor, weights: torch.Tensor,
-                     temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weighted mean of each teacher's KD term:  L_KD = Σ_t w_t L_KD(t) / Σ_t w_t,
+                     mask: torch.Tensor, weights: torch.Tensor, temperature: float,
+                     renormalize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weighted mean of each teacher's KD term, per sample n:
 
-        L_KD(t) = T² · mean_batch KL( σ(z_t/T) ‖ σ(z_s[S_t]/T) )   (see `hinton_kd`)
+        L_KD = mean_n Σ_t w_nt KL_nt / Σ_t w_nt,    KL_nt = T² · KL( σ(z_t/T) ‖ σ(z_s[S_t]/T) )
 
     computed for all K teachers at once on [B, K, C] tensors (the student's distribution
     renormalised over each S_t by a masked log-sum-exp), so the cost of a step hardly grows
-    with the number of teachers. Uniform weights give the plain average of teachers (Hinton
-    et al. 2015, §2 on ensembles); fixed weights let the user trust some experts more
-    (You et al., "Learning from Multiple Teacher Networks", KDD 2017).
+    with the number of teachers. `weights` is [K] (the same for every sample) or [B, K].
+    Uniform weights give the plain average of teachers (Hinton et al. 2015, §2 on ensembles);
+    fixed weights let the user trust some experts more (You et al., "Learning from Multiple
+    Teacher Networks", KDD 2017); per-sample weights come from `sample_weights`.
+
+    renormalize=True is the UHC loss for teachers with class subsets (Vongkulbhisal et al.,
+    "Unifying Heterogeneous Classifiers with Distillation", CVPR 2019, the cross-entropy
+    method): the teacher's distribution is matched with the student's renormalised to S_t.
+    renormalize=False is the naive baseline: classes outside S_t count as probability 0, so the
+    student is pushed away from every class a teacher does not know.
+    `student_logits` may be [B, C], or [B, K, C] with one set of logits per teacher (task heads).
     Returns the total and each teacher's term [K] (for the dashboard).
     """
-    s = student_logits.float().unsqueeze(1) / temperature  # [B, 1, C]
-    lse = torch.logsumexp(s.masked_fill(~mask, float("-inf")), dim=2, keepdim=True)  # [B, K, 1]
-    kl = (p * (log_p - (s - lse))).masked_fill(~mask, 0.0).sum(dim=2)  # [B, K]
-    terms = kl.mean(dim=0) * temperature**2
-    return (weights * terms).sum() / weights.sum(), terms
+    s = student_logits.float() / temperature
+    if s.dim() == 2:
+        s = s.unsqueeze(1)  # [B, 1, C]: the same logits for every teacher
+    lse = torch.logsumexp(s.masked_fill(~mask, float("-inf")) if renormalize else s, dim=2, keepdim=True)
+    kl = (p * (log_p - (s - lse))).masked_fill(~mask, 0.0).sum(dim=2) * temperature**2  # [B, K]
+    w = weights.expand_as(kl)
+    total = ((w * kl).sum(dim=1) / w.sum(dim=1).clamp_min(1e-12)).mean()
+    return total, kl.mean(dim=0)
+
+
+def sample_weights(kind: str, logits: list[torch.Tensor], student_indices: list[torch.Tensor],
+                   labels: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-sample teacher weights w [N, K] from each teacher's own logits z_t (at T = 1).
+
+    With p_t = σ(z_t) over the k_t classes teacher t knows and H̄_t = H(p_t) / log k_t its
+    entropy scaled to [0, 1]:
+      confidence:  w_nt = max_c p_t(c | x_n)
+      entropy:     w_nt = 1 − H̄_t(x_n) + 10⁻³
+      selective:   w_nt = 1 for the teacher with the least H̄_t(x_n), else 0 — selective
+                   learning from the least ambiguous teacher (Shen, Wang, Song, Song,
+                   "Customizing Student Networks From Heterogeneous Teachers via Adaptive
+                   Knowledge Amalgamation", ICCV 2019)
+      label_aware: CA-MKD (Zhang, Chen, Wang, "Confidence-Aware Multi-Teacher Knowledge
+                   Distillation", ICASSP 2022): with L_nt = −log p_t(y_n | x_n) over the K_n
+                   teachers that know the label y_n, w_nt = (1 − softmax_t(L_n)_t) / (K_n − 1)
+                   (w = 1 when K_n = 1); teachers that do not know y_n get 0. A sample whose
+                   label no teacher knows weighs its teachers equally.
+    """
+    n, k = logits[0].shape[0], len(logits)
+    device = logits[0].device
+    log_p = [F.log_softmax(z.float(), dim=1) for z in logits]
+    if kind == "confidence":
+        return torch.stack([lp.exp().max(dim=1).values for lp in log_p], dim=1)
+    if kind in ("entropy", "selective"):
+        h = torch.stack([-(lp.exp() * lp).sum(dim=1) / max(math.log(lp.shape[1]), 1e-12) for lp in log_p], dim=1)
+        if kind == "entropy":
+            return 1.0 - h.clamp(0.0, 1.0) + 1e-3
+        return F.one_hot(h.argmin(dim=1), k).float()
+    if kind == "label_aware":
+        if labels is None:
+            raise ValueError("label_aware weighting needs labels")
+        loss = torch.full((n, k), float("inf"), device=device)
+        for t, (lp, idx) in enumerate(zip(log_p, student_indices)):
+            own = torch.full((max(int(labels.max()), int(idx.max())) + 1,), -1, dtype=torch.long, device=device)
+            own[idx] = torch.arange(len(idx), device=device)
+            pos = own[labels]  # the label's place among the teacher's outputs, or -1
+            knows = pos >= 0
+            loss[knows, t] = -lp[knows, pos[knows]]
+        knowing = torch.isfinite(loss)
+        count = knowing.sum(dim=1, keepdim=True)
+        soft = torch.softmax(loss.masked_fill(~knowing, float("-inf")), dim=1).nan_to_num(0.0)
+        w = torch.where(count > 1, (1.0 - soft) / (count - 1).clamp_min(1), knowing.float())
+        w = w.masked_fill(~knowing, 0.0)
+        return torch.where(count > 0, w, torch.ones_like(w))
+    raise ValueError(f"unknown per-sample weighting {kind!r}")
+
+
+def average_logits(logits: list[torch.Tensor]) -> torch.Tensor:
+    """Ensemble distillation's target: z̄ = (1/K) Σ_t z_t, one teacher standing for all; its KD
+    term is T² · KL(σ(z̄/T) ‖ σ(z_s/T)) (Lin, Kong, Stich, Jaggi, "Ensemble Distillation for
+    Robust Model Fusion in Federated Learning" (FedDF), NeurIPS 2020). Teachers must output
+    the student's classes in the student's order."""
+    return torch.stack([z.float() for z in logits]).mean(dim=0)
+
+
+def hint_loss(adapted: torch.Tensor, teacher_features: torch.Tensor) -> torch.Tensor:
+    """FitNets' hint loss (Romero et al., "FitNets: Hints for Thin Deep Nets", ICLR 2015):
+
+        L_HT = mean ‖ r(f_s(x)) − f_t(x) ‖² / Var(f_t)
+
+    with r the learned adapter. Dividing by the teacher features' variance (a constant) keeps
+    the term's scale the same whatever the layer's activation range."""
+    target = teacher_features.float()
+    return F.mse_loss(adapted.float(), target) / target.var().clamp_min(1e-8)
+
+
+def confidence_loss(student_logits: torch.Tensor) -> torch.Tensor:
+    """The auxiliary confidence loss of weak-to-strong generalisation (Burns et al., "Weak-to-
+    Strong Generalization", OpenAI 2023, multi-class form): cross-entropy of the student on its
+    own hardened predictions, CE(z_s, argmax z_s), which lets a strong student disagree with
+    its weak teachers where it is confident. Mixed in as (1 − α)·L + α·L_conf."""
+    return F.cross_entropy(student_logits.float(), student_logits.detach().argmax(dim=1))
 
 
 def distillation_loss(kd: torch.Tensor, student_logits: torch.Tensor, labels: torch.Tensor | None,

@@ -226,3 +226,27 @@ def pruned_widths(path: Path) -> list[int] | None:
         return None
     return widths if isinstance(widths, list) and widths and all(
         isinstance(w, int) and not isinstance(w, bool) and 0 < w <= 65536 for w in widths) else None
+
+
+def student_metadata(path: Path, where: str) -> tuple[list[str], object]:
+    """The classes and architecture a Distill Studio student records in its safetensors file."""
+    import json
+
+    from pydantic import TypeAdapter, ValidationError
+    from safetensors import safe_open
+
+    from engine.spec import Architecture
+
+    read_safetensors_header(path, where)  # sizes checked before safetensors reads anything
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    classes = [c for c in meta.get("classes", "").split(",") if c]
+    try:
+        arch = TypeAdapter(Architecture).validate_python(json.loads(meta.get("architecture", "")))
+    except (json.JSONDecodeError, ValidationError):
+        arch = None
+    if not classes or arch is None:
+        raise InputError.one(where, f"{path.name} does not record its classes and architecture, "
+                             "so it is not a student saved by Distill Studio",
+                             "give the student.safetensors of an earlier run")
+    return classes, arch

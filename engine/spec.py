@@ -52,7 +52,8 @@ class BuiltinData(_Strict):
     format: Literal["builtin"] = "builtin"
     name: Literal["digits"] = Field(description="'digits': scikit-learn's 8x8 handwritten digits")
     split: Split = Split()
-    use_labels: bool = Field(True, description="false: teachers alone supply the targets")
+    use_labels: bool = Field(True, description="false: training ignores the labels and teachers "
+                             "alone supply the targets; validation and test still measure with them")
 
 
 class NpzData(_Strict):
@@ -185,9 +186,9 @@ class HintSpec(_Strict):
     teacher's intermediate features (FitNets, Romero et al., ICLR 2015)."""
 
     teacher: str = Field(min_length=1, description="the teacher's name")
-    teacher_layer: str = Field(min_length=1, description="ONNX: a tensor name in the graph; zoo "
-                               "weights: a module name such as body.1 (`distill-engine inspect "
-                               "--layers` lists them)")
+    teacher_layer: str = Field(min_length=1, description="ONNX: the name of a tensor in the "
+                               "graph; zoo weights: a module name such as body.2 (a wrong name is "
+                               "answered with the list of names)")
     student_layer: str = Field("body", min_length=1, description="a module of the student, e.g. "
                                "body.1 or body (the features before the head)")
 
@@ -454,6 +455,28 @@ def strategy_problems(spec: PipelineSpec) -> list[Problem]:
                                 "the data's labels are off", "turn data.use_labels on, or pick "
                                 "a label-free weighting: confidence, entropy or selective"))
     return problems
+
+
+def class_groups(spec: PipelineSpec) -> list[list[str]]:
+    """The student's classes that teachers know, in groups linked by shared classes: two classes
+    are in one group when a chain of teachers, each knowing two neighbours, joins them."""
+    parent = {c: c for c in spec.classes}
+
+    def root(c: str) -> str:
+        while parent[c] != c:
+            c = parent[c]
+        return c
+
+    for t in spec.teachers:
+        known = [c for c in t.student_classes_of() if c in parent]
+        for c in known[1:]:
+            parent[root(c)] = root(known[0])
+    known = {c for t in spec.teachers for c in t.student_classes_of() if c in parent}
+    groups: dict[str, list[str]] = {}
+    for c in spec.classes:
+        if c in known:
+            groups.setdefault(root(c), []).append(c)
+    return list(groups.values())
 
 
 def check_schema_version(data: dict) -> None:

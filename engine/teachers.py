@@ -16,7 +16,7 @@ import torch
 
 from engine.errors import InputError
 from engine.model_files import (check_readable, load_safetensors, load_state_dict_pt, load_torchscript,
-                                pruned_widths, read_onnx, sha256_of)
+                                pruned_widths, read_onnx, sha256_of, student_metadata)
 from engine.models import build_model
 from engine.spec import PipelineSpec, TeacherSpec
 
@@ -49,6 +49,16 @@ class Teacher(ABC):
     @abstractmethod
     def _run(self, x: np.ndarray) -> np.ndarray:
         """Raw model outputs for one batch."""
+
+    def features(self, x: np.ndarray, layer: str, where: str, batch_size: int = 1024) -> np.ndarray:
+        """The output of an intermediate layer (for feature hints), float32 [N, ...]."""
+        raise InputError.one(where, f"teacher '{self.name}' is TorchScript, whose layers cannot "
+                             "be read for hints", "export it to ONNX, or drop the hint")
+
+    def _layer_error(self, layer: str, where: str, names: list[str]) -> InputError:
+        shown = ", ".join(names[:30]) + (", …" if len(names) > 30 else "")
+        return InputError.one(where, f"teacher '{self.name}' has no layer '{layer}'",
+                              f"use one of: {shown}")
 
 
 class OnnxTeacher(Teacher):
@@ -98,6 +108,21 @@ class OnnxTeacher(Teacher):
                     "use a teacher trained on this kind of data", "shape_mismatch")
             self.reshape_to = tuple(dims)
 
+    def features(self, x: np.ndarray, layer: str, where: str, batch_size: int = 1024) -> np.ndarray:
+        import onnx
+        import onnxruntime as ort
+
+        model = read_onnx(self.spec.path, where)
+        names = [o for node in model.graph.node for o in node.output if o]
+        if layer not in names:
+            raise self._layer_error(layer, where, names)
+        model.graph.output.append(onnx.helper.make_empty_tensor_value_info(layer))
+        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        if self.reshape_to is not None:
+            x = x.reshape((len(x),) + self.reshape_to)
+        return np.concatenate([session.run([layer], {self.input_name: x[i:i + batch_size].astype(
+            self.input_dtype, copy=False)})[0] for i in range(0, len(x), batch_size)]).astype(np.float32)
+
     def _run(self, x: np.ndarray) -> np.ndarray:
         if self.reshape_to is not None:
             x = x.reshape((len(x),) + self.reshape_to)
@@ -136,6 +161,20 @@ class ZooTeacher(Teacher):
     def _run(self, x: np.ndarray) -> np.ndarray:
         return self.model(torch.from_numpy(x)).float().numpy()
 
+    @torch.inference_mode()
+    def features(self, x: np.ndarray, layer: str, where: str, batch_size: int = 1024) -> np.ndarray:
+        modules = dict(self.model.named_modules())
+        if layer not in modules or not layer:
+            raise self._layer_error(layer, where, [n for n in modules if n])
+        out: list[torch.Tensor] = []
+        hook = modules[layer].register_forward_hook(lambda _m, _i, o: out.append(o.float()))
+        try:
+            for i in range(0, len(x), batch_size):
+                self.model(torch.from_numpy(x[i:i + batch_size]))
+        finally:
+            hook.remove()
+        return torch.cat(out).numpy()
+
 
 class ScriptTeacher(Teacher):
     """A TorchScript module, loaded only because the user marked the file trusted."""
@@ -168,7 +207,29 @@ def load_teachers(spec: PipelineSpec, probe: np.ndarray, threads: int) -> list[T
             teachers.append(teacher)
         except InputError as exc:
             problems.extend(exc.problems)
+    if spec.strategy.previous_student is not None and not problems:
+        teachers.append(previous_student(spec, sample_shape))
     if problems:
         raise InputError(problems, kind="invalid_teacher")
     return teachers
+
+
+PREVIOUS_STUDENT = "previous student"
+
+
+def previous_student(spec: PipelineSpec, sample_shape: tuple[int, ...]) -> Teacher:
+    """Continual distillation: the earlier student stays on as a teacher of what it knew, so a
+    new teacher's classes are added without forgetting the old ones (Li & Hoiem, "Learning
+    without Forgetting", ECCV 2016)."""
+    where = "strategy.previous_student"
+    path = spec.strategy.previous_student
+    check_readable(path, where, "safetensors")
+    classes, arch = student_metadata(path, where)
+    unknown = [c for c in classes if c not in spec.classes]
+    if unknown:
+        raise InputError.one(where, f"the previous student knows classes the new one lacks: "
+                             f"{', '.join(unknown[:5])}", "keep every old class in the student's classes")
+    t = TeacherSpec(name=PREVIOUS_STUDENT, path=path, format="safetensors", classes=classes,
+                    architecture=arch)
+    return ZooTeacher(t, spec.classes, where, sample_shape)
 

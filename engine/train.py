@@ -28,13 +28,16 @@ from engine.checkpoint import save_checkpoint
 from engine.data import Dataset
 from engine.errors import RunFailed
 from engine.events import Control, Emitter
-from engine.losses import distillation_loss, multi_teacher_kd, teacher_targets
+from engine.losses import distillation_loss
 from engine.models import build_model, count_parameters, hidden_widths
 from engine.spec import PipelineSpec, PruneStep, TrainingSpec
+from engine.strategy import (Auxiliary, Calibrator, Targets, auxiliary_weight, build_targets, calibration_samples,
+                             init_student, target_names, unlabeled_groups_warning, with_confidence)
 from engine.teacher_cache import fingerprint, teacher_outputs
 from engine.teachers import Teacher
 
 EMIT_EVERY_S = 0.25
+CALIBRATION_BATCH = 32  # labelled calibration samples seen beside each batch
 
 
 class StopRequested(Exception):
@@ -65,13 +68,12 @@ def plan(spec: PipelineSpec) -> list[Phase]:
         for i, step in enumerate(spec.prune_steps)]
 
 
-def make_optimizer(model: torch.nn.Module, cfg: TrainingSpec, lr: float, steps: int):
+def make_optimizer(params: list[torch.nn.Parameter], cfg: TrainingSpec, lr: float, steps: int):
     if cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=cfg.momentum,
-                              weight_decay=cfg.weight_decay)
+        opt = torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     else:
         cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-        opt = cls(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+        opt = cls(params, lr=lr, weight_decay=cfg.weight_decay)
     if cfg.schedule == "cosine":
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
     else:
@@ -87,7 +89,6 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
     """Train the student; with `resume` (a checkpoint), continue exactly where it was saved."""
     cfg, strategy = spec.training, spec.strategy
     torch.manual_seed(cfg.seed)
-    T = strategy.temperature
 
     # 1. The student, with input statistics from the training split. A run resumed after
     #    structured pruning has narrower layers; one resumed inside magnitude pruning, masks.
@@ -95,7 +96,11 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
     start_phase = resume.get("phase", 0) if resume else 0
     model = build_model(spec.student.architecture, data.sample_shape, len(spec.classes),
                         widths=resume.get("widths") if resume else None)
-    model.normalize.fit(data.train.x)
+    started_from = None if resume else init_student(model, spec, teachers)
+    if started_from:
+        emitter.log(f"student {started_from}")
+    else:  # weights it starts from bring their own normalisation
+        model.normalize.fit(data.train.x)
     if resume and resume.get("masked"):
         compress.restore_masks(model)
     model.to(device)
@@ -113,13 +118,14 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
         x_train = x_train.contiguous(memory_format=torch.channels_last)
     y_train = torch.from_numpy(data.train.y).to(device) if data.labeled else None
     x_val = torch.from_numpy(data.val.x).to(device)
-    y_val = torch.from_numpy(data.val.y).to(device) if data.labeled else None
+    y_val = torch.from_numpy(data.val.y).to(device) if data.val.y is not None else None
     indices = [torch.from_numpy(t.student_index).to(device) for t in teachers]
-    weights = torch.tensor([t.spec.weight if strategy.teacher_weighting == "fixed" else 1.0
-                            for t in teachers], device=device)
     live = cfg.teacher_outputs == "live"
+    warning = unlabeled_groups_warning(spec, data.labeled)
+    if warning:
+        emitter.log(warning, "warning")
 
-    def stacked(x: np.ndarray, fp: str | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def outputs_of(x: np.ndarray, fp: str | None) -> list[torch.Tensor]:
         outputs = []
         for t in teachers:
             out, hit = teacher_outputs(t, x, fp, cache_dir) if fp else (t.predict(x), False)
@@ -128,7 +134,24 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
                 emitter.emit("log", level="info", teacher=t.name, cache="hit" if hit else "miss",
                              message=f"teacher '{t.name}': outputs " + (
                                  "read from the cache" if hit else "computed and cached"))
-        return teacher_targets(outputs, indices, len(spec.classes), T)
+        return outputs
+
+    # A few labels per class calibrate teachers whose class subsets do not overlap; the
+    # student also learns from those labels (a small batch of them beside every batch).
+    calibrator = cal_x = cal_y = None
+    if strategy.calibration is not None and teachers:
+        cal_idx, cal_labels = calibration_samples(data, strategy.calibration.labels_per_class, cfg.seed)
+        cal_x, cal_y = x_train[torch.from_numpy(cal_idx).to(device)], torch.from_numpy(cal_labels).to(device)
+        calibrator = Calibrator(indices, len(spec.classes)).to(device)
+        right = calibrator.fit(outputs_of(data.train.x[cal_idx], None), cal_y)
+        emitter.log(f"calibration: {len(cal_idx)} labelled samples; the merged teachers get "
+                    f"{right:.1%} of them right")
+
+    def targets_of(x: np.ndarray, fp: str | None, labels: torch.Tensor | None) -> Targets | None:
+        if not teachers:  # labels alone
+            return None
+        return build_targets(strategy, teachers, outputs_of(x, fp), indices, len(spec.classes),
+                             labels, calibrator)
 
     started = time.monotonic()
     targets = val_targets = None
@@ -136,12 +159,27 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
         return fingerprint(x) if cache_dir is not None else None
 
     if not live:
-        targets = stacked(data.train.x, cache_key(data.train.x))
-    if not data.labeled and len(data.val):
-        val_targets = stacked(data.val.x, cache_key(data.val.x))
+        targets = targets_of(data.train.x, cache_key(data.train.x), y_train)
+    if y_val is None and len(data.val):
+        val_targets = targets_of(data.val.x, cache_key(data.val.x), None)
     emitter.log(f"teacher outputs {'run live on each batch' if live else 'ready'} for "
                 f"{len(teachers)} teachers on {len(data.train)} samples in {time.monotonic() - started:.2f}s")
     alpha = strategy.hard_label_weight if data.labeled else 0.0
+    if not teachers:
+        alpha = 1.0
+
+    # Feature hints: the teachers' intermediate features, computed once; hint adapters and task
+    # heads learn beside the student during the distillation (not in the prune fine-tunes).
+    by_name = {t.name: t for t in teachers}
+    hint_x = [torch.from_numpy(by_name[h.teacher].features(data.train.x, h.teacher_layer,
+                                                            f"strategy.hints[{i}].teacher_layer")).to(device)
+              for i, h in enumerate(strategy.hints)]
+    aux = None
+    if (strategy.hints or strategy.task_heads) and start_phase == 0:
+        aux = Auxiliary(strategy, model, len(teachers), len(spec.classes),
+                        [h[:2] for h in hint_x], x_train[:2]).to(device)
+        if resume and resume.get("aux"):
+            aux.load_state_dict(resume["aux"])
 
     # 3. Steps: every phase walks the training split once per epoch (under torchrun, each
     #    rank takes its share of every global batch).
@@ -155,8 +193,12 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
     step = resume["step"] if resume else 0
     autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else contextlib.nullcontext
 
-    names = ["loss/total", "loss/kd"] + (["loss/ce"] if alpha > 0 else []) + \
-        [f"loss/kd/{t.name}" for t in teachers]
+    conf = strategy.confidence_weight > 0
+    head_names = ["loss/total"] + (["loss/kd"] if teachers else []) + (["loss/ce"] if alpha > 0 else []) + \
+        (["loss/calibration"] if cal_x is not None else []) + (aux.names if aux else []) + \
+        (["loss/confidence"] if conf else [])
+    names = head_names + [f"loss/kd/{name}" for name in target_names(strategy, teachers, calibrator is not None)]
+    active = set(names)  # the auxiliary terms only in the distillation phase
     sums = torch.zeros(len(names), device=device)
     counted = 0
     last_emit = window_start = time.monotonic()
@@ -172,6 +214,7 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
             "rng": torch.get_rng_state(), "order_rng": order_state,
             "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
             "phase": k, "widths": hidden_widths(model), "masked": compress.is_masked(model),
+            "aux": aux.state_dict() if aux is not None and k == 0 else None,
             "epoch": epoch, "batch": batch, "step": step,
         }, step, {"phase": k, "epoch": epoch, "batch": batch})
         size = (folder / "state.pt").stat().st_size
@@ -183,7 +226,7 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
         nonlocal sums, counted, last_emit, window_start, window_samples
         if counted == 0:
             return
-        values = dict(zip(names, (sums / counted).tolist()))  # the one host sync
+        values = {name: v for name, v in zip(names, (sums / counted).tolist()) if name in active}  # the one host sync
         if not all(math.isfinite(v) for v in values.values()):
             raise RunFailed("non_finite_loss", f"the loss became {values['loss/total']} near "
                             f"step {step}", "lower training.lr, or check the data and teachers "
@@ -205,7 +248,7 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
         last_emit = window_start = now
 
     def validate(epoch_done: float) -> None:
-        val = evaluate(model, x_val, y_val, val_targets, weights, T, amp_dtype, device)
+        val = evaluate(model, x_val, y_val, val_targets, strategy, amp_dtype, device)
         if val:
             emitter.emit("metric", step=step, epoch=epoch_done, values=val)
             on_metrics(step, epoch_done, val)
@@ -227,7 +270,11 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
         if cfg.compile:  # the training step only; evaluation runs the plain model
             net = torch.compile(net)
             emitter.log(f"{phase.name}: compiling the student (torch.compile); the first steps are slow")
-        opt, sched = make_optimizer(model, cfg, phase.lr, steps_per_epoch * phase.epochs)
+        use_aux = aux is not None and k == 0
+        if not use_aux:
+            active.difference_update(aux.names if aux else [])
+        params = list(model.parameters()) + (list(aux.parameters()) if use_aux else [])
+        opt, sched = make_optimizer(params, cfg, phase.lr, steps_per_epoch * phase.epochs)
         start_epoch, start_batch = 0, 0
         if resuming:  # everything that decides the next step: weights, moments, RNGs, position
             model.load_state_dict(resume["model"])
@@ -263,15 +310,31 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
                 if world > 1:  # this rank's share of the global batch
                     idx = idx[rank::world]
                 x = x_train.index_select(0, idx)
+                labels = y_train.index_select(0, idx) if y_train is not None else None
                 with autocast():
+                    parts: dict[str, torch.Tensor] = {}
+                    if cal_x is not None:  # first: the hooks then keep the batch's own features
+                        pick = torch.randint(len(cal_x), (min(len(cal_x), CALIBRATION_BATCH),),
+                                             generator=torch.Generator().manual_seed(cfg.seed + step)).to(device)
+                        parts["loss/calibration"] = F.cross_entropy(
+                            forward(net, cal_x.index_select(0, pick), cfg.compile).float(), cal_y.index_select(0, pick))
                     logits = forward(net, x, cfg.compile)
-                    if live:  # every teacher runs on this batch
-                        p, lp, mask = stacked(data.train.x[idx.cpu().numpy()], None)
-                    else:
-                        p, lp, mask = targets[0].index_select(0, idx), targets[1].index_select(0, idx), targets[2]
-                    kd, terms = multi_teacher_kd(logits, p, lp, mask, weights, T)
-                    labels = y_train.index_select(0, idx) if y_train is not None else None
-                    loss, ce = distillation_loss(kd, logits, labels if alpha > 0 else None, alpha)
+                    batch_targets = None if not teachers else targets_of(
+                        data.train.x[idx.cpu().numpy()], None, labels) if live else targets.rows(idx)
+                    if batch_targets is not None:
+                        parts["loss/kd"], terms = batch_targets.kd(logits, strategy)
+                    loss, ce = distillation_loss(parts.get("loss/kd", logits.new_zeros(())), logits,
+                                                 labels if alpha > 0 else None, alpha)
+                    if ce is not None:
+                        parts["loss/ce"] = ce
+                    if use_aux:
+                        parts.update(aux.losses([h.index_select(0, idx) for h in hint_x], batch_targets))
+                    loss = loss + sum((auxiliary_weight(strategy, name) * v for name, v in parts.items()
+                                       if name not in ("loss/kd", "loss/ce")), logits.new_zeros(()))
+                    loss, confidence = with_confidence(loss, logits, strategy, step / total_steps)
+                    if confidence is not None:
+                        parts["loss/confidence"] = confidence
+                    parts["loss/total"] = loss
 
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
@@ -280,9 +343,10 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
                 sched.step()
                 step += 1
 
-                head = torch.stack([loss, kd, ce] if alpha > 0 else [loss, kd]).detach()
+                head = torch.stack([parts[name] if name in parts else loss.new_zeros(()) for name in head_names]).detach()
                 sums[:len(head)].add_(head, alpha=len(idx))  # summed on the device, read a few times a second
-                sums[len(head):].add_(terms.detach(), alpha=len(idx))
+                if batch_targets is not None:
+                    sums[len(head):].add_(terms.detach(), alpha=len(idx))
                 counted += len(idx)
                 window_samples += len(idx)
                 if time.monotonic() - last_emit >= EMIT_EVERY_S:
@@ -292,6 +356,8 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
             validate(float(epochs_before + epoch + 1))
             if (epoch + 1) % cfg.checkpoint_every_epochs == 0 or epoch + 1 == phase.epochs:
                 checkpoint(epoch + 1, 0, order.get_state())
+        if use_aux:
+            aux.remove_hooks()
         compress.make_permanent(model)
         epochs_before += phase.epochs
     result.sparsity = compress.sparsity(model)
@@ -311,9 +377,10 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
     result.student_path = student_path
 
     x_test = torch.from_numpy(data.test.x).to(device)
-    y_test = torch.from_numpy(data.test.y).to(device) if data.labeled else None
+    y_test = torch.from_numpy(data.test.y).to(device) if data.test.y is not None else None
     if y_test is not None and len(x_test):
-        test = evaluate(model, x_test, y_test, None, weights, T, amp_dtype, device, prefix="test")
+        test = evaluate(model, x_test, y_test, None, strategy, amp_dtype, device, prefix="test")
+        test.update(teacher_accuracies(teachers, data.test.x, data.test.y))
         emitter.emit("metric", step=step, epoch=total_epochs, values=test)
         on_metrics(step, float(total_epochs), test)
         result.final.update(test)
@@ -348,7 +415,7 @@ def prune(model: torch.nn.Module, step: PruneStep, spec: PipelineSpec, data: Dat
 
 
 @torch.inference_mode()
-def evaluate(model, x, y, targets, weights, T, amp_dtype, device, prefix="val",
+def evaluate(model, x, y, targets: Targets | None, strategy, amp_dtype, device, prefix="val",
              batch_size: int = 1024) -> dict[str, float]:
     """Accuracy and cross-entropy against labels; without labels, the KD loss on this split."""
     if len(x) == 0 or (y is None and targets is None):
@@ -359,8 +426,20 @@ def evaluate(model, x, y, targets, weights, T, amp_dtype, device, prefix="val",
     if y is not None:
         acc = (logits.argmax(1) == y).float().mean()
         return {f"{prefix}/acc": acc.item(), f"{prefix}/loss": F.cross_entropy(logits, y).item()}
-    kd, _ = multi_teacher_kd(logits, *targets, weights, T)
+    kd, _ = targets.kd(logits, strategy)
     return {f"{prefix}/kd": kd.item()}
+
+
+def teacher_accuracies(teachers: list[Teacher], x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Each teacher's accuracy on the test samples of the classes it knows: what the student is
+    measured against (for weak-to-strong, the weak teacher's side of the PGR)."""
+    out = {}
+    for t in teachers:
+        known = np.isin(y, t.student_index)
+        if known.any():
+            pred = t.student_index[t.predict(x[known]).argmax(axis=1)]
+            out[f"test/teacher_acc/{t.name}"] = float((pred == y[known]).mean())
+    return out
 
 
 def describe_split(data: Dataset) -> dict[str, int]:

@@ -60,7 +60,10 @@ def test_use_labels_false_drops_labels(tmp_path, demo_dict):
     np.savez(tmp_path / "d.npz", x=np.random.rand(30, 4), y=np.arange(30) % 3)
     data = load_dataset(spec_for({"format": "npz", "path": str(tmp_path / "d.npz"),
                                   "use_labels": False}, demo_dict))
-    assert not data.labeled
+    assert not data.labeled and data.train.y is None
+    # measured against, never trained on; calibration alone may read the hidden ones
+    assert data.test.y is not None and data.val.y is not None
+    assert len(data.hidden_labels) == len(data.train)
 
 
 @pytest.mark.parametrize("arrays, words", [
