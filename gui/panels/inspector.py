@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
 from engine.spec import CnnArch, MlpArch
 from gui.document.commands import SetName, SetProps
 from gui.document.kinds import KINDS
-from gui.document.model import Document, Node
+from gui.document.model import Document, Node, get_in, set_in
 from gui.document.validation import node_status, prop_problems
 from gui.canvas.items import STATE_COLORS, STATE_WORDS
 
@@ -132,23 +132,6 @@ def _arch_fields(at: tuple[str, ...], arch: dict) -> list[Field]:
         out.append(Field(at + ("width",), "Width", "int"))
     out += [Field(at + ("depth",), "Depth", "int"), Field(at + ("dropout",), "Dropout", "float")]
     return out
-
-
-def get_in(props: dict, path: tuple[str, ...]):
-    for key in path:
-        if not isinstance(props, dict):
-            return None
-        props = props.get(key)
-    return props
-
-
-def set_in(props: dict, path: tuple[str, ...], value) -> None:
-    for key in path[:-1]:
-        props = props.setdefault(key, {})
-    if value is None:
-        props.pop(path[-1], None)
-    else:
-        props[path[-1]] = value
 
 
 ARCH_DEFAULTS = {"mlp": MlpArch().model_dump(mode="json"), "cnn": CnnArch().model_dump(mode="json")}
