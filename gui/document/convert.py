@@ -53,7 +53,7 @@ def document_to_project(doc: Document, project_dir: Path | None = None) -> dict[
                                 project_dir)
         strategy = [n for n in doc.inputs_of(student.id, "strategy") if is_complete(n)]
         if strategy:
-            out["strategy"] = _prune(strategy[0].props)
+            out["strategy"] = _paths(_prune(strategy[0].props), project_dir)
             refs[strategy[0].id] = "strategy"
         out["training"] = copy.deepcopy(student.props.get("training", {}))
         steps = []
