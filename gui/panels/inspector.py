@@ -326,7 +326,7 @@ class Inspector(QWidget):
                 editor.setToolTip(f.help)
             if f.kind == "section":  # the box names what it turns on, across the form
                 form.addRow(box)
-            elif f.kind == "hints":  # a few lines of text need the form's whole width
+            elif f.kind in ("hints", "path", "folder"):  # long texts get the form's whole width
                 form.addRow(label)
                 form.addRow(box)
             else:

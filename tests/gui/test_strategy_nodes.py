@@ -19,7 +19,6 @@ from tests.conftest import DEMO
 from tests.gui.test_convert import load_into
 from tests.gui.test_document import add
 
-
 # ── driving the inspector as a person does ───────────────────────────────────────────────
 
 
@@ -175,7 +174,7 @@ def test_strategy_problems_of_the_spec_show_on_the_strategy_node(qapp, strategy,
 
 def test_the_students_initial_weights_are_chosen_in_the_inspector(window, tmp_path):
     open_demo_at(window, "student")
-    student = lambda: window.doc.student()  # noqa: E731
+    student = window.doc.student  # the pipeline's student, looked up afresh
     assert widget(window, QComboBox, "init.teacher") is None
     choose(window, "init.kind", "grow")
     assert student().props["init"] == {"kind": "grow"}
