@@ -37,8 +37,7 @@ def summary(node: Node) -> list[str]:
             bits.append("in " + "×".join(str(d) for d in info["inputs"][0]["shape"][1:]))
         return [first, " · ".join(bits) or _base(p.get("path")) or "no model file"]
     if node.kind == "strategy":
-        return [f"Hinton KD · T = {p.get('temperature', 4):g}",
-                f"labels α = {p.get('hard_label_weight', 0.5):g} · {p.get('teacher_weighting', 'uniform')}"]
+        return _strategy_summary(p)
     if node.kind == "prune":
         what = f"{p.get('method', 'magnitude')} {p.get('sparsity', 0.5):.0%}" + \
             (f" · {p.get('scope', 'layer')}" if p.get("method", "magnitude") == "magnitude" else "")
@@ -54,8 +53,38 @@ def summary(node: Node) -> list[str]:
     size = f"{arch.get('width', 256)}×{arch.get('depth', 2)}" if arch.get("kind") == "mlp" \
         else f"{arch.get('channels', 32)}ch×{arch.get('depth', 3)}"
     train = p.get("training") or {}
+    run = [f"{train.get('epochs', 10)} epochs", f"lr {train.get('lr', 0.001):g}", train.get("optimizer", "adamw")]
+    start = _init_text(p.get("init") or {})  # first, so that eliding cuts the training details
     return [f"{arch.get('kind', 'mlp').upper()} {size} · {len(p.get('classes') or [])} classes",
-            f"{train.get('epochs', 10)} epochs · lr {train.get('lr', 0.001):g} · {train.get('optimizer', 'adamw')}"]
+            " · ".join([start, *run[:2]] if start else run)]
+
+
+def _strategy_summary(p: dict) -> list[str]:
+    """'KD T=4 · α 0.5 · confidence' (the teacher weighting), then the methods on top of KD,
+    most telling first."""
+    weighting = p.get("teacher_weighting", "uniform").replace("_", "-")
+    first = f"KD T={p.get('temperature', 4):g} · α {p.get('hard_label_weight', 0.5):g} · {weighting}"
+    calibration, hints = p.get("calibration"), p.get("hints") or []
+    bits = ["UHC" if p.get("partial_classes", "renormalize") == "renormalize" else "zero-fill",
+            "avg logits" if p.get("combine") == "average_logits" else "",
+            f"{len(hints)} hint{'s' if len(hints) > 1 else ''}" if hints else "",
+            "heads" if p.get("task_heads") else "",
+            f"calib {calibration.get('labels_per_class', 10)}/class" if calibration else "",
+            f"conf {p['confidence_weight']:g}" if p.get("confidence_weight") else "",
+            "continual" if p.get("previous_student") else ""]
+    return [first, " · ".join(b for b in bits if b)]
+
+
+def _init_text(init: dict) -> str:
+    """Where a student's weights start, when not from scratch."""
+    kind = init.get("kind", "scratch")
+    if kind == "grow":
+        return f"grown from {init.get('teacher') or '?'}"
+    if kind == "fedavg":
+        return "FedAvg of teachers"
+    if kind == "weights":
+        return f"from {_base(init.get('path')) or '?'}"
+    return ""
 
 
 def _base(path: str | None) -> str:
@@ -125,7 +154,8 @@ class NodeItem(QGraphicsObject):
         if state is not None:
             self.state, self.reason = state, reason or ""
         self.setToolTip(f"{KINDS[node.kind].title}: {STATE_WORDS[self.state]}"
-                        + (f" — {self.reason}" if self.reason and self.state != OK else ""))
+                        + (f" — {self.reason}" if self.reason and self.state != OK else "")
+                        + "".join(f"\n{line}" for line in summary(node)))  # lines the card elides
         self.update()
 
     def set_live(self, text: str) -> None:

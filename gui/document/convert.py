@@ -19,8 +19,8 @@ from pydantic import TypeAdapter, ValidationError
 from engine.errors import InputError, Problem, problems_from_validation_error
 from engine.spec import (SCHEMA_VERSION, CompressionStep, DataSource, ExportSpec, StrategySpec,
                          StudentSpec, TeacherSpec, TrainingSpec, check_schema_version)
-from gui.document.kinds import KINDS, default_props
-from gui.document.model import Document, Link, Node
+from gui.document.kinds import KINDS, PATH_FIELDS, default_props
+from gui.document.model import Document, Link, Node, get_in, set_in
 from gui.document.validation import chain_after, is_complete
 
 _SECTIONS = {"data": TypeAdapter(DataSource), "strategy": TypeAdapter(StrategySpec),
@@ -29,7 +29,7 @@ _SECTIONS = {"data": TypeAdapter(DataSource), "strategy": TypeAdapter(StrategySp
              "export": TypeAdapter(ExportSpec)}
 _TEACHER = TypeAdapter(TeacherSpec)
 _STEP = TypeAdapter(CompressionStep)
-_PATH_KEYS = ("path", "images", "labels", "folder")
+_PATH_KEYS = {at[0] for at in PATH_FIELDS if len(at) == 1}  # top-level keys that hold a path
 
 
 # ── saving ───────────────────────────────────────────────────────────────────────────────
@@ -49,10 +49,11 @@ def document_to_project(doc: Document, project_dir: Path | None = None) -> dict[
         teachers = [n for n in doc.inputs_of(student.id, "teachers") if is_complete(n)]
         out["teachers"] = [_paths(_prune(t.props), project_dir) for t in teachers]
         refs.update({t.id: f"teachers[{i}]" for i, t in enumerate(teachers)})
-        out["student"] = {"architecture": copy.deepcopy(student.props.get("architecture", {}))}
+        out["student"] = _paths(_prune({key: student.props.get(key) for key in ("architecture", "init")}),
+                                project_dir)
         strategy = [n for n in doc.inputs_of(student.id, "strategy") if is_complete(n)]
         if strategy:
-            out["strategy"] = _prune(strategy[0].props)
+            out["strategy"] = _paths(_prune(strategy[0].props), project_dir)
             refs[strategy[0].id] = "strategy"
         out["training"] = copy.deepcopy(student.props.get("training", {}))
         steps = []
@@ -85,20 +86,21 @@ def project_json(doc: Document, project_dir: Path | None = None) -> str:
 
 
 def _prune(props: dict) -> dict:
-    """Leave out unset optional fields, as a person writing the spec would."""
-    return {k: copy.deepcopy(v) for k, v in props.items() if v is not None and v != ""}
+    """Leave out unset optional fields (at any depth), as a person writing the spec would."""
+    return {k: _prune(v) if isinstance(v, dict) else copy.deepcopy(v)
+            for k, v in props.items() if v is not None and v != ""}
 
 
 def _paths(props: dict, project_dir: Path | None) -> dict:
     """Paths near the project are written relative to it, so the folder can move."""
     if project_dir is None:
         return props
-    for key in _PATH_KEYS:
-        value = props.get(key)
+    for at in PATH_FIELDS:
+        value = get_in(props, at)
         if value and os.path.isabs(value):
             rel = os.path.relpath(value, project_dir)
             if rel.count("..") <= 2:
-                props[key] = rel
+                set_in(props, at, rel)
     return props
 
 
@@ -160,7 +162,7 @@ def project_to_nodes(data: dict[str, Any], project_dir: Path) -> tuple[str, list
     if "classes" in valid or "student" in valid or "training" in valid or teachers or "data" in valid:
         sp = default_props("student")
         sp["classes"] = valid.get("classes", sp["classes"])
-        sp["architecture"] = valid.get("student", {}).get("architecture", sp["architecture"])
+        sp.update({key: valid["student"][key] for key in ("architecture", "init") if key in valid.get("student", {})})
         sp["training"] = valid.get("training", sp["training"])
         student = make("student", sp, "student", (560, 160))
     if "data" in valid:
@@ -255,8 +257,10 @@ def _type_problems(where: str, props: dict, defaults: dict) -> list[Problem]:
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         elif isinstance(want, str):
             ok = isinstance(value, str)
-        elif isinstance(want, list):
-            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        elif isinstance(want, list):  # names, or (hints) objects of names
+            kinds = (dict,) if key == "hints" else (str,)
+            ok = isinstance(value, list) and all(isinstance(v, kinds) for v in value) and all(
+                isinstance(x, str) for v in value if isinstance(v, dict) for x in v.values())
         else:
             ok = isinstance(value, dict)
             if ok and key == "mapping":
@@ -282,8 +286,8 @@ def _prefixed(exc: ValidationError, prefix: str) -> list[Problem]:
 
 def _absolute(props: dict, project_dir: Path) -> dict:
     props = copy.deepcopy(props)
-    for key in _PATH_KEYS:
-        value = props.get(key)
-        if value and not os.path.isabs(os.path.expanduser(value)):
-            props[key] = str((project_dir / value).resolve())
+    for at in PATH_FIELDS:
+        value = get_in(props, at)
+        if isinstance(value, str) and value and not os.path.isabs(os.path.expanduser(value)):
+            set_in(props, at, str((project_dir / value).resolve()))
     return props

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.spec import BuiltinData, ExportSpec, MlpArch, PruneStep, QuantizeStep, StrategySpec, TrainingSpec
+from engine.spec import (BuiltinData, ExportSpec, MlpArch, PruneStep, QuantizeStep, StrategySpec, StudentInit,
+                         TrainingSpec)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,10 @@ CHAIN = ("prune", "quantize", "export")  # the nodes after the student, in a sin
 
 DIGITS = [str(i) for i in range(10)]
 
+# where node properties hold file paths: files that must exist, then also folders
+FILE_FIELDS = (("path",), ("images",), ("labels",), ("previous_student",), ("init", "path"))
+PATH_FIELDS = FILE_FIELDS + (("folder",),)
+
 
 def default_props(kind: str) -> dict:
     """What a node dropped from the palette starts with: the spec's own defaults, written out
@@ -67,6 +72,7 @@ def default_props(kind: str) -> dict:
     if kind == "student":
         return {"classes": list(DIGITS),
                 "architecture": MlpArch().model_dump(mode="json"),
+                "init": StudentInit().model_dump(mode="json", exclude_none=True),
                 "training": TrainingSpec(epochs=20, lr=0.002).model_dump(mode="json", exclude_none=True)}
     if kind == "prune":
         return PruneStep().model_dump(mode="json")

@@ -14,6 +14,25 @@ from PySide6.QtCore import QObject, Signal
 from gui.document.kinds import KINDS
 
 
+def get_in(props: dict, path: tuple[str, ...]):
+    """The value at a path of nested keys, or None where any part is missing."""
+    for key in path:
+        if not isinstance(props, dict):
+            return None
+        props = props.get(key)
+    return props
+
+
+def set_in(props: dict, path: tuple[str, ...], value) -> None:
+    """Set the value at a path of nested keys; None removes it (an unset optional field)."""
+    for key in path[:-1]:
+        props = props.setdefault(key, {})
+    if value is None:
+        props.pop(path[-1], None)
+    else:
+        props[path[-1]] = value
+
+
 @dataclass
 class Node:
     id: str

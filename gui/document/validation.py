@@ -10,11 +10,11 @@ import os
 
 from pydantic import TypeAdapter, ValidationError
 
-from engine.errors import problems_from_validation_error
-from engine.spec import (DataSource, ExportSpec, PruneStep, QuantizeStep, StrategySpec, StudentSpec,
-                         TeacherSpec, TrainingSpec)
-from gui.document.kinds import CHAIN, KINDS
-from gui.document.model import Document, Link, Node
+from engine.errors import Problem, problems_from_validation_error
+from engine.spec import (DataSource, ExportSpec, PipelineSpec, PruneStep, QuantizeStep, StrategySpec,
+                         StudentSpec, TeacherSpec, TrainingSpec, strategy_problems)
+from gui.document.kinds import CHAIN, FILE_FIELDS, KINDS
+from gui.document.model import Document, Link, Node, get_in
 
 OK, INCOMPLETE, ERROR = "ok", "incomplete", "error"
 
@@ -24,15 +24,19 @@ _ADAPTERS = {"data": TypeAdapter(DataSource), "teacher": TypeAdapter(TeacherSpec
 _STUDENT = TypeAdapter(StudentSpec)
 _TRAINING = TypeAdapter(TrainingSpec)
 _CLASSES = TypeAdapter(list[str])
+_DATA = _ADAPTERS["data"]
 
 
 def prop_problems(node: Node) -> list[tuple[str, str]]:
     """(field path, message) for every property of the node the spec would refuse."""
     p = node.props
     checks = []
-    if node.kind == "student":
+    if node.kind == "student":  # an init still being filled in is unfinished, not wrong
+        student = {"architecture": p.get("architecture")}
+        if p.get("init") is not None and not unfinished(node):
+            student["init"] = p["init"]
         checks = [(_CLASSES, p.get("classes"), "classes"),
-                  (_STUDENT, {"architecture": p.get("architecture")}, ""),
+                  (_STUDENT, student, ""),
                   (_TRAINING, p.get("training"), "training")]
     elif node.kind == "export":  # an empty folder means the run folder's 'export'
         checks = [(_ADAPTERS["export"], {k: v for k, v in p.items() if v != ""}, "")]
@@ -55,23 +59,66 @@ def prop_problems(node: Node) -> list[tuple[str, str]]:
     return out
 
 
-def unfinished_data_file(data: Node) -> str | None:
-    """What a data source still needs before it can be used, or None."""
-    fmt = data.props.get("format")
-    if fmt in ("npz", "csv") and not data.props.get("path"):
-        return f"choose the {fmt} file"
-    if fmt == "idx" and not data.props.get("images"):
+def unfinished(node: Node) -> str | None:
+    """What the node still needs to be chosen before it can be used, or None."""
+    p = node.props
+    if node.kind == "teacher" and not p.get("path"):
+        return "drop a model file here, or choose one in the inspector"
+    if node.kind == "data" and p.get("format") in ("npz", "csv") and not p.get("path"):
+        return f"choose the {p['format']} file"
+    if node.kind == "data" and p.get("format") == "idx" and not p.get("images"):
         return "choose the IDX images file"
+    init = (p.get("init") or {}) if node.kind == "student" else {}
+    if init.get("kind") == "grow" and not init.get("teacher"):
+        return "choose the teacher to grow the student from (Initial weights)"
+    if init.get("kind") == "weights" and not init.get("path"):
+        return "choose the .safetensors file the student starts from (Initial weights)"
     return None
 
 
 def is_complete(node: Node) -> bool:
     """Whether the node's properties make a valid spec section (what saving can put in the spec)."""
-    if node.kind == "teacher" and not node.props.get("path"):
-        return False
-    if node.kind == "data" and unfinished_data_file(node):
-        return False
-    return not prop_problems(node)
+    return not unfinished(node) and not prop_problems(node)
+
+
+def linked_teacher_names(doc: Document) -> list[str]:
+    """The names of the teachers linked to the pipeline's student, in link order."""
+    student = doc.student()
+    teachers = doc.inputs_of(student.id, "teachers") if student is not None else []
+    return [t.props.get("name") for t in teachers if t.props.get("name")]
+
+
+def pipeline_problems(doc: Document) -> list[Problem]:
+    """What the spec's strategy checks (engine.spec.strategy_problems) find in the pipeline as
+    it would be saved: unknown hint or grow teachers, a label-only run that cannot be one, …"""
+    from gui.document.convert import document_to_project  # convert builds on this module
+
+    saved = document_to_project(doc)
+    if "student" not in saved:
+        return []
+    try:
+        spec = PipelineSpec.model_construct(
+            classes=saved["classes"], data=_DATA.validate_python(saved["data"]) if "data" in saved else None,
+            teachers=[_ADAPTERS["teacher"].validate_python(t) for t in saved["teachers"]],
+            student=_STUDENT.validate_python(saved["student"]),
+            strategy=_ADAPTERS["strategy"].validate_python(saved.get("strategy", {})))
+    except ValidationError:  # saving keeps only valid sections; nothing more to check here
+        return []
+    return strategy_problems(spec)
+
+
+def _spec_problem_for(doc: Document, node: Node) -> Problem | None:
+    """The first pipeline problem that belongs to this student or strategy node."""
+    student = doc.student()
+    linked = node.kind == "student" or (student is not None and node in doc.inputs_of(student.id, "strategy"))
+    if node.kind not in ("student", "strategy") or not linked:
+        return None
+    section = "strategy" if node.kind == "strategy" else "student"
+    for problem in pipeline_problems(doc):
+        where = problem.path.split(".")[0].split("[")[0]
+        if where == section or (section == "student" and where == "teachers"):
+            return problem
+    return None
 
 
 def weights_only(teacher: Node) -> bool:
@@ -188,10 +235,8 @@ def node_status(doc: Document, node: Node) -> tuple[str, str]:
     student = doc.student()
     if node.kind == "student" and student is not None and node.id != student.id:
         return ERROR, "a pipeline has exactly one student: delete this one"
-    if node.kind == "teacher" and not node.props.get("path"):
-        return INCOMPLETE, "drop a model file here, or choose one in the inspector"
-    if node.kind == "data" and unfinished_data_file(node):
-        return INCOMPLETE, unfinished_data_file(node)
+    if unfinished(node):
+        return INCOMPLETE, unfinished(node)
     if node.kind == "teacher" and any(t.id != node.id and t.props.get("name") == node.props.get("name")
                                       for t in doc.of_kind("teacher")):
         return ERROR, f"another teacher is also named '{node.props.get('name')}'"
@@ -201,16 +246,14 @@ def node_status(doc: Document, node: Node) -> tuple[str, str]:
     if problems:
         where, message = problems[0]
         return ERROR, f"{where}: {message}" if where else message
-    for key in ("path", "images", "labels"):
-        value = node.props.get(key)
+    for at in FILE_FIELDS:
+        value = get_in(node.props, at)
         if value and not os.path.exists(value):
             return ERROR, f"no file at {value}"
     if node.kind == "student":
         if not doc.inputs_of(node.id, "data"):
             return INCOMPLETE, "connect a data source"
-        if not doc.inputs_of(node.id, "teachers"):
-            return INCOMPLETE, "connect at least one teacher"
-        return OK, "ready"
+        return _spec_status(doc, node)
     if node.kind == "teacher" and student is not None:
         missing = unmapped_classes(node, student)
         if missing:
@@ -223,7 +266,19 @@ def node_status(doc: Document, node: Node) -> tuple[str, str]:
         return OK, "ready"
     if not doc.outputs_of(node.id):
         return INCOMPLETE, "connect it to the student"
-    return OK, "ready"
+    return _spec_status(doc, node)
+
+
+def _spec_status(doc: Document, node: Node) -> tuple[str, str]:
+    """A linked student's or strategy's state under the spec's strategy checks."""
+    problem = _spec_problem_for(doc, node)
+    if problem is None:
+        return OK, "ready"
+    if problem.path == "teachers":
+        return INCOMPLETE, ("connect at least one teacher, or learn from labels alone: keep the "
+                            "data's labels on and set the strategy's label weight α to 1")
+    where = problem.path.removeprefix(f"{'strategy' if node.kind == 'strategy' else 'student'}.")
+    return ERROR, f"{where}: {problem.message} — {problem.hint}"
 
 
 def chain_root(doc: Document, node: Node) -> Node | None:

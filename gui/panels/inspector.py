@@ -9,16 +9,18 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QHeaderView,
-                               QLabel, QLineEdit, QPushButton, QScrollArea, QTableWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout,
+                               QHeaderView, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QScrollArea,
+                               QTableWidget, QVBoxLayout, QWidget)
 
-from engine.spec import CnnArch, MlpArch
+from engine.spec import CalibrationSpec, CnnArch, MlpArch
 from gui.document.commands import SetName, SetProps
+from gui.document.hints import DEFAULT_STUDENT_LAYER, FORMAT as HINT_FORMAT
+from gui.document.hints import example as example_hint, format_hints, parse_hints
 from gui.document.kinds import KINDS
-from gui.document.model import Document, Node
-from gui.document.validation import node_status, prop_problems
+from gui.document.model import Document, Node, get_in, set_in
+from gui.document.validation import linked_teacher_names, node_status, prop_problems
 from gui.canvas.items import STATE_COLORS, STATE_WORDS
 
 
@@ -26,17 +28,23 @@ from gui.canvas.items import STATE_COLORS, STATE_WORDS
 class Field:
     path: tuple[str, ...]  # where the value lives in the node's properties
     label: str
-    kind: str  # text, path, folder, choice, int, float, bool, list
-    choices: list[str] = field(default_factory=list)
+    kind: str  # text, path, folder, choice, int, float, bool, list, section, hints
+    choices: list[str] = field(default_factory=list)  # "" is the choice of no value
     help: str = ""
     file_filter: str = ""
+    optional: bool = False  # text and paths: an empty text means no value (None)
+    none_label: str = "(none)"  # how a choice shows "" (no value)
+    section: dict | None = None  # section: what a ticked box puts at `path` (unticked: None)
+    note: str = ""  # shown under the editor, always visible
 
     @property
     def dotted(self) -> str:
         return ".".join(self.path)
 
 
-def fields_for(node: Node) -> list[Field]:
+def fields_for(node: Node, teachers: list[str] = ()) -> list[Field]:
+    """The inspector's fields for a node; `teachers`: the names of the teachers linked to the
+    student, offered where a setting names a teacher."""
     p = node.props
     if node.kind == "data":
         fmt = p.get("format", "builtin")
@@ -47,11 +55,11 @@ def fields_for(node: Node) -> list[Field]:
         elif fmt in ("npz", "csv"):
             out.append(Field(("path",), "File", "path", file_filter=f"Data (*.{fmt})"))
             if fmt == "csv":
-                out.append(Field(("label_column",), "Label column", "text",
+                out.append(Field(("label_column",), "Label column", "text", optional=True,
                                  help="the column with class labels; empty: unlabeled"))
         else:
             out += [Field(("images",), "Images (IDX)", "path", file_filter="IDX (*)"),
-                    Field(("labels",), "Labels (IDX)", "path", file_filter="IDX (*)",
+                    Field(("labels",), "Labels (IDX)", "path", file_filter="IDX (*)", optional=True,
                           help="empty: unlabeled; teachers alone supply targets")]
         out += [Field(("split", "val"), "Validation fraction", "float"),
                 Field(("split", "test"), "Test fraction", "float"),
@@ -64,7 +72,8 @@ def fields_for(node: Node) -> list[Field]:
                Field(("path",), "Model file", "path",
                      file_filter="Models (*.onnx *.safetensors *.pt *.pth)"),
                Field(("format",), "Format", "choice", ["", "onnx", "safetensors", "pytorch", "torchscript"],
-                     "empty: from the file's extension; torchscript only when you trust the file"),
+                     "empty: from the file's extension; torchscript only when you trust the file",
+                     none_label="(from extension)"),
                Field(("classes",), "Classes", "list",
                      help="the teacher's class names in its output order, separated by commas"),
                Field(("weight",), "Weight", "float", help="used when teacher weighting is 'fixed'"),
@@ -78,11 +87,7 @@ def fields_for(node: Node) -> list[Field]:
             out += _arch_fields(("architecture",), p.get("architecture") or {})
         return out
     if node.kind == "strategy":
-        return [Field(("temperature",), "Temperature", "float",
-                      help="softens the teachers' outputs; 2–8 is usual"),
-                Field(("hard_label_weight",), "Label weight α", "float",
-                      help="share of cross-entropy on labels (0–1), when labels exist"),
-                Field(("teacher_weighting",), "Teacher weighting", "choice", ["uniform", "fixed"])]
+        return _strategy_fields(p, teachers)
     if node.kind == "prune":
         out = [Field(("method",), "Method", "choice", ["magnitude", "structured"],
                      "magnitude: zero the smallest weights; structured: remove whole units or "
@@ -111,6 +116,7 @@ def fields_for(node: Node) -> list[Field]:
     t = ("training",)
     return [Field(("classes",), "Classes", "list", help="the student's class names, comma-separated"),
             *_arch_fields(("architecture",), p.get("architecture") or {}),
+            *_init_fields(p.get("init") or {}, teachers),
             Field(t + ("epochs",), "Epochs", "int"),
             Field(t + ("batch_size",), "Batch size", "int"),
             Field(t + ("optimizer",), "Optimizer", "choice", ["adamw", "adam", "sgd"]),
@@ -124,6 +130,87 @@ def fields_for(node: Node) -> list[Field]:
                   help="faster training steps after a compile of tens of seconds")]
 
 
+def _strategy_fields(p: dict, teachers: list[str]) -> list[Field]:
+    out = [Field(("temperature",), "Temperature", "float",
+                 help="Hinton KD (Hinton, Vinyals & Dean 2015): softens the teachers' and the "
+                 "student's outputs; 2–8 is usual"),
+           Field(("hard_label_weight",), "Label weight α", "float",
+                 help="share of cross-entropy on the data's labels (0–1), when labels exist. "
+                 "α = 1 with no teachers: a label-only run, e.g. to train an expert or an oracle"),
+           Field(("teacher_weighting",), "Teacher weighting", "choice",
+                 ["uniform", "fixed", "confidence", "entropy", "selective", "label_aware"],
+                 "how much each teacher counts. uniform: all equal; fixed: each teacher's Weight; "
+                 "confidence / entropy: per sample, by how sure each teacher is (no labels needed); "
+                 "selective: per sample, only the least ambiguous teacher (selective learning, Shen "
+                 "et al. ICCV 2019); label_aware: per sample, by each teacher's cross-entropy on the "
+                 "label (CA-MKD-style, Zhang et al. 2022; needs labels)"),
+           Field(("partial_classes",), "Partial teachers", "choice", ["renormalize", "zero_fill"],
+                 "teachers that know only some classes. renormalize: the student's probabilities "
+                 "are renormalized over each teacher's classes (UHC, Vongkulbhisal et al. CVPR "
+                 "2019); zero_fill: unknown classes count as probability 0 (the naive baseline)"),
+           Field(("combine",), "Combine teachers", "choice", ["per_teacher", "average_logits"],
+                 "per_teacher: a weighted sum of one KD term per teacher; average_logits: one KD "
+                 "term against the teachers' averaged logits (ensemble distillation as in FedDF, "
+                 "Lin et al. NeurIPS 2020; every teacher must know every class)"),
+           Field(("calibration",), "Calibrate with a few labels", "section",
+                 help="a few labelled samples per class (every other label stays hidden) fit each "
+                 "teacher's logit scale and offset, so that teachers whose classes do not overlap "
+                 "can be merged into one distribution (UHC, Vongkulbhisal et al. CVPR 2019)",
+                 section=CalibrationSpec().model_dump(mode="json"))]
+    if p.get("calibration") is not None:
+        out += [Field(("calibration", "labels_per_class"), "Labels per class", "int",
+                      help="labelled training samples per class used to calibrate the teachers"),
+                Field(("calibration", "weight"), "Calibration weight", "float",
+                      help="weight of cross-entropy on those few labels in the student's loss")]
+    out.append(Field(("hints",), "Feature hints", "hints",
+                     help="FitNets (Romero et al. ICLR 2015): a student layer, through a learned "
+                     "adapter, matches a teacher's intermediate features. Teacher layers: ONNX "
+                     "tensor names or zoo module names (distill-engine inspect --layers lists them)",
+                     note=f"one per line: {HINT_FORMAT} (default student layer: "
+                     f"{DEFAULT_STUDENT_LAYER}). Teachers: {', '.join(teachers) or 'none linked yet'}"))
+    if p.get("hints"):
+        out.append(Field(("hint_weight",), "Hint weight", "float", help="weight of the hint losses"))
+    out.append(Field(("task_heads",), "Task head per teacher", "bool",
+                     help="a head per teacher on the student's shared trunk learns that teacher's "
+                     "own outputs, beside the unified head (multi-task; the export keeps only the "
+                     "unified head)"))
+    if p.get("task_heads"):
+        out.append(Field(("task_head_weight",), "Task head weight", "float"))
+    out.append(Field(("confidence_weight",), "Confidence loss", "float",
+                     help="weak-to-strong auxiliary confidence loss (Burns et al. 2023): the share "
+                     "(0–1) of cross-entropy on the student's own hardened predictions, so a strong "
+                     "student can overrule weak teachers; 0: off"))
+    if (p.get("confidence_weight") or 0) > 0:
+        out.append(Field(("confidence_warmup",), "Confidence warm-up", "float",
+                         help="fraction of the training steps over which the confidence share "
+                         "ramps up from 0"))
+    out.append(Field(("previous_student",), "Previous student", "path", optional=True,
+                     file_filter="Weights (*.safetensors)",
+                     help="continual distillation: an earlier run's student.safetensors, kept as an "
+                     "extra teacher so old knowledge is not forgotten (learning without forgetting, "
+                     "Li & Hoiem 2016) and used as the starting weights; empty: none"))
+    return out
+
+
+def _init_fields(init: dict, teachers: list[str]) -> list[Field]:
+    out = [Field(("init", "kind"), "Initial weights", "choice", ["scratch", "grow", "fedavg", "weights"],
+                 "scratch: random. grow: widen and deepen one small mlp teacher (zoo weights) so the "
+                 "student starts out computing what it computes (Net2Net, Chen et al. ICLR 2016). "
+                 "fedavg: the average of the teachers' weights, which must share the student's "
+                 "architecture (McMahan et al. 2017; FedDF's start, Lin et al. 2020). weights: a "
+                 ".safetensors file, e.g. an earlier run's student")]
+    if init.get("kind") == "grow":
+        current = init.get("teacher")
+        names = ["", *teachers] + ([current] if current and current not in teachers else [])
+        out.append(Field(("init", "teacher"), "Grow from teacher", "choice", names,
+                         "one of the teachers linked to this student", none_label="(choose a teacher)"))
+    elif init.get("kind") == "weights":
+        out.append(Field(("init", "path"), "Weights file", "path", optional=True,
+                         file_filter="Weights (*.safetensors)",
+                         help="a .safetensors file; tensors whose shapes match are copied"))
+    return out
+
+
 def _arch_fields(at: tuple[str, ...], arch: dict) -> list[Field]:
     out = [Field(at + ("kind",), "Architecture", "choice", ["mlp", "cnn"])]
     if arch.get("kind") == "cnn":
@@ -132,23 +219,6 @@ def _arch_fields(at: tuple[str, ...], arch: dict) -> list[Field]:
         out.append(Field(at + ("width",), "Width", "int"))
     out += [Field(at + ("depth",), "Depth", "int"), Field(at + ("dropout",), "Dropout", "float")]
     return out
-
-
-def get_in(props: dict, path: tuple[str, ...]):
-    for key in path:
-        if not isinstance(props, dict):
-            return None
-        props = props.get(key)
-    return props
-
-
-def set_in(props: dict, path: tuple[str, ...], value) -> None:
-    for key in path[:-1]:
-        props = props.setdefault(key, {})
-    if value is None:
-        props.pop(path[-1], None)
-    else:
-        props[path[-1]] = value
 
 
 ARCH_DEFAULTS = {"mlp": MlpArch().model_dump(mode="json"), "cnn": CnnArch().model_dump(mode="json")}
@@ -174,6 +244,9 @@ def apply_change(node: Node, f: Field, value) -> dict:
         return props
     if f.path[-1] == "kind" and f.path[:-1] == ("architecture",):
         set_in(props, f.path[:-1], dict(ARCH_DEFAULTS[value]))
+        return props
+    if f.path == ("init", "kind"):  # what another kind needs is chosen afresh
+        props["init"] = {"kind": value}
         return props
     set_in(props, f.path, value)
     return props
@@ -220,7 +293,7 @@ class Inspector(QWidget):
             self._signature = None
             self._build_pipeline_form()
             return
-        fields = fields_for(node)
+        fields = fields_for(node, linked_teacher_names(self.doc))
         self._signature = self._shape_of(node, fields)
         title = QLabel(f"<b style='font-size:13pt'>{KINDS[node.kind].title}</b>")
         self.layout_.addWidget(title)
@@ -240,12 +313,24 @@ class Inspector(QWidget):
             box = QVBoxLayout()
             box.setSpacing(1)
             box.addWidget(editor)
+            if f.note:
+                note = QLabel(f.note)
+                note.setObjectName(f"note-{f.dotted}")
+                note.setWordWrap(True)
+                note.setStyleSheet("color: #6b7280; font-size: 8pt;")
+                box.addWidget(note)
             box.addWidget(error)
             label = QLabel(f.label)
             if f.help:
                 label.setToolTip(f.help)
                 editor.setToolTip(f.help)
-            form.addRow(label, box)
+            if f.kind == "section":  # the box names what it turns on, across the form
+                form.addRow(box)
+            elif f.kind in ("hints", "path", "folder"):  # long texts get the form's whole width
+                form.addRow(label)
+                form.addRow(box)
+            else:
+                form.addRow(label, box)
             self.editors[f.path] = (f, editor, error)
         self.layout_.addLayout(form)
         if node.kind == "teacher":
@@ -297,13 +382,19 @@ class Inspector(QWidget):
         if f.kind == "choice":
             w = QComboBox()
             for choice in f.choices:
-                w.addItem(choice or "(from extension)", choice)
-            w.setCurrentIndex(max(0, f.choices.index(value) if value in f.choices else 0))
+                w.addItem(choice or f.none_label, choice)
             w.currentIndexChanged.connect(lambda _i, f=f, w=w: self._commit(f, w.currentData()))
         elif f.kind == "bool":
             w = QCheckBox()
-            w.setChecked(bool(True if value is None else value))
             w.toggled.connect(lambda checked, f=f: self._commit(f, checked))
+        elif f.kind == "section":
+            w = QCheckBox(f.label)
+            w.toggled.connect(lambda on, f=f: self._commit(f, copy.deepcopy(f.section) if on else None))
+        elif f.kind == "hints":
+            w = LinesEdit()
+            w.setPlaceholderText(f"e.g. {example_hint(linked_teacher_names(self.doc))}")
+            w.textChanged.connect(lambda f=f, w=w: self._check(f, w.toPlainText()))
+            w.editingFinished.connect(lambda f=f, w=w: self._commit_text(f, w.toPlainText()))
         else:
             line = QLineEdit(self._text(f, value))
             line.textEdited.connect(lambda text, f=f: self._check(f, text))
@@ -324,7 +415,21 @@ class Inspector(QWidget):
             w = line
         w.setObjectName(name)
         w.setAccessibleName(f.label)
+        self._show(f, w, value)
         return w
+
+    def _show(self, f: Field, widget: QWidget, value) -> None:
+        """Put a value into its editor without committing it."""
+        widget.blockSignals(True)
+        if isinstance(widget, QComboBox):
+            widget.setCurrentIndex(max(0, f.choices.index(value) if value in f.choices else 0))
+        elif isinstance(widget, QCheckBox):
+            widget.setChecked(value is not None if f.kind == "section" else bool(True if value is None else value))
+        elif isinstance(widget, LinesEdit):
+            widget.setPlainText(self._text(f, value))
+        else:
+            widget.setText(self._text(f, value))
+        widget.blockSignals(False)
 
     def _build_teacher_extras(self, node: Node) -> None:
         student = self.doc.student()
@@ -375,13 +480,16 @@ class Inspector(QWidget):
             return ""
         if f.kind == "list":
             return ", ".join(value)
+        if f.kind == "hints":
+            return format_hints(value)
         if f.kind == "float":
             return f"{value:g}" if isinstance(value, (int, float)) else str(value)
         return str(value)
 
-    @staticmethod
-    def _parse(f: Field, text: str):
+    def _parse(self, f: Field, text: str):
         """(value, error): the typed value of a text field, or what is wrong with the text."""
+        if f.kind == "hints":
+            return parse_hints(text, linked_teacher_names(self.doc))
         text = text.strip()
         if f.kind == "int":
             try:
@@ -395,9 +503,7 @@ class Inspector(QWidget):
                 return None, "write a number, e.g. 0.001"
         if f.kind == "list":
             return [part.strip() for part in text.split(",") if part.strip()], None
-        if f.kind == "text" and f.path in (("label_column",),):
-            return (text or None), None
-        if f.kind == "path" and f.path == ("labels",):
+        if f.optional:
             return (text or None), None
         return text, None
 
@@ -477,7 +583,7 @@ class Inspector(QWidget):
         extras = (tuple(node.props.get("classes") or []), tuple(sorted((node.props.get("mapping") or {}).items())),
                   tuple(student.props.get("classes") or []) if student else None,
                   repr(sorted(node.info.items()))) if node.kind == "teacher" else ()
-        return (node.id, tuple(f.path for f in fields), extras)
+        return (node.id, tuple((f.path, tuple(f.choices), f.note) for f in fields), extras)
 
     def _document_changed(self) -> None:
         node = self.doc.nodes.get(self.node_id) if self.node_id else None
@@ -489,7 +595,7 @@ class Inspector(QWidget):
             if name is None or not name.hasFocus():
                 self._rebuild()
             return
-        fields = fields_for(node)
+        fields = fields_for(node, linked_teacher_names(self.doc))
         if self._shape_of(node, fields) != self._signature:
             focus = self.focusWidget()
             focused_name = focus.objectName() if focus is not None else ""
@@ -500,18 +606,10 @@ class Inspector(QWidget):
                     again.setFocus()
             return
         for path, (f, editor, error) in self.editors.items():
-            widget = editor.findChild(QLineEdit) if f.kind == "path" else editor
+            widget = editor.findChild(QLineEdit) if f.kind in ("path", "folder") else editor
             if widget.hasFocus():
                 continue
-            value = get_in(node.props, path)
-            widget.blockSignals(True)
-            if isinstance(widget, QComboBox):
-                widget.setCurrentIndex(max(0, f.choices.index(value) if value in f.choices else 0))
-            elif isinstance(widget, QCheckBox):
-                widget.setChecked(bool(True if value is None else value))
-            else:
-                widget.setText(self._text(f, value))
-            widget.blockSignals(False)
+            self._show(f, widget, get_in(node.props, path))
             error.hide()
         self._update_status(node)
 
@@ -520,6 +618,23 @@ class Inspector(QWidget):
         color = STATE_COLORS[state].name()
         text = STATE_WORDS[state] + ("" if state == "ok" else f": {reason}")
         self.status.setText(f"<span style='color:{color}'>● {text}</span>")
+
+
+class LinesEdit(QPlainTextEdit):
+    """A few lines of text that, like a line edit, says when editing is finished (focus out)."""
+
+    editingFinished = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setTabChangesFocus(True)
+        self.setLineWrapMode(QPlainTextEdit.NoWrap)
+        lines = self.fontMetrics().lineSpacing()
+        self.setFixedHeight(4 * lines + 14)
+
+    def focusOutEvent(self, event) -> None:
+        super().focusOutEvent(event)
+        self.editingFinished.emit()
 
 
 def _delete_layout(layout) -> None:
