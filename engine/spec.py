@@ -169,7 +169,7 @@ class StudentInit(_Strict):
     def _what_it_needs(self) -> StudentInit:
         if self.kind == "grow" and not self.teacher:
             raise ValueError("init 'grow' needs `teacher`: the name of the teacher to grow from")
-        if self.kind == "weights" and self.path is None:
+        if self.kind == "weights" and (self.path is None or str(self.path) in ("", ".")):
             raise ValueError("init 'weights' needs `path`: a .safetensors file (an earlier student)")
         return self
 
@@ -242,6 +242,13 @@ class StrategySpec(_Strict):
     previous_student: Path | None = Field(
         None, description="continual distillation: an earlier run's student.safetensors, "
         "kept as an extra teacher (learning without forgetting) and used as the starting weights")
+
+    @model_validator(mode="after")
+    def _previous_student_is_a_file(self) -> StrategySpec:
+        if self.previous_student is not None and str(self.previous_student) in ("", "."):
+            raise ValueError("previous_student is empty: give an earlier run's student.safetensors, "
+                             "or leave it out")
+        return self
 
 
 # ── compression and export ───────────────────────────────────────────────────────────────
@@ -438,6 +445,11 @@ def strategy_problems(spec: PipelineSpec) -> list[Problem]:
             problems.append(Problem("student.init", "growing (Net2Net) works from an mlp teacher "
                                     "given as zoo weights into an mlp student",
                                     "give the teacher its mlp architecture, or use init 'scratch'"))
+    if strategy.previous_student is not None and init.kind != "scratch":
+        problems.append(Problem("student.init", f"the student would start from init '{init.kind}' "
+                                "and from the previous student at once", "leave init at 'scratch' "
+                                "(a continual run starts from the previous student), or drop "
+                                "previous_student"))
     if init.kind == "fedavg" and (not spec.teachers or any(
             t.architecture != spec.student.architecture for t in spec.teachers)):
         problems.append(Problem("student.init", "fedavg averages the teachers' weights, so every "

@@ -116,3 +116,22 @@ def test_values_that_would_crash_or_poison_a_run_are_refused(demo_dict):
     demo_dict["training"]["weight_decay"] = float("nan")
     paths = {p.path for p in problems_of(demo_dict)}
     assert paths == {"data.split.seed", "training.seed", "teachers[0].weight", "training.weight_decay"}
+
+
+@pytest.mark.parametrize("change, where, words", [
+    ({"teachers": []}, "teachers", "learn only from labels"),
+    ({"strategy": {"hints": [{"teacher": "nobody", "teacher_layer": "x"}]}}, "strategy.hints[0].teacher",
+     "no teacher is named 'nobody'"),
+    ({"student": {"init": {"kind": "grow", "teacher": "low digits"}}}, "student.init", "mlp teacher"),
+    ({"student": {"init": {"kind": "fedavg"}}}, "student.init", "student's architecture"),
+    ({"strategy": {"combine": "average_logits"}}, "strategy.combine", "know only some"),
+    ({"strategy": {"previous_student": "old.safetensors"}, "student": {"init": {"kind": "fedavg"}}},
+     "student.init", "at once"),
+])
+def test_strategy_settings_the_teachers_cannot_serve_are_named(demo_dict, change, where, words):
+    problems = problems_of({**demo_dict, **change})
+    assert any(p.path == where and words in p.message for p in problems), problems
+
+
+def test_label_only_spec_without_teachers_is_valid(demo_dict):
+    parse_spec({**demo_dict, "teachers": [], "strategy": {"hard_label_weight": 1.0}})
