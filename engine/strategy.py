@@ -6,6 +6,7 @@ engine/losses.py; the training loop in engine/train.py uses what this module bui
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,42 +52,48 @@ class Targets:
 
 class Calibrator(nn.Module):
     """Merges teachers whose class subsets need not overlap into one distribution over all C
-    classes, with a scale a_t and an offset b_t per teacher fitted on a few labels:
+    classes, as a mixture of experts whose gate is fitted on a few labels:
 
-        L_c = log( (1/n_c) Σ_{t: c ∈ S_t} exp(a_t z_tc + b_t) ),   n_c = |{t: c ∈ S_t}|
+        p(c | x) = Σ_{t: c ∈ S_t} g_t(x) · p_t(c | x),   g(x) = softmax(W · [log p_1(x), …, log p_K(x)] + b)
 
-    (a class no teacher knows gets a fitted constant). Fitting minimises the cross-entropy of
-    σ(L) on the labelled samples plus 10⁻² ‖(a − 1, b)‖² — temperature and Platt scaling
-    (Guo et al., "On Calibration of Modern Neural Networks", ICML 2017; Platt 1999) applied per
-    teacher, so that one teacher's scores can be weighed against another's. Without it, teachers
-    of disjoint subsets cannot say how likely one subset is against another."""
+    Each teacher answers "which of my classes?"; the gate answers "whose classes?", the one
+    question teachers of disjoint subsets cannot answer (p(c|x) = p(S_t|x) · p(c|x, S_t)). It reads
+    how each teacher's whole output looks (a teacher shown a class it never learned tends to
+    answer differently), and is fitted by maximum likelihood on the labelled samples with
+    10⁻² ‖W‖² (a mixture of experts, Jacobs, Jordan, Nowlan, Hinton, "Adaptive Mixtures of Local
+    Experts", Neural Computation 1991, with the experts frozen). Classes no teacher knows form
+    one more expert, uniform over them. Returns log p(c | x), which serve as logits."""
 
     def __init__(self, indices: list[torch.Tensor], n_classes: int):
         super().__init__()
-        k = len(indices)
-        self.scale = nn.Parameter(torch.ones(k))
-        self.offset = nn.Parameter(torch.zeros(k))
-        self.uncovered = nn.Parameter(torch.zeros(n_classes))
-        self.indices, self.n_classes = indices, n_classes
+        covered = torch.zeros(n_classes, dtype=torch.bool)
+        for idx in indices:
+            covered[idx.cpu()] = True
+        self.indices = list(indices) + ([torch.nonzero(~covered).flatten().to(indices[0].device)]
+                                        if not covered.all() else [])
+        self.n_classes = n_classes
+        self.gate = nn.Linear(sum(len(i) for i in indices), len(self.indices))
+        nn.init.zeros_(self.gate.weight)
+        nn.init.zeros_(self.gate.bias)
 
     def forward(self, logits: list[torch.Tensor]) -> torch.Tensor:
-        n = logits[0].shape[0]
-        device = logits[0].device
-        parts = torch.full((len(logits), n, self.n_classes), float("-inf"), device=device)
-        for t, (z, idx) in enumerate(zip(logits, self.indices)):
-            parts[t].index_copy_(1, idx, self.scale[t] * z.float() + self.offset[t])
-        known = torch.isfinite(parts[:, 0, :])  # [K, C]
-        count = known.sum(dim=0).clamp_min(1)
-        merged = torch.logsumexp(parts, dim=0) - count.log()
-        return torch.where(known.any(dim=0), merged, self.uncovered.expand(n, -1))
+        log_p = [F.log_softmax(z.float(), dim=1) for z in logits]
+        n = log_p[0].shape[0]
+        if len(self.indices) > len(log_p):  # the expert of the classes no teacher knows
+            k = len(self.indices[-1])
+            log_p.append(torch.full((n, k), -math.log(k), device=log_p[0].device))
+        log_g = F.log_softmax(self.gate(torch.cat(log_p[:len(logits)], dim=1)), dim=1)
+        parts = torch.full((len(log_p), n, self.n_classes), float("-inf"), device=log_p[0].device)
+        for t, (lp, idx) in enumerate(zip(log_p, self.indices)):
+            parts[t].index_copy_(1, idx, lp + log_g[:, t:t + 1])
+        return torch.logsumexp(parts, dim=0)
 
-    def fit(self, logits: list[torch.Tensor], labels: torch.Tensor, steps: int = 200) -> float:
-        opt = torch.optim.LBFGS(self.parameters(), lr=0.5, max_iter=steps, line_search_fn="strong_wolfe")
+    def fit(self, logits: list[torch.Tensor], labels: torch.Tensor, steps: int = 300) -> float:
+        opt = torch.optim.LBFGS(self.parameters(), max_iter=steps, line_search_fn="strong_wolfe")
 
         def closure():
             opt.zero_grad()
-            loss = F.cross_entropy(self(logits), labels) + 1e-2 * (
-                (self.scale - 1).square().sum() + self.offset.square().sum())
+            loss = F.nll_loss(self(logits), labels) + 1e-2 * self.gate.weight.square().sum()
             loss.backward()
             return loss
 

@@ -80,21 +80,28 @@ def test_average_logits_hint_and_confidence_losses():
     assert confidence_loss(torch.tensor([[2.0, 0.0]])).item() == pytest.approx(math.log(1 + math.exp(-2)), rel=1e-5)
 
 
-def test_calibrator_merges_disjoint_teachers_and_learns_their_offsets():
+def test_calibrator_is_a_mixture_of_the_teachers_with_a_fitted_gate():
     cal = Calibrator([torch.tensor([0, 1]), torch.tensor([2])], 3)
     merged = cal([torch.tensor([[1.0, 2.0]]), torch.tensor([[5.0]])])
-    assert merged.flatten().tolist() == pytest.approx([1.0, 2.0, 5.0])  # a = 1, b = 0: the logits side by side
-    # overlapping: class 1 known by both: log((e^2 + e^4) / 2)
+    # before fitting, the gate is uniform: log(½ · σ(1, 2)) and log(½ · 1)
+    pa = torch.softmax(torch.tensor([1.0, 2.0]), 0)
+    assert merged.exp().flatten().tolist() == pytest.approx([pa[0].item() / 2, pa[1].item() / 2, 0.5], abs=1e-6)
+    # overlapping: class 1 is known by both: log(½ p_a(1) + ½ p_b(1))
     both = Calibrator([torch.tensor([0, 1]), torch.tensor([1, 2])], 3)
     m = both([torch.tensor([[1.0, 2.0]]), torch.tensor([[4.0, 0.0]])])
-    assert m[0, 1].item() == pytest.approx(math.log((math.e**2 + math.e**4) / 2), rel=1e-5)
-    # teacher b's logits run 6 higher: uncalibrated, it wins every sample; fitted, the labels decide
+    pb = torch.softmax(torch.tensor([4.0, 0.0]), 0)
+    assert m[0, 1].exp().item() == pytest.approx((pa[1] / 2 + pb[0] / 2).item(), rel=1e-5)
+    # the classes no teacher knows have their own expert, uniform over them: here 2 and 3
+    assert Calibrator([torch.tensor([0, 1])], 4)([torch.tensor([[0.0, LN3]])]).exp().flatten().tolist() == \
+        pytest.approx([0.125, 0.375, 0.25, 0.25], abs=1e-6)
+    # teacher a is sure on its classes 0, 1 and unsure on class 2, which it never learned; teacher
+    # b knows only class 2, so it always says "2": the gate learns whose classes a sample holds
     gen = torch.Generator().manual_seed(0)
-    y = torch.randint(0, 3, (200,), generator=gen)
-    za = torch.randn(200, 2, generator=gen) + 3.0 * torch.nn.functional.one_hot(y.clamp(max=1), 2) * (y < 2)[:, None]
-    zb = 6.0 + torch.randn(200, 1, generator=gen) + 3.0 * (y == 2)[:, None]
-    assert (cal([za, zb]).argmax(1) == y).float().mean() < 0.5
-    assert cal.fit([za, zb], y) > 0.85
+    y = torch.randint(0, 3, (300,), generator=gen)
+    za = 0.5 * torch.randn(300, 2, generator=gen) + 4.0 * torch.nn.functional.one_hot(y.clamp(max=1), 2) * (y < 2)[:, None]
+    zb = torch.zeros(300, 1)
+    assert (cal([za, zb]).argmax(1) == y).float().mean() < 0.5  # the uniform gate: class 2 ties or wins
+    assert cal.fit([za, zb], y) > 0.9
 
 
 def test_net2net_grows_a_student_that_computes_what_the_teacher_computes():
