@@ -8,7 +8,7 @@
     distill-studio PROJECT --headless           run PROJECT through the engine, events as text
 
 The app never trains in its own process: it starts the engine (`python -m engine …`) as a
-child process and reads its events.
+child process and reads its events (in the installed app: its own executable, `--engine …`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from gui.engine_client.engine_command import engine_command
 from gui.event_text import EventText
 
 DEMO = Path(__file__).resolve().parent.parent / "assets" / "examples" / "digits-experts.distill.json"
@@ -128,7 +129,8 @@ def run_window(project: Path | None, screenshot: Path | None, db: Path | None = 
 
 
 def run_headless(project: Path, db: Path | None, run_dir: Path | None) -> int:
-    cmd = [sys.executable, "-m", "engine", "run", str(project)]
+    program, arguments = engine_command(["run", str(project)])
+    cmd = [program, *arguments]
     if db:
         cmd += ["--db", str(db)]
     if run_dir:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from gui.canvas.scene import PipelineScene
 from gui.canvas.view import CanvasView
 from gui.document.convert import project_json, project_to_nodes, read_project
 from gui.document.model import Document
+from gui.engine_client.engine_command import engine_command
 from gui.engine_client.inspect import ModelInspector
 from engine.store import Store
 from gui.panels.dashboard import Dashboard
@@ -445,8 +445,9 @@ class MainWindow(QMainWindow):
         spec = folder / "check.distill.json"
         spec.write_text(project_json(self.doc, None), encoding="utf-8")
         proc = QProcess(self)
-        proc.setProgram(sys.executable)
-        proc.setArguments(["-m", "engine", "validate", "--json", str(spec)])
+        program, arguments = engine_command(["validate", "--json", str(spec)])
+        proc.setProgram(program)
+        proc.setArguments(arguments)
         self.statusBar().showMessage("Checking the pipeline with the engine…")
 
         def done(code, _status):
