@@ -19,10 +19,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from gui.asset_paths import DEMO, app_icon_files
 from gui.engine_client.engine_command import engine_command
 from gui.event_text import EventText
 
-DEMO = Path(__file__).resolve().parent.parent / "assets" / "examples" / "digits-experts.distill.json"
 SCREENSHOT_SIZE = (1400, 860)
 
 
@@ -59,6 +59,7 @@ def run_window(project: Path | None, screenshot: Path | None, db: Path | None = 
     if screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # no screen needed for a picture
     from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
     from gui.main_window import MainWindow
@@ -66,6 +67,11 @@ def run_window(project: Path | None, screenshot: Path | None, db: Path | None = 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Distill Studio")
     app.setOrganizationName("distill-studio")
+    app.setDesktopFileName("distill-studio")  # the desktop entry's name: its icon in the task bar
+    icon = QIcon()
+    for path in app_icon_files():
+        icon.addFile(str(path))
+    app.setWindowIcon(icon)
     settings = None
     if screenshot:  # a picture shows the default layout, not this user's
         import tempfile

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, Q
 
 from engine.atomic_io import atomic_write, atomic_write_text
 from engine.errors import InputError
+from gui.asset_paths import EXAMPLES
 from gui.autosave import Autosave
 from gui.canvas.drops import DropHandler
 from gui.canvas.items import NodeItem
@@ -36,8 +37,6 @@ from gui.panels.export_panel import ExportPanel
 from gui.panels.runs import RunsPanel
 from gui.run_controller import RunController
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
-DEMO = EXAMPLES / "digits-experts.distill.json"
 PROJECT_FILTER = "Distill Studio projects (*.distill.json);;JSON (*.json)"
 MAX_RECENT = 8
 LAYOUT_VERSION = 3  # bump when the docks change (3: the Export dock)
