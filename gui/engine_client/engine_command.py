@@ -4,12 +4,14 @@ From a source checkout or a pip install the engine is `python -m engine …` run
 Python as the app. In the installed app (a PyInstaller folder, `sys.frozen` set) there is no
 Python beside it: the app's own executable is the engine too, when its first argument is
 `--engine` (see installer/entry_point.py), and it starts PyTorch's launcher (torchrun) with
-`--torchrun`.
+`--torchrun`. On Windows the bundle has a second, console program for this, distill-engine.exe
+(the app itself is windowed: no console, and no stdout for the events).
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 ENGINE_FLAG = "--engine"  # frozen app: `distill-studio --engine run SPEC` is `distill-engine run SPEC`
 TORCHRUN_FLAG = "--torchrun"  # frozen app: `distill-studio --torchrun …` is `torchrun …`
@@ -22,6 +24,8 @@ def frozen() -> bool:
 def engine_program() -> tuple[str, list[str]]:
     """The program that is the engine and the arguments that come before the engine's own."""
     if frozen():
+        if sys.platform == "win32":
+            return str(Path(sys.executable).with_name("distill-engine.exe")), [ENGINE_FLAG]
         return sys.executable, [ENGINE_FLAG]
     return sys.executable, ["-m", "engine"]
 

@@ -26,6 +26,7 @@ def test_from_source_the_engine_is_this_python_with_dash_m(monkeypatch):
 def test_in_the_installed_app_the_engine_is_the_app_itself(monkeypatch):
     bundle = "/opt/distill-studio/distill-studio"
     monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.setattr(sys, "executable", bundle)
     assert ec.engine_program() == (bundle, ["--engine"])
     assert ec.engine_command(["inspect", "--json", "m.onnx"]) == (bundle, ["--engine", "inspect", "--json", "m.onnx"])
@@ -33,6 +34,13 @@ def test_in_the_installed_app_the_engine_is_the_app_itself(monkeypatch):
     assert ec.engine_command(["run", "p.json"], processes=2) == (bundle, [
         "--torchrun", "--standalone", "--nproc_per_node=2", "--no-python", bundle, "--engine", "run", "p.json"])
     assert ec.describe_program() == f"{bundle} --engine"
+
+
+def test_on_windows_the_engine_is_the_console_program_beside_the_app(monkeypatch):
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setattr(sys, "executable", "/Program Files/Distill Studio/distill-studio.exe")
+    assert ec.engine_program() == ("/Program Files/Distill Studio/distill-engine.exe", ["--engine"])
 
 
 def _starts_engine_by_hand(tree: ast.AST) -> list[int]:
