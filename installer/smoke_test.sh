@@ -10,13 +10,15 @@
 # call and fail), no venv, no PYTHONPATH, in a temp folder away from the repo, under Xvfb. Checks:
 #   engine_validate   `distill-studio --engine validate` on the bundled demo: exit 0
 #   engine_headless   `distill-studio --engine run` of the bundled compressed demo: exit 0,
-#                     a `finished` event with status completed, student.onnx and report.json
+#                     a `finished` event with status completed; student.onnx, student.int8.onnx
+#                     (static int8), report.json, MODEL_CARD.md
+#   engine_export_dynamic_int8   `--engine export` of that run with dynamic int8: student.int8.onnx
 #   window_run        the window runs it as the Run button does (--run --quit-when-done
 #                     --screenshot): exit 0, a completed run in the store, the export files
 #   help_menu_demo    the window started bare; keys Alt+H, E, Return (Help → Examples → first
 #                     example), F5 (Run): the run completes and exports (xdotool)
 #   torchrun          `distill-studio --torchrun … --no-python distill-studio --engine run`:
-#                     two CPU processes (gloo), exit 0
+#                     two CPU processes (gloo): the run says processes 2 and completes
 #   no_python_used    nothing called python or python3 from PATH
 # Prints one JSON object last: build_seconds, folder_size_mb, checks, passed.
 set -uo pipefail
@@ -27,7 +29,7 @@ for arg in "$@"; do
   case "$arg" in
     --reuse) reuse=1 ;;
     --keep) keep=1 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "smoke_test.sh: unknown option '$arg' (options: --reuse, --keep)" >&2; exit 2 ;;
   esac
 done
@@ -87,8 +89,8 @@ exported() {  # FOLDER: the export files of the compressed demo are there
 completed_in_store() {  # DB: the store holds a completed run (asked through the bundled engine)
   local out
   out=$(clean "$app" --engine runs --json --db "$1") || return 1
-  echo "$out"
-  grep -q '"status": "completed"' <<<"$out"
+  grep -E '"(id|status|run_dir|best_metrics)"' <<<"$out"
+  grep -q '"status": *"completed"' <<<"$out"
 }
 
 test_engine_validate() { clean "$app" --engine validate "$demo"; }
@@ -97,7 +99,7 @@ test_engine_headless() {
   clean "$app" --engine run "$compressed" --run-dir "$tmp/headless-run" --db "$tmp/headless.sqlite" \
     < /dev/null > "$tmp/headless-events.jsonl" || { tail -5 "$tmp/headless-events.jsonl"; return 1; }
   tail -1 "$tmp/headless-events.jsonl"
-  tail -1 "$tmp/headless-events.jsonl" | grep -q '"status": "completed"' &&
+  tail -1 "$tmp/headless-events.jsonl" | grep -q '"status": *"completed"' &&
     exported "$tmp/headless-run/export" && completed_in_store "$tmp/headless.sqlite"
 }
 
@@ -141,7 +143,13 @@ test_torchrun() {
   clean "$app" --torchrun --standalone --nproc_per_node=2 --no-python "$app" --engine run \
     "$tmp/project/examples/short.distill.json" --run-dir "$tmp/torchrun-run" --db "$tmp/torchrun.sqlite" \
     < /dev/null > "$tmp/torchrun-events.jsonl" || { tail -5 "$tmp/torchrun-events.jsonl"; return 1; }
-  tail -1 "$tmp/torchrun-events.jsonl" | grep -q '"status": "completed"'
+  grep -o '"processes": *[0-9]*' "$tmp/torchrun-events.jsonl" | head -1 | grep -q ': *2$' &&
+    tail -1 "$tmp/torchrun-events.jsonl" | grep -q '"status": *"completed"'
+}
+
+test_engine_export_dynamic_int8() {  # the Export panel's path: `export` of a finished run
+  clean "$app" --engine export "$tmp/headless-run" --out "$tmp/export-dynamic" --quantize int8 &&
+    [ -s "$tmp/export-dynamic/student.int8.onnx" ] && ls "$tmp/export-dynamic"
 }
 
 test_no_python_used() {
@@ -150,6 +158,7 @@ test_no_python_used() {
 
 check engine_validate test_engine_validate
 check engine_headless test_engine_headless
+check engine_export_dynamic_int8 test_engine_export_dynamic_int8
 check window_run test_window_run
 check help_menu_demo test_help_menu_demo
 check torchrun test_torchrun
