@@ -37,6 +37,7 @@ remove "$dest$data/applications/distill-studio.desktop"
 for icon in "$dest$data"/icons/hicolor/*/apps/distill-studio.png \
             "$dest$data"/icons/hicolor/scalable/apps/distill-studio.svg; do
   remove "$icon"
+  rmdir "$(dirname "$icon")" "$(dirname "$(dirname "$icon")")" 2>/dev/null || true  # if now empty
 done
 # the commands, only if they are ours (a link to this app, or the engine script naming it)
 link="$dest$PREFIX/bin/distill-studio"
