@@ -59,7 +59,6 @@ def run_window(project: Path | None, screenshot: Path | None, db: Path | None = 
     if screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # no screen needed for a picture
     from PySide6.QtCore import QTimer
-    from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
     from gui.main_window import MainWindow
@@ -67,11 +66,7 @@ def run_window(project: Path | None, screenshot: Path | None, db: Path | None = 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Distill Studio")
     app.setOrganizationName("distill-studio")
-    app.setDesktopFileName("distill-studio")  # the desktop entry's name: its icon in the task bar
-    icon = QIcon()
-    for path in app_icon_files():
-        icon.addFile(str(path))
-    app.setWindowIcon(icon)
+    set_app_icon(app)
     settings = None
     if screenshot:  # a picture shows the default layout, not this user's
         import tempfile
@@ -132,6 +127,18 @@ def run_window(project: Path | None, screenshot: Path | None, db: Path | None = 
         sys.stderr.flush()
         os._exit(code)
     return code
+
+
+def set_app_icon(app) -> None:
+    """The window icon (every size of assets/icons), and the desktop entry's name, by which
+    desktops match the window to the menu entry's icon."""
+    from PySide6.QtGui import QIcon
+
+    app.setDesktopFileName("distill-studio")
+    icon = QIcon()
+    for path in app_icon_files():
+        icon.addFile(str(path))
+    app.setWindowIcon(icon)
 
 
 def run_headless(project: Path, db: Path | None, run_dir: Path | None) -> int:
