@@ -8,7 +8,7 @@
     distill-studio PROJECT --headless           run PROJECT through the engine, events as text
 
 The app never trains in its own process: it starts the engine (`python -m engine …`) as a
-child process and reads its events.
+child process and reads its events (in the installed app: its own executable, `--engine …`).
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from gui.asset_paths import DEMO, app_icon_files
+from gui.engine_client.engine_command import engine_command
 from gui.event_text import EventText
 
-DEMO = Path(__file__).resolve().parent.parent / "assets" / "examples" / "digits-experts.distill.json"
 SCREENSHOT_SIZE = (1400, 860)
 
 
@@ -65,6 +66,7 @@ def run_window(project: Path | None, screenshot: Path | None, db: Path | None = 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Distill Studio")
     app.setOrganizationName("distill-studio")
+    set_app_icon(app)
     settings = None
     if screenshot:  # a picture shows the default layout, not this user's
         import tempfile
@@ -127,8 +129,21 @@ def run_window(project: Path | None, screenshot: Path | None, db: Path | None = 
     return code
 
 
+def set_app_icon(app) -> None:
+    """The window icon (every size of assets/icons), and the desktop entry's name, by which
+    desktops match the window to the menu entry's icon."""
+    from PySide6.QtGui import QIcon
+
+    app.setDesktopFileName("distill-studio")
+    icon = QIcon()
+    for path in app_icon_files():
+        icon.addFile(str(path))
+    app.setWindowIcon(icon)
+
+
 def run_headless(project: Path, db: Path | None, run_dir: Path | None) -> int:
-    cmd = [sys.executable, "-m", "engine", "run", str(project)]
+    program, arguments = engine_command(["run", str(project)])
+    cmd = [program, *arguments]
     if db:
         cmd += ["--db", str(db)]
     if run_dir:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, Q
 
 from engine.atomic_io import atomic_write, atomic_write_text
 from engine.errors import InputError
+from gui.asset_paths import EXAMPLES
 from gui.autosave import Autosave
 from gui.canvas.drops import DropHandler
 from gui.canvas.items import NodeItem
@@ -27,6 +27,7 @@ from gui.canvas.scene import PipelineScene
 from gui.canvas.view import CanvasView
 from gui.document.convert import project_json, project_to_nodes, read_project
 from gui.document.model import Document
+from gui.engine_client.engine_command import engine_command
 from gui.engine_client.inspect import ModelInspector
 from engine.store import Store
 from gui.panels.dashboard import Dashboard
@@ -36,8 +37,6 @@ from gui.panels.export_panel import ExportPanel
 from gui.panels.runs import RunsPanel
 from gui.run_controller import RunController
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
-DEMO = EXAMPLES / "digits-experts.distill.json"
 PROJECT_FILTER = "Distill Studio projects (*.distill.json);;JSON (*.json)"
 MAX_RECENT = 8
 LAYOUT_VERSION = 3  # bump when the docks change (3: the Export dock)
@@ -445,8 +444,9 @@ class MainWindow(QMainWindow):
         spec = folder / "check.distill.json"
         spec.write_text(project_json(self.doc, None), encoding="utf-8")
         proc = QProcess(self)
-        proc.setProgram(sys.executable)
-        proc.setArguments(["-m", "engine", "validate", "--json", str(spec)])
+        program, arguments = engine_command(["validate", "--json", str(spec)])
+        proc.setProgram(program)
+        proc.setArguments(arguments)
         self.statusBar().showMessage("Checking the pipeline with the engine…")
 
         def done(code, _status):

@@ -7,7 +7,6 @@ All of it is signal-driven: the GUI thread never waits for the engine.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from engine.atomic_io import atomic_write_text
 from engine.run import default_run_dir
 from gui.document.convert import project_json
 from gui.document.validation import OK, chain_after, node_status
+from gui.engine_client.engine_command import engine_command
 from gui.engine_client.run import EngineRun
 from gui.panels.dashboard import Dashboard
 from gui.panels.runs import RunsPanel
@@ -126,8 +126,9 @@ class RunController(QObject):
 
     def _ask_devices(self) -> None:
         proc = QProcess(self)
-        proc.setProgram(sys.executable)
-        proc.setArguments(["-m", "engine", "devices", "--json"])
+        program, arguments = engine_command(["devices", "--json"])
+        proc.setProgram(program)
+        proc.setArguments(arguments)
         proc.finished.connect(lambda code, _s, p=proc: self._devices_known(
             bytes(p.readAllStandardOutput()).decode("utf-8", "replace") if code == 0 else ""))
         proc.start()

@@ -7,10 +7,11 @@ measures; the app reads its progress and report as JSON lines.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, Signal
+
+from gui.engine_client.engine_command import describe_program, engine_command
 
 
 class EngineExport(QObject):
@@ -33,7 +34,7 @@ class EngineExport(QObject):
     def start(self, run_dir: Path, out: Path, quantize: dict | None, safetensors: bool = True) -> None:
         if self.running:
             return
-        args = ["-m", "engine", "export", str(run_dir), "--out", str(out), "--events"]
+        args = ["export", str(run_dir), "--out", str(out), "--events"]
         if quantize is not None:
             args += ["--quantize", "int8", "--max-drop", str(quantize["max_accuracy_drop"])]
             if quantize["mode"] == "static":
@@ -42,8 +43,9 @@ class EngineExport(QObject):
             args.append("--no-safetensors")
         self._buffer, self._report, self._errors, self._cancelled = b"", None, [], False
         proc = QProcess(self)
-        proc.setProgram(sys.executable)
-        proc.setArguments(args)
+        program, arguments = engine_command(args)
+        proc.setProgram(program)
+        proc.setArguments(arguments)
         proc.readyReadStandardOutput.connect(self._read)
         proc.finished.connect(self._finished)
         proc.errorOccurred.connect(self._error)
@@ -74,7 +76,7 @@ class EngineExport(QObject):
     def _error(self, error) -> None:
         if error == QProcess.FailedToStart:
             self.proc = None
-            self.failed.emit(f"could not start the engine ({sys.executable})")
+            self.failed.emit(f"could not start the engine ({describe_program()})")
 
     def _finished(self, code: int, status) -> None:
         if self.proc is None:

@@ -6,12 +6,13 @@ The app never opens a model file itself: onnx, torch and untrusted bytes stay ou
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Callable
 
 import shiboken6
 from PySide6.QtCore import QObject, QProcess, Signal
+
+from gui.engine_client.engine_command import describe_program, engine_command
 
 Callback = Callable[[dict | None, str | None], None]  # (info, error message)
 
@@ -29,8 +30,9 @@ class ModelInspector(QObject):
 
     def inspect(self, path: str | Path, callback: Callback) -> None:
         proc = QProcess(self)
-        proc.setProgram(sys.executable)
-        proc.setArguments(["-m", "engine", "inspect", "--json", str(path)])
+        program, arguments = engine_command(["inspect", "--json", str(path)])
+        proc.setProgram(program)
+        proc.setArguments(arguments)
         proc.finished.connect(lambda code, status, p=proc: self._done(p, code, status, callback))
         proc.errorOccurred.connect(lambda err, p=proc: self._failed(p, callback)
                                    if err == QProcess.FailedToStart else None)
@@ -56,7 +58,7 @@ class ModelInspector(QObject):
 
     def _failed(self, proc: QProcess, callback: Callback) -> None:
         self._finish(proc)
-        callback(None, f"could not start the engine ({sys.executable})")
+        callback(None, f"could not start the engine ({describe_program()})")
 
     def _finish(self, proc: QProcess) -> None:
         if proc in self._running:

@@ -1,6 +1,6 @@
 """A training run in an engine child process, seen from the app: events in, commands out.
 
-`EngineRun` starts `python -m engine run|resume …` with QProcess in its own session (process
+`EngineRun` starts `distill-engine run|resume …` (see engine_command) with QProcess in its own session (process
 group), turns stdout lines into `event` signals, sends pause/resume/stop on stdin, and reports
 how the run ended — also when the engine dies without a word (a crash, a kill, out of memory):
 then the run is marked failed in the store and the message says what happened in plain words.
@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QTimer, Signal
 
 from engine.checkpoint import has_checkpoint
+from gui.engine_client.engine_command import describe_program, engine_command
 
 STOP_GRACE_MS = 15_000  # time to checkpoint after "stop", then SIGTERM
 TERM_GRACE_MS = 3_000  # after SIGTERM, SIGKILL
@@ -63,8 +63,9 @@ class EngineRun(QObject):
         self.last_error = self.finished_event = None
         self.stderr_tail, self._buffer, self.fatal = "", b"", ""
         proc = QProcess(self)
-        proc.setProgram(sys.executable)
-        proc.setArguments(engine_arguments(args + (["--db", str(self.db)] if self.db else []), processes))
+        program, arguments = engine_command(args + (["--db", str(self.db)] if self.db else []), processes)
+        proc.setProgram(program)
+        proc.setArguments(arguments)
         if hasattr(proc, "setUnixProcessParameters"):  # its own process group: stop/kill reach all of it
             proc.setUnixProcessParameters(QProcess.UnixProcessFlag.CreateNewSession)
         proc.readyReadStandardOutput.connect(self._read_stdout)
@@ -158,7 +159,7 @@ class EngineRun(QObject):
     def _error(self, error) -> None:
         if error == QProcess.FailedToStart:
             self.proc = None
-            self.ended.emit("failed", f"The engine could not start ({sys.executable}). "
+            self.ended.emit("failed", f"The engine could not start ({describe_program()}). "
                             "Check the installation.")
 
     def _finished(self, code: int, exit_status) -> None:
@@ -236,9 +237,6 @@ def crash_cause(fatal: str, last_error: dict | None) -> str:
 
 
 def engine_arguments(args: list[str], processes: int = 1) -> list[str]:
-    """The Python arguments that start the engine: itself, or under torchrun on several GPUs
-    (one process per GPU; rank 0 writes the events the app reads)."""
-    if processes > 1:
-        return ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
-                "-m", "engine", *args]
-    return ["-m", "engine", *args]
+    """The arguments after the program that start the engine: itself, or under torchrun on
+    several GPUs (one process per GPU; rank 0 writes the events the app reads)."""
+    return engine_command(args, processes)[1]

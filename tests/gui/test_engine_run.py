@@ -116,12 +116,10 @@ def test_a_segfault_is_named_with_where_it_happened(client, qtbot, tmp_path, dem
 def test_out_of_memory_is_said_plainly(client, qtbot, tmp_path, demo_dict, monkeypatch):
     import sys
 
-    import gui.engine_client.run as run_module
-
     limited = tmp_path / "python-with-4g"  # the engine under a 4 GiB address-space limit
     limited.write_text(f"#!/bin/sh\nulimit -v {4 << 20}\nexec {sys.executable} \"$@\"\n")
     limited.chmod(0o755)
-    monkeypatch.setattr(run_module.sys, "executable", str(limited))
+    monkeypatch.setattr(sys, "executable", str(limited))  # the engine is `sys.executable -m engine`
     demo_dict["student"]["architecture"] = {"kind": "mlp", "width": 40000, "depth": 3}  # 6.4 GB a layer
     client.start_run(write_spec(tmp_path, demo_dict), tmp_path / "run")
     qtbot.waitUntil(lambda: bool(client.ended_with), timeout=60000)
