@@ -171,11 +171,11 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
     # Feature hints: the teachers' intermediate features, computed once; hint adapters and task
     # heads learn beside the student during the distillation (not in the prune fine-tunes).
     by_name = {t.name: t for t in teachers}
-    hint_x = [torch.from_numpy(by_name[h.teacher].features(data.train.x, h.teacher_layer,
-                                                            f"strategy.hints[{i}].teacher_layer")).to(device)
-              for i, h in enumerate(strategy.hints)]
-    aux = None
+    aux, hint_x = None, []
     if (strategy.hints or strategy.task_heads) and start_phase == 0:
+        hint_x = [torch.from_numpy(by_name[h.teacher].features(data.train.x, h.teacher_layer,
+                                                                f"strategy.hints[{i}].teacher_layer")).to(device)
+                  for i, h in enumerate(strategy.hints)]
         aux = Auxiliary(strategy, model, len(teachers), len(spec.classes),
                         [h[:2] for h in hint_x], x_train[:2]).to(device)
         if resume and resume.get("aux"):
