@@ -123,6 +123,10 @@ def build_targets(strategy: StrategySpec, teachers: list[Teacher], outputs: list
     if kind in ("uniform", "fixed"):
         weights = torch.tensor([t.spec.weight if kind == "fixed" else 1.0 for t in teachers],
                                device=per[0].device)
+    elif kind == "label_aware" and labels is None:
+        raise InputError.one("strategy.teacher_weighting", "label_aware weighting reads each sample's "
+                             "label, and the data has no labels", "give data with labels, or pick a "
+                             "label-free weighting: confidence, entropy or selective")
     else:
         weights = sample_weights(kind, outputs, indices, labels)
     return Targets(*per, weights, target_names(strategy, teachers, False))

@@ -152,3 +152,15 @@ def test_disjoint_teachers_without_labels_are_warned_about(tmp_path, demo_dict):
     code, events, _ = run(tmp_path, spec, "disjoint")
     warnings = [e["message"] for e in events if e["event"] == "log" and e.get("level") == "warning"]
     assert any("fall into 2 groups" in w and "calibration" in w for w in warnings), (code, warnings)
+
+
+def test_label_aware_weighting_on_data_without_labels_is_named(tmp_path, demo_dict):
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    np.savez(tmp_path / "unlabelled.npz", x=load_digits().data.astype("float32"))
+    spec = quick(dict(demo_dict, data={"format": "npz", "path": str(tmp_path / "unlabelled.npz")}), epochs=1)
+    spec["strategy"]["teacher_weighting"] = "label_aware"
+    code, events, _ = run(tmp_path, spec, "no-labels")
+    error = next(e for e in events if e["event"] == "error")
+    assert code == 2 and error["field"] == "strategy.teacher_weighting" and "no labels" in error["message"]
