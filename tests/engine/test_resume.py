@@ -6,6 +6,7 @@ import signal
 import sqlite3
 import subprocess
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -26,9 +27,16 @@ def wait_for(proc, kind, count=1):
                 return
 
 
-def test_stopped_then_resumed_ends_with_the_same_weights_as_uninterrupted(tmp_path, demo_dict):
+CATALOGUE = {  # the strategy parts with state of their own: adapters, heads, calibration batches
+    "hints": [{"teacher": "low digits", "teacher_layer": "/body/body.2/Relu_output_0", "student_layer": "body.2"}],
+    "task_heads": True, "calibration": {"labels_per_class": 5}, "confidence_weight": 0.3}
+
+
+@pytest.mark.parametrize("strategy", [{}, CATALOGUE], ids=["kd", "catalogue"])
+def test_stopped_then_resumed_ends_with_the_same_weights_as_uninterrupted(tmp_path, demo_dict, strategy):
     demo_dict["training"].update(epochs=25, cpu_threads=1)
     demo_dict["student"]["architecture"]["dropout"] = 0.2  # the RNG state matters too
+    demo_dict["strategy"].update(strategy)
     spec = write_spec(tmp_path, demo_dict)
     db = tmp_path / "db.sqlite"
     whole = run_engine("run", spec, "--run-dir", tmp_path / "whole", "--db", db)
