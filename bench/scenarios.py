@@ -17,8 +17,8 @@ Scenarios and goals (from the issue):
   (unknown classes as probability 0). Goal student_acc ≥ 0.93 × oracle_acc.
 - s1-disjoint-calibrated: disjoint subsets; 10 labels per class calibrate the teachers. Same
   keys; naive_acc is the same student without calibration. Goal ≥ 0.90 × oracle_acc.
-- s2-weak-to-strong: a small MLP trained on 2,000 labels teaches a CNN on the unlabelled transfer
-  set with the auxiliary confidence loss. Keys weak_acc, strong_acc, ceiling_acc (the CNN on
+- s2-weak-to-strong: a small MLP trained on 2,000 labels teaches an MLP 512×2 on the unlabelled transfer
+  set with the auxiliary confidence loss. Keys weak_acc, strong_acc, ceiling_acc (the same on
   ground truth), pgr = (strong − weak) / (ceiling − weak). Goal pgr ≥ 0.4.
 - s3-federated: 5 clients trained on Dirichlet(α = 0.5) shards from one shared initialisation;
   FedDF: the student starts from their FedAvg and distils their averaged logits on unlabelled
