@@ -81,9 +81,10 @@ def multi_teacher_kd(student_logits: torch.Tensor, p: torch.Tensor, log_p: torch
         s = s.unsqueeze(1)  # [B, 1, C]: the same logits for every teacher
     lse = torch.logsumexp(s.masked_fill(~mask, float("-inf")) if renormalize else s, dim=2, keepdim=True)
     kl = (p * (log_p - (s - lse))).masked_fill(~mask, 0.0).sum(dim=2) * temperature**2  # [B, K]
-    w = weights.expand_as(kl)
-    total = ((w * kl).sum(dim=1) / w.sum(dim=1).clamp_min(1e-12)).mean()
-    return total, kl.mean(dim=0)
+    terms = kl.mean(dim=0)
+    if weights.dim() == 1:  # the same weights for every sample: the mean of the weighted terms
+        return (weights * terms).sum() / weights.sum(), terms
+    return ((weights * kl).sum(dim=1) / weights.sum(dim=1).clamp_min(1e-12)).mean(), terms
 
 
 def sample_weights(kind: str, logits: list[torch.Tensor], student_indices: list[torch.Tensor],
@@ -160,10 +161,13 @@ def confidence_loss(student_logits: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(student_logits.float(), student_logits.detach().argmax(dim=1))
 
 
-def distillation_loss(kd: torch.Tensor, student_logits: torch.Tensor, labels: torch.Tensor | None,
+def distillation_loss(kd: torch.Tensor | None, student_logits: torch.Tensor, labels: torch.Tensor | None,
                       hard_label_weight: float) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """L = α · CE(z_s, y) + (1 − α) · L_KD  with labels;  L = L_KD  without (Hinton et al. 2015)."""
+    """L = α · CE(z_s, y) + (1 − α) · L_KD  with labels;  L = L_KD  without (Hinton et al. 2015);
+    L = CE(z_s, y) with no teachers (kd None)."""
     if labels is None or hard_label_weight == 0.0:
         return kd, None
     ce = F.cross_entropy(student_logits.float(), labels)
+    if kd is None:
+        return ce, ce
     return hard_label_weight * ce + (1.0 - hard_label_weight) * kd, ce

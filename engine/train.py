@@ -26,7 +26,7 @@ from engine import compress, dist
 from engine.atomic_io import atomic_write
 from engine.checkpoint import save_checkpoint
 from engine.data import Dataset
-from engine.errors import RunFailed
+from engine.errors import InputError, RunFailed
 from engine.events import Control, Emitter
 from engine.losses import distillation_loss
 from engine.models import build_model, count_parameters, hidden_widths
@@ -166,6 +166,9 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
                 f"{len(teachers)} teachers on {len(data.train)} samples in {time.monotonic() - started:.2f}s")
     alpha = strategy.hard_label_weight if data.labeled else 0.0
     if not teachers:
+        if not data.labeled:
+            raise InputError.one("teachers", "the spec has no teachers and the data has no labels, "
+                                 "so there is nothing to learn from", "add a teacher, or give data with labels")
         alpha = 1.0
 
     # Feature hints: the teachers' intermediate features, computed once; hint adapters and task
@@ -321,16 +324,18 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
                     logits = forward(net, x, cfg.compile)
                     batch_targets = None if not teachers else targets_of(
                         data.train.x[idx.cpu().numpy()], None, labels) if live else targets.rows(idx)
+                    kd = None
                     if batch_targets is not None:
-                        parts["loss/kd"], terms = batch_targets.kd(logits, strategy)
-                    loss, ce = distillation_loss(parts.get("loss/kd", logits.new_zeros(())), logits,
-                                                 labels if alpha > 0 else None, alpha)
+                        kd, terms = batch_targets.kd(logits, strategy)
+                        parts["loss/kd"] = kd
+                    loss, ce = distillation_loss(kd, logits, labels if alpha > 0 else None, alpha)
                     if ce is not None:
                         parts["loss/ce"] = ce
                     if use_aux:
                         parts.update(aux.losses([h.index_select(0, idx) for h in hint_x], batch_targets))
-                    loss = loss + sum((auxiliary_weight(strategy, name) * v for name, v in parts.items()
-                                       if name not in ("loss/kd", "loss/ce")), logits.new_zeros(()))
+                    for name, value in parts.items():  # calibration, hints, heads: weighted in
+                        if name not in ("loss/kd", "loss/ce"):
+                            loss = loss + auxiliary_weight(strategy, name) * value
                     loss, confidence = with_confidence(loss, logits, strategy, step / total_steps)
                     if confidence is not None:
                         parts["loss/confidence"] = confidence

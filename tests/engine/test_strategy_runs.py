@@ -164,3 +164,15 @@ def test_label_aware_weighting_on_data_without_labels_is_named(tmp_path, demo_di
     code, events, _ = run(tmp_path, spec, "no-labels")
     error = next(e for e in events if e["event"] == "error")
     assert code == 2 and error["field"] == "strategy.teacher_weighting" and "no labels" in error["message"]
+
+
+def test_no_teachers_and_no_labels_is_named(tmp_path, demo_dict):
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    np.savez(tmp_path / "unlabelled.npz", x=load_digits().data.astype("float32"))
+    spec = quick(dict(demo_dict, teachers=[], data={"format": "npz", "path": str(tmp_path / "unlabelled.npz")}))
+    spec["strategy"] = {"hard_label_weight": 1.0}
+    code, events, _ = run(tmp_path, spec, "nothing")
+    error = next(e for e in events if e["event"] == "error")
+    assert code == 2 and error["field"] == "teachers" and "nothing to learn from" in error["message"]
