@@ -89,4 +89,5 @@ def test_a_frozen_app_reads_a_model_through_its_own_executable(qtbot, monkeypatc
     qtbot.waitUntil(lambda: len(answers) == 1, timeout=60000)
     info, error = answers[0]
     assert error is None and info["format"] == "onnx"
-    assert log.read_text().split() == ["--engine", "inspect", "--json", str(TEACHER)]
+    calls = log.read_text().splitlines()  # another window's background `devices` query may land here too
+    assert f"--engine inspect --json {TEACHER}" in calls and all(c.startswith("--engine ") for c in calls)
