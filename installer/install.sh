@@ -28,19 +28,9 @@ if [ ! -x "$src/distill-studio" ]; then
   echo "install.sh: no built app at $src; run installer/build.sh first" >&2
   exit 1
 fi
-if [ -z "${HOME:-}" ] && [ -z "${PREFIX:-}" ]; then
-  echo "install.sh: neither HOME nor PREFIX is set; set PREFIX to where the app should go" >&2
-  exit 2
-fi
-if [ -n "${PREFIX:-}" ]; then
-  data=$PREFIX/share
-else
-  PREFIX=$HOME/.local
-  data=${XDG_DATA_HOME:-$PREFIX/share}
-fi
-case "$PREFIX" in /*) ;; *) echo "install.sh: PREFIX must be an absolute path (got '$PREFIX')" >&2; exit 2 ;; esac
-dest=${DESTDIR:-}
-appdir=$PREFIX/lib/distill-studio
+# shellcheck source=locations.sh
+source "$here/locations.sh"
+locations install.sh
 
 mkdir -p "$dest$PREFIX/lib" "$dest$data/applications" || {
   echo "install.sh: cannot create folders under $dest$PREFIX; choose a PREFIX you can write to" >&2; exit 1; }

@@ -9,18 +9,9 @@ for arg in "$@"; do
     *) echo "uninstall.sh: unknown option '$arg' (options: --help)" >&2; exit 2 ;;
   esac
 done
-if [ -z "${HOME:-}" ] && [ -z "${PREFIX:-}" ]; then
-  echo "uninstall.sh: neither HOME nor PREFIX is set; set PREFIX to where the app was installed" >&2
-  exit 2
-fi
-if [ -n "${PREFIX:-}" ]; then
-  data=$PREFIX/share
-else
-  PREFIX=$HOME/.local
-  data=${XDG_DATA_HOME:-$PREFIX/share}
-fi
-dest=${DESTDIR:-}
-appdir=$PREFIX/lib/distill-studio
+# shellcheck source=locations.sh
+source "$(cd "$(dirname "$0")" && pwd)/locations.sh"
+locations uninstall.sh
 
 if [ ! -x "$dest$appdir/distill-studio" ] && [ ! -e "$dest$data/applications/distill-studio.desktop" ]; then
   echo "uninstall.sh: Distill Studio is not installed under $dest$PREFIX (nothing at $dest$appdir);" \
