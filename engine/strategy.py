@@ -252,11 +252,8 @@ def init_student(model: nn.Module, spec: PipelineSpec, teachers: list[Teacher]) 
     path = init.path if init.kind == "weights" else spec.strategy.previous_student if init.kind == "scratch" else None
     if init.kind == "grow":
         teacher = next(t for t in teachers if t.name == init.teacher)
-        if not hasattr(teacher, "model") or not hasattr(teacher.model, "head"):
-            raise InputError.one("student.init.teacher", f"teacher '{teacher.name}' is not zoo weights",
-                                 "grow from a safetensors or .pt teacher with an mlp architecture")
         try:
-            growth.grow(model, teacher.model, _head_rows(teacher), spec.training.seed)
+            growth.grow(model, _zoo_model(teacher, "student.init.teacher"), _head_rows(teacher), spec.training.seed)
         except ValueError as exc:
             raise InputError.one("student.architecture", str(exc), "make the student at least as "
                                  "wide and deep as the teacher it grows from") from None
@@ -264,7 +261,7 @@ def init_student(model: nn.Module, spec: PipelineSpec, teachers: list[Teacher]) 
     if init.kind == "fedavg":
         states = []
         for t in teachers:
-            state = {k: v.clone() for k, v in t.model.state_dict().items()}
+            state = {k: v.clone() for k, v in _zoo_model(t, "student.init").state_dict().items()}
             rows = torch.as_tensor(t.student_index)
             for key in ("head.weight", "head.bias"):  # the student's class order
                 ordered = torch.zeros_like(state[key])
@@ -285,6 +282,15 @@ def init_student(model: nn.Module, spec: PipelineSpec, teachers: list[Teacher]) 
         raise InputError.one(where, f"{path.name} does not fit the student: {', '.join(skipped[:4])} "
                              "differ in shape", "give the student the architecture of the earlier student")
     return f"started from the weights in {path.name}"
+
+
+def _zoo_model(teacher: Teacher, where: str) -> nn.Module:
+    """The torch model of a teacher given as zoo weights (growth and FedAvg read its weights)."""
+    model = getattr(teacher, "model", None)
+    if not hasattr(model, "head"):
+        raise InputError.one(where, f"teacher '{teacher.name}' is not zoo weights, so its weights "
+                             "cannot be read", "give it as a safetensors or .pt file with its architecture")
+    return model
 
 
 def _head_rows(teacher: Teacher) -> dict[int, int]:

@@ -176,3 +176,13 @@ def test_no_teachers_and_no_labels_is_named(tmp_path, demo_dict):
     code, events, _ = run(tmp_path, spec, "nothing")
     error = next(e for e in events if e["event"] == "error")
     assert code == 2 and error["field"] == "teachers" and "nothing to learn from" in error["message"]
+
+
+def test_fedavg_of_onnx_teachers_is_named(tmp_path, demo_dict):
+    spec = quick(demo_dict, epochs=1)
+    for t in spec["teachers"]:  # an architecture does not make an ONNX file's weights readable
+        t["architecture"] = spec["student"]["architecture"]
+    spec["student"]["init"] = {"kind": "fedavg"}
+    code, events, _ = run(tmp_path, spec, "onnx-fedavg")
+    error = next(e for e in events if e["event"] == "error")
+    assert code == 2 and error["field"] == "student.init" and "not zoo weights" in error["message"]
