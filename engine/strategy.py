@@ -17,7 +17,7 @@ from torch import nn
 from engine import growth
 from engine.errors import InputError
 from engine.losses import average_logits, confidence_loss, hint_loss, multi_teacher_kd, sample_weights, teacher_targets
-from engine.spec import PipelineSpec, StrategySpec
+from engine.spec import PipelineSpec, StrategySpec, class_groups
 from engine.teachers import Teacher
 
 
@@ -303,8 +303,6 @@ def unlabeled_groups_warning(spec: PipelineSpec, labeled: bool) -> str | None:
     groups would be arbitrary."""
     if labeled or spec.strategy.calibration is not None or spec.strategy.combine == "average_logits":
         return None
-    from engine.spec import class_groups
-
     groups = class_groups(spec)
     if len(groups) <= 1:
         return None
