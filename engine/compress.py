@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from engine.models import build_model, hidden_widths
-from engine.spec import Architecture, PruneStep
+from engine.models import require
+from engine.spec import PruneStep
 
 
 def prunable(model: nn.Module) -> list[tuple[nn.Module, str]]:
@@ -65,11 +65,13 @@ def sparsity(model: nn.Module) -> float:
 
 
 @torch.no_grad()
-def apply_structured(model: nn.Module, amount: float, arch: Architecture,
-                     sample_shape: tuple[int, ...], n_classes: int) -> tuple[nn.Module, list[int]]:
+def apply_structured(model: nn.Module, amount: float,
+                     where: str = "compression") -> tuple[nn.Module, list[int]]:
     """A smaller copy of `model` without the `amount` fraction of units/channels of each hidden
-    layer with the smallest L1 norm. Returns (new model, its hidden widths)."""
-    layers = [m for m in model.body if isinstance(m, (nn.Linear, nn.Conv2d))]
+    layer with the smallest L1 norm. Returns (new model, its hidden widths). The student's
+    contract (engine/models/contract.py) says which layers may lose units."""
+    require(model, "structured_pruning", where)
+    layers = model.prunable_layers()
     keep: list[torch.Tensor] = []
     for layer in layers:
         n_out = layer.weight.shape[0]
@@ -79,7 +81,7 @@ def apply_structured(model: nn.Module, amount: float, arch: Architecture,
             w, default_mask=torch.ones_like(w))
         keep.append((mask.flatten(1).sum(1) > 0).nonzero().flatten())
     widths = [len(k) for k in keep]
-    small = build_model(arch, sample_shape, n_classes, widths=widths)
+    small = model.with_widths(widths)
     small.to(next(model.parameters()).device)
     small.normalize.load_state_dict(model.normalize.state_dict())
 
@@ -103,7 +105,7 @@ def apply_structured(model: nn.Module, amount: float, arch: Architecture,
         if old.bias is not None:
             new.bias.copy_(old.bias if outputs is None else old.bias[outputs])
         inputs = outputs
-    assert hidden_widths(small) == widths
+    assert small.hidden_widths() == widths
     return small, widths
 
 

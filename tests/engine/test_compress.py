@@ -32,7 +32,7 @@ def test_structured_pruning_removes_the_weakest_units_and_keeps_the_function(arc
     for i, units in enumerate(dead):
         _kill_units(model, i, units)
     x = torch.randn(7, 1, 8, 8)
-    small, widths = compress.apply_structured(model, 0.5, arch, (1, 8, 8), 10)
+    small, widths = compress.apply_structured(model, 0.5)
     small.eval()
     assert widths == [w // 2 for w in n] == hidden_widths(small)
     assert count_parameters(small) < count_parameters(model) * 0.5

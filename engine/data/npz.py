@@ -1,0 +1,39 @@
+"""A NumPy .npz file with an array `x` (samples first) and optionally `y` (labels)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.data.labels import labels_to_indices
+from engine.data.source import ArraySource, register, require_file
+from engine.errors import InputError
+from engine.spec import NpzData
+
+
+@register("npz")
+def open_npz(src: NpzData, classes: list[str]) -> ArraySource:
+    path = src.path
+    require_file(path, "data.path")
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            if "x" not in arrays.files:
+                raise InputError.one("data.path", f"{path.name} has no array named 'x' "
+                                     f"(it has: {', '.join(arrays.files) or 'nothing'})",
+                                     "save the inputs as x, e.g. np.savez(file, x=inputs, y=labels)")
+            x = arrays["x"]
+            y = arrays["y"] if "y" in arrays.files else None
+    except InputError:
+        raise
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError.one("data.path", f"{path.name} is not a readable .npz file ({exc})",
+                             "save it with numpy.savez from numeric arrays (no objects)") from None
+    if not np.issubdtype(x.dtype, np.number) and x.dtype != np.bool_:
+        raise InputError.one("data.path", f"x in {path.name} holds {x.dtype}, not numbers",
+                             "store numeric inputs in x")
+    x = x.astype(np.float32)
+    if y is not None:
+        if len(y) != len(x):
+            raise InputError.one("data.path", f"{len(y)} labels in y for {len(x)} samples in x",
+                                 "give y one label per sample of x")
+        y = labels_to_indices(y.reshape(-1), classes, "data.path")
+    return ArraySource(x, y)

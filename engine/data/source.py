@@ -1,0 +1,83 @@
+"""The one interface every data source fulfils, and the registry of sources by format.
+
+A source is a set of samples of one shape: its length, any samples read by index (so a
+source may stream them from disk), its labels if it has any (indices into the spec's
+classes; small, so held in memory) and the bytes that identify it (for a fingerprint).
+
+Adding a data format: its settings class in engine/spec.py (in the `DataSource` union) and one
+module in engine/data/ with a function decorated `@register("format")` that opens the source,
+imported in engine/data/__init__.py.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+import numpy as np
+
+from engine.errors import InputError
+
+
+class Source(ABC):
+    """Samples float32 [N, *sample_shape] as the source holds them (models normalise
+    themselves), labels int64 [N] or None."""
+
+    sample_shape: tuple[int, ...]
+    labels: np.ndarray | None
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def read(self, idx: np.ndarray) -> np.ndarray:
+        """The samples at `idx`, in that order, float32 [len(idx), *sample_shape]."""
+
+    @abstractmethod
+    def digest(self, h) -> None:
+        """Feed the bytes that identify the samples into the hash `h` (hashlib)."""
+
+
+class ArraySource(Source):
+    """Samples held in memory (or memory-mapped) as one array."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray | None):
+        self.x, self.labels = x, y
+        self.sample_shape = tuple(x.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def read(self, idx: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(self.x[idx], dtype=np.float32)
+
+    def digest(self, h) -> None:
+        h.update(repr((self.x.shape, str(self.x.dtype))).encode())
+        h.update(np.ascontiguousarray(self.x).data)
+
+
+Opener = Callable[..., Source]  # (settings of one DataSource class, the spec's classes) -> Source
+SOURCES: dict[str, Opener] = {}
+
+
+def register(fmt: str):
+    """Function decorator: open data of `data.format == fmt` with it."""
+    def add(opener: Opener) -> Opener:
+        if fmt in SOURCES:
+            raise ValueError(f"data format '{fmt}' is registered twice")
+        SOURCES[fmt] = opener
+        return opener
+    return add
+
+
+def open_source(settings, classes: list[str]) -> Source:
+    opener = SOURCES.get(settings.format)
+    if opener is None:
+        raise InputError.one("data.format", f"no data format '{settings.format}' in this build",
+                             f"use one of: {', '.join(SOURCES)}")
+    return opener(settings, classes)
+
+
+def require_file(path, where: str) -> None:
+    if not path.is_file():
+        raise InputError.one(where, f"no data file at {path}", "check the path in the spec")

@@ -1,0 +1,82 @@
+"""The contract every student architecture fulfils; code that needs a capability asks for it.
+
+A student is a `Student` (a torch module) that:
+
+- takes the raw samples the data source gives ([N, *sample_shape], float32) and normalises
+  them itself in `normalize` (a `Normalize`, fitted on the training split), so saved weights
+  and exported graphs carry their preprocessing;
+- computes its features in `body` (the named feature tap for hints and task heads: the
+  features just before the classifier) and its logits in `head`, an `nn.Linear` with one
+  output row per student class (FedAvg, growth and weight copying address rows by class);
+- names every module a hint may read (`named_modules`: e.g. `body.1`);
+- says what it can do, as class attributes:
+    `structured_pruning`  its hidden widths can be cut (`hidden_widths`, `with_widths`);
+    `growable`            Net2Net growth can make it compute what a smaller one of its kind does.
+
+`require(model, capability, where)` answers an architecture that lacks a capability with a
+clear InputError naming the field, never an AttributeError deep in the code.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from engine.errors import InputError
+from engine.models.normalize import Normalize
+
+CAPABILITIES = {
+    "structured_pruning": "structured pruning (removing whole units or channels)",
+    "growable": "growing from a teacher (Net2Net)",
+}
+
+
+class Student(nn.Module):
+    """Base of every zoo architecture; see the module docstring for the contract."""
+
+    kind: ClassVar[str] = ""  # the spec's `architecture.kind`, set by `register`
+    structured_pruning: ClassVar[bool] = False
+    growable: ClassVar[bool] = False
+
+    normalize: Normalize
+    body: nn.Module
+    head: nn.Linear
+
+    def __init__(self, sample_shape: tuple[int, ...], n_classes: int, arch):
+        super().__init__()
+        self.sample_shape, self.n_classes, self.arch = tuple(sample_shape), n_classes, arch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(self.normalize(x)))
+
+    def hidden_widths(self) -> list[int]:
+        """The widths structured pruning changes (units per layer, channels per block); saved
+        with the weights so a pruned student can be rebuilt."""
+        return []
+
+    def with_widths(self, widths: list[int]) -> Student:
+        """A fresh (untrained) student of this architecture with other hidden widths."""
+        return type(self)(self.sample_shape, self.n_classes, self.arch, widths)
+
+    def prunable_layers(self) -> list[nn.Module]:
+        """The layers of `body` whose output units structured pruning may remove, in order;
+        each is followed only by layers that keep its units (activations, pooling, BatchNorm)
+        until the next prunable layer or the head."""
+        return []
+
+
+def require(model: nn.Module, capability: str, where: str) -> None:
+    """Raise an InputError at `where` unless the model's architecture can do `capability`."""
+    if not getattr(model, capability, False):
+        kind = getattr(model, "kind", type(model).__name__)
+        able = ", ".join(sorted(k for k, c in _registry().items() if getattr(c, capability, False)))
+        raise InputError.one(where, f"the '{kind}' architecture does not support "
+                             f"{CAPABILITIES[capability]}", f"use an architecture that does ({able or 'none'})")
+
+
+def _registry() -> dict[str, type[Student]]:
+    from engine.models import ARCHITECTURES
+
+    return ARCHITECTURES
