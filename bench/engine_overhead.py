@@ -34,7 +34,7 @@ from engine.losses import multi_teacher_kd, teacher_targets  # noqa: E402
 from engine.models import build_model  # noqa: E402
 from engine.spec import load_spec  # noqa: E402
 from engine.teachers import load_teachers  # noqa: E402
-from engine.train import train  # noqa: E402
+from engine.train import Job, train  # noqa: E402
 
 DEMO = ROOT / "assets" / "examples" / "digits-experts.distill.json"
 
@@ -42,8 +42,7 @@ DEMO = ROOT / "assets" / "examples" / "digits-experts.distill.json"
 def engine_run(spec, data, teachers, folder: Path) -> float:
     emitter = Emitter(open(os.devnull, "w"))
     start = time.perf_counter()
-    train(spec, data, teachers, torch.device("cpu"), None, folder, emitter, Control(emitter),
-          lambda *a: None, lambda *a: None)
+    train(Job(spec, data, teachers, torch.device("cpu"), None, folder, emitter, Control(emitter)))
     return time.perf_counter() - start
 
 

@@ -159,7 +159,7 @@ def ensemble_and_fedavg(spec_path: Path) -> tuple[float, float]:
     from engine.data import load_dataset
     from engine.models import build_model
     from engine.spec import load_spec
-    from engine.strategy import init_student
+    from engine.student_init import init_student
     from engine.teachers import load_teachers
 
     spec = load_spec(spec_path)

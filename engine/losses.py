@@ -7,8 +7,6 @@ T the temperature; σ the softmax.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
@@ -89,49 +87,14 @@ def multi_teacher_kd(student_logits: torch.Tensor, p: torch.Tensor, log_p: torch
 
 def sample_weights(kind: str, logits: list[torch.Tensor], student_indices: list[torch.Tensor],
                    labels: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-sample teacher weights w [N, K] from each teacher's own logits z_t (at T = 1).
+    """Per-sample teacher weights w [N, K]: the weighting registered as `kind`; each one's
+    formula and paper are in engine/strategies/weightings.py."""
+    from engine.strategies.weightings import WEIGHTINGS
 
-    With p_t = σ(z_t) over the k_t classes teacher t knows and H̄_t = H(p_t) / log k_t its
-    entropy scaled to [0, 1]:
-      confidence:  w_nt = max_c p_t(c | x_n)
-      entropy:     w_nt = 1 − H̄_t(x_n) + 10⁻³
-      selective:   w_nt = 1 for the teacher with the least H̄_t(x_n), else 0 — selective
-                   learning from the least ambiguous teacher (Shen, Wang, Song, Song,
-                   "Customizing Student Networks From Heterogeneous Teachers via Adaptive
-                   Knowledge Amalgamation", ICCV 2019)
-      label_aware: CA-MKD (Zhang, Chen, Wang, "Confidence-Aware Multi-Teacher Knowledge
-                   Distillation", ICASSP 2022): with L_nt = −log p_t(y_n | x_n) over the K_n
-                   teachers that know the label y_n, w_nt = (1 − softmax_t(L_n)_t) / (K_n − 1)
-                   (w = 1 when K_n = 1); teachers that do not know y_n get 0. A sample whose
-                   label no teacher knows weighs its teachers equally.
-    """
-    n, k = logits[0].shape[0], len(logits)
-    device = logits[0].device
-    log_p = [F.log_softmax(z.float(), dim=1) for z in logits]
-    if kind == "confidence":
-        return torch.stack([lp.exp().max(dim=1).values for lp in log_p], dim=1)
-    if kind in ("entropy", "selective"):
-        h = torch.stack([-(lp.exp() * lp).sum(dim=1) / max(math.log(lp.shape[1]), 1e-12) for lp in log_p], dim=1)
-        if kind == "entropy":
-            return 1.0 - h.clamp(0.0, 1.0) + 1e-3
-        return F.one_hot(h.argmin(dim=1), k).float()
-    if kind == "label_aware":
-        if labels is None:
-            raise ValueError("label_aware weighting needs labels")
-        loss = torch.full((n, k), float("inf"), device=device)
-        for t, (lp, idx) in enumerate(zip(log_p, student_indices)):
-            own = torch.full((max(int(labels.max()), int(idx.max())) + 1,), -1, dtype=torch.long, device=device)
-            own[idx] = torch.arange(len(idx), device=device)
-            pos = own[labels]  # the label's place among the teacher's outputs, or -1
-            knows = pos >= 0
-            loss[knows, t] = -lp[knows, pos[knows]]
-        knowing = torch.isfinite(loss)
-        count = knowing.sum(dim=1, keepdim=True)
-        soft = torch.softmax(loss.masked_fill(~knowing, float("-inf")), dim=1).nan_to_num(0.0)
-        w = torch.where(count > 1, (1.0 - soft) / (count - 1).clamp_min(1), knowing.float())
-        w = w.masked_fill(~knowing, 0.0)
-        return torch.where(count > 0, w, torch.ones_like(w))
-    raise ValueError(f"unknown per-sample weighting {kind!r}")
+    w = WEIGHTINGS.get(kind)
+    if w is None or not w.per_sample:
+        raise ValueError(f"unknown per-sample weighting {kind!r}")
+    return w.fn(logits, student_indices, labels)
 
 
 def average_logits(logits: list[torch.Tensor]) -> torch.Tensor:

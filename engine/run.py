@@ -106,26 +106,23 @@ def run_worker(spec, run_dir: Path | None, resume: bool, device, threads: int, c
     """A rank other than 0 under torchrun: the same training, silent; rank 0 reports and
     writes. Problems are reported by rank 0, which meets them too."""
     from engine import dist
-    from engine.checkpoint import load_checkpoint
+    from engine.checkpoint import latest_checkpoint, load_checkpoint
     from engine.data import load_dataset
     from engine.device import choose_precision
     from engine.store import default_db_path
     from engine.teachers import load_teachers
-    from engine.train import StopRequested, train
+    from engine.train import Job, StopRequested, train
 
     emitter.enabled = False
-    run_dir = dist.share(None)
+    run_dir = Path(dist.share(None))
     data = load_dataset(spec)
     teachers = load_teachers(spec, data.train.x[:8], threads)
-    state = None
-    if resume:
-        from engine.checkpoint import latest_checkpoint
-
-        state = load_checkpoint(latest_checkpoint(Path(run_dir) / "checkpoints"))
+    state = load_checkpoint(latest_checkpoint(run_dir / "checkpoints")) if resume else None
     cache = Path(db_path or default_db_path()).resolve().parent / "cache" / "teacher-outputs"
+    job = Job(spec, data, teachers, device, choose_precision(spec.training.precision, device), run_dir,
+              emitter, control, cache_dir=cache)
     try:
-        train(spec, data, teachers, device, choose_precision(spec.training.precision, device), Path(run_dir),
-              emitter, control, lambda *a: None, lambda *a: None, state, None, cache_dir=cache)
+        train(job, state)
     except StopRequested:
         return EXIT_STOPPED
     finally:
@@ -143,54 +140,40 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
     owns_row = False  # only a run this process started or reopened is finished by it
     status, code, error = "failed", EXIT_FAILED, None
     try:
-        resume_state = None
+        checkpoint_path = None
         if resume:
             spec_path, db_path, run_id, checkpoint_path = find_resumable(
                 run_dir, db_path, lambda message: emitter.log(message, "warning"))
         spec = load_spec(spec_path)
         import torch  # heavy imports after the spec is known to be good
 
+        from engine import dist
         from engine.data import load_dataset
         from engine.device import choose_device, choose_precision, describe, set_threads
-        from engine.model_files import sha256_of
         from engine.store import Store
         from engine.teachers import load_teachers
-        from engine.train import StopRequested, describe_split, plan, train
+        from engine.train import Job, StopRequested, describe_split, plan, train
 
-        from engine import dist
-
+        # 1. Where it runs: threads, device, and (under torchrun) which process this is.
         threads = set_threads(spec.training.cpu_threads)
         device = choose_device(spec.training.device)
-        rank, world = dist.init(device.type)  # under torchrun: one of `world` processes
+        rank, world = dist.init(device.type)
         if world > 1 and device.type == "cuda":
             device = torch.device("cuda", torch.cuda.current_device())
         if rank > 0:
             return run_worker(spec, run_dir, resume, device, threads, control, emitter, db_path)
+
+        # 2. Its inputs, checked before anything is recorded: folder, data, teachers.
         run_dir = dist.share((run_dir or default_run_dir(spec.name, db_path)).resolve())
         prepare_run_dir(run_dir)
         amp = choose_precision(spec.training.precision, device)
         data = load_dataset(spec)
         teachers = load_teachers(spec, data.train.x[:8], threads)
 
-        spec_json = spec.to_json()
+        # 3. Its row in the store: a new one, or the stopped run's own.
         store = Store(db_path)
-        if resume:
-            from engine.checkpoint import load_checkpoint
-
-            if store.run(run_id) is None:
-                raise InputError.one("--db", f"run {run_id} is not in the store {store.path}",
-                                     "give the store the run was started with (--db FILE)")
-            if store.run(run_id)["status"] == "completed":
-                raise InputError.one("RUN_DIR", f"run {run_id} has already completed",
-                                     "start a new run from its spec to train again")
-            resume_state = load_checkpoint(checkpoint_path)
-            store.reopen_run(run_id)
-            owns_row = True
-        else:
-            atomic_write_text(run_dir / "spec.distill.json", spec_json)
-            run_id = store.create_run(spec.name, spec_json, spec_hash(spec_json), run_dir, describe(device))
-            owns_row = True
-            atomic_write_text(run_dir / RUN_FILE, json.dumps({"run_id": run_id, "db": str(store.path)}))
+        run_id, resume_state = open_row(store, spec, run_dir, run_id, checkpoint_path, describe(device))
+        owns_row = True
         emitter.emit("started", run_id=run_id, resumed=resume, name=spec.name, run_dir=str(run_dir),
                      db=str(store.path), device=describe(device), threads=threads,
                      precision=str(amp).replace("torch.", "") if amp else "fp32", processes=world,
@@ -199,67 +182,26 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
                                for t in teachers],
                      epochs=sum(phase.epochs for phase in plan(spec)))
 
-        def on_metrics(step: int, epoch: float, values: dict[str, float]) -> None:
-            store.add_metrics(run_id, step, epoch, values)
-
-        def on_artifact(kind: str, path: Path) -> None:
-            digest, size = sha256_of(path), path.stat().st_size
-            store.add_artifact(run_id, kind, path, digest, size)
-            if kind != "checkpoint":
-                emitter.emit("artifact", kind=kind, path=str(path), sha256=digest, bytes=size)
-
+        # 4. Training, then the export the spec asks for.
+        job = Job(spec, data, teachers, device, amp, run_dir, emitter, control,
+                  on_metrics=lambda step, epoch, values: store.add_metrics(run_id, step, epoch, values),
+                  on_artifact=lambda kind, path: record_artifact(store, run_id, emitter, kind, path),
+                  cache_dir=store.path.parent / "cache" / "teacher-outputs")
         try:
-            result = train(spec, data, teachers, device, amp, run_dir, emitter, control,
-                           on_metrics, on_artifact, resume_state, store.best_metrics(run_id),
-                           cache_dir=store.path.parent / "cache" / "teacher-outputs")
+            result = train(job, resume_state, store.best_metrics(run_id))
         except StopRequested:
             status, code = "stopped", EXIT_STOPPED
             emitter.emit("finished", status=status, run_id=run_id, exit_code=code)
             return code
-        report = export_error = None
-        if spec.exports:  # the student is trained and kept whatever happens to its export
-            try:
-                report = export_after_run(spec, run_dir, emitter, on_artifact)
-            except (InputError, RunFailed) as exc:
-                problem = exc.problems[0] if isinstance(exc, InputError) else exc
-                export_error = problem.message
-                emitter.error(exc.kind, f"the export failed: {problem.message}",
-                              f"{problem.hint}; the trained student is kept in {run_dir}, "
-                              "export it again from the Export panel or `distill-engine export`")
+        report, export_error = export_kept_student(spec, run_dir, emitter, job.on_artifact)
         status, code = "completed", EXIT_COMPLETED
         store.finish_run(run_id, status, result.best)
         emitter.emit("finished", status=status, run_id=run_id, exit_code=code, best=result.best,
                      final=result.final, parameters=result.parameters, sparsity=result.sparsity,
                      student=str(result.student_path), export=report, export_error=export_error)
         return code
-    except InputError as exc:
-        code, error = EXIT_INVALID, str(exc)
-        first = exc.problems[0]
-        emitter.error(exc.kind, first.message, first.hint, field=first.path,
-                      problems=[p.as_dict() for p in exc.problems])
-    except RunFailed as exc:
-        error = exc.message
-        emitter.error(exc.kind, exc.message, exc.hint)
-    except OSError as exc:
-        error = str(exc)
-        if exc.errno == errno.ENOSPC:
-            emitter.error("disk_full", f"the disk is full ({exc.filename or 'while saving'})",
-                          "free disk space, then resume the run from its last checkpoint")
-        else:
-            emitter.error("io", f"a file operation failed: {exc}", "check the paths and permissions")
-        traceback.print_exc()
-    except Exception as exc:  # a bug or an unexpected library failure: report, never hide
-        error = f"{type(exc).__name__}: {exc}"
-        traceback.print_exc()
-        if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower() or \
-                "can't allocate memory" in str(exc).lower():
-            error = f"out of memory: {str(exc)[:300]}"
-            emitter.error("out_of_memory", f"the engine ran out of memory ({str(exc)[:200]})",
-                          "use a smaller student or batch_size, or close other programs; then "
-                          "resume the run from its last checkpoint")
-        else:
-            emitter.error("crash", f"the engine failed unexpectedly: {error}",
-                          "the details are on stderr; please report them with the spec")
+    except Exception as exc:  # every failure is reported as an error event, never hidden
+        code, error = report_failure(exc, emitter)
     finally:
         if store is not None:
             if owns_row and status != "completed":
@@ -271,3 +213,81 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
             dist.shutdown()
     emitter.emit("finished", status="failed", run_id=run_id, exit_code=code)
     return code
+
+
+def open_row(store, spec, run_dir: Path, run_id: int | None, checkpoint_path: Path | None,
+             device: str) -> tuple[int, dict | None]:
+    """(the run's id in the store, the checkpoint to resume from or None). A new run writes its
+    spec copy and run.json into its folder; a resumed one must be in the store, not completed."""
+    if checkpoint_path is None:
+        spec_json = spec.to_json()
+        atomic_write_text(run_dir / "spec.distill.json", spec_json)
+        run_id = store.create_run(spec.name, spec_json, spec_hash(spec_json), run_dir, device)
+        atomic_write_text(run_dir / RUN_FILE, json.dumps({"run_id": run_id, "db": str(store.path)}))
+        return run_id, None
+    from engine.checkpoint import load_checkpoint
+
+    row = store.run(run_id)
+    if row is None:
+        raise InputError.one("--db", f"run {run_id} is not in the store {store.path}",
+                             "give the store the run was started with (--db FILE)")
+    if row["status"] == "completed":
+        raise InputError.one("RUN_DIR", f"run {run_id} has already completed",
+                             "start a new run from its spec to train again")
+    state = load_checkpoint(checkpoint_path)
+    store.reopen_run(run_id)
+    return run_id, state
+
+
+def record_artifact(store, run_id: int, emitter: Emitter, kind: str, path: Path) -> None:
+    from engine.model_files import sha256_of
+
+    digest, size = sha256_of(path), path.stat().st_size
+    store.add_artifact(run_id, kind, path, digest, size)
+    if kind != "checkpoint":
+        emitter.emit("artifact", kind=kind, path=str(path), sha256=digest, bytes=size)
+
+
+def export_kept_student(spec, run_dir: Path, emitter: Emitter, on_artifact) -> tuple[dict | None, str | None]:
+    """The spec's export, if it asks for one: (its report, None), or (None, why it failed).
+    The student is trained and kept whatever happens to its export."""
+    if not spec.exports:
+        return None, None
+    try:
+        return export_after_run(spec, run_dir, emitter, on_artifact), None
+    except (InputError, RunFailed) as exc:
+        problem = exc.problems[0] if isinstance(exc, InputError) else exc
+        emitter.error(exc.kind, f"the export failed: {problem.message}",
+                      f"{problem.hint}; the trained student is kept in {run_dir}, "
+                      "export it again from the Export panel or `distill-engine export`")
+        return None, problem.message
+
+
+def report_failure(exc: Exception, emitter: Emitter) -> tuple[int, str]:
+    """One error event for a failed run, with a hint the user can act on; (exit code, message)."""
+    if isinstance(exc, InputError):
+        first = exc.problems[0]
+        emitter.error(exc.kind, first.message, first.hint, field=first.path,
+                      problems=[p.as_dict() for p in exc.problems])
+        return EXIT_INVALID, str(exc)
+    if isinstance(exc, RunFailed):
+        emitter.error(exc.kind, exc.message, exc.hint)
+        return EXIT_FAILED, exc.message
+    traceback.print_exc()
+    if isinstance(exc, OSError):
+        if exc.errno == errno.ENOSPC:
+            emitter.error("disk_full", f"the disk is full ({exc.filename or 'while saving'})",
+                          "free disk space, then resume the run from its last checkpoint")
+        else:
+            emitter.error("io", f"a file operation failed: {exc}", "check the paths and permissions")
+        return EXIT_FAILED, str(exc)
+    error = f"{type(exc).__name__}: {exc}"  # a bug or an unexpected library failure
+    if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower() or \
+            "can't allocate memory" in str(exc).lower():
+        emitter.error("out_of_memory", f"the engine ran out of memory ({str(exc)[:200]})",
+                      "use a smaller student or batch_size, or close other programs; then "
+                      "resume the run from its last checkpoint")
+        return EXIT_FAILED, f"out of memory: {str(exc)[:300]}"
+    emitter.error("crash", f"the engine failed unexpectedly: {error}",
+                  "the details are on stderr; please report them with the spec")
+    return EXIT_FAILED, error

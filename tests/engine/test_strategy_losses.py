@@ -1,5 +1,5 @@
 """Each strategy's formula on values worked out by hand (see the docstrings in engine/losses.py,
-engine/strategy.py and engine/growth.py)."""
+engine/strategies/ and engine/growth.py)."""
 
 import math
 
@@ -11,7 +11,7 @@ from engine.losses import (average_logits, confidence_loss, hint_loss, multi_tea
                            teacher_targets)
 from engine.models import build_model
 from engine.spec import MlpArch, PipelineSpec
-from engine.strategy import Calibrator
+from engine.strategies.calibration import Calibrator
 
 LN3 = math.log(3.0)
 # teacher a knows classes 0, 1 with p = (0.25, 0.75); teacher b knows 1, 2, 3 with p uniform

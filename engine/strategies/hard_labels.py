@@ -1,0 +1,35 @@
+"""Cross-entropy on the labels, beside the teachers' soft targets:
+
+    L = α · CE(z_s, y) + (1 − α) · L_KD      (Hinton, Vinyals, Dean 2015, §2)
+
+α is `strategy.hard_label_weight`; with no teachers the student learns from labels alone (α = 1).
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+
+from engine.strategies.term import Batch, LossTerm, Setup, register
+
+
+@register
+class HardLabels(LossTerm):
+    key = "ce"
+    order = 20
+
+    def __init__(self, alpha: float):
+        super().__init__()
+        self.alpha = alpha
+        self.names = ["loss/ce"]
+
+    @classmethod
+    def build(cls, setup: Setup) -> HardLabels | None:
+        if not setup.labeled or setup.hard_label_weight == 0.0:
+            return None
+        return cls(setup.hard_label_weight if setup.teachers else 1.0)
+
+    def forward(self, batch: Batch):
+        return {"loss/ce": F.cross_entropy(batch.logits.float(), batch.labels)}
+
+    def weight(self, name: str, batch: Batch) -> float:
+        return self.alpha

@@ -1,0 +1,141 @@
+"""What a strategy makes of the frozen teachers: soft targets in the student's class space and
+their weights, computed once per split (cached on disk) or live on every batch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.errors import InputError
+from engine.losses import average_logits, multi_teacher_kd, teacher_targets
+from engine.spec import PipelineSpec, StrategySpec, class_groups
+from engine.strategies.weightings import WEIGHTINGS
+from engine.teacher_cache import fingerprint, teacher_outputs
+
+
+@dataclass
+class Targets:
+    """Soft targets for a set of samples: p, log p [N, K, C], the class masks [K, C], the
+    weights ([K] or per sample [N, K]), and the name of each of the K terms. `per_teacher` holds
+    the unmerged targets when K teachers were merged into one (the task heads need them)."""
+
+    p: torch.Tensor
+    log_p: torch.Tensor
+    mask: torch.Tensor
+    weights: torch.Tensor
+    names: list[str]
+    per_teacher: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+
+    def rows(self, idx: torch.Tensor) -> Targets:
+        w = self.weights.index_select(0, idx) if self.weights.dim() == 2 else self.weights
+        per = None if self.per_teacher is None else (
+            self.per_teacher[0].index_select(0, idx), self.per_teacher[1].index_select(0, idx), self.per_teacher[2])
+        return Targets(self.p.index_select(0, idx), self.log_p.index_select(0, idx), self.mask, w,
+                       self.names, per)
+
+    def kd(self, logits: torch.Tensor, strategy: StrategySpec) -> tuple[torch.Tensor, torch.Tensor]:
+        return multi_teacher_kd(logits, self.p, self.log_p, self.mask, self.weights,
+                                strategy.temperature, strategy.partial_classes == "renormalize")
+
+    @property
+    def teacher_targets(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.per_teacher or (self.p, self.log_p, self.mask)
+
+
+def build_targets(strategy: StrategySpec, teachers: list, outputs: list[torch.Tensor],
+                  indices: list[torch.Tensor], n_classes: int, labels: torch.Tensor | None,
+                  calibrator=None) -> Targets:
+    """The soft targets the strategy asks for, from each teacher's logits over its classes."""
+    T = strategy.temperature
+    per = teacher_targets(outputs, indices, n_classes, T)
+    merged = None
+    if strategy.combine == "average_logits":
+        full = [torch.zeros(len(z), n_classes, device=z.device).index_copy_(1, idx, z.float())
+                for z, idx in zip(outputs, indices)]
+        merged = average_logits(full)
+    elif calibrator is not None:
+        with torch.no_grad():
+            merged = calibrator(outputs)
+    if merged is not None:
+        p, lp, mask = teacher_targets([merged], [torch.arange(n_classes, device=merged.device)], n_classes, T)
+        return Targets(p, lp, mask, torch.ones(1, device=p.device), target_names(strategy, teachers, True), per)
+    weighting = WEIGHTINGS[strategy.teacher_weighting]
+    if weighting.needs_labels and labels is None:
+        raise InputError.one("strategy.teacher_weighting", f"{strategy.teacher_weighting} weighting "
+                             "reads each sample's label, and the data has no labels", "give data with "
+                             "labels, or pick a label-free weighting: " + ", ".join(
+                                 k for k, w in WEIGHTINGS.items() if not w.needs_labels and w.per_sample))
+    weights = weighting(teachers=teachers, logits=outputs, indices=indices, labels=labels,
+                        device=per[0].device)
+    return Targets(*per, weights, target_names(strategy, teachers, False))
+
+
+def target_names(strategy: StrategySpec, teachers: list, calibrated: bool) -> list[str]:
+    """One name per KD term: each teacher's, or the one merged target's."""
+    if strategy.combine == "average_logits":
+        return ["ensemble"]
+    return ["calibrated"] if calibrated else [t.name for t in teachers]
+
+
+class TeacherTargets:
+    """The teachers' soft targets for the training split (once, from the disk cache when an
+    earlier run computed them) or for each batch (live), and for an unlabelled validation split."""
+
+    def __init__(self, spec: PipelineSpec, teachers: list, device: torch.device, cache_dir: Path | None,
+                 report: Callable[[str, bool], None]):
+        self.spec, self.teachers, self.device, self.cache_dir = spec, teachers, device, cache_dir
+        self.report = report  # (teacher name, whether its outputs came from the cache)
+        self.indices = [torch.from_numpy(t.student_index).to(device) for t in teachers]
+        self.calibrator = None
+        self.train: Targets | None = None
+        self.live = spec.training.teacher_outputs == "live"
+        self._train_x: np.ndarray | None = None
+
+    def outputs(self, x: np.ndarray, cached: bool = True) -> list[torch.Tensor]:
+        """Each teacher's logits on `x`, on the device; from the cache where there is one."""
+        fp = fingerprint(x) if cached and self.cache_dir is not None else None
+        out = []
+        for t in self.teachers:
+            values, hit = teacher_outputs(t, x, fp, self.cache_dir) if fp else (t.predict(x), False)
+            out.append(torch.from_numpy(np.array(values)).to(self.device))  # a copy: the cache is read-only
+            if fp:
+                self.report(t.name, hit)
+        return out
+
+    def of(self, x: np.ndarray, labels: torch.Tensor | None, cached: bool = True) -> Targets | None:
+        if not self.teachers:  # labels alone
+            return None
+        return build_targets(self.spec.strategy, self.teachers, self.outputs(x, cached), self.indices,
+                             len(self.spec.classes), labels, self.calibrator)
+
+    def prepare(self, train_x: np.ndarray, train_y: torch.Tensor | None) -> None:
+        """The training split's targets, unless they are computed live per batch."""
+        self._train_x = train_x
+        if not self.live:
+            self.train = self.of(train_x, train_y)
+
+    def batch(self, idx: torch.Tensor, labels: torch.Tensor | None) -> Targets | None:
+        if not self.teachers:
+            return None
+        if self.live:
+            return self.of(self._train_x[idx.cpu().numpy()], labels, cached=False)
+        return self.train.rows(idx)
+
+
+def unlabeled_groups_warning(spec: PipelineSpec, labeled: bool) -> str | None:
+    """Teachers whose class subsets fall into groups that share no class cannot say how to weigh
+    one group against another (only labels or calibration can), so the student's choice between
+    groups would be arbitrary."""
+    if labeled or spec.strategy.calibration is not None or spec.strategy.combine == "average_logits":
+        return None
+    groups = class_groups(spec)
+    if len(groups) <= 1:
+        return None
+    shown = " | ".join("{" + ", ".join(g[:4]) + (", …" if len(g) > 4 else "") + "}" for g in groups)
+    return (f"the teachers' classes fall into {len(groups)} groups that share no class ({shown}); "
+            "without labels nothing says how likely one group is against another. Add calibration "
+            "(strategy.calibration, a few labels per class) or a teacher that spans the groups")

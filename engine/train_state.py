@@ -1,0 +1,86 @@
+"""Everything that decides the next training step, saved and restored as one: the student, the
+learned parts of the loss, the optimiser and its schedule, the loss scaler, the random states
+and the position (phase, epoch, batch, step). Written as a checkpoint by engine/checkpoint.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from engine import compress
+from engine.checkpoint import save_checkpoint
+from engine.models import hidden_widths
+from engine.spec import TrainingSpec
+
+
+def make_optimizer(params: list[nn.Parameter], cfg: TrainingSpec, lr: float, steps: int):
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    else:
+        cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+        opt = cls(params, lr=lr, weight_decay=cfg.weight_decay)
+    if cfg.schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
+    else:
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    return opt, sched
+
+
+@dataclass
+class TrainState:
+    model: nn.Module
+    criterion: nn.Module  # engine.strategies.Criterion: its learned parts (adapters, heads)
+    scaler: torch.amp.GradScaler
+    order: torch.Generator  # the shuffle of each epoch
+    device: torch.device
+    phase: int = 0
+    step: int = 0
+    optimizer: torch.optim.Optimizer | None = None
+    scheduler: object | None = None
+
+    def start_phase(self, phase: int, cfg: TrainingSpec, lr: float, steps: int) -> None:
+        """A fresh optimiser and schedule for the phase's parameters."""
+        self.phase = phase
+        params = list(self.model.parameters()) + self.criterion.learned_parameters()
+        self.optimizer, self.scheduler = make_optimizer(params, cfg, lr, steps)
+
+    def update(self, loss: torch.Tensor) -> None:
+        """One optimiser step on `loss`, with the scaler (fp16) and the schedule."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.step += 1
+
+    def snapshot(self, epoch: int, batch: int, order_state: torch.Tensor) -> dict:
+        return {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+            "rng": torch.get_rng_state(), "order_rng": order_state,
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            "phase": self.phase, "widths": hidden_widths(self.model), "masked": compress.is_masked(self.model),
+            "aux": self.criterion.state_dict() if self.criterion.distilling and len(self.criterion.state_dict()) else None,
+            "epoch": epoch, "batch": batch, "step": self.step,
+        }
+
+    def save(self, folder: Path, epoch: int, batch: int, order_state: torch.Tensor) -> Path:
+        return save_checkpoint(folder, self.snapshot(epoch, batch, order_state), self.step,
+                               {"phase": self.phase, "epoch": epoch, "batch": batch})
+
+    def restore(self, saved: dict) -> tuple[int, int]:
+        """Load a checkpoint taken in this phase; returns (epoch, batch) to go on from."""
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        self.scaler.load_state_dict(saved["scaler"])
+        torch.set_rng_state(saved["rng"])
+        if self.device.type == "cuda" and saved.get("cuda_rng"):
+            torch.cuda.set_rng_state_all(saved["cuda_rng"])
+        self.order.set_state(saved["order_rng"])
+        self.step = saved["step"]
+        return saved["epoch"], saved["batch"]
