@@ -17,7 +17,8 @@ from PySide6.QtWidgets import QLabel, QMessageBox, QProgressBar
 from engine.atomic_io import atomic_write_text
 from engine.run import default_run_dir
 from gui.document.convert import project_json
-from gui.document.validation import OK, chain_after, node_status
+from gui.document.chain import chain_after
+from gui.document.validation import OK, node_status
 from gui.engine_client.engine_command import engine_command
 from gui.engine_client.run import EngineRun
 from gui.panels.dashboard import Dashboard

@@ -21,7 +21,8 @@ from engine.spec import (SCHEMA_VERSION, CompressionStep, DataSource, ExportSpec
                          StudentSpec, TeacherSpec, TrainingSpec, check_schema_version)
 from gui.document.kinds import KINDS, PATH_FIELDS, default_props
 from gui.document.model import Document, Link, Node, get_in, set_in
-from gui.document.validation import chain_after, is_complete
+from gui.document.chain import chain_after
+from gui.document.node_checks import is_complete
 
 _SECTIONS = {"data": TypeAdapter(DataSource), "strategy": TypeAdapter(StrategySpec),
              "training": TypeAdapter(TrainingSpec), "student": TypeAdapter(StudentSpec),

@@ -20,8 +20,9 @@ from gui.document.hints import DEFAULT_STUDENT_LAYER, FORMAT as HINT_FORMAT
 from gui.document.hints import example as example_hint, format_hints, parse_hints
 from gui.document.kinds import KINDS
 from gui.document.model import Document, Node, get_in, set_in
-from gui.document.validation import linked_teacher_names, node_status, prop_problems
-from gui.canvas.items import STATE_COLORS, STATE_WORDS
+from gui.document.node_checks import prop_problems
+from gui.document.validation import linked_teacher_names, node_status
+from gui.theme import STATE_COLORS, STATE_WORDS
 
 
 @dataclass
