@@ -14,11 +14,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QProcess, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
-from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow,
-                               QMessageBox, QToolBar)
+from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QToolBar
 
 from engine.atomic_io import atomic_write, atomic_write_text
 from engine.errors import InputError, Problem
+from engine.store import Store
 from gui.asset_paths import EXAMPLES
 from gui.autosave import Autosave
 from gui.canvas.drops import DropHandler
@@ -30,11 +30,10 @@ from gui.document.model import Document
 from gui.document.validation import OK, node_status
 from gui.engine_client.engine_command import engine_command
 from gui.engine_client.inspect import ModelInspector
-from engine.store import Store
 from gui.panels.dashboard import Dashboard
+from gui.panels.export_panel import ExportPanel
 from gui.panels.inspector import Inspector
 from gui.panels.palette import Palette
-from gui.panels.export_panel import ExportPanel
 from gui.panels.runs import RunsPanel
 from gui.run_controller import RunController
 

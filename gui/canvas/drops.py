@@ -16,7 +16,6 @@ from gui.drag_formats import DATA_SUFFIXES, KIND_MIME, MODEL_MIME, MODEL_SUFFIXE
 from gui.engine_client.inspect import ModelInspector
 
 
-
 def unique_teacher_name(doc: Document, base: str) -> str:
     taken = {n.props.get("name") for n in doc.of_kind("teacher")}
     name, i = base, 2

@@ -35,9 +35,9 @@ def check_link(doc: Document, link: Link) -> str | None:
     if dst.kind == "student" and student is not None and dst.id != student.id:
         return (f"a pipeline has exactly one student; connect to '{student.title}' "
                 f"or delete this second student")
-    if src.kind in ("data", "strategy") and any(l.src == src.id for l in doc.links):
+    if src.kind in ("data", "strategy") and any(other.src == src.id for other in doc.links):
         return f"this {KINDS[src.kind].title.lower()} is already connected"
-    if link.src_port == "model" and any(l.src == src.id and l.src_port == "model" for l in doc.links):
+    if link.src_port == "model" and any(other.src == src.id and other.src_port == "model" for other in doc.links):
         return (f"'{src.title}' already feeds a step: compression is one chain "
                 "(student → prune → … → quantize → export)")
     if not port.multi:
@@ -83,6 +83,6 @@ def _makes_cycle(doc: Document, link: Link) -> bool:
             return True
         if node not in seen:
             seen.add(node)
-            stack += [l.dst for l in doc.links if l.src == node]
+            stack += [other.dst for other in doc.links if other.src == node]
     return False
 

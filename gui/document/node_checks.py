@@ -9,7 +9,16 @@ import os
 from pydantic import TypeAdapter, ValidationError
 
 from engine.errors import problems_from_validation_error
-from engine.spec import DataSource, ExportSpec, PruneStep, QuantizeStep, StrategySpec, StudentSpec, TeacherSpec, TrainingSpec
+from engine.spec import (
+    DataSource,
+    ExportSpec,
+    PruneStep,
+    QuantizeStep,
+    StrategySpec,
+    StudentSpec,
+    TeacherSpec,
+    TrainingSpec,
+)
 from gui.document.model import Node
 
 ADAPTERS = {"data": TypeAdapter(DataSource), "teacher": TypeAdapter(TeacherSpec),

@@ -3,12 +3,11 @@
 
 import json
 
-
 from engine.spec import parse_spec
 from gui.document.commands import AddLink
 from gui.document.convert import document_to_project, project_to_nodes, read_project
-from gui.document.model import Document, Link
 from gui.document.links import check_link
+from gui.document.model import Document, Link
 from gui.document.validation import INCOMPLETE, OK, node_status
 from tests.conftest import ROOT
 from tests.gui.test_convert import load_into

@@ -2,11 +2,10 @@
 
 import copy
 
-
 from gui.document.commands import AddLink, AddNode, MoveNodes, RemoveItems, SetName, SetProps
 from gui.document.kinds import default_props
-from gui.document.model import Document, Link, Node
 from gui.document.links import _makes_cycle, check_link
+from gui.document.model import Document, Link, Node
 from gui.document.validation import ERROR, INCOMPLETE, OK, node_status
 from tests.conftest import TEACHERS
 
