@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from engine.checkpoint import checkpoint_dirs, has_checkpoint
-from tests.conftest import (
+from tests.helpers import (
     DEMO,
     ROOT,
     TEACHERS,

@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from engine.checkpoint import checkpoint_dirs
-from tests.conftest import ROOT, parse_events, run_engine, write_spec
+from tests.helpers import ROOT, parse_events, run_engine, write_spec
 
 
 def test_two_processes_match_one_with_the_same_global_batch(tmp_path, demo_dict):

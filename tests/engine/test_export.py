@@ -6,7 +6,7 @@ import numpy as np
 import onnxruntime as ort
 from sklearn.datasets import load_digits
 
-from tests.conftest import run_engine, write_spec
+from tests.helpers import run_engine, write_spec
 
 
 def test_export_writes_verified_onnx_int8_and_a_report(tmp_path, demo_dict):
@@ -48,7 +48,7 @@ import torch  # noqa: E402
 from engine import export  # noqa: E402
 from engine.errors import RunFailed  # noqa: E402
 from engine.spec import QuantizeStep  # noqa: E402
-from tests.conftest import DEMO, parse_events  # noqa: E402
+from tests.helpers import DEMO, parse_events  # noqa: E402
 
 
 @pytest.fixture(scope="module")

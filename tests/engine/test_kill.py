@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file
 
 from engine.checkpoint import FAULT_DELAY_ENV, has_checkpoint
-from tests.conftest import ROOT, engine_cmd, run_engine, write_spec
+from tests.helpers import ROOT, engine_cmd, run_engine, write_spec
 
 KILLS = int(os.environ.get("DISTILL_KILL_TEST_KILLS", "8"))
 

@@ -9,7 +9,7 @@ import sys
 import time
 
 from engine.store import Store
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 WRITER = """
 import json, sys, time

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from gui.event_text import EventText
-from tests.conftest import ROOT, write_spec
+from tests.helpers import ROOT, write_spec
 
 
 def test_app_runs_a_project_through_the_engine_process(tmp_path, demo_dict):

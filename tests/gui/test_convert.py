@@ -8,17 +8,8 @@ from engine.errors import InputError
 from engine.spec import SCHEMA_VERSION, load_spec, parse_spec
 from gui.document.convert import project_json, project_to_nodes, read_project
 from gui.document.model import Document
-from tests.conftest import DEMO
-
-
-def load_into(doc, path):
-    name, nodes, links = project_to_nodes(read_project(path), path.resolve().parent)
-    doc.set_name(name)
-    for n in nodes:
-        doc.add_node(n)
-    for link in links:
-        doc.add_link(link)
-    return doc
+from tests.gui.helpers import load_into
+from tests.helpers import DEMO
 
 
 def without_layout(spec):

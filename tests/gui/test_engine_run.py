@@ -8,7 +8,7 @@ import pytest
 
 from engine.checkpoint import has_checkpoint
 from gui.engine_client.run import EngineRun
-from tests.conftest import write_spec
+from tests.helpers import write_spec
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ import sys
 import numpy as np
 
 from engine.checkpoint import has_checkpoint
-from tests.conftest import ROOT, write_spec
+from tests.gui.helpers import drop, palette_mime, start_run
+from tests.helpers import ROOT, write_spec
 
 
 def project(tmp_path, demo_dict, epochs, name="demo.distill.json"):
@@ -20,19 +21,8 @@ def events_of(window, kind):
     return [e for e in window.runner.engine_events if e["event"] == kind]
 
 
-def start(window, qtbot, path):
-    assert window.open_project(path, ask=False)
-    window.runner.engine_events = []
-    window.runner.engine.event.connect(window.runner.engine_events.append)
-    ended = []
-    window.runner.runEnded.connect(lambda status, message: ended.append((status, message)))
-    window.runner.act_run.trigger()
-    assert window.runner.running and not window.runner.act_run.isEnabled()
-    return ended
-
-
 def test_a_run_from_the_window_completes_with_live_curves(window, qtbot, tmp_path, demo_dict):
-    ended = start(window, qtbot, project(tmp_path, demo_dict, 3))
+    ended = start_run(window, qtbot, project(tmp_path, demo_dict, 3))
     qtbot.waitUntil(lambda: bool(ended), timeout=120000)
     assert ended[0][0] == "completed"
     qtbot.wait(250)  # one redraw tick
@@ -51,7 +41,7 @@ def test_a_run_from_the_window_completes_with_live_curves(window, qtbot, tmp_pat
 
 
 def test_pause_resume_and_stop_from_the_window(window, qtbot, tmp_path, demo_dict):
-    ended = start(window, qtbot, project(tmp_path, demo_dict, 2000))
+    ended = start_run(window, qtbot, project(tmp_path, demo_dict, 2000))
     qtbot.waitUntil(lambda: bool(events_of(window, "metric")), timeout=60000)
     window.runner.act_pause.trigger()
     assert window.runner.act_pause.text() == "&Resume"
@@ -71,7 +61,7 @@ def test_pause_resume_and_stop_from_the_window(window, qtbot, tmp_path, demo_dic
 
 
 def test_a_killed_engine_leaves_the_app_working_and_the_run_resumable(window, qtbot, tmp_path, demo_dict):
-    ended = start(window, qtbot, project(tmp_path, demo_dict, 2000))
+    ended = start_run(window, qtbot, project(tmp_path, demo_dict, 2000))
     qtbot.waitUntil(lambda: bool(events_of(window, "checkpoint")), timeout=60000)
     os.kill(window.runner.engine.proc.processId(), signal.SIGKILL)
     qtbot.waitUntil(lambda: bool(ended), timeout=30000)
@@ -123,9 +113,6 @@ def test_runs_panel_shows_a_cli_run_compares_and_reopens(window, qtbot, tmp_path
 def test_an_unfinished_pipeline_is_not_started(window, qtbot):
     from PySide6.QtCore import QPointF
 
-    from tests.gui.conftest import drop
-    from tests.gui.test_window import palette_mime
-
     drop(window.view, palette_mime(window, "student"), QPointF(0, 0))
     assert not window.runner.run_pipeline()
     assert not window.runner.running
@@ -154,7 +141,7 @@ def test_command_line_run_quit_when_done(tmp_path, demo_dict):
 
 
 def test_closing_during_a_run_stops_it_or_keeps_it_running(window, qtbot, tmp_path, demo_dict, monkeypatch):
-    ended = start(window, qtbot, project(tmp_path, demo_dict, 2000))
+    ended = start_run(window, qtbot, project(tmp_path, demo_dict, 2000))
     qtbot.waitUntil(lambda: bool(events_of(window, "metric")), timeout=60000)
     monkeypatch.setattr(window, "choose_close_action", lambda: "cancel")
     assert not window.close() and window.runner.running

@@ -15,9 +15,8 @@ from gui.document.hints import format_hints, parse_hints
 from gui.document.model import Document, Link
 from gui.document.validation import ERROR, INCOMPLETE, OK, node_status
 from gui.panels.inspector import LinesEdit
-from tests.conftest import DEMO
-from tests.gui.test_convert import load_into
-from tests.gui.test_document import add
+from tests.gui.helpers import add, load_into
+from tests.helpers import DEMO
 
 # ── driving the inspector as a person does ───────────────────────────────────────────────
 

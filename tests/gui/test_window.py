@@ -10,14 +10,8 @@ from PySide6.QtWidgets import QComboBox, QLineEdit, QMessageBox
 
 from engine.spec import load_spec
 from gui.canvas.items import LinkItem, NodeItem, RefusalLabel
-from tests.conftest import DEMO, ROOT, TEACHERS
-from tests.gui.conftest import drag, drop, file_mime, mouse
-
-
-def palette_mime(window, kind):
-    kinds = window.palette.kinds
-    item = next(kinds.item(i) for i in range(kinds.count()) if kinds.item(i).data(Qt.UserRole) == kind)
-    return kinds.mimeData([item])
+from tests.gui.helpers import drag, drop, file_mime, mouse, palette_mime
+from tests.helpers import DEMO, ROOT, TEACHERS
 
 
 def connect(window, src_id, src_port, dst_id, dst_port):
@@ -215,10 +209,9 @@ def test_key_widgets_have_names(window):
 def test_model_library_reads_files_keeps_them_and_feeds_the_canvas(window, qtbot, settings):
     from gui.engine_client.inspect import ModelInspector
     from gui.panels.palette import ModelLibrary
-    from tests.gui.conftest import drop as drop_on
 
     library = window.palette.library
-    assert drop_on(library, file_mime(TEACHERS / "digits-4-7.onnx"))
+    assert drop(library, file_mime(TEACHERS / "digits-4-7.onnx"))
     qtbot.waitUntil(lambda: library.count() == 1, timeout=30000)
     assert library.entries[0]["info"]["classes"] == ["4", "5", "6", "7"]
     again = ModelLibrary(ModelInspector(), settings)  # the next session
