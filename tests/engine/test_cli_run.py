@@ -17,6 +17,8 @@ from tests.helpers import (
     write_spec,
 )
 
+pytestmark = pytest.mark.slow  # every test starts the engine as a subprocess
+
 
 def test_demo_runs_to_completion_with_events_and_store_rows(tmp_path):
     db, run_dir = tmp_path / "runs.sqlite", tmp_path / "run"

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -12,6 +13,8 @@ from engine.checkpoint import latest_checkpoint, load_checkpoint
 from engine.data import load_dataset
 from engine.spec import parse_spec
 from tests.helpers import parse_events, run_engine, start_engine, wait_for, write_spec
+
+pytestmark = pytest.mark.slow  # every test trains through the engine subprocess
 
 PLAIN_SCRIPT = """
 import json, sys

@@ -5,11 +5,14 @@ import sqlite3
 import subprocess
 import sys
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
 from engine.checkpoint import checkpoint_dirs
 from tests.helpers import ROOT, parse_events, run_engine, write_spec
+
+pytestmark = pytest.mark.slow  # trains under torchrun
 
 
 def test_two_processes_match_one_with_the_same_global_batch(tmp_path, demo_dict):

@@ -18,6 +18,8 @@ from onnx import helper, numpy_helper
 
 from tests.helpers import run_engine, write_spec
 
+pytestmark = pytest.mark.slow  # every test starts the engine as a subprocess
+
 
 class Payload:
     """Unpickling this writes the marker file (what an attacker's pickle would do)."""

@@ -10,6 +10,8 @@ from safetensors.torch import load_file
 
 from tests.helpers import parse_events, run_engine, start_engine, wait_for, write_spec
 
+pytestmark = pytest.mark.slow  # every test trains through the engine subprocess
+
 CATALOGUE = {  # the strategy parts with state of their own: adapters, heads, calibration batches
     "hints": [{"teacher": "low digits", "teacher_layer": "/body/body.2/Relu_output_0", "student_layer": "body.2"}],
     "task_heads": True, "calibration": {"labels_per_class": 5}, "confidence_weight": 0.3}

@@ -6,6 +6,8 @@ import pytest
 
 from tests.helpers import demo_spec, parse_events, run_engine, write_spec
 
+pytestmark = pytest.mark.slow  # every test trains through the engine subprocess
+
 SMALL = {"kind": "mlp", "width": 32, "depth": 1, "dropout": 0.0}
 
 

@@ -8,7 +8,7 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QProcess, QSettings
 
 
 @pytest.fixture
@@ -25,7 +25,10 @@ def window(qtbot, settings, tmp_path):
     win.show()
     qtbot.waitExposed(win)
     yield win
-    # let child processes (model inspection) finish before the window goes away
+    # end the model inspections still under way (each is an engine child process; waiting for
+    # them costs seconds per test) before the window goes away
+    for proc in win.model_inspector.findChildren(QProcess):
+        proc.kill()
     qtbot.waitUntil(lambda: win.model_inspector.busy == 0, timeout=30000)
     if win.runner.running:
         win.runner.engine.kill()

@@ -3,10 +3,13 @@
 import subprocess
 import sys
 
+import pytest
+
 from gui.event_text import EventText
 from tests.helpers import ROOT, write_spec
 
 
+@pytest.mark.slow
 def test_app_runs_a_project_through_the_engine_process(tmp_path, demo_dict):
     demo_dict["training"]["epochs"] = 3
     project = write_spec(tmp_path, demo_dict, "demo.distill.json")
@@ -20,6 +23,7 @@ def test_app_runs_a_project_through_the_engine_process(tmp_path, demo_dict):
     assert lines[-1].startswith("finished: completed (best val/acc 0.")
 
 
+@pytest.mark.slow
 def test_app_reports_a_bad_project_with_the_engines_message(tmp_path, demo_dict):
     demo_dict["classes"] = "0123456789"
     project = write_spec(tmp_path, demo_dict, "bad.distill.json")
@@ -31,6 +35,7 @@ def test_app_reports_a_bad_project_with_the_engines_message(tmp_path, demo_dict)
     assert "finished: failed" in proc.stdout
 
 
+@pytest.mark.slow
 def test_missing_project_file(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "gui.app", str(tmp_path / "none.distill.json")],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)

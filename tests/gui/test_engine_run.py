@@ -10,6 +10,8 @@ from engine.checkpoint import has_checkpoint
 from gui.engine_client.run import EngineRun
 from tests.helpers import write_spec
 
+pytestmark = pytest.mark.slow  # every test runs the engine from the client
+
 
 @pytest.fixture
 def client(qapp, tmp_path):

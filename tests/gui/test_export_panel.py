@@ -2,10 +2,13 @@
 
 import json
 
+import pytest
 from PySide6.QtGui import QDesktopServices
 
 from tests.gui.helpers import start_run
 from tests.helpers import COMPRESSED, run_engine, write_spec
+
+pytestmark = pytest.mark.slow  # every test trains a run to export
 
 
 def trained(tmp_path, demo_dict, db):

@@ -70,6 +70,7 @@ def open_demo_at(window, kind):
 # ── the strategy node ────────────────────────────────────────────────────────────────────
 
 
+@pytest.mark.slow
 def test_every_strategy_setting_is_edited_in_the_inspector_into_a_valid_spec(window, tmp_path):
     sid = open_demo_at(window, "strategy")
     previous = tmp_path / "earlier" / "student.safetensors"
@@ -171,6 +172,7 @@ def test_strategy_problems_of_the_spec_show_on_the_strategy_node(qapp, strategy,
 # ── the student node ─────────────────────────────────────────────────────────────────────
 
 
+@pytest.mark.slow
 def test_the_students_initial_weights_are_chosen_in_the_inspector(window, tmp_path):
     open_demo_at(window, "student")
     student = window.doc.student  # the pipeline's student, looked up afresh

@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtWidgets import QComboBox, QLineEdit, QMessageBox
 
@@ -27,6 +28,7 @@ def click(window, node_id):
     mouse(window.view, QEvent.MouseButtonRelease, point, Qt.LeftButton, Qt.NoButton)
 
 
+@pytest.mark.slow
 def test_build_the_demo_from_an_empty_canvas_with_the_mouse(window, qtbot, tmp_path):
     doc, view = window.doc, window.view
     view.resetTransform()
@@ -187,6 +189,7 @@ def test_closing_with_unsaved_changes_asks(window, qtbot, monkeypatch):
     assert window.settings.value("window/geometry") is not None
 
 
+@pytest.mark.slow
 def test_screenshot_from_the_command_line(tmp_path):
     png = tmp_path / "shot.png"
     proc = subprocess.run([sys.executable, "-m", "gui.app", str(DEMO), "--screenshot", str(png)],
