@@ -1,7 +1,7 @@
 # The two commands: `make demo` (set up, then open the app on the bundled demo) and
-# `make test` (set up, then run the tests). Set-up is scripts/setup.sh; it is quick when done.
+# `make test` (set up, lint, then run all the tests). Set-up is scripts/setup.sh; it is quick when done.
 DEMO := assets/examples/digits-experts.distill.json
-.PHONY: setup demo test teachers screenshot
+.PHONY: setup demo test lint teachers screenshot
 
 setup:
 	@./scripts/setup.sh
@@ -14,8 +14,13 @@ demo: setup
 	  .venv/bin/distill-studio $(DEMO) --headless; \
 	fi
 
-test: setup
+test: setup lint
 	QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest -q
+
+# ruff (style and likely bugs) and the import contracts in pyproject.toml (DESIGN.md's layers)
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/lint-imports
 
 teachers: setup
 	.venv/bin/python assets/build_demo_teachers.py

@@ -65,8 +65,9 @@ def measure(name: str, spec: dict, work: Path, threads: int) -> dict:
     dynamic = export(run_dir, work / "dynamic", threads)
     static = export(run_dir, work / "static", threads, "--calibration", "512")
 
-    pruned_spec = {**spec, "compression": [{"kind": "prune", "method": "magnitude", "sparsity": 0.5,
-                                            "scope": "global", "finetune_epochs": max(2, spec["training"]["epochs"] // 4)}]}
+    prune = {"kind": "prune", "method": "magnitude", "sparsity": 0.5, "scope": "global",
+             "finetune_epochs": max(2, spec["training"]["epochs"] // 4)}
+    pruned_spec = {**spec, "compression": [prune]}
     pruned_dir, pruned, prune_s = run_spec(pruned_spec, work / "pruned", threads)
     pruned_report = export(pruned_dir, work / "pruned-export", threads, "--calibration", "512")
 

@@ -45,7 +45,7 @@ def epoch_time(spec: dict, folder: Path) -> float:
     if proc.returncode != 0:
         raise SystemExit(proc.stderr[-2000:])
     ends = [e["time"] for e in map(json.loads, proc.stdout.splitlines()) if e["event"] == "checkpoint"]
-    return statistics.median(b - a for a, b in zip(ends[1:], ends[2:]))  # after the first epoch
+    return statistics.median(b - a for a, b in zip(ends[1:], ends[2:], strict=False))  # after the first epoch
 
 
 def main() -> None:

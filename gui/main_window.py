@@ -14,11 +14,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QProcess, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
-from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow,
-                               QMessageBox, QToolBar)
+from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QToolBar
 
 from engine.atomic_io import atomic_write, atomic_write_text
-from engine.errors import InputError
+from engine.errors import InputError, Problem
+from engine.store import Store
 from gui.asset_paths import EXAMPLES
 from gui.autosave import Autosave
 from gui.canvas.drops import DropHandler
@@ -27,13 +27,13 @@ from gui.canvas.scene import PipelineScene
 from gui.canvas.view import CanvasView
 from gui.document.convert import project_json, project_to_nodes, read_project
 from gui.document.model import Document
+from gui.document.validation import OK, node_status
 from gui.engine_client.engine_command import engine_command
 from gui.engine_client.inspect import ModelInspector
-from engine.store import Store
 from gui.panels.dashboard import Dashboard
+from gui.panels.export_panel import ExportPanel
 from gui.panels.inspector import Inspector
 from gui.panels.palette import Palette
-from gui.panels.export_panel import ExportPanel
 from gui.panels.runs import RunsPanel
 from gui.run_controller import RunController
 
@@ -274,8 +274,6 @@ class MainWindow(QMainWindow):
         self.setWindowModified(not self.undo_stack.isClean())
 
     def _update_summary(self) -> None:
-        from gui.document.validation import OK, node_status
-
         states = [node_status(self.doc, n)[0] for n in self.doc.nodes.values()]
         ready = sum(s == OK for s in states)
         busy = f" · reading {self.model_inspector.busy} model file(s)…" if self.model_inspector.busy else ""
@@ -463,8 +461,6 @@ class MainWindow(QMainWindow):
                     f"{result['student_parameters']:,} parameters; {result['samples']['train']} "
                     "training samples", 10000)
             else:
-                from engine.errors import Problem
-
                 self.show_problems("The pipeline cannot run yet",
                                    InputError([Problem(**p) for p in result["problems"]]))
 

@@ -16,8 +16,9 @@ from PySide6.QtWidgets import QLabel, QMessageBox, QProgressBar
 
 from engine.atomic_io import atomic_write_text
 from engine.run import default_run_dir
+from gui.document.chain import chain_after
 from gui.document.convert import project_json
-from gui.document.validation import OK, chain_after, node_status
+from gui.document.validation import OK, node_status
 from gui.engine_client.engine_command import engine_command
 from gui.engine_client.run import EngineRun
 from gui.panels.dashboard import Dashboard
@@ -117,7 +118,7 @@ class RunController(QObject):
             return
         self._start(lambda: self.engine.start_resume(Path(row["run_dir"]), self.processes))
         for name, (x, y) in self._history(run_id).items():  # the curves so far
-            for xi, yi in zip(x, y):
+            for xi, yi in zip(x, y, strict=True):
                 self.dashboard.add_metrics(float(xi), {name: float(yi)})
 
     @property

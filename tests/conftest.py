@@ -1,45 +1,14 @@
-"""Shared helpers: the demo spec, writing specs, and running the real engine as a subprocess."""
+"""Fixtures every test may use. Shared helpers (paths, writing specs, running the engine) are in
+tests/helpers.py; test modules import from there, never from each other or from a conftest."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-DEMO = ROOT / "assets" / "examples" / "digits-experts.distill.json"
-TEACHERS = ROOT / "assets" / "teachers"
+from tests.helpers import demo_spec
 
 
 @pytest.fixture
 def demo_dict() -> dict:
     """The demo spec with absolute teacher paths, so a copy can live anywhere."""
-    spec = json.loads(DEMO.read_text())
-    for t in spec["teachers"]:
-        t["path"] = str((DEMO.parent / t["path"]).resolve())
-    return spec
-
-
-def write_spec(folder: Path, spec: dict, name: str = "spec.distill.json") -> Path:
-    path = folder / name
-    path.write_text(json.dumps(spec, indent=2))
-    return path
-
-
-def engine_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "engine", *map(str, args)]
-
-
-def run_engine(*args, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(engine_cmd(*args), capture_output=True, text=True, timeout=timeout,
-                          cwd=ROOT, env=env, stdin=subprocess.DEVNULL, **kw)
-
-
-def parse_events(stdout: str) -> list[dict]:
-    """Every stdout line must be one JSON event."""
-    return [json.loads(line) for line in stdout.splitlines()]
+    return demo_spec()

@@ -12,12 +12,8 @@ from PySide6.QtCore import QMimeData, QObject, QPointF, Signal
 from gui.document.commands import AddNode
 from gui.document.kinds import KINDS, default_props
 from gui.document.model import Document, Node
+from gui.drag_formats import DATA_SUFFIXES, KIND_MIME, MODEL_MIME, MODEL_SUFFIXES
 from gui.engine_client.inspect import ModelInspector
-
-KIND_MIME = "application/x-distill-node-kind"
-MODEL_MIME = "application/x-distill-model"
-MODEL_SUFFIXES = {".onnx", ".safetensors", ".pt", ".pth"}
-DATA_SUFFIXES = {".npz": "npz", ".csv": "csv"}
 
 
 def unique_teacher_name(doc: Document, base: str) -> str:

@@ -1,27 +1,32 @@
-"""Mouse logic of the canvas, kept out of the items: dragging a link, moving nodes."""
+"""Mouse logic of the canvas, kept out of the items: dragging a link, moving nodes.
+
+Each interaction is given what it works on (the graphics scene, the document, the undo stack)
+rather than the PipelineScene that owns it, so the scene depends on the interactions and not
+the other way round.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QColor, QPen
-from PySide6.QtWidgets import QGraphicsPathItem
+from PySide6.QtGui import QColor, QPen, QUndoStack
+from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene
 
 from gui.canvas.items import NodeItem, PortItem, link_path
 from gui.document.commands import AddLink, MoveNodes
-from gui.document.model import Link
-from gui.document.validation import check_link
-
-if TYPE_CHECKING:
-    from gui.canvas.scene import PipelineScene
+from gui.document.links import check_link
+from gui.document.model import Document, Link
+from gui.theme import ACCENT
 
 
 class LinkDrag:
-    """Press on a port, drag, release on another port: a link, or the reason it is refused."""
+    """Press on a port, drag, release on another port: a link, or the reason it is refused
+    (passed to `refuse` with the scene position where the drag ended)."""
 
-    def __init__(self, scene: PipelineScene):
-        self.scene = scene
+    def __init__(self, scene: QGraphicsScene, doc: Document, undo_stack: QUndoStack,
+                 refuse: Callable[[str, QPointF], None]):
+        self.scene, self.doc, self.undo_stack, self.refuse = scene, doc, undo_stack, refuse
         self.start: PortItem | None = None
         self.preview: QGraphicsPathItem | None = None
 
@@ -31,7 +36,7 @@ class LinkDrag:
             return False
         self.start = port
         self.preview = QGraphicsPathItem()
-        self.preview.setPen(QPen(QColor("#1f6feb"), 2, Qt.DashLine))
+        self.preview.setPen(QPen(QColor(ACCENT), 2, Qt.DashLine))
         self.preview.setZValue(5)
         self.scene.addItem(self.preview)
         self.move(event)
@@ -59,15 +64,15 @@ class LinkDrag:
     def connect(self, a: PortItem, b: PortItem, at: QPointF) -> bool:
         """Make the link a→b (either direction), or show why not. True when made."""
         if a.is_output == b.is_output:
-            self.scene.refuse("connect an output (right side) to an input (left side)", at)
+            self.refuse("connect an output (right side) to an input (left side)", at)
             return False
         out, inp = (a, b) if a.is_output else (b, a)
         link = Link(out.node_item.node.id, out.name, inp.node_item.node.id, inp.name)
-        reason = check_link(self.scene.doc, link)
+        reason = check_link(self.doc, link)
         if reason:
-            self.scene.refuse(reason, at)
+            self.refuse(reason, at)
             return False
-        self.scene.undo_stack.push(AddLink(self.scene.doc, link))
+        self.undo_stack.push(AddLink(self.doc, link))
         return True
 
     def _port_at(self, pos: QPointF) -> PortItem | None:
@@ -80,8 +85,8 @@ class LinkDrag:
 class MoveTracker:
     """Qt moves the items; on release, the moves become one undo command."""
 
-    def __init__(self, scene: PipelineScene):
-        self.scene = scene
+    def __init__(self, scene: QGraphicsScene, doc: Document, undo_stack: QUndoStack):
+        self.scene, self.doc, self.undo_stack = scene, doc, undo_stack
         self.before: dict[str, tuple[float, float]] = {}
 
     def press(self) -> None:
@@ -97,4 +102,4 @@ class MoveTracker:
                     moves[item.node.id] = (old, new)
         self.before = {}
         if moves:
-            self.scene.undo_stack.push(MoveNodes(self.scene.doc, moves))
+            self.undo_stack.push(MoveNodes(self.doc, moves))

@@ -8,11 +8,10 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QGraphicsPathItem
 
 from gui.document.kinds import KINDS
 from gui.document.model import Link, Node
-from gui.document.validation import ERROR, INCOMPLETE, OK
+from gui.document.validation import OK
+from gui.theme import ACCENT, STATE_COLORS, STATE_WORDS
 
 NODE_W, NODE_H, HEADER_H, PORT_R = 240.0, 104.0, 24.0, 6.0
-STATE_COLORS = {OK: QColor("#2f9e6b"), INCOMPLETE: QColor("#d9a21b"), ERROR: QColor("#d64545")}
-STATE_WORDS = {OK: "configured", INCOMPLETE: "incomplete", ERROR: "error"}
 
 
 def summary(node: Node) -> list[str]:
@@ -170,7 +169,7 @@ class NodeItem(QGraphicsObject):
         color = QColor(kind.color)
         rect = QRectF(0, 0, NODE_W, NODE_H)
         painter.setRenderHint(QPainter.Antialiasing)
-        border = QColor("#1f6feb") if self.isSelected() else STATE_COLORS[self.state] \
+        border = QColor(ACCENT) if self.isSelected() else STATE_COLORS[self.state] \
             if self.state != OK else QColor("#c9ced6")
         painter.setPen(QPen(border, 2.5 if self.isSelected() or self.state != OK else 1.2))
         painter.setBrush(QColor("white"))
@@ -211,7 +210,7 @@ class NodeItem(QGraphicsObject):
         painter.setPen(STATE_COLORS[self.state].darker(115))
         if self.live:
             status = self.live
-            painter.setPen(QColor("#1f6feb"))
+            painter.setPen(QColor(ACCENT))
         painter.drawText(QRectF(left, NODE_H - 20, NODE_W - left - 14, 16), Qt.AlignVCenter | Qt.AlignLeft,
                          self._elide(painter, status, NODE_W - left - 16))
         if kind.inputs:  # input port labels, inside the card beside their ports
@@ -261,7 +260,7 @@ class LinkItem(QGraphicsPathItem):
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
         painter.setRenderHint(QPainter.Antialiasing)
-        pen = QPen(QColor("#1f6feb") if self.isSelected() else self.color, 3.0 if self.isSelected() else 2.2)
+        pen = QPen(QColor(ACCENT) if self.isSelected() else self.color, 3.0 if self.isSelected() else 2.2)
         painter.setPen(pen)
         painter.setBrush(Qt.NoBrush)
         painter.drawPath(self.path())

@@ -23,8 +23,8 @@ class PipelineScene(QGraphicsScene):
         self.doc, self.undo_stack = doc, undo_stack
         self.node_items: dict[str, NodeItem] = {}
         self.link_items: dict[Link, LinkItem] = {}
-        self.link_drag = LinkDrag(self)
-        self.moves = MoveTracker(self)
+        self.link_drag = LinkDrag(self, doc, undo_stack, self.refuse)
+        self.moves = MoveTracker(self, doc, undo_stack)
         self.setSceneRect(-2000, -2000, 4000, 4000)
         doc.nodeAdded.connect(self._node_added)
         doc.nodeRemoved.connect(self._node_removed)

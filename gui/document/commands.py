@@ -43,9 +43,9 @@ class RemoveItems(QUndoCommand):
         self.node_indices = [self.doc.remove_node(node.id) for node in reversed(self.nodes)][::-1]
 
     def undo(self):
-        for node, index in zip(self.nodes, self.node_indices):
+        for node, index in zip(self.nodes, self.node_indices, strict=True):
             self.doc.add_node(node.clone(), index)
-        for link, index in zip(self.links, self.indices):
+        for link, index in zip(self.links, self.indices, strict=True):
             self.doc.add_link(link, index)
 
 

@@ -17,11 +17,21 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from engine.errors import InputError, Problem, problems_from_validation_error
-from engine.spec import (SCHEMA_VERSION, CompressionStep, DataSource, ExportSpec, StrategySpec,
-                         StudentSpec, TeacherSpec, TrainingSpec, check_schema_version)
+from engine.spec import (
+    SCHEMA_VERSION,
+    CompressionStep,
+    DataSource,
+    ExportSpec,
+    StrategySpec,
+    StudentSpec,
+    TeacherSpec,
+    TrainingSpec,
+    check_schema_version,
+)
+from gui.document.chain import chain_after
 from gui.document.kinds import KINDS, PATH_FIELDS, default_props
 from gui.document.model import Document, Link, Node, get_in, set_in
-from gui.document.validation import chain_after, is_complete
+from gui.document.node_checks import is_complete
 
 _SECTIONS = {"data": TypeAdapter(DataSource), "strategy": TypeAdapter(StrategySpec),
              "training": TypeAdapter(TrainingSpec), "student": TypeAdapter(StudentSpec),
@@ -77,7 +87,7 @@ def document_to_project(doc: Document, project_dir: Path | None = None) -> dict[
             entry["props"] = _paths(copy.deepcopy(node.props), project_dir)
         nodes[node.id] = entry
     out["layout"] = {"nodes": nodes,
-                     "links": [[l.src, l.src_port, l.dst, l.dst_port] for l in doc.links]}
+                     "links": [[k.src, k.src_port, k.dst, k.dst_port] for k in doc.links]}
     return out
 
 

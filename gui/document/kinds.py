@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.spec import (BuiltinData, ExportSpec, MlpArch, PruneStep, QuantizeStep, StrategySpec, StudentInit,
-                         TrainingSpec)
+from engine.spec import (
+    BuiltinData,
+    ExportSpec,
+    MlpArch,
+    PruneStep,
+    QuantizeStep,
+    StrategySpec,
+    StudentInit,
+    TrainingSpec,
+)
 
 
 @dataclass(frozen=True)

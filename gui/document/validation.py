@@ -1,84 +1,23 @@
-"""Rules of the pipeline graph: which links are allowed, and each node's state at a glance.
-
-Node properties are checked with the spec's own pydantic models: one source of truth.
+"""Each node's state at a glance (configured, incomplete, error) and the pipeline's problems
+under the spec's strategy checks. The link rule is in links.py, one node's own checks in
+node_checks.py.
 """
 
 from __future__ import annotations
 
-import math
 import os
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
-from engine.errors import Problem, problems_from_validation_error
-from engine.spec import (DataSource, ExportSpec, PipelineSpec, PruneStep, QuantizeStep, StrategySpec,
-                         StudentSpec, TeacherSpec, TrainingSpec, strategy_problems)
-from gui.document.kinds import CHAIN, FILE_FIELDS, KINDS
-from gui.document.model import Document, Link, Node, get_in
+from engine.errors import Problem
+from engine.spec import PipelineSpec, strategy_problems
+from gui.document.chain import chain_root
+from gui.document.convert import document_to_project
+from gui.document.kinds import CHAIN, FILE_FIELDS
+from gui.document.model import Document, Node, get_in
+from gui.document.node_checks import ADAPTERS, STUDENT, prop_problems, unfinished, unmapped_classes, weights_only
 
 OK, INCOMPLETE, ERROR = "ok", "incomplete", "error"
-
-_ADAPTERS = {"data": TypeAdapter(DataSource), "teacher": TypeAdapter(TeacherSpec),
-             "strategy": TypeAdapter(StrategySpec), "prune": TypeAdapter(PruneStep),
-             "quantize": TypeAdapter(QuantizeStep), "export": TypeAdapter(ExportSpec)}
-_STUDENT = TypeAdapter(StudentSpec)
-_TRAINING = TypeAdapter(TrainingSpec)
-_CLASSES = TypeAdapter(list[str])
-_DATA = _ADAPTERS["data"]
-
-
-def prop_problems(node: Node) -> list[tuple[str, str]]:
-    """(field path, message) for every property of the node the spec would refuse."""
-    p = node.props
-    checks = []
-    if node.kind == "student":  # an init still being filled in is unfinished, not wrong
-        student = {"architecture": p.get("architecture")}
-        if p.get("init") is not None and not unfinished(node):
-            student["init"] = p["init"]
-        checks = [(_CLASSES, p.get("classes"), "classes"),
-                  (_STUDENT, student, ""),
-                  (_TRAINING, p.get("training"), "training")]
-    elif node.kind == "export":  # an empty folder means the run folder's 'export'
-        checks = [(_ADAPTERS["export"], {k: v for k, v in p.items() if v != ""}, "")]
-    elif node.kind in _ADAPTERS:
-        checks = [(_ADAPTERS[node.kind], p, "")]
-    out = []
-    for adapter, value, prefix in checks:
-        try:
-            adapter.validate_python(value)
-        except ValidationError as exc:
-            for prob in problems_from_validation_error(exc):
-                where = ".".join(x for x in (prefix, prob.path if prob.path != "(spec)" else "") if x)
-                out.append((where, prob.message))
-    if node.kind == "student":
-        classes = p.get("classes") or []
-        if len(classes) < 2:
-            out.append(("classes", "the student needs at least two classes"))
-        if len(set(classes)) != len(classes):
-            out.append(("classes", "class names repeat"))
-    return out
-
-
-def unfinished(node: Node) -> str | None:
-    """What the node still needs to be chosen before it can be used, or None."""
-    p = node.props
-    if node.kind == "teacher" and not p.get("path"):
-        return "drop a model file here, or choose one in the inspector"
-    if node.kind == "data" and p.get("format") in ("npz", "csv") and not p.get("path"):
-        return f"choose the {p['format']} file"
-    if node.kind == "data" and p.get("format") == "idx" and not p.get("images"):
-        return "choose the IDX images file"
-    init = (p.get("init") or {}) if node.kind == "student" else {}
-    if init.get("kind") == "grow" and not init.get("teacher"):
-        return "choose the teacher to grow the student from (Initial weights)"
-    if init.get("kind") == "weights" and not init.get("path"):
-        return "choose the .safetensors file the student starts from (Initial weights)"
-    return None
-
-
-def is_complete(node: Node) -> bool:
-    """Whether the node's properties make a valid spec section (what saving can put in the spec)."""
-    return not unfinished(node) and not prop_problems(node)
 
 
 def linked_teacher_names(doc: Document) -> list[str]:
@@ -91,17 +30,15 @@ def linked_teacher_names(doc: Document) -> list[str]:
 def pipeline_problems(doc: Document) -> list[Problem]:
     """What the spec's strategy checks (engine.spec.strategy_problems) find in the pipeline as
     it would be saved: unknown hint or grow teachers, a label-only run that cannot be one, …"""
-    from gui.document.convert import document_to_project  # convert builds on this module
-
     saved = document_to_project(doc)
     if "student" not in saved:
         return []
     try:
         spec = PipelineSpec.model_construct(
-            classes=saved["classes"], data=_DATA.validate_python(saved["data"]) if "data" in saved else None,
-            teachers=[_ADAPTERS["teacher"].validate_python(t) for t in saved["teachers"]],
-            student=_STUDENT.validate_python(saved["student"]),
-            strategy=_ADAPTERS["strategy"].validate_python(saved.get("strategy", {})))
+            classes=saved["classes"], data=ADAPTERS["data"].validate_python(saved["data"]) if "data" in saved else None,
+            teachers=[ADAPTERS["teacher"].validate_python(t) for t in saved["teachers"]],
+            student=STUDENT.validate_python(saved["student"]),
+            strategy=ADAPTERS["strategy"].validate_python(saved.get("strategy", {})))
     except ValidationError:  # saving keeps only valid sections; nothing more to check here
         return []
     return strategy_problems(spec)
@@ -119,109 +56,6 @@ def _spec_problem_for(doc: Document, node: Node) -> Problem | None:
         if where == section or (section == "student" and where == "teachers"):
             return problem
     return None
-
-
-def weights_only(teacher: Node) -> bool:
-    """Safetensors and PyTorch files hold weights only: they need a zoo architecture."""
-    fmt = teacher.props.get("format") or os.path.splitext(teacher.props.get("path") or "")[1].lower()
-    return fmt in ("safetensors", "pytorch", ".safetensors", ".pt", ".pth")
-
-
-def sample_shape(data: Node) -> tuple[int, ...] | None:
-    """The data's per-sample shape, where it is known without reading the data."""
-    if data.info.get("sample_shape"):
-        return tuple(data.info["sample_shape"])
-    if data.props.get("format") == "builtin" and data.props.get("name") == "digits":
-        return (1, 8, 8)
-    return None
-
-
-def teacher_sample_shape(teacher: Node) -> tuple[int, ...] | None:
-    inputs = teacher.info.get("inputs") or []
-    if len(inputs) == 1 and all(isinstance(d, int) for d in inputs[0]["shape"][1:]):
-        return tuple(inputs[0]["shape"][1:])
-    return None
-
-
-def unmapped_classes(teacher: Node, student: Node) -> list[str]:
-    mapping = teacher.props.get("mapping") or {}
-    known = set(student.props.get("classes") or [])
-    return [c for c in teacher.props.get("classes") or [] if mapping.get(c, c) not in known]
-
-
-def check_link(doc: Document, link: Link) -> str | None:
-    """Why this link is refused, or None when it may be made."""
-    src, dst = doc.nodes.get(link.src), doc.nodes.get(link.dst)
-    if src is None or dst is None:
-        return "both ends must be nodes"
-    if src.id == dst.id:
-        return "a node cannot connect to itself"
-    port = next((p for p in KINDS[dst.kind].inputs if p.name == link.dst_port), None)
-    if port is None or link.src_port not in [p.name for p in KINDS[src.kind].outputs]:
-        return "connect an output (right side) to an input (left side)"
-    if src.kind not in port.accepts:
-        wanted = " or ".join(KINDS[k].title.lower() for k in port.accepts)
-        if src.kind == "quantize":
-            return "quantization comes last: connect it to an export, not to another step"
-        return f"the {port.name} input takes a {wanted}, not a {KINDS[src.kind].title.lower()}"
-    if link in doc.links:
-        return "these are already connected"
-    if _makes_cycle(doc, link):
-        return "this link would make a cycle"
-    student = doc.student()
-    if dst.kind == "student" and student is not None and dst.id != student.id:
-        return (f"a pipeline has exactly one student; connect to '{student.title}' "
-                f"or delete this second student")
-    if src.kind in ("data", "strategy") and any(l.src == src.id for l in doc.links):
-        return f"this {KINDS[src.kind].title.lower()} is already connected"
-    if link.src_port == "model" and any(l.src == src.id and l.src_port == "model" for l in doc.links):
-        return (f"'{src.title}' already feeds a step: compression is one chain "
-                "(student → prune → … → quantize → export)")
-    if not port.multi:
-        taken = doc.inputs_of(dst.id, port.name)
-        if taken:
-            return (f"'{dst.title}' already has a {port.name} input ('{taken[0].title}'); "
-                    "delete that link first")
-    if src.kind == "teacher":
-        missing = unmapped_classes(src, dst)
-        if missing:
-            return (f"teacher '{src.title}' has classes the student does not know: "
-                    f"{', '.join(missing[:5])}; map them in the teacher's inspector first")
-        data = doc.inputs_of(dst.id, "data")
-        reason = _shape_mismatch(src, data[0]) if data else None
-        if reason:
-            return reason
-    if src.kind == "data":
-        arch = (dst.props.get("architecture") or {}).get("kind")
-        shape = sample_shape(src)
-        if arch == "cnn" and (src.props.get("format") == "csv" or (shape and len(shape) != 3)):
-            return "a cnn student needs image data; use an mlp student for tables"
-        for teacher in doc.inputs_of(dst.id, "teachers"):
-            reason = _shape_mismatch(teacher, src)
-            if reason:
-                return reason
-    return None
-
-
-def _shape_mismatch(teacher: Node, data: Node) -> str | None:
-    t, d = teacher_sample_shape(teacher), sample_shape(data)
-    if t and d and math.prod(t) != math.prod(d):
-        return (f"teacher '{teacher.title}' takes samples of {math.prod(t)} values {list(t)}; "
-                f"the data has {math.prod(d)} {list(d)}")
-    return None
-
-
-def _makes_cycle(doc: Document, link: Link) -> bool:
-    """Would there be a path from link.dst back to link.src?"""
-    seen, stack = set(), [link.dst]
-    while stack:
-        node = stack.pop()
-        if node == link.src:
-            return True
-        if node not in seen:
-            seen.add(node)
-            stack += [l.dst for l in doc.links if l.src == node]
-    return False
 
 
 def node_status(doc: Document, node: Node) -> tuple[str, str]:
@@ -280,23 +114,3 @@ def _spec_status(doc: Document, node: Node) -> tuple[str, str]:
     where = problem.path.removeprefix(f"{'strategy' if node.kind == 'strategy' else 'student'}.")
     return ERROR, f"{where}: {problem.message} — {problem.hint}"
 
-
-def chain_root(doc: Document, node: Node) -> Node | None:
-    """The student at the start of a compression chain, or None."""
-    seen = set()
-    while node is not None and node.kind in CHAIN and node.id not in seen:
-        seen.add(node.id)
-        before = doc.inputs_of(node.id, "model")
-        node = before[0] if before else None
-    return node if node is not None and node.kind == "student" else None
-
-
-def chain_after(doc: Document, student: Node) -> list[Node]:
-    """The compression steps and export after the student, in order."""
-    out, node = [], student
-    while True:
-        nxt = [n for n in doc.outputs_of(node.id) if n.kind in CHAIN]
-        if not nxt or nxt[0] in out:
-            return out
-        node = nxt[0]
-        out.append(node)

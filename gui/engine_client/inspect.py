@@ -6,8 +6,8 @@ The app never opens a model file itself: onnx, torch and untrusted bytes stay ou
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import shiboken6
 from PySide6.QtCore import QObject, QProcess, Signal

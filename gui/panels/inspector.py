@@ -10,18 +10,34 @@ import copy
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout,
-                               QHeaderView, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QScrollArea,
-                               QTableWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QTableWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.spec import CalibrationSpec, CnnArch, MlpArch
 from gui.document.commands import SetName, SetProps
-from gui.document.hints import DEFAULT_STUDENT_LAYER, FORMAT as HINT_FORMAT
-from gui.document.hints import example as example_hint, format_hints, parse_hints
+from gui.document.hints import DEFAULT_STUDENT_LAYER, format_hints, parse_hints
+from gui.document.hints import FORMAT as HINT_FORMAT
+from gui.document.hints import example as example_hint
 from gui.document.kinds import KINDS
 from gui.document.model import Document, Node, get_in, set_in
-from gui.document.validation import linked_teacher_names, node_status, prop_problems
-from gui.canvas.items import STATE_COLORS, STATE_WORDS
+from gui.document.node_checks import prop_problems
+from gui.document.validation import linked_teacher_names, node_status
+from gui.theme import STATE_COLORS, STATE_WORDS
 
 
 @dataclass

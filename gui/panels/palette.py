@@ -7,11 +7,20 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QMimeData, QSettings, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QLabel, QListWidget,
-                               QListWidgetItem, QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
-from gui.canvas.drops import KIND_MIME, MODEL_MIME, MODEL_SUFFIXES
 from gui.document.kinds import KINDS
+from gui.drag_formats import KIND_MIME, MODEL_MIME, MODEL_SUFFIXES
 from gui.engine_client.inspect import ModelInspector
 
 LIBRARY_KEY = "library/models"

@@ -9,8 +9,14 @@ import pytest
 import torch
 
 from engine import checkpoint as ck
-from engine.checkpoint import (checkpoint_dirs, has_checkpoint, latest_checkpoint, load_checkpoint,
-                               save_checkpoint, verify)
+from engine.checkpoint import (
+    checkpoint_dirs,
+    has_checkpoint,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    verify,
+)
 
 
 def state(step):

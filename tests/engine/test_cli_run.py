@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from engine.checkpoint import checkpoint_dirs, has_checkpoint
-from tests.conftest import (
+from tests.helpers import (
     DEMO,
     ROOT,
     TEACHERS,
@@ -16,6 +16,8 @@ from tests.conftest import (
     run_engine,
     write_spec,
 )
+
+pytestmark = pytest.mark.slow  # every test starts the engine as a subprocess
 
 
 def test_demo_runs_to_completion_with_events_and_store_rows(tmp_path):

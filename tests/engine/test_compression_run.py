@@ -5,14 +5,16 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 from safetensors.torch import load_file
 
 from engine.checkpoint import latest_checkpoint, load_checkpoint
 from engine.data import load_dataset
 from engine.spec import parse_spec
-from tests.conftest import parse_events, run_engine, write_spec
-from tests.engine.test_resume import start, wait_for
+from tests.helpers import parse_events, run_engine, start_engine, wait_for, write_spec
+
+pytestmark = pytest.mark.slow  # every test trains through the engine subprocess
 
 PLAIN_SCRIPT = """
 import json, sys
@@ -98,7 +100,7 @@ def test_stopped_in_the_fine_tune_resumes_to_the_same_weights(tmp_path, demo_dic
 
     for stop_after in (5, 8):  # inside the magnitude fine-tune (masks on), then the structured one
         folder = tmp_path / f"parts{stop_after}"
-        proc = start(spec, folder, db)
+        proc = start_engine(spec, folder, db)
         wait_for(proc, "checkpoint", stop_after)
         proc.stdin.write("stop\n")
         proc.stdin.flush()

@@ -1,12 +1,21 @@
 """`distill-engine export`: ONNX files that run in onnxruntime on raw inputs, and a report."""
 
+import errno
 import json
+import shutil
 
 import numpy as np
 import onnxruntime as ort
+import pytest
+import torch
 from sklearn.datasets import load_digits
 
-from tests.conftest import run_engine, write_spec
+from engine import export
+from engine.errors import RunFailed
+from engine.spec import QuantizeStep
+from tests.helpers import DEMO, parse_events, run_engine, write_spec
+
+pytestmark = pytest.mark.slow  # trains a run through the engine subprocess, then exports it
 
 
 def test_export_writes_verified_onnx_int8_and_a_report(tmp_path, demo_dict):
@@ -38,17 +47,6 @@ def test_export_of_a_folder_without_a_student(tmp_path):
 
 
 # ── the bad cases, on one trained run ────────────────────────────────────────────────────
-
-import errno  # noqa: E402
-import shutil  # noqa: E402
-
-import pytest  # noqa: E402
-import torch  # noqa: E402
-
-from engine import export  # noqa: E402
-from engine.errors import RunFailed  # noqa: E402
-from engine.spec import QuantizeStep  # noqa: E402
-from tests.conftest import DEMO, parse_events  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,9 @@ import pytest
 import torch
 from onnx import helper, numpy_helper
 
-from tests.conftest import run_engine, write_spec
+from tests.helpers import run_engine, write_spec
+
+pytestmark = pytest.mark.slow  # every test starts the engine as a subprocess
 
 
 class Payload:

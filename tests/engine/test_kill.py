@@ -13,11 +13,14 @@ import sqlite3
 import subprocess
 import time
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
 from engine.checkpoint import FAULT_DELAY_ENV, has_checkpoint
-from tests.conftest import ROOT, engine_cmd, run_engine, write_spec
+from tests.helpers import ROOT, engine_cmd, run_engine, write_spec
+
+pytestmark = pytest.mark.slow  # trains, kills and resumes the engine subprocess
 
 KILLS = int(os.environ.get("DISTILL_KILL_TEST_KILLS", "8"))
 

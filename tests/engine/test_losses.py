@@ -60,7 +60,7 @@ def test_stacked_kd_gradients_match_the_per_teacher_sum():
     multi_teacher_kd(zs, p, lp, mask, torch.ones(3), 3.0)[0].backward()
     stacked = zs.grad.clone()
     zs.grad = None
-    (sum(hinton_kd(zs, *soft_targets(o, 3.0), i, 3.0) for o, i in zip(outs, idx)) / 3).backward()
+    (sum(hinton_kd(zs, *soft_targets(o, 3.0), i, 3.0) for o, i in zip(outs, idx, strict=True)) / 3).backward()
     assert torch.allclose(stacked, zs.grad, atol=1e-6)
 
 

@@ -1,31 +1,16 @@
 """`distill-engine resume RUN_DIR`: a stopped or killed run goes on from its last checkpoint."""
 
-import json
 import os
 import signal
 import sqlite3
-import subprocess
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.conftest import ROOT, engine_cmd, parse_events, run_engine, write_spec
+from tests.helpers import parse_events, run_engine, start_engine, wait_for, write_spec
 
-
-def start(spec, run_dir, db):
-    return subprocess.Popen(engine_cmd("run", spec, "--run-dir", run_dir, "--db", db), cwd=ROOT,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for(proc, kind, count=1):
-    seen = 0
-    for line in proc.stdout:
-        if json.loads(line)["event"] == kind:
-            seen += 1
-            if seen == count:
-                return
-
+pytestmark = pytest.mark.slow  # every test trains through the engine subprocess
 
 CATALOGUE = {  # the strategy parts with state of their own: adapters, heads, calibration batches
     "hints": [{"teacher": "low digits", "teacher_layer": "/body/body.2/Relu_output_0", "student_layer": "body.2"}],
@@ -42,7 +27,7 @@ def test_stopped_then_resumed_ends_with_the_same_weights_as_uninterrupted(tmp_pa
     whole = run_engine("run", spec, "--run-dir", tmp_path / "whole", "--db", db)
     assert whole.returncode == 0, whole.stderr
 
-    proc = start(spec, tmp_path / "parts", db)
+    proc = start_engine(spec, tmp_path / "parts", db)
     wait_for(proc, "checkpoint", 3)  # stop somewhere in epoch 4
     proc.stdin.write("stop\n")
     proc.stdin.flush()
@@ -74,7 +59,7 @@ def test_stopped_then_resumed_ends_with_the_same_weights_as_uninterrupted(tmp_pa
 def test_a_killed_run_resumes_and_completes(tmp_path, demo_dict):
     demo_dict["training"]["epochs"] = 30
     db = tmp_path / "db.sqlite"
-    proc = start(write_spec(tmp_path, demo_dict), tmp_path / "run", db)
+    proc = start_engine(write_spec(tmp_path, demo_dict), tmp_path / "run", db)
     wait_for(proc, "checkpoint", 2)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
@@ -107,7 +92,7 @@ def test_a_damaged_newest_checkpoint_is_skipped_and_the_run_still_resumes(tmp_pa
 
     demo_dict["training"]["epochs"] = 30
     db = tmp_path / "db.sqlite"
-    proc = start(write_spec(tmp_path, demo_dict), tmp_path / "run", db)
+    proc = start_engine(write_spec(tmp_path, demo_dict), tmp_path / "run", db)
     wait_for(proc, "checkpoint", 3)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)

@@ -4,7 +4,7 @@ import pytest
 
 from engine.errors import InputError
 from engine.spec import SCHEMA_VERSION, load_spec, parse_spec
-from tests.conftest import DEMO, write_spec
+from tests.helpers import DEMO, write_spec
 
 
 def problems_of(data, tmp_path=None):

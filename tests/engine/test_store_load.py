@@ -8,8 +8,12 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from engine.store import Store
-from tests.conftest import ROOT
+from tests.helpers import ROOT
+
+pytestmark = pytest.mark.slow  # an engine subprocess writes while the test reads
 
 WRITER = """
 import json, sys, time

@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from engine import growth
-from engine.losses import (average_logits, confidence_loss, hint_loss, multi_teacher_kd, sample_weights,
-                           teacher_targets)
+from engine.losses import average_logits, confidence_loss, hint_loss, multi_teacher_kd, sample_weights, teacher_targets
 from engine.models import build_model
 from engine.spec import MlpArch, PipelineSpec
 from engine.strategies.calibration import Calibrator
@@ -98,7 +97,8 @@ def test_calibrator_is_a_mixture_of_the_teachers_with_a_fitted_gate():
     # b knows only class 2, so it always says "2": the gate learns whose classes a sample holds
     gen = torch.Generator().manual_seed(0)
     y = torch.randint(0, 3, (300,), generator=gen)
-    za = 0.5 * torch.randn(300, 2, generator=gen) + 4.0 * torch.nn.functional.one_hot(y.clamp(max=1), 2) * (y < 2)[:, None]
+    one_hot = torch.nn.functional.one_hot(y.clamp(max=1), 2)
+    za = 0.5 * torch.randn(300, 2, generator=gen) + 4.0 * one_hot * (y < 2)[:, None]
     zb = torch.zeros(300, 1)
     assert (cal([za, zb]).argmax(1) == y).float().mean() < 0.5  # the uniform gate: class 2 ties or wins
     assert cal.fit([za, zb], y) > 0.9

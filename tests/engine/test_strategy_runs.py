@@ -4,7 +4,9 @@ import copy
 
 import pytest
 
-from tests.conftest import parse_events, run_engine, write_spec
+from tests.helpers import demo_spec, parse_events, run_engine, write_spec
+
+pytestmark = pytest.mark.slow  # every test trains through the engine subprocess
 
 SMALL = {"kind": "mlp", "width": 32, "depth": 1, "dropout": 0.0}
 
@@ -57,13 +59,7 @@ def experts(tmp_path_factory, demo_dict_module):
 
 @pytest.fixture(scope="module")
 def demo_dict_module():
-    import json
-
-    from tests.conftest import DEMO
-    spec = json.loads(DEMO.read_text())
-    for t in spec["teachers"]:
-        t["path"] = str((DEMO.parent / t["path"]).resolve())
-    return spec
+    return demo_spec()
 
 
 def zoo_teacher(name: str, path: str) -> dict:

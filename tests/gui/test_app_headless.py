@@ -3,16 +3,19 @@
 import subprocess
 import sys
 
+import pytest
+
 from gui.event_text import EventText
-from tests.conftest import ROOT, write_spec
+from tests.helpers import ROOT, write_spec
 
 
+@pytest.mark.slow
 def test_app_runs_a_project_through_the_engine_process(tmp_path, demo_dict):
     demo_dict["training"]["epochs"] = 3
     project = write_spec(tmp_path, demo_dict, "demo.distill.json")
-    proc = subprocess.run([sys.executable, "-m", "gui.app", str(project), "--headless", "--db", str(tmp_path / "db.sqlite"),
-                           "--run-dir", str(tmp_path / "run")], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "gui.app", str(project), "--headless",
+                           "--db", str(tmp_path / "db.sqlite"), "--run-dir", str(tmp_path / "run")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("run 1 'digits experts' on cpu")
@@ -20,16 +23,19 @@ def test_app_runs_a_project_through_the_engine_process(tmp_path, demo_dict):
     assert lines[-1].startswith("finished: completed (best val/acc 0.")
 
 
+@pytest.mark.slow
 def test_app_reports_a_bad_project_with_the_engines_message(tmp_path, demo_dict):
     demo_dict["classes"] = "0123456789"
     project = write_spec(tmp_path, demo_dict, "bad.distill.json")
-    proc = subprocess.run([sys.executable, "-m", "gui.app", str(project), "--headless", "--db", str(tmp_path / "db.sqlite")],
+    proc = subprocess.run([sys.executable, "-m", "gui.app", str(project), "--headless",
+                           "--db", str(tmp_path / "db.sqlite")],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "error (invalid_input): Input should be a valid list" in proc.stdout
     assert "finished: failed" in proc.stdout
 
 
+@pytest.mark.slow
 def test_missing_project_file(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "gui.app", str(tmp_path / "none.distill.json")],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)

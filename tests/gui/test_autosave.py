@@ -4,6 +4,8 @@ autosaved and offered back when the app starts after a crash."""
 import json
 import shutil
 
+import pytest
+
 from gui.document.commands import SetName
 
 
@@ -23,6 +25,7 @@ def test_saving_keeps_the_previous_version_as_a_backup(window, tmp_path, demo_di
     assert json.loads(path.read_text())["name"] == "renamed"
 
 
+@pytest.mark.slow
 def test_unsaved_edits_come_back_after_a_crash(window, qtbot, settings, tmp_path, demo_dict):
     from gui.main_window import MainWindow
 

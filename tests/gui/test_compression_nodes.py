@@ -3,17 +3,14 @@
 
 import json
 
-
 from engine.spec import parse_spec
 from gui.document.commands import AddLink
 from gui.document.convert import document_to_project, project_to_nodes, read_project
+from gui.document.links import check_link
 from gui.document.model import Document, Link
-from gui.document.validation import INCOMPLETE, OK, check_link, node_status
-from tests.conftest import ROOT
-from tests.gui.test_convert import load_into
-from tests.gui.test_document import add
-
-COMPRESSED = ROOT / "assets" / "examples" / "digits-compressed.distill.json"
+from gui.document.validation import INCOMPLETE, OK, node_status
+from tests.gui.helpers import add, load_into
+from tests.helpers import COMPRESSED
 
 
 def test_the_chain_rules(doc, stack):

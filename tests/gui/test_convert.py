@@ -8,17 +8,8 @@ from engine.errors import InputError
 from engine.spec import SCHEMA_VERSION, load_spec, parse_spec
 from gui.document.convert import project_json, project_to_nodes, read_project
 from gui.document.model import Document
-from tests.conftest import DEMO
-
-
-def load_into(doc, path):
-    name, nodes, links = project_to_nodes(read_project(path), path.resolve().parent)
-    doc.set_name(name)
-    for n in nodes:
-        doc.add_node(n)
-    for link in links:
-        doc.add_link(link)
-    return doc
+from tests.gui.helpers import load_into
+from tests.helpers import DEMO
 
 
 def without_layout(spec):
@@ -58,7 +49,7 @@ def test_unfinished_pipeline_and_loose_nodes_survive_save_and_open(qapp, tmp_pat
     doc = load_into(Document(), DEMO)
     student = doc.student()
     loose = next(n for n in doc.of_kind("teacher") if n.props["name"] == "middle digits")
-    link = next(l for l in doc.links if l.src == loose.id)
+    link = next(k for k in doc.links if k.src == loose.id)
     doc.remove_link(link)
     doc.move_node(loose.id, (-300, 500))
     path = tmp_path / "p.distill.json"
@@ -150,5 +141,5 @@ def test_a_sloppy_layout_is_cleaned_up(qapp, tmp_path):
     assert len(ids) == len(set(ids))  # no id given twice
     student = next(n for n in nodes if n.kind == "student")
     assert student.id == "data-2" and student.pos == (560.0, 160.0)  # bad coordinates: the default place
-    extra = [l for l in links if l.src == "s2"]
+    extra = [k for k in links if k.src == "s2"]
     assert len(extra) == 1  # the duplicate and the link between unknown ports are dropped

@@ -2,23 +2,17 @@
 
 import copy
 
-
-from gui.document.commands import AddLink, AddNode, MoveNodes, RemoveItems, SetName, SetProps
-from gui.document.kinds import default_props
-from gui.document.model import Document, Link, Node
-from gui.document.validation import ERROR, INCOMPLETE, OK, _makes_cycle, check_link, node_status
-from tests.conftest import TEACHERS
+from gui.document.commands import AddLink, MoveNodes, RemoveItems, SetName, SetProps
+from gui.document.links import _makes_cycle, check_link
+from gui.document.model import Document, Link
+from gui.document.validation import ERROR, INCOMPLETE, OK, node_status
+from tests.gui.helpers import add
+from tests.helpers import TEACHERS
 
 
 def snapshot(doc: Document):
     return (doc.name, {k: (n.kind, copy.deepcopy(n.props), n.pos) for k, n in doc.nodes.items()},
             list(doc.links))
-
-
-def add(doc, stack, kind, **props) -> Node:
-    node = Node(doc.new_id(kind), kind, {**default_props(kind), **props}, (0, 0))
-    stack.push(AddNode(doc, node))
-    return doc.nodes[node.id]
 
 
 def teacher_props(name, classes, **kw):

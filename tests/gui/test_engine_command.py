@@ -52,7 +52,7 @@ def _starts_engine_by_hand(tree: ast.AST) -> list[int]:
             lines.append(node.lineno)
         if isinstance(node, ast.List):
             values = [e.value if isinstance(e, ast.Constant) else None for e in node.elts]
-            if any(a == "-m" and b == "engine" for a, b in zip(values, values[1:])):
+            if any(a == "-m" and b == "engine" for a, b in zip(values, values[1:], strict=False)):
                 lines.append(node.lineno)
     return lines
 

@@ -8,7 +8,9 @@ import pytest
 
 from engine.checkpoint import has_checkpoint
 from gui.engine_client.run import EngineRun
-from tests.conftest import write_spec
+from tests.helpers import write_spec
+
+pytestmark = pytest.mark.slow  # every test runs the engine from the client
 
 
 @pytest.fixture

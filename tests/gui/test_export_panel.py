@@ -2,11 +2,13 @@
 
 import json
 
+import pytest
 from PySide6.QtGui import QDesktopServices
 
-from tests.conftest import run_engine, write_spec
-from tests.gui.test_compression_nodes import COMPRESSED
-from tests.gui.test_run_from_app import start
+from tests.gui.helpers import start_run
+from tests.helpers import COMPRESSED, run_engine, write_spec
+
+pytestmark = pytest.mark.slow  # every test trains a run to export
 
 
 def trained(tmp_path, demo_dict, db):
@@ -73,7 +75,7 @@ def test_a_run_with_an_export_node_shows_its_report(window, qtbot, tmp_path):
         t["path"] = str((COMPRESSED.parent / t["path"]).resolve())
     spec["training"]["epochs"] = 3
     spec["compression"][0]["finetune_epochs"] = 1
-    ended = start(window, qtbot, write_spec(tmp_path, spec, "compressed.distill.json"))
+    ended = start_run(window, qtbot, write_spec(tmp_path, spec, "compressed.distill.json"))
     qtbot.waitUntil(lambda: bool(ended), timeout=120000)
     assert ended[0][0] == "completed", ended
     panel = window.export_panel

@@ -6,9 +6,11 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from engine.checkpoint import has_checkpoint
-from tests.conftest import ROOT, write_spec
+from tests.gui.helpers import drop, palette_mime, start_run
+from tests.helpers import ROOT, write_spec
 
 
 def project(tmp_path, demo_dict, epochs, name="demo.distill.json"):
@@ -20,19 +22,9 @@ def events_of(window, kind):
     return [e for e in window.runner.engine_events if e["event"] == kind]
 
 
-def start(window, qtbot, path):
-    assert window.open_project(path, ask=False)
-    window.runner.engine_events = []
-    window.runner.engine.event.connect(window.runner.engine_events.append)
-    ended = []
-    window.runner.runEnded.connect(lambda status, message: ended.append((status, message)))
-    window.runner.act_run.trigger()
-    assert window.runner.running and not window.runner.act_run.isEnabled()
-    return ended
-
-
+@pytest.mark.slow
 def test_a_run_from_the_window_completes_with_live_curves(window, qtbot, tmp_path, demo_dict):
-    ended = start(window, qtbot, project(tmp_path, demo_dict, 3))
+    ended = start_run(window, qtbot, project(tmp_path, demo_dict, 3))
     qtbot.waitUntil(lambda: bool(ended), timeout=120000)
     assert ended[0][0] == "completed"
     qtbot.wait(250)  # one redraw tick
@@ -50,8 +42,9 @@ def test_a_run_from_the_window_completes_with_live_curves(window, qtbot, tmp_pat
     assert run_dir.startswith(str(tmp_path)) and os.path.isfile(os.path.join(run_dir, "pipeline.distill.json"))
 
 
+@pytest.mark.slow
 def test_pause_resume_and_stop_from_the_window(window, qtbot, tmp_path, demo_dict):
-    ended = start(window, qtbot, project(tmp_path, demo_dict, 2000))
+    ended = start_run(window, qtbot, project(tmp_path, demo_dict, 2000))
     qtbot.waitUntil(lambda: bool(events_of(window, "metric")), timeout=60000)
     window.runner.act_pause.trigger()
     assert window.runner.act_pause.text() == "&Resume"
@@ -70,8 +63,9 @@ def test_pause_resume_and_stop_from_the_window(window, qtbot, tmp_path, demo_dic
     assert window.runs.buttons["resume"].isEnabled()
 
 
+@pytest.mark.slow
 def test_a_killed_engine_leaves_the_app_working_and_the_run_resumable(window, qtbot, tmp_path, demo_dict):
-    ended = start(window, qtbot, project(tmp_path, demo_dict, 2000))
+    ended = start_run(window, qtbot, project(tmp_path, demo_dict, 2000))
     qtbot.waitUntil(lambda: bool(events_of(window, "checkpoint")), timeout=60000)
     os.kill(window.runner.engine.proc.processId(), signal.SIGKILL)
     qtbot.waitUntil(lambda: bool(ended), timeout=30000)
@@ -99,6 +93,7 @@ def test_a_killed_engine_leaves_the_app_working_and_the_run_resumable(window, qt
     assert ended[1][0] == "stopped"
 
 
+@pytest.mark.slow
 def test_runs_panel_shows_a_cli_run_compares_and_reopens(window, qtbot, tmp_path, demo_dict):
     path = project(tmp_path, demo_dict, 2)
     for _ in range(2):
@@ -123,9 +118,6 @@ def test_runs_panel_shows_a_cli_run_compares_and_reopens(window, qtbot, tmp_path
 def test_an_unfinished_pipeline_is_not_started(window, qtbot):
     from PySide6.QtCore import QPointF
 
-    from tests.gui.conftest import drop
-    from tests.gui.test_window import palette_mime
-
     drop(window.view, palette_mime(window, "student"), QPointF(0, 0))
     assert not window.runner.run_pipeline()
     assert not window.runner.running
@@ -133,6 +125,7 @@ def test_an_unfinished_pipeline_is_not_started(window, qtbot):
     assert "connect a data source" in box.informativeText()
 
 
+@pytest.mark.slow
 def test_command_line_run_quit_when_done(tmp_path, demo_dict):
     png = tmp_path / "dash.png"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
@@ -153,8 +146,9 @@ def test_command_line_run_quit_when_done(tmp_path, demo_dict):
     assert proc.returncode == 1 and "run failed" in proc.stdout
 
 
+@pytest.mark.slow
 def test_closing_during_a_run_stops_it_or_keeps_it_running(window, qtbot, tmp_path, demo_dict, monkeypatch):
-    ended = start(window, qtbot, project(tmp_path, demo_dict, 2000))
+    ended = start_run(window, qtbot, project(tmp_path, demo_dict, 2000))
     qtbot.waitUntil(lambda: bool(events_of(window, "metric")), timeout=60000)
     monkeypatch.setattr(window, "choose_close_action", lambda: "cancel")
     assert not window.close() and window.runner.running
@@ -180,6 +174,7 @@ def test_closing_during_a_run_stops_it_or_keeps_it_running(window, qtbot, tmp_pa
         os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.slow
 def test_several_gpus_are_offered_and_then_runs_start_under_torchrun(window, qtbot):
     from PySide6.QtCore import QProcess
 

@@ -15,9 +15,8 @@ from gui.document.hints import format_hints, parse_hints
 from gui.document.model import Document, Link
 from gui.document.validation import ERROR, INCOMPLETE, OK, node_status
 from gui.panels.inspector import LinesEdit
-from tests.conftest import DEMO
-from tests.gui.test_convert import load_into
-from tests.gui.test_document import add
+from tests.gui.helpers import add, load_into
+from tests.helpers import DEMO
 
 # ── driving the inspector as a person does ───────────────────────────────────────────────
 
@@ -71,6 +70,7 @@ def open_demo_at(window, kind):
 # ── the strategy node ────────────────────────────────────────────────────────────────────
 
 
+@pytest.mark.slow
 def test_every_strategy_setting_is_edited_in_the_inspector_into_a_valid_spec(window, tmp_path):
     sid = open_demo_at(window, "strategy")
     previous = tmp_path / "earlier" / "student.safetensors"
@@ -172,6 +172,7 @@ def test_strategy_problems_of_the_spec_show_on_the_strategy_node(qapp, strategy,
 # ── the student node ─────────────────────────────────────────────────────────────────────
 
 
+@pytest.mark.slow
 def test_the_students_initial_weights_are_chosen_in_the_inspector(window, tmp_path):
     open_demo_at(window, "student")
     student = window.doc.student  # the pipeline's student, looked up afresh

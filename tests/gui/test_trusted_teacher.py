@@ -1,5 +1,6 @@
 """A TorchScript teacher runs code when loaded: the app asks for an explicit tick first."""
 
+import pytest
 import torch
 from PySide6.QtWidgets import QCheckBox, QComboBox
 
@@ -9,6 +10,7 @@ from gui.document.model import Node
 from gui.document.validation import ERROR, node_status
 
 
+@pytest.mark.slow
 def test_torchscript_needs_the_trusted_tick(window, qtbot, tmp_path):
     class Net(torch.nn.Module):
         def forward(self, x):

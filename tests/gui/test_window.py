@@ -5,19 +5,14 @@ import json
 import subprocess
 import sys
 
+import pytest
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtWidgets import QComboBox, QLineEdit, QMessageBox
 
 from engine.spec import load_spec
 from gui.canvas.items import LinkItem, NodeItem, RefusalLabel
-from tests.conftest import DEMO, ROOT, TEACHERS
-from tests.gui.conftest import drag, drop, file_mime, mouse
-
-
-def palette_mime(window, kind):
-    kinds = window.palette.kinds
-    item = next(kinds.item(i) for i in range(kinds.count()) if kinds.item(i).data(Qt.UserRole) == kind)
-    return kinds.mimeData([item])
+from tests.gui.helpers import drag, drop, file_mime, mouse, palette_mime
+from tests.helpers import DEMO, ROOT, TEACHERS
 
 
 def connect(window, src_id, src_port, dst_id, dst_port):
@@ -33,6 +28,7 @@ def click(window, node_id):
     mouse(window.view, QEvent.MouseButtonRelease, point, Qt.LeftButton, Qt.NoButton)
 
 
+@pytest.mark.slow
 def test_build_the_demo_from_an_empty_canvas_with_the_mouse(window, qtbot, tmp_path):
     doc, view = window.doc, window.view
     view.resetTransform()
@@ -193,6 +189,7 @@ def test_closing_with_unsaved_changes_asks(window, qtbot, monkeypatch):
     assert window.settings.value("window/geometry") is not None
 
 
+@pytest.mark.slow
 def test_screenshot_from_the_command_line(tmp_path):
     png = tmp_path / "shot.png"
     proc = subprocess.run([sys.executable, "-m", "gui.app", str(DEMO), "--screenshot", str(png)],
@@ -215,10 +212,9 @@ def test_key_widgets_have_names(window):
 def test_model_library_reads_files_keeps_them_and_feeds_the_canvas(window, qtbot, settings):
     from gui.engine_client.inspect import ModelInspector
     from gui.panels.palette import ModelLibrary
-    from tests.gui.conftest import drop as drop_on
 
     library = window.palette.library
-    assert drop_on(library, file_mime(TEACHERS / "digits-4-7.onnx"))
+    assert drop(library, file_mime(TEACHERS / "digits-4-7.onnx"))
     qtbot.waitUntil(lambda: library.count() == 1, timeout=30000)
     assert library.entries[0]["info"]["classes"] == ["4", "5", "6", "7"]
     again = ModelLibrary(ModelInspector(), settings)  # the next session

@@ -1,0 +1,60 @@
+"""Helpers the tests share: where the bundled files are, writing specs, and running the real
+engine as a subprocess (one-shot, or started and read event by event)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "assets" / "examples" / "digits-experts.distill.json"
+COMPRESSED = ROOT / "assets" / "examples" / "digits-compressed.distill.json"
+TEACHERS = ROOT / "assets" / "teachers"
+
+
+def demo_spec() -> dict:
+    """The demo spec with absolute teacher paths, so a copy can live anywhere."""
+    spec = json.loads(DEMO.read_text())
+    for t in spec["teachers"]:
+        t["path"] = str((DEMO.parent / t["path"]).resolve())
+    return spec
+
+
+def write_spec(folder: Path, spec: dict, name: str = "spec.distill.json") -> Path:
+    path = folder / name
+    path.write_text(json.dumps(spec, indent=2))
+    return path
+
+
+def engine_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "engine", *map(str, args)]
+
+
+def run_engine(*args, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(engine_cmd(*args), capture_output=True, text=True, timeout=timeout,
+                          cwd=ROOT, env=env, stdin=subprocess.DEVNULL, **kw)
+
+
+def parse_events(stdout: str) -> list[dict]:
+    """Every stdout line must be one JSON event."""
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+def start_engine(spec, run_dir, db):
+    """`engine run` in the background, with pipes to send commands and read events."""
+    return subprocess.Popen(engine_cmd("run", spec, "--run-dir", run_dir, "--db", db), cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(proc, kind, count=1):
+    """Read events until the count-th one of this kind."""
+    seen = 0
+    for line in proc.stdout:
+        if json.loads(line)["event"] == kind:
+            seen += 1
+            if seen == count:
+                return
