@@ -252,17 +252,18 @@ class StrategySpec(_Strict):
                                "label_aware"] = Field(
         "uniform", description="uniform: all teachers equal; fixed: each teacher's `weight`; "
         "confidence / entropy: per sample, by how sure each teacher is (no labels needed); "
-        "selective: per sample, only the least ambiguous teacher; label_aware: per sample, by "
-        "each teacher's cross-entropy on the label (needs labels)"
+        "selective: per sample, only the least ambiguous teacher (Shen et al. ICCV 2019); "
+        "label_aware: per sample, by each teacher's cross-entropy on the label (CA-MKD-style, "
+        "Zhang et al. 2022; needs labels)"
     )
     partial_classes: Literal["renormalize", "zero_fill"] = Field(
         "renormalize", description="teachers that know only some classes: renormalize the "
-        "student over each teacher's classes (UHC); zero_fill: treat unknown classes as "
+        "student over each teacher's classes (UHC, Vongkulbhisal et al. CVPR 2019); zero_fill: treat unknown classes as "
         "probability 0 (the naive baseline)")
     combine: Literal["per_teacher", "average_logits"] = Field(
         "per_teacher", description="per_teacher: a weighted sum of one KD term per teacher; "
         "average_logits: one KD term against the teachers' averaged logits (ensemble "
-        "distillation, FedDF; every teacher must know every class)")
+        "distillation, FedDF, Lin et al. NeurIPS 2020; every teacher must know every class)")
     calibration: CalibrationSpec | None = Field(
         None, description="a few labels per class fit a mixture-of-experts gate over the "
         "teachers, to merge teachers whose class subsets do not overlap")
@@ -330,7 +331,8 @@ CompressionStep = Annotated[PruneStep | QuantizeStep, Field(discriminator="kind"
 class ExportSpec(_Strict):
     """Where a finished run writes its verified ONNX model, weights and report."""
 
-    folder: Path | None = Field(None, description="none: 'export' inside the run folder")
+    folder: Path | None = Field(None, description="none: 'export' inside the run folder",
+                                json_schema_extra={"format": "directory-path"})
     safetensors: bool = Field(True, description="also copy the student's weights as safetensors")
 
 

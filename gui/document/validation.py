@@ -15,6 +15,7 @@ from engine.spec import (DataSource, ExportSpec, PipelineSpec, PruneStep, Quanti
                          StudentSpec, TeacherSpec, TrainingSpec, strategy_problems)
 from gui.document.kinds import CHAIN, FILE_FIELDS, KINDS
 from gui.document.model import Document, Link, Node, get_in
+from gui.document.schema import ARCHITECTURES, DATA_FORMATS, file_fields
 
 OK, INCOMPLETE, ERROR = "ok", "incomplete", "error"
 
@@ -64,10 +65,12 @@ def unfinished(node: Node) -> str | None:
     p = node.props
     if node.kind == "teacher" and not p.get("path"):
         return "drop a model file here, or choose one in the inspector"
-    if node.kind == "data" and p.get("format") in ("npz", "csv") and not p.get("path"):
-        return f"choose the {p['format']} file"
-    if node.kind == "data" and p.get("format") == "idx" and not p.get("images"):
-        return "choose the IDX images file"
+    if node.kind == "data" and p.get("format") in DATA_FORMATS:
+        files = file_fields(DATA_FORMATS[p["format"]], required=True)
+        missing = [name for name in files if not p.get(name)]
+        if missing:
+            return f"choose the {p['format']} file" if len(files) == 1 else \
+                f"choose the {p['format']} {missing[0]} file"
     init = (p.get("init") or {}) if node.kind == "student" else {}
     if init.get("kind") == "grow" and not init.get("teacher"):
         return "choose the teacher to grow the student from (Initial weights)"
@@ -131,9 +134,24 @@ def sample_shape(data: Node) -> tuple[int, ...] | None:
     """The data's per-sample shape, where it is known without reading the data."""
     if data.info.get("sample_shape"):
         return tuple(data.info["sample_shape"])
-    if data.props.get("format") == "builtin" and data.props.get("name") == "digits":
-        return (1, 8, 8)
-    return None
+    known = getattr(DATA_FORMATS.get(data.props.get("format")), "sample_shapes", {})
+    return known.get(data.props.get("name"))
+
+
+def sample_rank(data: Node) -> int | None:
+    """The rank of one sample, where the data's shape or format fixes it."""
+    shape = sample_shape(data)
+    return len(shape) if shape else getattr(DATA_FORMATS.get(data.props.get("format")), "sample_rank", None)
+
+
+def architecture_refusal(arch: str | None, data: Node) -> str | None:
+    """Why a student of this architecture cannot learn from this data (its sample rank)."""
+    wanted, rank = getattr(ARCHITECTURES.get(arch), "sample_ranks", None), sample_rank(data)
+    if wanted is None or rank is None or rank in wanted:
+        return None
+    fits = [k for k, cls in ARCHITECTURES.items() if cls.sample_ranks is None or rank in cls.sample_ranks]
+    return (f"a {arch} student needs {ARCHITECTURES[arch].takes}; "
+            f"use the {' or '.join(fits) or 'another'} architecture for this data")
 
 
 def teacher_sample_shape(teacher: Node) -> tuple[int, ...] | None:
@@ -192,10 +210,9 @@ def check_link(doc: Document, link: Link) -> str | None:
         if reason:
             return reason
     if src.kind == "data":
-        arch = (dst.props.get("architecture") or {}).get("kind")
-        shape = sample_shape(src)
-        if arch == "cnn" and (src.props.get("format") == "csv" or (shape and len(shape) != 3)):
-            return "a cnn student needs image data; use an mlp student for tables"
+        reason = architecture_refusal((dst.props.get("architecture") or {}).get("kind"), src)
+        if reason:
+            return reason
         for teacher in doc.inputs_of(dst.id, "teachers"):
             reason = _shape_mismatch(teacher, src)
             if reason:
