@@ -53,7 +53,8 @@ def data_format(path: Path) -> str | None:
 def data_node(doc: Document, path: Path, pos: tuple[float, float]) -> Node:
     """A data source of the file's format, the file in its first required file field."""
     fmt = data_format(path)
-    props = swap_member(DATA_FORMATS[fmt], default_props("data"))
+    props = default_props("data")
+    props = swap_member(DATA_FORMATS[fmt], props, DATA_FORMATS.get(props.get("format")))
     props[file_fields(DATA_FORMATS[fmt], required=True)[0]] = str(path.resolve())
     return Node(doc.new_id("data"), "data", props, pos)
 

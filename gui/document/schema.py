@@ -64,7 +64,7 @@ class Setting:
     default: Any = MISSING  # as JSON; MISSING: required
     help: str = ""
     choices: tuple[str, ...] = ()  # choice: the Literal's values; union: the tags
-    bounds: Bounds = Bounds()
+    bounds: Bounds = field(default_factory=Bounds)
     model: type[BaseModel] | None = None  # model: its class; union: the chosen member, if any
     members: dict[str, type[BaseModel]] = field(default_factory=dict)  # union: tag -> class
     discriminator: str = ""  # union: the field that names the member
@@ -235,13 +235,14 @@ def with_defaults(model: type[BaseModel], value: dict | None) -> dict:
     return {**defaults(model), **{k: v for k, v in (value or {}).items() if v is not None}}
 
 
-def swap_member(member: type[BaseModel], old: dict | None) -> dict:
+def swap_member(member: type[BaseModel], old: dict | None, old_member: type[BaseModel] | None) -> dict:
     """A union's value after choosing another member: that member's defaults, keeping what the
-    old value set for fields the new member has too, except its files (each format its own)."""
-    keep = {name: v for name, v in (old or {}).items()
-            if name in member.model_fields and v is not None
-            and describe((name,), member.model_fields[name].annotation, member.model_fields[name],
-                         member).type not in ("path", "union", "choice")}
+    old value set for the settings both members share with the same default (e.g. a data
+    source's split; not an architecture's depth, nor a file: each format names its own)."""
+    shared = {name for name, info in member.model_fields.items()
+              if old_member is not None and name in old_member.model_fields and not info.is_required()
+              and _default(info) == _default(old_member.model_fields[name])}
+    keep = {name: v for name, v in (old or {}).items() if name in shared and v is not None}
     return {**defaults(member), **keep}
 
 

@@ -8,7 +8,7 @@ here gets a label made from its name. Keys: (node kind, dotted path in the node'
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 from gui.document.model import Node, get_in
 from gui.document.validation import weights_only

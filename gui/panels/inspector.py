@@ -105,7 +105,8 @@ class Inspector(QWidget):
             tip = "\n".join(x for x in (f.help, f.bounds.words() and f"range: {f.bounds.words()}") if x)
             if tip:
                 label.setToolTip(tip)
-                editor.setToolTip(tip)
+                for widget in (editor, *editor.findChildren(QLineEdit)):
+                    widget.setToolTip(tip)
             if f.kind == "section":  # the box names what it turns on, across the form
                 form.addRow(box)
             elif f.kind in ("hints", "path", "folder"):  # long texts get the form's whole width

@@ -6,7 +6,7 @@ Qt-free: the widgets are made in inspector.py.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gui.document.model import Node, get_in, set_in
@@ -25,7 +25,7 @@ class FormField:
     choices: list[str]  # "" is the choice of no value
     help: str = ""
     default: Any = None  # the spec's; None where it has none
-    bounds: Bounds = Bounds()
+    bounds: Bounds = field(default_factory=Bounds)
     file_filter: str = ""
     optional: bool = False  # an empty text means no value (None)
     none_label: str = "(none)"  # how a choice shows "" (no value)
@@ -98,7 +98,8 @@ def apply_change(node: Node, f: FormField, value) -> dict:
     if f.members is not None:  # a union's choice swaps the section below it
         at = f.path[:-1]
         old = get_in(props, at) if at else props
-        new = swap_member(f.members[value], old) if value else None
+        old_member = f.members.get((old or {}).get(f.path[-1]))
+        new = swap_member(f.members[value], old, old_member) if value else None
         if not at:
             props = new or {}
         else:
