@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated, get_args
 
 from pydantic import ValidationError
 
@@ -47,13 +48,55 @@ class RunFailed(Exception):
         super().__init__(message)
 
 
-_UNION_TAGS = {"data": {"builtin", "npz", "csv", "idx"}, "architecture": {"mlp", "cnn"}}
+def _discriminated_unions(annotation) -> list[tuple[str, set[str]]]:
+    """(discriminator, tags) of every discriminated union inside a type (Optional, list, …)."""
+    out = []
+    for meta in getattr(annotation, "__metadata__", ()):
+        if getattr(meta, "discriminator", None):
+            members = get_args(get_args(annotation)[0])
+            out.append((meta.discriminator, {get_args(m.model_fields[meta.discriminator].annotation)[0]
+                                              for m in members}))
+    return out + [u for arg in get_args(annotation) for u in _discriminated_unions(arg)]
+
+
+_UNION_TAGS: dict[str, set[str]] = {}  # spec field name -> tags of the union members it holds
+
+
+def register_unions(root: type) -> None:
+    """Learn the union tags a spec's models hold (the spec's `data`, every `architecture`,
+    `compression`), walking from `root`. engine.spec registers its PipelineSpec once defined:
+    this module imports no other engine module, so the spec can import it."""
+    seen, todo = set(), [root]
+    while todo:
+        model = todo.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, info in model.model_fields.items():
+            annotation = info.annotation
+            if info.discriminator:
+                annotation = Annotated[annotation, info]
+            for _, member_tags in _discriminated_unions(annotation):
+                _UNION_TAGS.setdefault(name, set()).update(member_tags)
+            todo += [t for t in _model_types(annotation) if t not in seen]
+
+
+def _union_tags() -> dict[str, set[str]]:
+    """Spec field name -> the tags of the union members it holds, as registered."""
+    return _UNION_TAGS
+
+
+def _model_types(annotation) -> list[type]:
+    if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+        return [annotation]
+    return [t for arg in get_args(annotation) for t in _model_types(arg)]
 
 
 def _loc_to_path(loc: tuple) -> str:
-    out = ""
+    out, union_tags = "", _union_tags()
     for i, part in enumerate(loc):
-        tags = _UNION_TAGS.get(str(loc[i - 1]), ()) if i else set().union(*_UNION_TAGS.values())
+        field = next((p for p in reversed(loc[:i]) if not isinstance(p, int)), None)  # past [i]
+        tags = union_tags.get(str(field), ()) if i else set().union(*union_tags.values())
         if part in tags:
             continue  # pydantic names the union member chosen; the user never wrote it
         if isinstance(part, int):

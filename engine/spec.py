@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from engine.errors import InputError, Problem, problems_from_validation_error
+from engine.errors import InputError, Problem, problems_from_validation_error, register_unions
 
 SCHEMA_VERSION = 1
 
@@ -49,6 +49,15 @@ class Split(_Strict):
 class BuiltinData(_Strict):
     """A dataset that ships inside an installed package (works offline)."""
 
+    # What the app reads off a data class (never validated): `file_patterns`, the file names
+    # (fnmatch, lower case) a drop from the file manager turns into this source, filling its
+    # first required path; `sample_rank`, the rank of one sample when the format fixes it;
+    # `card`, the node card's first line (str.format over the fields, paths as base names).
+    file_patterns: ClassVar[tuple[str, ...]] = ()
+    sample_rank: ClassVar[int | None] = None
+    card: ClassVar[str] = "{name} (built in)"
+    sample_shapes: ClassVar[dict[str, tuple[int, ...]]] = {"digits": (1, 8, 8)}  # by `name`
+
     format: Literal["builtin"] = "builtin"
     name: Literal["digits"] = Field(description="'digits': scikit-learn's 8x8 handwritten digits")
     split: Split = Split()
@@ -59,8 +68,12 @@ class BuiltinData(_Strict):
 class NpzData(_Strict):
     """A NumPy .npz file with an array `x` (samples first) and optionally `y` (class indices)."""
 
+    file_patterns: ClassVar[tuple[str, ...]] = ("*.npz",)
+    sample_rank: ClassVar[int | None] = None
+    card: ClassVar[str] = "NPZ: {path}"
+
     format: Literal["npz"] = "npz"
-    path: Path
+    path: Path = Field(description="the .npz file")
     split: Split = Split()
     use_labels: bool = True
 
@@ -68,8 +81,12 @@ class NpzData(_Strict):
 class CsvData(_Strict):
     """A CSV table with a header row: numeric feature columns and optionally one label column."""
 
+    file_patterns: ClassVar[tuple[str, ...]] = ("*.csv",)
+    sample_rank: ClassVar[int | None] = 1  # a row of features
+    card: ClassVar[str] = "CSV: {path}"
+
     format: Literal["csv"] = "csv"
-    path: Path
+    path: Path = Field(description="the .csv file")
     label_column: str | None = Field(None, description="name of the label column; none: unlabeled")
     split: Split = Split()
     use_labels: bool = True
@@ -78,9 +95,14 @@ class CsvData(_Strict):
 class IdxData(_Strict):
     """IDX files, the MNIST format (gzipped or not), e.g. Debian's dataset-fashion-mnist."""
 
+    file_patterns: ClassVar[tuple[str, ...]] = ("*idx*ubyte*", "*idx*.gz")
+    sample_rank: ClassVar[int | None] = None
+    card: ClassVar[str] = "IDX: {images}"
+
     format: Literal["idx"] = "idx"
-    images: Path
-    labels: Path | None = None
+    images: Path = Field(description="the IDX file of the samples (e.g. train-images-idx3-ubyte.gz)")
+    labels: Path | None = Field(None, description="the IDX file of the labels; none: unlabeled, "
+                                "the teachers alone supply the targets")
     split: Split = Split()
     use_labels: bool = True
 
@@ -94,19 +116,30 @@ DataSource = Annotated[BuiltinData | NpzData | CsvData | IdxData, Field(discrimi
 class MlpArch(_Strict):
     """A multi-layer perceptron on the flattened input."""
 
+    # What the app reads off an architecture class (never validated): `sample_ranks`, the ranks
+    # of one sample it takes (None: any), with `takes` saying so in words; `card`, the size on
+    # the node card (str.format over the fields).
+    sample_ranks: ClassVar[tuple[int, ...] | None] = None
+    takes: ClassVar[str] = "samples of any shape (flattened)"
+    card: ClassVar[str] = "{width}×{depth}"
+
     kind: Literal["mlp"] = "mlp"
     width: int = Field(256, ge=1, le=65536, description="units per hidden layer")
     depth: int = Field(2, ge=0, le=64, description="number of hidden layers")
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of units dropped in training")
 
 
 class CnnArch(_Strict):
     """A small convolutional network (conv-BN-ReLU blocks, global pooling, linear head)."""
 
+    sample_ranks: ClassVar[tuple[int, ...] | None] = (3,)
+    takes: ClassVar[str] = "image data [C, H, W]"
+    card: ClassVar[str] = "{channels}ch×{depth}"
+
     kind: Literal["cnn"] = "cnn"
     channels: int = Field(32, ge=1, le=4096, description="channels of the first block")
     depth: int = Field(3, ge=1, le=32, description="number of conv blocks")
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of units dropped in training")
 
 
 Architecture = Annotated[MlpArch | CnnArch, Field(discriminator="kind")]
@@ -195,10 +228,13 @@ class HintSpec(_Strict):
 
 class CalibrationSpec(_Strict):
     """A few labelled samples per class (taken from the training split; every other label stays
-    hidden) fit each teacher's logit scale and offset, so that teachers whose class subsets do
-    not overlap can be merged into one distribution over all classes."""
+    hidden) fit the gate of a mixture of experts: the teachers are the experts, and the gate,
+    reading each teacher's whole output, weighs whose classes a sample belongs to, so that
+    teachers whose class subsets do not overlap merge into one distribution over all classes
+    (see engine/strategy.py `Calibrator` and docs/STRATEGIES.md)."""
 
-    labels_per_class: int = Field(10, ge=1, le=100000)
+    labels_per_class: int = Field(10, ge=1, le=100000, description="labelled training samples "
+                                  "per class the gate is fitted on")
     weight: float = Field(1.0, ge=0.0, le=100.0, description="weight of cross-entropy on those "
                           "few labels in the student's loss")
 
@@ -207,7 +243,8 @@ class StrategySpec(_Strict):
     """How teachers teach. Every option is a documented method; see engine/losses.py."""
 
     kind: Literal["hinton_kd"] = "hinton_kd"
-    temperature: float = Field(4.0, gt=0.0, le=100.0)
+    temperature: float = Field(4.0, gt=0.0, le=100.0, description="Hinton KD: softens the "
+                               "teachers' and the student's outputs; 2-8 is usual")
     hard_label_weight: float = Field(
         0.5, ge=0.0, le=1.0, description="weight of cross-entropy on labels, when labels exist"
     )
@@ -215,25 +252,28 @@ class StrategySpec(_Strict):
                                "label_aware"] = Field(
         "uniform", description="uniform: all teachers equal; fixed: each teacher's `weight`; "
         "confidence / entropy: per sample, by how sure each teacher is (no labels needed); "
-        "selective: per sample, only the least ambiguous teacher; label_aware: per sample, by "
-        "each teacher's cross-entropy on the label (needs labels)"
+        "selective: per sample, only the least ambiguous teacher (Shen et al. ICCV 2019); "
+        "label_aware: per sample, by each teacher's cross-entropy on the label (CA-MKD-style, "
+        "Zhang et al. 2022; needs labels)"
     )
     partial_classes: Literal["renormalize", "zero_fill"] = Field(
         "renormalize", description="teachers that know only some classes: renormalize the "
-        "student over each teacher's classes (UHC); zero_fill: treat unknown classes as "
+        "student over each teacher's classes (UHC, Vongkulbhisal et al. CVPR 2019); zero_fill: treat unknown classes as "
         "probability 0 (the naive baseline)")
     combine: Literal["per_teacher", "average_logits"] = Field(
         "per_teacher", description="per_teacher: a weighted sum of one KD term per teacher; "
         "average_logits: one KD term against the teachers' averaged logits (ensemble "
-        "distillation, FedDF; every teacher must know every class)")
+        "distillation, FedDF, Lin et al. NeurIPS 2020; every teacher must know every class)")
     calibration: CalibrationSpec | None = Field(
-        None, description="a few labels per class to merge teachers whose subsets do not overlap")
+        None, description="a few labels per class fit a mixture-of-experts gate over the "
+        "teachers, to merge teachers whose class subsets do not overlap")
     hints: list[HintSpec] = Field(default_factory=list, description="feature hints (FitNets)")
     hint_weight: float = Field(1.0, ge=0.0, le=1000.0, description="weight of the hint losses")
     task_heads: bool = Field(False, description="a head per teacher on the student's shared "
                              "trunk, each learning its teacher's own outputs, beside the unified "
                              "head (exported: the unified head only)")
-    task_head_weight: float = Field(0.5, ge=0.0, le=100.0)
+    task_head_weight: float = Field(0.5, ge=0.0, le=100.0, description="weight of the task "
+                                    "heads' losses")
     confidence_weight: float = Field(
         0.0, ge=0.0, le=1.0, description="weak-to-strong auxiliary confidence loss: the share "
         "of cross-entropy on the student's own hardened predictions (Burns et al. 2023); 0: off")
@@ -269,7 +309,7 @@ class PruneStep(_Strict):
         "layer", description="magnitude only: the same sparsity in every layer, or the smallest "
         "weights of the whole model")
     finetune_epochs: int = Field(3, ge=0, le=100000, description="distillation fine-tune after pruning")
-    finetune_lr: float = Field(1e-3, gt=0.0, le=10.0)
+    finetune_lr: float = Field(1e-3, gt=0.0, le=10.0, description="learning rate of the fine-tune")
 
 
 class QuantizeStep(_Strict):
@@ -291,16 +331,20 @@ CompressionStep = Annotated[PruneStep | QuantizeStep, Field(discriminator="kind"
 class ExportSpec(_Strict):
     """Where a finished run writes its verified ONNX model, weights and report."""
 
-    folder: Path | None = Field(None, description="none: 'export' inside the run folder")
+    folder: Path | None = Field(None, description="none: 'export' inside the run folder",
+                                json_schema_extra={"format": "directory-path"})
     safetensors: bool = Field(True, description="also copy the student's weights as safetensors")
 
 
 class TrainingSpec(_Strict):
-    epochs: int = Field(10, ge=1, le=100000)
-    batch_size: int = Field(64, ge=1, le=1 << 20)
+    """How the student trains."""
+
+    epochs: int = Field(10, ge=1, le=100000, description="passes over the training split")
+    batch_size: int = Field(64, ge=1, le=1 << 20, description="samples per step")
     optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
-    lr: float = Field(1e-3, gt=0.0, le=10.0)
-    weight_decay: float = Field(0.0, ge=0.0, le=10.0)
+    lr: float = Field(1e-3, gt=0.0, le=10.0, description="learning rate (the start; under "
+                      "'cosine' annealed towards 0)")
+    weight_decay: float = Field(0.0, ge=0.0, le=10.0, description="weight decay (decoupled under adamw)")
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="used by sgd")
     schedule: Literal["constant", "cosine"] = "cosine"
     seed: Seed = 0
@@ -309,7 +353,8 @@ class TrainingSpec(_Strict):
     cpu_threads: int | None = Field(
         None, ge=1, le=1024, description="CPU threads for torch; none: the physical cores, up to 8"
     )
-    checkpoint_every_epochs: int = Field(1, ge=1)
+    checkpoint_every_epochs: int = Field(1, ge=1, description="a resumable checkpoint every so "
+                                         "many epochs")
     compile: bool = Field(False, description="torch.compile the student's training step: faster "
                           "steps after a compile of tens of seconds (needs a C++ compiler on the CPU)")
     teacher_outputs: Literal["cache", "live"] = Field(
@@ -363,6 +408,9 @@ class PipelineSpec(_Strict):
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2, exclude_none=True)
+
+
+register_unions(PipelineSpec)  # error paths leave out the union tags pydantic adds (engine.errors)
 
 
 # ── checks beyond the types ──────────────────────────────────────────────────────────────

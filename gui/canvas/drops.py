@@ -5,6 +5,7 @@ or files from the desktop's file manager (model files become teachers, data file
 from __future__ import annotations
 
 import json
+from fnmatch import fnmatch
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QObject, QPointF, Signal
@@ -12,7 +13,8 @@ from PySide6.QtCore import QMimeData, QObject, QPointF, Signal
 from gui.document.commands import AddNode
 from gui.document.kinds import KINDS, default_props
 from gui.document.model import Document, Node
-from gui.drag_formats import DATA_SUFFIXES, KIND_MIME, MODEL_MIME, MODEL_SUFFIXES
+from gui.document.schema import DATA_FORMATS, file_fields, swap_member
+from gui.drag_formats import KIND_MIME, MODEL_MIME, MODEL_SUFFIXES
 from gui.engine_client.inspect import ModelInspector
 
 
@@ -38,17 +40,24 @@ def teacher_node(doc: Document, path: str, info: dict, pos: tuple[float, float])
     return Node(doc.new_id("teacher"), "teacher", props, pos, info=info)
 
 
+def data_format(path: Path) -> str | None:
+    """The data format whose file patterns (the spec's `file_patterns`) the file's name fits."""
+    name = path.name.lower()
+    return next((fmt for fmt, cls in DATA_FORMATS.items()
+                 if any(fnmatch(name, pattern) for pattern in cls.file_patterns)), None)
+
+
 def data_node(doc: Document, path: Path, pos: tuple[float, float]) -> Node:
+    """A data source of the file's format, the file in its first required file field."""
+    fmt = data_format(path)
     props = default_props("data")
-    fmt = DATA_SUFFIXES.get(path.suffix.lower(), "idx")
-    props.pop("name")
-    props.update({"format": fmt, "path": str(path.resolve())} if fmt != "idx"
-                 else {"format": "idx", "images": str(path.resolve())})
+    props = swap_member(DATA_FORMATS[fmt], props, DATA_FORMATS.get(props.get("format")))
+    props[file_fields(DATA_FORMATS[fmt], required=True)[0]] = str(path.resolve())
     return Node(doc.new_id("data"), "data", props, pos)
 
 
-def is_idx(path: Path) -> bool:
-    return "idx" in path.name and ("ubyte" in path.name or path.suffix == ".gz")
+def data_patterns() -> str:
+    return " ".join(p for cls in DATA_FORMATS.values() for p in cls.file_patterns)
 
 
 class DropHandler(QObject):
@@ -65,7 +74,7 @@ class DropHandler(QObject):
 
     def _usable(self, path: Path) -> bool:
         suffix = path.suffix.lower()
-        return suffix in MODEL_SUFFIXES or suffix in DATA_SUFFIXES or is_idx(path)
+        return suffix in MODEL_SUFFIXES or data_format(path) is not None
 
     def drop(self, mime: QMimeData, at: QPointF) -> None:
         pos = (at.x() - 115, at.y() - 40)
@@ -84,11 +93,11 @@ class DropHandler(QObject):
             here = (pos[0] + offset, pos[1] + offset)
             if path.suffix.lower() in MODEL_SUFFIXES:
                 self.add_model_file(path, here)
-            elif path.suffix.lower() in DATA_SUFFIXES or is_idx(path):
+            elif data_format(path) is not None:
                 self.add(data_node(self.doc, path, here))
             else:
                 self.message.emit(f"{path.name}: not a model or data file Distill Studio reads "
-                                  "(models: .onnx .safetensors .pt .pth; data: .npz .csv IDX)")
+                                  f"(models: .onnx .safetensors .pt .pth; data: {data_patterns()})")
             offset += 30
 
     def add_model_file(self, path: Path, pos: tuple[float, float]) -> None:

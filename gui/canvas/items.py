@@ -6,8 +6,19 @@ from PySide6.QtCore import QPointF, QRect, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QGraphicsPathItem
 
+from engine.spec import (
+    CalibrationSpec,
+    ExportSpec,
+    PruneStep,
+    QuantizeStep,
+    StrategySpec,
+    StudentInit,
+    StudentSpec,
+    TrainingSpec,
+)
 from gui.document.kinds import KINDS
 from gui.document.model import Link, Node
+from gui.document.schema import ARCHITECTURES, DATA_FORMATS, base_name, card_line, with_defaults
 from gui.document.validation import OK
 from gui.theme import ACCENT, STATE_COLORS, STATE_WORDS
 
@@ -15,16 +26,18 @@ NODE_W, NODE_H, HEADER_H, PORT_R = 240.0, 104.0, 24.0, 6.0
 
 
 def summary(node: Node) -> list[str]:
-    """Two short lines that say what the node is, read off its properties and file info."""
+    """Two short lines that say what the node is, read off its properties (where unset, the
+    spec's defaults) and file info."""
     p, info = node.props, node.info
     if node.kind == "data":
-        fmt = p.get("format")
-        first = f"{p.get('name')} (built in)" if fmt == "builtin" else \
-            f"{fmt.upper()}: {_base(p.get('path') or p.get('images'))}"
-        split = p.get("split") or {}
-        second = f"split val {split.get('val', 0.15):g} · test {split.get('test', 0.15):g}" + \
-            ("" if p.get("use_labels", True) else " · no labels")
-        return [first, second]
+        member = DATA_FORMATS.get(p.get("format"))
+        if member is None:
+            return ["choose a format", ""]
+        values = with_defaults(member, p)
+        split = values.get("split") or {}
+        second = " · ".join(([f"split val {split['val']:g} · test {split['test']:g}"] if split else [])
+                            + ([] if values.get("use_labels", True) else ["no labels"]))
+        return [card_line(member, p), second]
     if node.kind == "teacher":
         classes = p.get("classes") or []
         first = f"{len(classes)} classes: {', '.join(classes[:5])}{'…' if len(classes) > 5 else ''}" \
@@ -34,60 +47,66 @@ def summary(node: Node) -> list[str]:
             bits.append(f"{info['parameters']:,} params")
         if info.get("inputs"):
             bits.append("in " + "×".join(str(d) for d in info["inputs"][0]["shape"][1:]))
-        return [first, " · ".join(bits) or _base(p.get("path")) or "no model file"]
+        return [first, " · ".join(bits) or base_name(p.get("path")) or "no model file"]
     if node.kind == "strategy":
-        return _strategy_summary(p)
+        return _strategy_summary(with_defaults(StrategySpec, p))
     if node.kind == "prune":
-        what = f"{p.get('method', 'magnitude')} {p.get('sparsity', 0.5):.0%}" + \
-            (f" · {p.get('scope', 'layer')}" if p.get("method", "magnitude") == "magnitude" else "")
-        return [what, f"then {p.get('finetune_epochs', 3)} fine-tune epochs"]
+        v = with_defaults(PruneStep, p)
+        what = f"{v['method']} {v['sparsity']:.0%}" + (f" · {v['scope']}" if v["method"] == "magnitude" else "")
+        return [what, f"then {v['finetune_epochs']} fine-tune epochs"]
     if node.kind == "quantize":
-        mode = p.get("mode", "dynamic")
-        return [f"int8 {mode}" + (f" · {p.get('calibration_samples', 256)} calibration" if mode == "static" else ""),
-                f"max drop {p.get('max_accuracy_drop', 1.0):g} points"]
+        v = with_defaults(QuantizeStep, p)
+        return [f"int8 {v['mode']}" + (f" · {v['calibration_samples']} calibration" if v["mode"] == "static" else ""),
+                f"max drop {v['max_accuracy_drop']:g} points"]
     if node.kind == "export":
-        return [f"ONNX + report{' + safetensors' if p.get('safetensors', True) else ''}",
-                f"to {_base(p.get('folder')) or 'the run folder'}"]
+        v = with_defaults(ExportSpec, {k: x for k, x in p.items() if x != ""})
+        return [f"ONNX + report{' + safetensors' if v['safetensors'] else ''}",
+                f"to {base_name(v.get('folder')) or 'the run folder'}"]
+    return _student_summary(p)
+
+
+def _student_summary(p: dict) -> list[str]:
+    """'MLP 256×2 · 10 classes' (the architecture's `card`), then how it starts and trains."""
     arch = p.get("architecture") or {}
-    size = f"{arch.get('width', 256)}×{arch.get('depth', 2)}" if arch.get("kind") == "mlp" \
-        else f"{arch.get('channels', 32)}ch×{arch.get('depth', 3)}"
-    train = p.get("training") or {}
-    run = [f"{train.get('epochs', 10)} epochs", f"lr {train.get('lr', 0.001):g}", train.get("optimizer", "adamw")]
-    start = _init_text(p.get("init") or {})  # first, so that eliding cuts the training details
-    return [f"{arch.get('kind', 'mlp').upper()} {size} · {len(p.get('classes') or [])} classes",
+    default_arch = StudentSpec.model_fields["architecture"].default
+    kind = arch.get("kind", default_arch.kind)
+    member = ARCHITECTURES.get(kind)
+    size = card_line(member, arch) if member else "?"
+    train = with_defaults(TrainingSpec, p.get("training"))
+    run = [f"{train['epochs']} epochs", f"lr {train['lr']:g}", train["optimizer"]]
+    start = _init_text(with_defaults(StudentInit, p.get("init")))  # first, so eliding cuts training
+    return [f"{kind.upper()} {size} · {len(p.get('classes') or [])} classes",
             " · ".join([start, *run[:2]] if start else run)]
 
 
 def _strategy_summary(p: dict) -> list[str]:
     """'KD T=4 · α 0.5 · confidence' (the teacher weighting), then the methods on top of KD,
-    most telling first."""
-    weighting = p.get("teacher_weighting", "uniform").replace("_", "-")
-    first = f"KD T={p.get('temperature', 4):g} · α {p.get('hard_label_weight', 0.5):g} · {weighting}"
+    most telling first. `p`: the strategy with the spec's defaults filled in."""
+    weighting = p["teacher_weighting"].replace("_", "-")
+    first = f"KD T={p['temperature']:g} · α {p['hard_label_weight']:g} · {weighting}"
     calibration, hints = p.get("calibration"), p.get("hints") or []
-    bits = ["UHC" if p.get("partial_classes", "renormalize") == "renormalize" else "zero-fill",
-            "avg logits" if p.get("combine") == "average_logits" else "",
+    if calibration is not None:
+        calibration = with_defaults(CalibrationSpec, calibration)
+    bits = ["UHC" if p["partial_classes"] == "renormalize" else "zero-fill",
+            "avg logits" if p["combine"] == "average_logits" else "",
             f"{len(hints)} hint{'s' if len(hints) > 1 else ''}" if hints else "",
-            "heads" if p.get("task_heads") else "",
-            f"calib {calibration.get('labels_per_class', 10)}/class" if calibration else "",
-            f"conf {p['confidence_weight']:g}" if p.get("confidence_weight") else "",
+            "heads" if p["task_heads"] else "",
+            f"calib {calibration['labels_per_class']}/class" if calibration else "",
+            f"conf {p['confidence_weight']:g}" if p["confidence_weight"] else "",
             "continual" if p.get("previous_student") else ""]
     return [first, " · ".join(b for b in bits if b)]
 
 
 def _init_text(init: dict) -> str:
     """Where a student's weights start, when not from scratch."""
-    kind = init.get("kind", "scratch")
+    kind = init["kind"]
     if kind == "grow":
         return f"grown from {init.get('teacher') or '?'}"
     if kind == "fedavg":
         return "FedAvg of teachers"
     if kind == "weights":
-        return f"from {_base(init.get('path')) or '?'}"
+        return f"from {base_name(init.get('path')) or '?'}"
     return ""
-
-
-def _base(path: str | None) -> str:
-    return path.replace("\\", "/").rsplit("/", 1)[-1] if path else ""
 
 
 class PortItem(QGraphicsItem):

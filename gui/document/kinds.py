@@ -4,16 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.spec import (
-    BuiltinData,
-    ExportSpec,
-    MlpArch,
-    PruneStep,
-    QuantizeStep,
-    StrategySpec,
-    StudentInit,
-    TrainingSpec,
-)
+from gui.document.schema import DATA_FORMATS, NODE_MODELS, defaults, path_fields, settings_of
 
 
 @dataclass(frozen=True)
@@ -35,7 +26,7 @@ class Kind:
 
 KINDS: dict[str, Kind] = {
     "data": Kind("data", "Data source", "#3b82c4",
-                 "The samples the student learns from (digits, .npz, CSV, IDX)",
+                 f"The samples the student learns from ({', '.join(DATA_FORMATS)})",
                  outputs=(Port("data"),)),
     "teacher": Kind("teacher", "Teacher", "#d97b2b",
                     "A small expert model (ONNX, safetensors, PyTorch weights)",
@@ -63,29 +54,22 @@ CHAIN = ("prune", "quantize", "export")  # the nodes after the student, in a sin
 DIGITS = [str(i) for i in range(10)]
 
 # where node properties hold file paths: files that must exist, then also folders
-FILE_FIELDS = (("path",), ("images",), ("labels",), ("previous_student",), ("init", "path"))
-PATH_FIELDS = FILE_FIELDS + (("folder",),)
+FILE_FIELDS = path_fields(folders=False)
+PATH_FIELDS = path_fields()
 
 
 def default_props(kind: str) -> dict:
     """What a node dropped from the palette starts with: the spec's own defaults, written out
-    so that the inspector shows every setting's value."""
-    if kind == "data":
-        return BuiltinData(name="digits").model_dump(mode="json", exclude_none=True)
-    if kind == "teacher":  # empty until a model file is chosen
-        return {"name": "teacher", "path": "", "classes": [], "mapping": {}, "weight": 1.0,
-                "outputs": "logits"}
-    if kind == "strategy":
-        return StrategySpec().model_dump(mode="json")
-    if kind == "student":
-        return {"classes": list(DIGITS),
-                "architecture": MlpArch().model_dump(mode="json"),
-                "init": StudentInit().model_dump(mode="json", exclude_none=True),
-                "training": TrainingSpec(epochs=20, lr=0.002).model_dump(mode="json", exclude_none=True)}
-    if kind == "prune":
-        return PruneStep().model_dump(mode="json")
-    if kind == "quantize":
-        return QuantizeStep().model_dump(mode="json")
-    if kind == "export":
-        return {"folder": "", "safetensors": ExportSpec().safetensors}
-    raise KeyError(kind)
+    so that the inspector shows every setting's value (a required value starts blank: a
+    teacher's file, its classes)."""
+    if kind not in NODE_MODELS:
+        raise KeyError(kind)
+    if kind == "student":  # its sections come from several parts of the spec
+        top = {s.path[0]: s for s in settings_of(kind, {}) if len(s.path) == 1}
+        props = {name: defaults(s.model) if s.type in ("model", "union") else s.default
+                 for name, s in top.items()}
+        return {**props, "classes": list(DIGITS)}  # as the built-in data's
+    root = NODE_MODELS[kind]
+    model = next(iter(DATA_FORMATS.values())) if kind == "data" else root
+    props = defaults(model)
+    return {**props, "name": "teacher"} if kind == "teacher" else props

@@ -9,7 +9,8 @@ import math
 
 from gui.document.kinds import KINDS
 from gui.document.model import Document, Link, Node
-from gui.document.node_checks import sample_shape, teacher_sample_shape, unmapped_classes
+from gui.document.node_checks import sample_rank, sample_shape, teacher_sample_shape, unmapped_classes
+from gui.document.schema import ARCHITECTURES
 
 
 def check_link(doc: Document, link: Link) -> str | None:
@@ -55,15 +56,24 @@ def check_link(doc: Document, link: Link) -> str | None:
         if reason:
             return reason
     if src.kind == "data":
-        arch = (dst.props.get("architecture") or {}).get("kind")
-        shape = sample_shape(src)
-        if arch == "cnn" and (src.props.get("format") == "csv" or (shape and len(shape) != 3)):
-            return "a cnn student needs image data; use an mlp student for tables"
+        reason = architecture_refusal((dst.props.get("architecture") or {}).get("kind"), src)
+        if reason:
+            return reason
         for teacher in doc.inputs_of(dst.id, "teachers"):
             reason = _shape_mismatch(teacher, src)
             if reason:
                 return reason
     return None
+
+
+def architecture_refusal(arch: str | None, data: Node) -> str | None:
+    """Why a student of this architecture cannot learn from this data (its sample rank)."""
+    wanted, rank = getattr(ARCHITECTURES.get(arch), "sample_ranks", None), sample_rank(data)
+    if wanted is None or rank is None or rank in wanted:
+        return None
+    fits = [k for k, cls in ARCHITECTURES.items() if cls.sample_ranks is None or rank in cls.sample_ranks]
+    return (f"a {arch} student needs {ARCHITECTURES[arch].takes}; "
+            f"use the {' or '.join(fits) or 'another'} architecture for this data")
 
 
 def _shape_mismatch(teacher: Node, data: Node) -> str | None:

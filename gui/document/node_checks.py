@@ -20,6 +20,7 @@ from engine.spec import (
     TrainingSpec,
 )
 from gui.document.model import Node
+from gui.document.schema import DATA_FORMATS, file_fields
 
 ADAPTERS = {"data": TypeAdapter(DataSource), "teacher": TypeAdapter(TeacherSpec),
             "strategy": TypeAdapter(StrategySpec), "prune": TypeAdapter(PruneStep),
@@ -66,10 +67,12 @@ def unfinished(node: Node) -> str | None:
     p = node.props
     if node.kind == "teacher" and not p.get("path"):
         return "drop a model file here, or choose one in the inspector"
-    if node.kind == "data" and p.get("format") in ("npz", "csv") and not p.get("path"):
-        return f"choose the {p['format']} file"
-    if node.kind == "data" and p.get("format") == "idx" and not p.get("images"):
-        return "choose the IDX images file"
+    if node.kind == "data" and p.get("format") in DATA_FORMATS:
+        files = file_fields(DATA_FORMATS[p["format"]], required=True)
+        missing = [name for name in files if not p.get(name)]
+        if missing:
+            return f"choose the {p['format']} file" if len(files) == 1 else \
+                f"choose the {p['format']} {missing[0]} file"
     init = (p.get("init") or {}) if node.kind == "student" else {}
     if init.get("kind") == "grow" and not init.get("teacher"):
         return "choose the teacher to grow the student from (Initial weights)"
@@ -93,9 +96,14 @@ def sample_shape(data: Node) -> tuple[int, ...] | None:
     """The data's per-sample shape, where it is known without reading the data."""
     if data.info.get("sample_shape"):
         return tuple(data.info["sample_shape"])
-    if data.props.get("format") == "builtin" and data.props.get("name") == "digits":
-        return (1, 8, 8)
-    return None
+    known = getattr(DATA_FORMATS.get(data.props.get("format")), "sample_shapes", {})
+    return known.get(data.props.get("name"))
+
+
+def sample_rank(data: Node) -> int | None:
+    """The rank of one sample, where the data's shape or format fixes it."""
+    shape = sample_shape(data)
+    return len(shape) if shape else getattr(DATA_FORMATS.get(data.props.get("format")), "sample_rank", None)
 
 
 def teacher_sample_shape(teacher: Node) -> tuple[int, ...] | None:

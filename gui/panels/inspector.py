@@ -7,9 +7,8 @@ shows what is wrong in red, and the document keeps its last good value.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -20,7 +19,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QPlainTextEdit,
     QPushButton,
     QScrollArea,
     QTableWidget,
@@ -28,244 +26,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.spec import CalibrationSpec, CnnArch, MlpArch
 from gui.document.commands import SetName, SetProps
 from gui.document.hints import DEFAULT_STUDENT_LAYER, format_hints, parse_hints
 from gui.document.hints import FORMAT as HINT_FORMAT
 from gui.document.hints import example as example_hint
 from gui.document.kinds import KINDS
-from gui.document.model import Document, Node, get_in, set_in
+from gui.document.model import Document, Node, get_in
 from gui.document.node_checks import prop_problems
 from gui.document.validation import linked_teacher_names, node_status
+from gui.panels.form_widgets import LinesEdit, NumberEdit
+from gui.panels.schema_form import FormField, apply_change, fields_for
 from gui.theme import STATE_COLORS, STATE_WORDS
 
-
-@dataclass
-class Field:
-    path: tuple[str, ...]  # where the value lives in the node's properties
-    label: str
-    kind: str  # text, path, folder, choice, int, float, bool, list, section, hints
-    choices: list[str] = field(default_factory=list)  # "" is the choice of no value
-    help: str = ""
-    file_filter: str = ""
-    optional: bool = False  # text and paths: an empty text means no value (None)
-    none_label: str = "(none)"  # how a choice shows "" (no value)
-    section: dict | None = None  # section: what a ticked box puts at `path` (unticked: None)
-    note: str = ""  # shown under the editor, always visible
-
-    @property
-    def dotted(self) -> str:
-        return ".".join(self.path)
-
-
-def fields_for(node: Node, teachers: list[str] = ()) -> list[Field]:
-    """The inspector's fields for a node; `teachers`: the names of the teachers linked to the
-    student, offered where a setting names a teacher."""
-    p = node.props
-    if node.kind == "data":
-        fmt = p.get("format", "builtin")
-        out = [Field(("format",), "Format", "choice", ["builtin", "npz", "csv", "idx"],
-                     "builtin: a dataset shipped with the app; npz/csv/idx: your files")]
-        if fmt == "builtin":
-            out.append(Field(("name",), "Dataset", "choice", ["digits"], "8×8 handwritten digits"))
-        elif fmt in ("npz", "csv"):
-            out.append(Field(("path",), "File", "path", file_filter=f"Data (*.{fmt})"))
-            if fmt == "csv":
-                out.append(Field(("label_column",), "Label column", "text", optional=True,
-                                 help="the column with class labels; empty: unlabeled"))
-        else:
-            out += [Field(("images",), "Images (IDX)", "path", file_filter="IDX (*)"),
-                    Field(("labels",), "Labels (IDX)", "path", file_filter="IDX (*)", optional=True,
-                          help="empty: unlabeled; teachers alone supply targets")]
-        out += [Field(("split", "val"), "Validation fraction", "float"),
-                Field(("split", "test"), "Test fraction", "float"),
-                Field(("split", "seed"), "Split seed", "int"),
-                Field(("use_labels",), "Use labels", "bool",
-                      help="off: learn from the teachers alone")]
-        return out
-    if node.kind == "teacher":
-        out = [Field(("name",), "Name", "text"),
-               Field(("path",), "Model file", "path",
-                     file_filter="Models (*.onnx *.safetensors *.pt *.pth)"),
-               Field(("format",), "Format", "choice", ["", "onnx", "safetensors", "pytorch", "torchscript"],
-                     "empty: from the file's extension; torchscript only when you trust the file",
-                     none_label="(from extension)"),
-               Field(("classes",), "Classes", "list",
-                     help="the teacher's class names in its output order, separated by commas"),
-               Field(("weight",), "Weight", "float", help="used when teacher weighting is 'fixed'"),
-               Field(("outputs",), "Outputs", "choice", ["logits", "probabilities"])]
-        if p.get("format") == "torchscript":
-            out.append(Field(("trusted",), "Trusted (runs its code)", "bool",
-                             "TorchScript holds code that runs when the file is loaded. Tick this "
-                             "only for a file from a source you trust."))
-        if p.get("format") in ("safetensors", "pytorch") or str(p.get("path", "")).endswith(
-                (".safetensors", ".pt", ".pth")):
-            out += _arch_fields(("architecture",), p.get("architecture") or {})
-        return out
-    if node.kind == "strategy":
-        return _strategy_fields(p, teachers)
-    if node.kind == "prune":
-        out = [Field(("method",), "Method", "choice", ["magnitude", "structured"],
-                     "magnitude: zero the smallest weights; structured: remove whole units or "
-                     "channels, so the layers really shrink"),
-               Field(("sparsity",), "Sparsity", "float", help="fraction removed, e.g. 0.5")]
-        if p.get("method", "magnitude") == "magnitude":
-            out.append(Field(("scope",), "Scope", "choice", ["layer", "global"],
-                             "layer: the same fraction in every layer; global: the smallest weights "
-                             "of the whole model"))
-        return out + [Field(("finetune_epochs",), "Fine-tune epochs", "int",
-                            help="distillation from the same teachers after pruning, to win back accuracy"),
-                      Field(("finetune_lr",), "Fine-tune learning rate", "float")]
-    if node.kind == "quantize":
-        out = [Field(("mode",), "Mode", "choice", ["dynamic", "static"],
-                     "dynamic: weights int8, activations on the fly; static: activation ranges "
-                     "calibrated on training samples (fastest)")]
-        if p.get("mode") == "static":
-            out.append(Field(("calibration_samples",), "Calibration samples", "int"))
-        return out + [Field(("max_accuracy_drop",), "Max accuracy drop (points)", "float",
-                            help="if int8 loses more test accuracy than this, its file is not kept; "
-                            "the fp32 file always is")]
-    if node.kind == "export":
-        return [Field(("folder",), "Folder", "folder",
-                      help="where the files go; empty: 'export' inside the run folder"),
-                Field(("safetensors",), "Also safetensors weights", "bool")]
-    t = ("training",)
-    return [Field(("classes",), "Classes", "list", help="the student's class names, comma-separated"),
-            *_arch_fields(("architecture",), p.get("architecture") or {}),
-            *_init_fields(p.get("init") or {}, teachers),
-            Field(t + ("epochs",), "Epochs", "int"),
-            Field(t + ("batch_size",), "Batch size", "int"),
-            Field(t + ("optimizer",), "Optimizer", "choice", ["adamw", "adam", "sgd"]),
-            Field(t + ("lr",), "Learning rate", "float"),
-            Field(t + ("weight_decay",), "Weight decay", "float"),
-            Field(t + ("schedule",), "Schedule", "choice", ["cosine", "constant"]),
-            Field(t + ("seed",), "Seed", "int"),
-            Field(t + ("device",), "Device", "choice", ["auto", "cpu", "cuda", "mps"]),
-            Field(t + ("precision",), "Precision", "choice", ["auto", "fp32", "bf16", "fp16"]),
-            Field(t + ("compile",), "Compile (torch.compile)", "bool",
-                  help="faster training steps after a compile of tens of seconds")]
-
-
-def _strategy_fields(p: dict, teachers: list[str]) -> list[Field]:
-    out = [Field(("temperature",), "Temperature", "float",
-                 help="Hinton KD (Hinton, Vinyals & Dean 2015): softens the teachers' and the "
-                 "student's outputs; 2–8 is usual"),
-           Field(("hard_label_weight",), "Label weight α", "float",
-                 help="share of cross-entropy on the data's labels (0–1), when labels exist. "
-                 "α = 1 with no teachers: a label-only run, e.g. to train an expert or an oracle"),
-           Field(("teacher_weighting",), "Teacher weighting", "choice",
-                 ["uniform", "fixed", "confidence", "entropy", "selective", "label_aware"],
-                 "how much each teacher counts. uniform: all equal; fixed: each teacher's Weight; "
-                 "confidence / entropy: per sample, by how sure each teacher is (no labels needed); "
-                 "selective: per sample, only the least ambiguous teacher (selective learning, Shen "
-                 "et al. ICCV 2019); label_aware: per sample, by each teacher's cross-entropy on the "
-                 "label (CA-MKD-style, Zhang et al. 2022; needs labels)"),
-           Field(("partial_classes",), "Partial teachers", "choice", ["renormalize", "zero_fill"],
-                 "teachers that know only some classes. renormalize: the student's probabilities "
-                 "are renormalized over each teacher's classes (UHC, Vongkulbhisal et al. CVPR "
-                 "2019); zero_fill: unknown classes count as probability 0 (the naive baseline)"),
-           Field(("combine",), "Combine teachers", "choice", ["per_teacher", "average_logits"],
-                 "per_teacher: a weighted sum of one KD term per teacher; average_logits: one KD "
-                 "term against the teachers' averaged logits (ensemble distillation as in FedDF, "
-                 "Lin et al. NeurIPS 2020; every teacher must know every class)"),
-           Field(("calibration",), "Calibrate with a few labels", "section",
-                 help="a few labelled samples per class (every other label stays hidden) fit each "
-                 "teacher's logit scale and offset, so that teachers whose classes do not overlap "
-                 "can be merged into one distribution (UHC, Vongkulbhisal et al. CVPR 2019)",
-                 section=CalibrationSpec().model_dump(mode="json"))]
-    if p.get("calibration") is not None:
-        out += [Field(("calibration", "labels_per_class"), "Labels per class", "int",
-                      help="labelled training samples per class used to calibrate the teachers"),
-                Field(("calibration", "weight"), "Calibration weight", "float",
-                      help="weight of cross-entropy on those few labels in the student's loss")]
-    out.append(Field(("hints",), "Feature hints", "hints",
-                     help="FitNets (Romero et al. ICLR 2015): a student layer, through a learned "
-                     "adapter, matches a teacher's intermediate features. Teacher layers: ONNX "
-                     "tensor names or zoo module names (distill-engine inspect --layers lists them)",
-                     note=f"one per line: {HINT_FORMAT} (default student layer: "
-                     f"{DEFAULT_STUDENT_LAYER}). Teachers: {', '.join(teachers) or 'none linked yet'}"))
-    if p.get("hints"):
-        out.append(Field(("hint_weight",), "Hint weight", "float", help="weight of the hint losses"))
-    out.append(Field(("task_heads",), "Task head per teacher", "bool",
-                     help="a head per teacher on the student's shared trunk learns that teacher's "
-                     "own outputs, beside the unified head (multi-task; the export keeps only the "
-                     "unified head)"))
-    if p.get("task_heads"):
-        out.append(Field(("task_head_weight",), "Task head weight", "float"))
-    out.append(Field(("confidence_weight",), "Confidence loss", "float",
-                     help="weak-to-strong auxiliary confidence loss (Burns et al. 2023): the share "
-                     "(0–1) of cross-entropy on the student's own hardened predictions, so a strong "
-                     "student can overrule weak teachers; 0: off"))
-    if (p.get("confidence_weight") or 0) > 0:
-        out.append(Field(("confidence_warmup",), "Confidence warm-up", "float",
-                         help="fraction of the training steps over which the confidence share "
-                         "ramps up from 0"))
-    out.append(Field(("previous_student",), "Previous student", "path", optional=True,
-                     file_filter="Weights (*.safetensors)",
-                     help="continual distillation: an earlier run's student.safetensors, kept as an "
-                     "extra teacher so old knowledge is not forgotten (learning without forgetting, "
-                     "Li & Hoiem 2016) and used as the starting weights; empty: none"))
-    return out
-
-
-def _init_fields(init: dict, teachers: list[str]) -> list[Field]:
-    out = [Field(("init", "kind"), "Initial weights", "choice", ["scratch", "grow", "fedavg", "weights"],
-                 "scratch: random. grow: widen and deepen one small mlp teacher (zoo weights) so the "
-                 "student starts out computing what it computes (Net2Net, Chen et al. ICLR 2016). "
-                 "fedavg: the average of the teachers' weights, which must share the student's "
-                 "architecture (McMahan et al. 2017; FedDF's start, Lin et al. 2020). weights: a "
-                 ".safetensors file, e.g. an earlier run's student")]
-    if init.get("kind") == "grow":
-        current = init.get("teacher")
-        names = ["", *teachers] + ([current] if current and current not in teachers else [])
-        out.append(Field(("init", "teacher"), "Grow from teacher", "choice", names,
-                         "one of the teachers linked to this student", none_label="(choose a teacher)"))
-    elif init.get("kind") == "weights":
-        out.append(Field(("init", "path"), "Weights file", "path", optional=True,
-                         file_filter="Weights (*.safetensors)",
-                         help="a .safetensors file; tensors whose shapes match are copied"))
-    return out
-
-
-def _arch_fields(at: tuple[str, ...], arch: dict) -> list[Field]:
-    out = [Field(at + ("kind",), "Architecture", "choice", ["mlp", "cnn"])]
-    if arch.get("kind") == "cnn":
-        out.append(Field(at + ("channels",), "Channels", "int"))
-    else:
-        out.append(Field(at + ("width",), "Width", "int"))
-    out += [Field(at + ("depth",), "Depth", "int"), Field(at + ("dropout",), "Dropout", "float")]
-    return out
-
-
-ARCH_DEFAULTS = {"mlp": MlpArch().model_dump(mode="json"), "cnn": CnnArch().model_dump(mode="json")}
-
-
-def apply_change(node: Node, f: Field, value) -> dict:
-    """The node's properties after this edit, with what a change of kind implies."""
-    props = copy.deepcopy(node.props)
-    if f.path == ("format",) and node.kind == "data":
-        keep = {k: props[k] for k in ("split", "use_labels") if k in props}
-        props = {"format": value, **({"name": "digits"} if value == "builtin" else {}), **keep}
-        if value in ("npz", "csv"):
-            props["path"] = ""
-        elif value == "idx":
-            props["images"] = ""
-        return props
-    if f.path == ("format",) and node.kind == "teacher":
-        set_in(props, f.path, value)
-        if value == "torchscript":
-            props.setdefault("trusted", False)  # never trusted without the user's tick
-        else:
-            props.pop("trusted", None)
-        return props
-    if f.path[-1] == "kind" and f.path[:-1] == ("architecture",):
-        set_in(props, f.path[:-1], dict(ARCH_DEFAULTS[value]))
-        return props
-    if f.path == ("init", "kind"):  # what another kind needs is chosen afresh
-        props["init"] = {"kind": value}
-        return props
-    set_in(props, f.path, value)
-    return props
+__all__ = ["Inspector", "LinesEdit"]
 
 
 class Inspector(QWidget):
@@ -277,7 +50,7 @@ class Inspector(QWidget):
         self.setObjectName("inspector")
         self.setAccessibleName("Inspector")
         self.node_id: str | None = None
-        self.editors: dict[tuple[str, ...], tuple[Field, QWidget, QLabel]] = {}
+        self.editors: dict[tuple[str, ...], tuple[FormField, QWidget, QLabel]] = {}
         self._signature = None
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -320,6 +93,13 @@ class Inspector(QWidget):
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
         for f in fields:
+            if f.kind == "heading":  # a section of the spec: its fields follow
+                heading = QLabel(f"<b>{f.label}</b>")
+                heading.setObjectName(f"heading-{f.dotted}")
+                heading.setToolTip(f.help)
+                heading.setContentsMargins(0, 8, 0, 0)
+                form.addRow(heading)
+                continue
             editor = self._editor(f, node)
             error = QLabel()
             error.setObjectName(f"error-{f.dotted}")
@@ -329,17 +109,19 @@ class Inspector(QWidget):
             box = QVBoxLayout()
             box.setSpacing(1)
             box.addWidget(editor)
-            if f.note:
-                note = QLabel(f.note)
+            if f.kind == "hints":
+                note = QLabel(self._hints_note())
                 note.setObjectName(f"note-{f.dotted}")
                 note.setWordWrap(True)
                 note.setStyleSheet("color: #6b7280; font-size: 8pt;")
                 box.addWidget(note)
             box.addWidget(error)
             label = QLabel(f.label)
-            if f.help:
-                label.setToolTip(f.help)
-                editor.setToolTip(f.help)
+            tip = "\n".join(x for x in (f.help, f.bounds.words() and f"range: {f.bounds.words()}") if x)
+            if tip:
+                label.setToolTip(tip)
+                for widget in (editor, *editor.findChildren(QLineEdit)):
+                    widget.setToolTip(tip)
             if f.kind == "section":  # the box names what it turns on, across the form
                 form.addRow(box)
             elif f.kind in ("hints", "path", "folder"):  # long texts get the form's whole width
@@ -392,7 +174,12 @@ class Inspector(QWidget):
         self.layout_.addWidget(help_text)
         self.layout_.addStretch(1)
 
-    def _editor(self, f: Field, node: Node) -> QWidget:
+    def _hints_note(self) -> str:
+        teachers = linked_teacher_names(self.doc)
+        return (f"one per line: {HINT_FORMAT} (default student layer: {DEFAULT_STUDENT_LAYER}). "
+                f"Teachers: {', '.join(teachers) or 'none linked yet'}")
+
+    def _editor(self, f: FormField, node: Node) -> QWidget:
         value = get_in(node.props, f.path)
         name = f"field-{f.dotted}"
         if f.kind == "choice":
@@ -412,7 +199,12 @@ class Inspector(QWidget):
             w.textChanged.connect(lambda f=f, w=w: self._check(f, w.toPlainText()))
             w.editingFinished.connect(lambda f=f, w=w: self._commit_text(f, w.toPlainText()))
         else:
-            line = QLineEdit(self._text(f, value))
+            line = NumberEdit(self._text(f, value), f.bounds, f.kind == "int") \
+                if f.kind in ("int", "float") else QLineEdit(self._text(f, value))
+            if isinstance(line, NumberEdit):
+                line.stepped.connect(lambda text, f=f: self._commit_text(f, text))
+            if f.optional and f.kind not in ("path", "folder"):
+                line.setPlaceholderText("(none)")
             line.textEdited.connect(lambda text, f=f: self._check(f, text))
             line.editingFinished.connect(lambda f=f, line=line: self._commit_text(f, line.text()))
             if f.kind in ("path", "folder"):
@@ -434,13 +226,16 @@ class Inspector(QWidget):
         self._show(f, w, value)
         return w
 
-    def _show(self, f: Field, widget: QWidget, value) -> None:
-        """Put a value into its editor without committing it."""
+    def _show(self, f: FormField, widget: QWidget, value) -> None:
+        """Put a value (unset: the spec's default) into its editor without committing it."""
+        if value is None and f.kind != "section":
+            value = None if f.optional else f.default
         widget.blockSignals(True)
         if isinstance(widget, QComboBox):
+            value = "" if value is None else value
             widget.setCurrentIndex(max(0, f.choices.index(value) if value in f.choices else 0))
         elif isinstance(widget, QCheckBox):
-            widget.setChecked(value is not None if f.kind == "section" else bool(True if value is None else value))
+            widget.setChecked(value is not None if f.kind == "section" else bool(value))
         elif isinstance(widget, LinesEdit):
             widget.setPlainText(self._text(f, value))
         else:
@@ -491,7 +286,7 @@ class Inspector(QWidget):
 
     # values
     @staticmethod
-    def _text(f: Field, value) -> str:
+    def _text(f: FormField, value) -> str:
         if value is None:
             return ""
         if f.kind == "list":
@@ -502,11 +297,13 @@ class Inspector(QWidget):
             return f"{value:g}" if isinstance(value, (int, float)) else str(value)
         return str(value)
 
-    def _parse(self, f: Field, text: str):
+    def _parse(self, f: FormField, text: str):
         """(value, error): the typed value of a text field, or what is wrong with the text."""
         if f.kind == "hints":
             return parse_hints(text, linked_teacher_names(self.doc))
         text = text.strip()
+        if f.optional and not text:
+            return None, None
         if f.kind == "int":
             try:
                 return int(text), None
@@ -523,7 +320,7 @@ class Inspector(QWidget):
             return (text or None), None
         return text, None
 
-    def _problem_for(self, node: Node, f: Field, value) -> str | None:
+    def _problem_for(self, node: Node, f: FormField, value) -> str | None:
         trial = Node(node.id, node.kind, apply_change(node, f, value), node.pos, node.info)
         for where, message in prop_problems(trial):
             if where == f.dotted or where.startswith(f.dotted + ".") or f.dotted.startswith(where + "."):
@@ -533,7 +330,7 @@ class Inspector(QWidget):
                 return "another teacher has this name; give each teacher its own"
         return None
 
-    def _check(self, f: Field, text: str) -> None:
+    def _check(self, f: FormField, text: str) -> None:
         node = self.doc.nodes.get(self.node_id)
         if node is None or f.path not in self.editors:
             return
@@ -544,14 +341,14 @@ class Inspector(QWidget):
         label.setText(error or "")
         label.setVisible(bool(error))
 
-    def _commit_text(self, f: Field, text: str) -> None:
+    def _commit_text(self, f: FormField, text: str) -> None:
         value, error = self._parse(f, text)
         if error is None:
             self._commit(f, value)
         else:
             self._check(f, text)
 
-    def _commit(self, f: Field, value) -> None:
+    def _commit(self, f: FormField, value) -> None:
         node = self.doc.nodes.get(self.node_id)
         if node is None:
             return
@@ -583,7 +380,7 @@ class Inspector(QWidget):
         if new != node.props:
             self.undo_stack.push(SetProps(self.doc, node.id, new, "mapping"))
 
-    def _browse(self, f: Field, line: QLineEdit) -> None:
+    def _browse(self, f: FormField, line: QLineEdit) -> None:
         if f.kind == "folder":
             path = QFileDialog.getExistingDirectory(self, f"Choose the {f.label.lower()}", line.text())
         else:
@@ -593,13 +390,14 @@ class Inspector(QWidget):
             self._commit(f, path)
 
     # observing
-    def _shape_of(self, node: Node, fields: list[Field]) -> tuple:
+    def _shape_of(self, node: Node, fields: list[FormField]) -> tuple:
         """What the form's layout depends on; the form is rebuilt only when it changes."""
         student = self.doc.student()
         extras = (tuple(node.props.get("classes") or []), tuple(sorted((node.props.get("mapping") or {}).items())),
                   tuple(student.props.get("classes") or []) if student else None,
                   repr(sorted(node.info.items()))) if node.kind == "teacher" else ()
-        return (node.id, tuple((f.path, tuple(f.choices), f.note) for f in fields), extras)
+        hints = self._hints_note() if any(f.kind == "hints" for f in fields) else ""
+        return (node.id, tuple((f.path, f.kind, tuple(f.choices)) for f in fields), hints, extras)
 
     def _document_changed(self) -> None:
         node = self.doc.nodes.get(self.node_id) if self.node_id else None
@@ -634,23 +432,6 @@ class Inspector(QWidget):
         color = STATE_COLORS[state].name()
         text = STATE_WORDS[state] + ("" if state == "ok" else f": {reason}")
         self.status.setText(f"<span style='color:{color}'>● {text}</span>")
-
-
-class LinesEdit(QPlainTextEdit):
-    """A few lines of text that, like a line edit, says when editing is finished (focus out)."""
-
-    editingFinished = Signal()
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setTabChangesFocus(True)
-        self.setLineWrapMode(QPlainTextEdit.NoWrap)
-        lines = self.fontMetrics().lineSpacing()
-        self.setFixedHeight(4 * lines + 14)
-
-    def focusOutEvent(self, event) -> None:
-        super().focusOutEvent(event)
-        self.editingFinished.emit()
 
 
 def _delete_layout(layout) -> None:

@@ -1,0 +1,77 @@
+"""The inspector's layout and wording on top of the spec: labels, fields shown only when what
+they refine is on, file filters, and the special editors (feature hints, a linked teacher's name).
+
+Everything else (choices, defaults, bounds, help) comes from engine/spec.py; a setting not named
+here gets a label made from its name. Keys: (node kind, dotted path in the node's properties).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gui.document.model import Node, get_in
+from gui.document.node_checks import weights_only
+
+
+@dataclass(frozen=True)
+class Override:
+    label: str = ""
+    hidden: bool = False
+    shown_if: Callable[[dict], bool] | None = None  # given the node's properties
+    widget: str = ""  # hints: the feature-hints editor; teacher: a linked teacher's name
+    file_filter: str = ""
+    none_label: str = ""  # how a choice shows no value
+    reset_when_hidden: bool = False  # when hidden, the value goes back to the spec's default
+
+
+def _is(path: tuple[str, ...], *values) -> Callable[[dict], bool]:
+    return lambda props: get_in(props, path) in values
+
+
+WEIGHTS = "Weights (*.safetensors)"
+
+OVERRIDES: dict[tuple[str, str], Override] = {
+    ("data", "name"): Override("Dataset"),
+    ("data", "split.val"): Override("Validation fraction"),
+    ("data", "split.test"): Override("Test fraction"),
+    ("data", "split.seed"): Override("Split seed"),
+    ("teacher", "path"): Override("Model file", file_filter="Models (*.onnx *.safetensors *.pt *.pth)"),
+    ("teacher", "format"): Override(none_label="(from extension)"),
+    ("teacher", "trusted"): Override("Trusted (runs its code)", shown_if=_is(("format",), "torchscript"),
+                                     reset_when_hidden=True),
+    ("teacher", "mapping"): Override(hidden=True),  # the class-mapping table below the form
+    ("teacher", "architecture"): Override(shown_if=lambda p: weights_only(Node("", "teacher", p))),
+    ("strategy", "hard_label_weight"): Override("Label weight α"),
+    ("strategy", "partial_classes"): Override("Partial teachers"),
+    ("strategy", "combine"): Override("Combine teachers"),
+    ("strategy", "calibration"): Override("Calibrate with a few labels"),
+    ("strategy", "calibration.weight"): Override("Calibration weight"),
+    ("strategy", "hints"): Override("Feature hints", widget="hints"),
+    ("strategy", "hint_weight"): Override(shown_if=lambda p: bool(p.get("hints"))),
+    ("strategy", "task_heads"): Override("Task head per teacher"),
+    ("strategy", "task_head_weight"): Override(shown_if=lambda p: bool(p.get("task_heads"))),
+    ("strategy", "confidence_weight"): Override("Confidence loss"),
+    ("strategy", "confidence_warmup"): Override("Confidence warm-up",
+                                                shown_if=lambda p: (p.get("confidence_weight") or 0) > 0),
+    ("strategy", "previous_student"): Override(file_filter=WEIGHTS),
+    ("prune", "scope"): Override(shown_if=_is(("method",), "magnitude", None)),
+    ("prune", "finetune_epochs"): Override("Fine-tune epochs"),
+    ("prune", "finetune_lr"): Override("Fine-tune learning rate"),
+    ("quantize", "calibration_samples"): Override(shown_if=_is(("mode",), "static")),
+    ("quantize", "max_accuracy_drop"): Override("Max accuracy drop (points)"),
+    ("export", "safetensors"): Override("Also safetensors weights"),
+    ("student", "init"): Override("Initial weights"),
+    ("student", "init.kind"): Override("Start from"),
+    ("student", "init.teacher"): Override("Grow from teacher", widget="teacher", none_label="(choose a teacher)",
+                                          shown_if=_is(("init", "kind"), "grow")),
+    ("student", "init.path"): Override("Weights file", file_filter=WEIGHTS, shown_if=_is(("init", "kind"), "weights")),
+    ("student", "training.lr"): Override("Learning rate"),
+    ("student", "training.momentum"): Override(shown_if=_is(("training", "optimizer"), "sgd")),
+    ("student", "training.cpu_threads"): Override("CPU threads"),
+    ("student", "training.compile"): Override("Compile (torch.compile)"),
+}
+
+
+def override(kind: str, dotted: str) -> Override:
+    return OVERRIDES.get((kind, dotted), Override())

@@ -1,0 +1,190 @@
+"""The inspector's forms, the node cards and the document's checks read the spec itself: every
+architecture and data source the spec's unions hold is offered with its own fields, defaults,
+bounds and help, with no list of them in the app."""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QUndoStack
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QLineEdit, QWidget
+
+from engine.errors import _union_tags
+from engine.spec import Architecture, CalibrationSpec, DataSource, StrategySpec, TrainingSpec
+from gui.canvas.drops import data_format, data_node
+from gui.canvas.items import summary
+from gui.document.commands import AddNode
+from gui.document.kinds import KINDS, default_props
+from gui.document.model import Document, Node
+from gui.document.schema import describe
+from gui.panels.form_widgets import NumberEdit
+from gui.panels.inspector import Inspector
+
+
+def union_members(union) -> list[type]:
+    """The classes of a discriminated union, read with typing alone (not the app's reader)."""
+    return list(typing.get_args(typing.get_args(union)[0]))
+
+
+def tag(cls, field: str) -> str:
+    return cls.model_fields[field].default
+
+
+@pytest.fixture
+def form(qtbot):
+    doc, stack = Document(), QUndoStack()
+    inspector = Inspector(doc, stack)
+    qtbot.addWidget(inspector)
+    inspector.show()
+
+    def show(kind: str, **props) -> Node:
+        node = Node(doc.new_id(kind), kind, {**default_props(kind), **props}, (0, 0))
+        stack.push(AddNode(doc, node))
+        inspector.show_node(node.id)
+        return node
+
+    inspector.add = show
+    inspector.stack = stack
+    return inspector
+
+
+def field(inspector, cls, dotted):
+    return inspector.findChild(cls, f"field-{dotted}")
+
+
+def choose(inspector, dotted, value):
+    combo = field(inspector, QComboBox, dotted)
+    assert combo is not None, dotted
+    index = combo.findData(value)
+    assert index >= 0, f"{value!r} is not offered by {dotted}"
+    combo.setCurrentIndex(index)
+
+
+def combo_values(combo: QComboBox) -> list:
+    return [combo.itemData(i) for i in range(combo.count())]
+
+
+def assert_shows_spec_fields(inspector, cls, prefix: str, skip: str, props: dict):
+    """Each field of the spec class has its editor, showing the spec's default and bounds."""
+    for name, info in cls.model_fields.items():
+        if name == skip:
+            continue
+        dotted = f"{prefix}{name}"
+        s = describe((name,), info.annotation, info, cls)
+        if s.type == "model":  # a section: its fields follow under their own names
+            assert inspector.findChild(QLabel, f"heading-{dotted}") is not None, dotted
+            continue
+        widget = inspector.findChild(QWidget, f"field-{dotted}")
+        assert widget is not None, f"{cls.__name__}.{name} has no editor"
+        if s.type in ("int", "float"):
+            assert isinstance(widget, NumberEdit)
+            bounds = {type(m).__name__.lower(): getattr(m, type(m).__name__.lower()) for m in info.metadata}
+            assert {k: v for k, v in vars(widget.bounds).items() if v is not None} == bounds, dotted
+            if not info.is_required():
+                assert float(widget.text()) == info.default, dotted
+        elif s.type == "choice":
+            literal = [a for a in typing.get_args(info.annotation) if a is not type(None)]
+            literal = typing.get_args(literal[0]) if typing.get_origin(literal[0]) is typing.Literal else literal
+            assert [v for v in combo_values(widget) if v] == list(literal), dotted
+            if not info.is_required() and info.default is not None:
+                assert widget.currentData() == info.default, dotted
+        elif s.type == "bool":
+            assert widget.isChecked() == info.default, dotted
+        if info.description:
+            assert info.description in widget.toolTip(), dotted
+
+
+@pytest.mark.parametrize("cls", union_members(Architecture), ids=lambda c: c.__name__)
+def test_every_architecture_is_offered_with_its_fields_and_defaults(form, cls):
+    student = form.add("student")
+    assert tag(cls, "kind") in combo_values(field(form, QComboBox, "architecture.kind"))
+    choose(form, "architecture.kind", tag(cls, "kind"))
+    props = form.doc.nodes[student.id].props
+    assert props["architecture"] == cls().model_dump(mode="json")  # the spec's defaults filled in
+    assert_shows_spec_fields(form, cls, "architecture.", "kind", props)
+    first, _ = summary(form.doc.nodes[student.id])
+    assert first.startswith(tag(cls, "kind").upper())
+
+
+@pytest.mark.parametrize("cls", union_members(DataSource), ids=lambda c: c.__name__)
+def test_every_data_source_is_offered_with_its_fields_and_defaults(form, cls, tmp_path):
+    data = form.add("data")
+    fmt = tag(cls, "format")
+    assert fmt in combo_values(field(form, QComboBox, "format"))
+    choose(form, "format", fmt)
+    props = form.doc.nodes[data.id].props
+    assert props["format"] == fmt and props["split"] == cls.model_fields["split"].default.model_dump()
+    assert_shows_spec_fields(form, cls, "", "format", props)
+    for name in [n for n, i in cls.model_fields.items() if i.annotation in (Path, Path | None)]:
+        line = field(form, QLineEdit, name)
+        assert line is not None and form.findChild(QWidget, f"browse-{name}") is not None
+    for pattern in cls.file_patterns:  # a dropped file of the format becomes this data source
+        file = tmp_path / pattern.replace("*", "x")
+        assert data_format(file) == fmt
+        dropped = data_node(form.doc, file, (0, 0)).props
+        assert dropped["format"] == fmt and str(file.resolve()) in dropped.values()
+    assert KINDS["data"].description.count(fmt) >= 1
+
+
+def test_switching_the_architecture_fills_the_chosen_classes_defaults(form):
+    student = form.add("student")
+    members = union_members(Architecture)
+    width = field(form, NumberEdit, f"architecture.{next(iter(members[0].model_fields.keys() - {'kind'}))}")
+    width.setText("7")
+    width.editingFinished.emit()
+    for cls in members[::-1] + members:
+        choose(form, "architecture.kind", tag(cls, "kind"))
+        assert form.doc.nodes[student.id].props["architecture"] == cls().model_dump(mode="json")
+
+
+def test_choices_and_help_are_the_specs(form):
+    form.add("strategy")
+    combo = field(form, QComboBox, "teacher_weighting")
+    info = StrategySpec.model_fields["teacher_weighting"]
+    assert combo_values(combo) == list(typing.get_args(info.annotation))
+    assert combo.toolTip().startswith(info.description)
+    section = field(form, QCheckBox, "calibration")
+    help_text = section.toolTip() + (CalibrationSpec.__doc__ or "")
+    assert "mixture-of-experts gate" in help_text.replace("mixture of experts", "mixture-of-experts") \
+        and "logit scale" not in help_text
+    section.setChecked(True)
+    assert form.doc.nodes[form.node_id].props["calibration"] == CalibrationSpec().model_dump()
+
+
+def test_the_learning_rate_shown_and_given_is_the_specs_default(form):
+    student = form.add("student")
+    default = TrainingSpec.model_fields["lr"].default
+    assert student.props["training"]["lr"] == default
+    lr = field(form, NumberEdit, "training.lr")
+    assert float(lr.text()) == default
+    assert f"lr {default:g}" in summary(student)[1]
+    bare = Node("s", "student", {"classes": ["a", "b"]})  # nothing set: the spec's defaults
+    assert f"lr {default:g}" in summary(bare)[1]
+    assert summary(bare)[1].startswith(f"{TrainingSpec.model_fields['epochs'].default} epochs")
+
+
+def test_a_card_follows_an_edit_and_a_number_steps_within_its_bounds(form, qtbot):
+    student = form.add("student")
+    choose(form, "architecture.kind", "mlp")
+    width = field(form, NumberEdit, "architecture.width")
+    width.setText("64")
+    width.editingFinished.emit()
+    assert "64×" in summary(form.doc.nodes[student.id])[0]
+    depth = field(form, NumberEdit, "architecture.depth")
+    depth.setText("0")
+    depth.editingFinished.emit()
+    depth = field(form, NumberEdit, "architecture.depth")
+    depth.setFocus()
+    qtbot.keyClick(depth, Qt.Key_Down)  # the spec's ge=0: stays at 0
+    assert form.doc.nodes[student.id].props["architecture"]["depth"] == 0
+    qtbot.keyClick(depth, Qt.Key_Up)
+    assert form.doc.nodes[student.id].props["architecture"]["depth"] == 1
+    assert "64×1" in summary(form.doc.nodes[student.id])[0]
+
+
+def test_error_paths_name_no_union_member():
+    assert _union_tags()["data"] == {tag(c, "format") for c in union_members(DataSource)}
+    assert _union_tags()["architecture"] == {tag(c, "kind") for c in union_members(Architecture)}
