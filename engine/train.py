@@ -131,7 +131,7 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
             out, hit = teacher_outputs(t, x, fp, cache_dir) if fp else (t.predict(x), False)
             outputs.append(torch.from_numpy(np.array(out)).to(device))  # a copy: the cache is read-only
             if fp:
-                emitter.emit("log", level="info", teacher=t.name, cache="hit" if hit else "miss",
+                emitter.emit("teacher_outputs", teacher=t.name, cache="hit" if hit else "miss",
                              message=f"teacher '{t.name}': outputs " + (
                                  "read from the cache" if hit else "computed and cached"))
         return outputs
@@ -244,7 +244,8 @@ def train(spec: PipelineSpec, data: Dataset, teachers: list[Teacher], device: to
         if device.type == "cuda":  # read without a sync: the allocator's own counter
             extra["gpu_mem_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
         emitter.emit("progress", **extra, step=step, total_steps=total_steps, epoch=round(epoch_progress, 4),
-                     epochs=total_epochs, phase=phase.name, fraction=round(step / max(total_steps, 1), 4),
+                     epochs=total_epochs, phase="distill" if phase.prune is None else "prune",
+                     prune_step=None if phase.prune is None else k - 1, fraction=round(step / max(total_steps, 1), 4),
                      samples_per_s=round(rate, 1), eta_s=round(remaining, 1))
         sums = torch.zeros_like(sums)
         counted, window_samples = 0, 0
