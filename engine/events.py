@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 import time
-from typing import IO, Annotated, Any, Literal, Union
+from typing import IO, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
@@ -170,8 +170,8 @@ class Finished(_Event):
     report: dict[str, Any] | None = None
 
 
-Event = Annotated[Union[Started, Metric, Progress, Log, TeacherOutputs, Checkpoint, Artifact, Error,
-                        Finished], Field(discriminator="event")]
+Event = Annotated[Started | Metric | Progress | Log | TeacherOutputs | Checkpoint | Artifact | Error | Finished,
+                  Field(discriminator="event")]
 EVENTS: TypeAdapter[Event] = TypeAdapter(Event)
 KINDS = ("started", "metric", "progress", "log", "teacher_outputs", "checkpoint", "artifact", "error",
          "finished")
