@@ -170,11 +170,11 @@ class Finished(_Event):
     report: dict[str, Any] | None = None
 
 
+MODELS = (Started, Metric, Progress, Log, TeacherOutputs, Checkpoint, Artifact, Error, Finished)
 Event = Annotated[Started | Metric | Progress | Log | TeacherOutputs | Checkpoint | Artifact | Error | Finished,
                   Field(discriminator="event")]
 EVENTS: TypeAdapter[Event] = TypeAdapter(Event)
-KINDS = ("started", "metric", "progress", "log", "teacher_outputs", "checkpoint", "artifact", "error",
-         "finished")
+KINDS = tuple(model.model_fields["event"].default for model in MODELS)
 
 
 class ProtocolError(ValueError):
@@ -192,7 +192,7 @@ def parse_event(line: str | bytes) -> Event:
     shown = text if len(text) <= 160 else text[:157] + "..."
     try:
         raw = json.loads(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # JSONDecodeError, an int too long, nesting too deep
         raise ProtocolError(f"a line that is not JSON: {shown!r}", text) from None
     if not isinstance(raw, dict) or not isinstance(raw.get("event"), str):
         raise ProtocolError(f"a JSON line that is not an event (no 'event' kind): {shown}", text)

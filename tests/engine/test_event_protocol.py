@@ -107,7 +107,8 @@ def test_the_emitter_writes_only_events_that_fit():
 def test_parse_event_names_what_is_wrong():
     cases = {"hello": "not JSON", "[1, 2]": "no 'event' kind", '{"event": "gossip", "time": 1}': "unknown kind 'gossip'",
              '{"event": "metric", "time": 1, "step": "3", "epoch": 1, "values": {}}': "'metric' event that does not fit",
-             '{"event": "log", "time": 1, "level": "info", "message": "m", "extra": 1}': "extra: Extra inputs"}
+             '{"event": "log", "time": 1, "level": "info", "message": "m", "extra": 1}': "extra: Extra inputs",
+             "[" * 100_000: "not JSON", "9" * 10_000: "not JSON"}  # hostile: too deep, too long a number
     for line, said in cases.items():
         with pytest.raises(ProtocolError, match=said):
             parse_event(line)
