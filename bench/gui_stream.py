@@ -2,10 +2,10 @@
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python bench/gui_stream.py [--seconds 10] [--rate 2000]
 
-1. A synthetic engine stream of `rate` metric events per second (JSON lines, parsed and handed
-   to the dashboard as the run controller does) for `seconds`, while a 10 ms probe timer
-   measures how late the event loop runs: `p99_latency_ms` (goal < 50) and `dropped` (events
-   whose points are missing from the curves; goal 0).
+1. A synthetic engine stream of `rate` metric events per second (JSON lines, read by the app's
+   EventReader and handed to the dashboard as the run controller does) for `seconds`, while a
+   10 ms probe timer measures how late the event loop runs: `p99_latency_ms` (goal < 50) and
+   `dropped` (events whose points are missing from the curves; goal 0).
 2. `redraw_ms`: one full dashboard update — new data handed to 8 curves of 1e6 points each
    and the plots rendered — median of several (goal < 16).
 """
@@ -24,6 +24,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from gui.engine_client.events import EventReader  # noqa: E402
 from gui.panels.dashboard import Dashboard  # noqa: E402
 
 NAMES = ["loss/total", "loss/kd", "loss/ce", "lr"]
@@ -33,7 +34,7 @@ def stream(app: QApplication, seconds: float, rate: int) -> dict:
     dash = Dashboard()
     dash.resize(1200, 420)
     dash.show()
-    sent, lateness = 0, []
+    sent, lateness, reader = 0, [], EventReader()
     start = time.perf_counter()
     per_tick = max(1, rate // 200)  # a tick every 5 ms
 
@@ -41,10 +42,10 @@ def stream(app: QApplication, seconds: float, rate: int) -> dict:
         nonlocal sent
         due = int((time.perf_counter() - start) * rate)
         while sent < due:
-            line = json.dumps({"event": "metric", "step": sent, "epoch": sent / 1000,
+            line = json.dumps({"event": "metric", "time": time.time(), "step": sent, "epoch": sent / 1000,
                                "values": {n: 1.0 / (1 + sent) + i for i, n in enumerate(NAMES)}})
-            event = json.loads(line)
-            dash.add_metrics(float(event["epoch"]), event["values"])
+            for event in reader.read_line(line):  # typed and checked, as the run client reads
+                dash.add_metrics(event.epoch, event.values)
             sent += 1
 
     last = [time.perf_counter()]

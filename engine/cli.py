@@ -118,8 +118,8 @@ def cmd_export(args) -> int:
         first = exc.errors()[0]
         return fail("invalid_input", f"--{'calibration' if 'calibration' in str(first['loc']) else 'max-drop'}: "
                     f"{first['msg']}", "give --calibration a count ≥ 1 and --max-drop 0…100", EXIT_INVALID)
-    progress = (lambda stage, fraction: emitter.emit("progress", stage=stage, fraction=fraction)) \
-        if emitter else None
+    progress = (lambda stage, fraction: emitter.emit("progress", phase="export", stage=stage,
+                                                     fraction=fraction)) if emitter else None
     try:
         report = export_run(args.run_dir, args.out, quantize, not args.no_safetensors, progress)
     except InputError as exc:

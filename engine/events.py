@@ -1,7 +1,12 @@
 """The event protocol: one JSON object per line on stdout, commands one per line on stdin.
 
-Kinds of event: started, metric, progress, log, checkpoint, artifact, error, finished.
-Commands: pause, resume, stop (checkpoint, then exit), checkpoint.
+Every event is one of the typed models below (pydantic, torch-free: the app imports this module
+too). The engine's `Emitter` checks each line it writes against them; the app reads each line
+with `parse_event`. `PROTOCOL_VERSION` goes up when a reader of the old version would misread a
+line; the `started` event carries it.
+
+Kinds of event: started, metric, progress, log, teacher_outputs, checkpoint, artifact, error,
+finished. Commands: pause, resume, stop (checkpoint, then exit), checkpoint.
 Only events go to stdout; `Emitter.take_stdout` sends every stray print to stderr.
 """
 
@@ -14,9 +19,194 @@ import signal
 import sys
 import threading
 import time
-from typing import IO, Any
+from typing import IO, Annotated, Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+PROTOCOL_VERSION = 1
 COMMANDS = ("pause", "resume", "stop", "checkpoint")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class _Event(_Strict):
+    time: float  # seconds since the epoch, when the engine wrote it
+
+
+class TeacherInfo(_Strict):
+    name: str
+    classes: list[str]
+    sha256: str
+
+
+class Split(_Strict):
+    train: int
+    val: int
+    test: int
+
+
+class Started(_Event):
+    """The run is set up (store row, run folder, data, teachers) and training begins."""
+
+    event: Literal["started"] = "started"
+    protocol: int  # PROTOCOL_VERSION of the engine that wrote it
+    run_id: int
+    resumed: bool
+    name: str
+    run_dir: str
+    db: str
+    device: str
+    threads: int
+    precision: str
+    processes: int  # >1 under torchrun; rank 0 writes the events
+    torch: str
+    split: Split
+    labeled: bool
+    teachers: list[TeacherInfo]
+    epochs: int  # of all phases together
+
+
+class Metric(_Event):
+    event: Literal["metric"] = "metric"
+    step: int
+    epoch: float
+    values: dict[str, float | None]  # open: loss/…, val/…, test/…, lr; null where not finite
+
+
+
+class Progress(_Event):
+    """Training progress (phase distill or prune: steps, speed, ETA), or an export's stage."""
+
+    event: Literal["progress"] = "progress"
+    phase: Literal["distill", "prune", "export"]
+    fraction: float = Field(ge=0, le=1)
+    prune_step: int | None = Field(None, ge=0)  # 0-based index of the spec's prune step
+    stage: str | None = None  # export: load, onnx, verify, quantize, evaluate, report, done
+    step: int | None = None
+    total_steps: int | None = None
+    epoch: float | None = None
+    epochs: int | None = None
+    samples_per_s: float | None = None
+    eta_s: float | None = None
+    gpu_mem_mb: float | None = None  # CUDA only: the allocator's peak
+
+    @model_validator(mode="after")
+    def _fits_phase(self) -> Progress:
+        if (self.phase == "prune") != (self.prune_step is not None):
+            raise ValueError("prune_step is set exactly when phase is 'prune'")
+        if self.phase == "export":
+            if self.stage is None:
+                raise ValueError("an export progress names its stage")
+        elif None in (self.step, self.total_steps, self.epoch, self.epochs, self.samples_per_s, self.eta_s):
+            raise ValueError("a training progress has step, total_steps, epoch, epochs, "
+                             "samples_per_s and eta_s")
+        return self
+
+
+class Log(_Event):
+    event: Literal["log"] = "log"
+    level: Literal["info", "warning"]
+    message: str
+
+
+class TeacherOutputs(_Event):
+    """A teacher's soft targets are ready: read from the disk cache (hit) or computed (miss)."""
+
+    event: Literal["teacher_outputs"] = "teacher_outputs"
+    teacher: str
+    cache: Literal["hit", "miss"]
+    message: str
+
+
+class Checkpoint(_Event):
+    event: Literal["checkpoint"] = "checkpoint"
+    path: str
+    step: int
+    epoch: int
+    bytes: int
+
+
+class Artifact(_Event):
+    event: Literal["artifact"] = "artifact"
+    kind: str  # student, report, onnx_fp32, onnx_int8, safetensors, …
+    path: str
+    sha256: str
+    bytes: int
+
+
+class ProblemInfo(_Strict):
+    path: str
+    message: str
+    hint: str
+
+
+class Error(_Event):
+    event: Literal["error"] = "error"
+    kind: str  # invalid_input, out_of_memory, disk_full, io, crash, …
+    message: str
+    hint: str
+    field: str | None = None  # bad input: where (a spec field path, a file)
+    problems: list[ProblemInfo] | None = None  # bad input: every problem found
+
+
+class Finished(_Event):
+    """The last event. A run has run_id (once known) and its results; `engine export` has out
+    and report."""
+
+    event: Literal["finished"] = "finished"
+    status: Literal["completed", "stopped", "failed"]
+    exit_code: int
+    run_id: int | None = None
+    best: dict[str, float | None] | None = None
+    final: dict[str, float | None] | None = None
+    parameters: int | None = None
+    sparsity: float | None = None
+    student: str | None = None
+    export: dict[str, Any] | None = None  # the export report (report.json) plus its folder
+    export_error: str | None = None
+    out: str | None = None
+    report: dict[str, Any] | None = None
+
+
+MODELS = (Started, Metric, Progress, Log, TeacherOutputs, Checkpoint, Artifact, Error, Finished)
+Event = Annotated[Started | Metric | Progress | Log | TeacherOutputs | Checkpoint | Artifact | Error | Finished,
+                  Field(discriminator="event")]
+EVENTS: TypeAdapter[Event] = TypeAdapter(Event)
+KINDS = tuple(model.model_fields["event"].default for model in MODELS)
+
+
+class ProtocolError(ValueError):
+    """A line that is not an event of this protocol. `protocol`: what a 'started' line declared."""
+
+    def __init__(self, message: str, line: str, protocol: int | None = None):
+        super().__init__(message)
+        self.line, self.protocol = line, protocol
+
+
+def parse_event(line: str | bytes) -> Event:
+    """One line of the engine's stdout as a typed event, or ProtocolError saying what is wrong."""
+    text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+    text = text.strip()
+    shown = text if len(text) <= 160 else text[:157] + "..."
+    try:
+        raw = json.loads(text)
+    except (ValueError, RecursionError):  # JSONDecodeError, an int too long, nesting too deep
+        raise ProtocolError(f"a line that is not JSON: {shown!r}", text) from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("event"), str):
+        raise ProtocolError(f"a JSON line that is not an event (no 'event' kind): {shown}", text)
+    kind = raw["event"]
+    declared = raw.get("protocol") if kind == "started" and isinstance(raw.get("protocol"), int) else None
+    if kind not in KINDS:
+        raise ProtocolError(f"an event of unknown kind '{kind}'", text, declared)
+    try:
+        return EVENTS.validate_python(raw, strict=True)
+    except ValidationError as exc:
+        wrong = "; ".join(f"{'.'.join(map(str, e['loc'][1:])) or kind}: {e['msg']}"
+                          for e in exc.errors(include_url=False)[:3])
+        raise ProtocolError(f"a '{kind}' event that does not fit protocol {PROTOCOL_VERSION} ({wrong})",
+                            text, declared) from None
 
 
 def _clean(value: Any) -> Any:
@@ -47,10 +237,14 @@ class Emitter:
         return cls(events)
 
     def emit(self, event: str, **fields: Any) -> None:
+        """Write one event; ProtocolError if it does not fit its model (a bug in the engine)."""
         if not self.enabled:
             return
+        if event == "started":
+            fields.setdefault("protocol", PROTOCOL_VERSION)
         record = {"event": event, "time": round(time.time(), 3), **_clean(fields)}
         line = json.dumps(record, separators=(",", ":"))
+        parse_event(line)  # a few events a second: checking each costs microseconds
         with self._lock:
             try:
                 self._stream.write(line + "\n")

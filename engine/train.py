@@ -74,12 +74,13 @@ class Phase:
     epochs: int
     lr: float
     prune: PruneStep | None = None
+    prune_step: int | None = None  # which of the spec's prune steps (0-based)
 
 
 def plan(spec: PipelineSpec) -> list[Phase]:
     """The distillation, then a prune + fine-tune phase per prune step."""
     return [Phase("distill", spec.training.epochs, spec.training.lr)] + [
-        Phase(f"prune {i + 1}", step.finetune_epochs, step.finetune_lr, step)
+        Phase(f"prune {i + 1}", step.finetune_epochs, step.finetune_lr, step, i)
         for i, step in enumerate(spec.prune_steps)]
 
 
@@ -146,7 +147,8 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
         extra = {"gpu_mem_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)} \
             if device.type == "cuda" else {}  # the allocator's own counter: no sync
         emit.emit("progress", **extra, step=state.step, total_steps=total_steps, epoch=round(epoch_progress, 4),
-                  epochs=total_epochs, phase=phase.name, fraction=round(state.step / max(total_steps, 1), 4),
+                  epochs=total_epochs, phase="distill" if phase.prune is None else "prune",
+                  prune_step=phase.prune_step, fraction=round(state.step / max(total_steps, 1), 4),
                   samples_per_s=round(rate, 1),
                   eta_s=round((total_steps - state.step) * cfg.batch_size / max(rate, 1e-9), 1))
 
@@ -255,7 +257,7 @@ def teacher_targets(job: Job, x_train: torch.Tensor, y_train: torch.Tensor | Non
     strategy = spec.strategy
 
     def cache_report(name: str, hit: bool) -> None:
-        emit.emit("log", level="info", teacher=name, cache="hit" if hit else "miss",
+        emit.emit("teacher_outputs", teacher=name, cache="hit" if hit else "miss",
                   message=f"teacher '{name}': outputs " + ("read from the cache" if hit else "computed and cached"))
 
     targets = TeacherTargets(spec, job.teachers, job.device, job.cache_dir, cache_report)

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from gui.asset_paths import DEMO, app_icon_files
-from gui.engine_client.engine_command import engine_command
+from gui.engine_client.engine_command import ENGINE_ENVIRONMENT, engine_command
 from gui.event_text import EventText
 
 SCREENSHOT_SIZE = (1400, 860)
@@ -149,8 +149,8 @@ def run_headless(project: Path, db: Path | None, run_dir: Path | None) -> int:
     if run_dir:
         cmd += ["--run-dir", str(run_dir)]
     text = EventText()
-    with subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                          bufsize=1) as engine:
+    with subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8",
+                          errors="replace", bufsize=1, env={**os.environ, **ENGINE_ENVIRONMENT}) as engine:
         while True:
             try:
                 for line in engine.stdout:

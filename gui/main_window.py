@@ -28,8 +28,9 @@ from gui.canvas.view import CanvasView
 from gui.document.convert import project_json, project_to_nodes, read_project
 from gui.document.model import Document
 from gui.document.validation import OK, node_status
-from gui.engine_client.engine_command import engine_command
+from gui.engine_client.engine_command import describe_program
 from gui.engine_client.inspect import ModelInspector
+from gui.engine_client.process import start_engine
 from gui.panels.dashboard import Dashboard
 from gui.panels.export_panel import ExportPanel
 from gui.panels.inspector import Inspector
@@ -77,6 +78,7 @@ class MainWindow(QMainWindow):
         self.runs.changed.connect(self.export_panel.refresh_runs)
         self.runs.exportRun.connect(self.show_export)
         self.runner = RunController(self, self.store, self.dashboard, self.runs)
+        self.export_panel.engine.protocolProblem.connect(lambda text: self.dashboard.add_log(text, error=True))
         self.keep_engine_running = False  # set when the user closes the app but keeps the run
         self.status_label = QLabel()
         self.statusBar().addPermanentWidget(self.status_label)
@@ -441,11 +443,6 @@ class MainWindow(QMainWindow):
         folder = Path(tempfile.mkdtemp(prefix="distill-check-"))
         spec = folder / "check.distill.json"
         spec.write_text(project_json(self.doc, None), encoding="utf-8")
-        proc = QProcess(self)
-        program, arguments = engine_command(["validate", "--json", str(spec)])
-        proc.setProgram(program)
-        proc.setArguments(arguments)
-        self.statusBar().showMessage("Checking the pipeline with the engine…")
 
         def done(code, _status):
             out = bytes(proc.readAllStandardOutput()).decode("utf-8", "replace")
@@ -464,8 +461,12 @@ class MainWindow(QMainWindow):
                 self.show_problems("The pipeline cannot run yet",
                                    InputError([Problem(**p) for p in result["problems"]]))
 
-        proc.finished.connect(done)
-        proc.start()
+        def not_started():
+            proc.deleteLater()
+            self.statusBar().showMessage(f"The engine could not start ({describe_program()})", 8000)
+
+        proc = start_engine(self, ["validate", "--json", str(spec)], finished=done, failed_to_start=not_started)
+        self.statusBar().showMessage("Checking the pipeline with the engine…")
 
     def show_dashboard(self) -> None:
         self.dashboard_dock.show()

@@ -15,11 +15,12 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QMessageBox, QProgressBar
 
 from engine.atomic_io import atomic_write_text
+from engine.events import Checkpoint, Error, Event, Finished, Log, Metric, Progress, Started, TeacherOutputs
 from engine.run import default_run_dir
 from gui.document.chain import chain_after
 from gui.document.convert import project_json
 from gui.document.validation import OK, node_status
-from gui.engine_client.engine_command import engine_command
+from gui.engine_client.process import start_engine
 from gui.engine_client.run import EngineRun
 from gui.panels.dashboard import Dashboard
 from gui.panels.runs import RunsPanel
@@ -34,6 +35,7 @@ class RunController(QObject):
         self.engine = EngineRun(store.path, self)
         self.engine.event.connect(self._on_event)
         self.engine.ended.connect(self._on_ended)
+        self.engine.protocolProblem.connect(lambda text: self.dashboard.add_log(text, error=True))
         self.paused = False
         self.epochs = 0
         self.last_problem_box: QMessageBox | None = None
@@ -126,14 +128,8 @@ class RunController(QObject):
         return self.gpus if self.gpus > 1 and self.act_all_gpus.isChecked() else 1
 
     def _ask_devices(self) -> None:
-        proc = QProcess(self)
-        program, arguments = engine_command(["devices", "--json"])
-        proc.setProgram(program)
-        proc.setArguments(arguments)
-        proc.finished.connect(lambda code, _s, p=proc: self._devices_known(
-            bytes(p.readAllStandardOutput()).decode("utf-8", "replace") if code == 0 else ""))
-        proc.start()
-        self.devices_proc = proc
+        self.devices_proc = start_engine(self, ["devices", "--json"], finished=lambda code, _s: self._devices_known(
+            bytes(self.devices_proc.readAllStandardOutput()).decode("utf-8", "replace") if code == 0 else ""))
 
     def _devices_known(self, output: str) -> None:
         """With several GPUs, offer to train on all of them."""
@@ -177,61 +173,60 @@ class RunController(QObject):
             self.engine.stop()
 
     # events
-    def _on_event(self, e: dict) -> None:
-        kind = e.get("event")
+    def _on_event(self, e: Event) -> None:
         scene = self.window.scene
-        if kind == "started":
-            self.epochs = e.get("epochs", 0)
-            self.run_label.setText(f"run #{e.get('run_id')} on {e.get('device')}")
-            self.dashboard.add_log(f"run #{e.get('run_id')} started on {e.get('device')} — {e.get('run_dir')}")
+        if isinstance(e, Started):
+            self.epochs = e.epochs
+            self.run_label.setText(f"run #{e.run_id} on {e.device}")
+            self.dashboard.add_log(f"run #{e.run_id} started on {e.device} — {e.run_dir}")
             for item in scene.node_items.values():
                 if item.node.kind == "teacher":
                     item.set_live("running once: outputs cached")
-        elif kind == "metric":
-            values = e.get("values", {})
-            self.dashboard.add_metrics(float(e.get("epoch", 0)), values)
-            if "val/acc" in values:
-                student = self.window.doc.student()
-                if student is not None:
-                    scene.node_items[student.id].set_live(
-                        f"training: val/acc {values['val/acc']:.3f} · epoch {int(e.get('epoch', 0))}/{self.epochs}")
-        elif kind == "progress" and e.get("phase") == "export":
-            self.progress.setValue(int(1000 * e.get("fraction", 0)))
-            self.run_label.setText(f"exporting: {e.get('stage', '')}")
-        elif kind == "progress":
-            self.progress.setValue(int(1000 * e.get("fraction", 0)))
-            eta = e.get("eta_s") or 0
-            phase = e.get("phase", "distill")
-            if phase.startswith("prune "):  # the prune node being fine-tuned says so
-                self._set_chain_live("prune", int(phase.split()[1]) - 1,
-                                     f"fine-tuning · epoch {e.get('epoch', 0):.1f}/{e.get('epochs')}")
-            self.run_label.setText(f"epoch {e.get('epoch', 0):.1f}/{e.get('epochs')} · "
-                                   + ("" if phase == "distill" else f"{phase}: fine-tune · ")
-                                   + f"{e.get('samples_per_s', 0):,.0f} samples/s · ETA {eta:.0f}s"
-                                   + (" · paused" if self.paused else ""))
-        elif kind == "log":
-            self.dashboard.add_log(e.get("message", ""), error=e.get("level") == "warning")
-            if e.get("cache") in ("hit", "miss"):  # a teacher's outputs: reused, or computed once
-                for item in scene.node_items.values():
-                    if item.node.kind == "teacher" and item.node.props.get("name") == e.get("teacher"):
-                        item.set_live("outputs cached: reused" if e["cache"] == "hit"
-                                      else "outputs cached: computed once")
-        elif kind == "error":
-            self.dashboard.add_log(f"error: {e.get('message')} — {e.get('hint')}", error=True)
-        elif kind == "checkpoint":
-            self.dashboard.add_log(f"checkpoint at step {e.get('step')}")
-        elif kind == "finished" and e.get("export"):
-            report = e["export"]
-            self.dashboard.add_log(f"exported to {report.get('folder')}: " + ", ".join(
-                f"{k} {v['bytes']:,} bytes" for k, v in report.get("files", {}).items()))
-            self.window.show_export(e.get("run_id"), report)
-            files = report.get("files", {})
-            if "onnx_int8" in files:
-                smaller = files["onnx_fp32"]["bytes"] / files["onnx_int8"]["bytes"]
-                self._set_chain_live("quantize", 0, f"int8 {smaller:.1f}× smaller · "
-                                     f"acc {report['accuracy']['onnx_int8']:.3f}")
-            self._set_chain_live("export", 0, "exported (Export panel)"
-                                 if not report.get("problems") else "exported with a problem")
+        elif isinstance(e, Metric):
+            self.dashboard.add_metrics(e.epoch, e.values)
+            acc = e.values.get("val/acc")
+            student = self.window.doc.student()
+            if acc is not None and student is not None:
+                scene.node_items[student.id].set_live(f"training: val/acc {acc:.3f} · epoch {int(e.epoch)}/{self.epochs}")
+        elif isinstance(e, Progress):
+            self._on_progress(e)
+        elif isinstance(e, TeacherOutputs):  # a teacher's outputs: reused, or computed once
+            self.dashboard.add_log(e.message)
+            for item in scene.node_items.values():
+                if item.node.kind == "teacher" and item.node.props.get("name") == e.teacher:
+                    item.set_live("outputs cached: reused" if e.cache == "hit" else "outputs cached: computed once")
+        elif isinstance(e, Log):
+            self.dashboard.add_log(e.message, error=e.level == "warning")
+        elif isinstance(e, Error):
+            self.dashboard.add_log(f"error: {e.message} — {e.hint}", error=True)
+        elif isinstance(e, Checkpoint):
+            self.dashboard.add_log(f"checkpoint at step {e.step}")
+        elif isinstance(e, Finished) and e.export:
+            self._on_export(e.run_id, e.export)
+
+    def _on_progress(self, e: Progress) -> None:
+        self.progress.setValue(int(1000 * e.fraction))
+        if e.phase == "export":
+            self.run_label.setText(f"exporting: {e.stage}")
+            return
+        epochs = f"epoch {e.epoch:.1f}/{e.epochs}"
+        if e.phase == "prune":  # the prune node being fine-tuned says so
+            self._set_chain_live("prune", e.prune_step, f"fine-tuning · {epochs}")
+        self.run_label.setText(f"{epochs} · " + ("" if e.phase == "distill" else f"prune {e.prune_step + 1}: fine-tune · ")
+                               + f"{e.samples_per_s:,.0f} samples/s · ETA {e.eta_s:.0f}s"
+                               + (" · paused" if self.paused else ""))
+
+    def _on_export(self, run_id: int | None, report: dict) -> None:
+        self.dashboard.add_log(f"exported to {report.get('folder')}: " + ", ".join(
+            f"{k} {v['bytes']:,} bytes" for k, v in report.get("files", {}).items()))
+        self.window.show_export(run_id, report)
+        files = report.get("files", {})
+        if "onnx_int8" in files:
+            smaller = files["onnx_fp32"]["bytes"] / files["onnx_int8"]["bytes"]
+            self._set_chain_live("quantize", 0, f"int8 {smaller:.1f}× smaller · "
+                                 f"acc {report['accuracy']['onnx_int8']:.3f}")
+        self._set_chain_live("export", 0, "exported (Export panel)"
+                             if not report.get("problems") else "exported with a problem")
 
     def _set_chain_live(self, kind: str, index: int, text: str) -> None:
         """Live text on the index-th node of a kind in the student's compression chain."""

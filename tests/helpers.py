@@ -40,8 +40,11 @@ def run_engine(*args, timeout: float = 120, **kw) -> subprocess.CompletedProcess
 
 
 def parse_events(stdout: str) -> list[dict]:
-    """Every stdout line must be one JSON event."""
-    return [json.loads(line) for line in stdout.splitlines()]
+    """Every stdout line must be one JSON event that fits its model in engine.events (the
+    models raise ProtocolError otherwise); returned as plain dicts."""
+    from engine.events import parse_event
+
+    return [json.loads(line) for line in stdout.splitlines() if parse_event(line)]
 
 
 def start_engine(spec, run_dir, db):

@@ -55,3 +55,12 @@ def test_engine_spec_stays_light():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_the_event_models_stay_light():
+    """engine.events is shared by the engine and the app: pydantic, no torch, no numpy, no Qt."""
+    code = ("import sys, engine.events; print(sorted(m for m in sys.modules "
+            "if m.split('.')[0] in ('torch', 'onnxruntime', 'numpy', 'PySide6')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"

@@ -15,6 +15,9 @@ from pathlib import Path
 
 ENGINE_FLAG = "--engine"  # frozen app: `distill-studio --engine run SPEC` is `distill-engine run SPEC`
 TORCHRUN_FLAG = "--torchrun"  # frozen app: `distill-studio --torchrun …` is `torchrun …`
+# set for every engine child: its streams unbuffered (stderr arrives as written) and UTF-8 (the
+# app decodes UTF-8; on Windows Python's default would be the console's code page)
+ENGINE_ENVIRONMENT = {"PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8"}
 
 
 def frozen() -> bool:

@@ -6,23 +6,26 @@ measures; the app reads its progress and report as JSON lines.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, Signal
 
-from gui.engine_client.engine_command import describe_program, engine_command
+from engine.events import Error, Finished, Progress
+from gui.engine_client.engine_command import describe_program
+from gui.engine_client.events import EventReader, ProtocolProblem
+from gui.engine_client.process import start_engine
 
 
 class EngineExport(QObject):
     progress = Signal(str, float)  # stage, fraction 0..1
     done = Signal(dict, list)  # the report, its problems (e.g. int8 over the accuracy limit)
     failed = Signal(str)  # a message for the user
+    protocolProblem = Signal(str)  # a stdout line that is not an event of this app's protocol
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self.proc: QProcess | None = None
-        self._buffer = b""
+        self._reader = EventReader()
         self._report: dict | None = None
         self._errors: list[str] = []
         self._cancelled = False
@@ -41,47 +44,36 @@ class EngineExport(QObject):
                 args += ["--calibration", str(quantize["calibration_samples"])]
         if not safetensors:
             args.append("--no-safetensors")
-        self._buffer, self._report, self._errors, self._cancelled = b"", None, [], False
-        proc = QProcess(self)
-        program, arguments = engine_command(args)
-        proc.setProgram(program)
-        proc.setArguments(arguments)
-        proc.readyReadStandardOutput.connect(self._read)
-        proc.finished.connect(self._finished)
-        proc.errorOccurred.connect(self._error)
-        self.proc = proc
-        proc.start()
+        self._reader, self._report, self._errors, self._cancelled = EventReader(), None, [], False
+        self.proc = start_engine(self, args, stdout=self._read, finished=self._finished,
+                                 failed_to_start=self._failed_to_start)
 
     def cancel(self) -> None:
         if self.proc is not None:
             self._cancelled = True
             self.proc.kill()
 
-    def _read(self) -> None:
-        self._buffer += bytes(self.proc.readAllStandardOutput())
-        *lines, self._buffer = self._buffer.split(b"\n")
-        for line in lines:
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            kind = event.get("event")
-            if kind == "progress":
-                self.progress.emit(event.get("stage", ""), float(event.get("fraction", 0)))
-            elif kind == "error":
-                self._errors.append(f"{event.get('message')} — {event.get('hint')}")
-            elif kind == "finished" and event.get("report"):
-                self._report = {**event["report"], "folder": event.get("out")}
+    def _read(self, at_end: bool = False) -> None:
+        items = self._reader.feed(bytes(self.proc.readAllStandardOutput()))
+        for event in items + (self._reader.flush() if at_end else []):
+            if isinstance(event, ProtocolProblem):
+                if event.message:
+                    self.protocolProblem.emit(event.message)
+            elif isinstance(event, Progress):
+                self.progress.emit(event.stage or event.phase, event.fraction)
+            elif isinstance(event, Error):
+                self._errors.append(f"{event.message} — {event.hint}")
+            elif isinstance(event, Finished) and event.report:
+                self._report = {**event.report, "folder": event.out}
 
-    def _error(self, error) -> None:
-        if error == QProcess.FailedToStart:
-            self.proc = None
-            self.failed.emit(f"could not start the engine ({describe_program()})")
+    def _failed_to_start(self) -> None:
+        self.proc = None
+        self.failed.emit(f"could not start the engine ({describe_program()})")
 
     def _finished(self, code: int, status) -> None:
         if self.proc is None:
             return
-        self._read()
+        self._read(at_end=True)
         stderr = bytes(self.proc.readAllStandardError()).decode("utf-8", "replace").strip()
         self.proc.deleteLater()
         self.proc = None

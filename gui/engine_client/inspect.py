@@ -12,7 +12,8 @@ from pathlib import Path
 import shiboken6
 from PySide6.QtCore import QObject, QProcess, Signal
 
-from gui.engine_client.engine_command import describe_program, engine_command
+from gui.engine_client.engine_command import describe_program
+from gui.engine_client.process import start_engine
 
 Callback = Callable[[dict | None, str | None], None]  # (info, error message)
 
@@ -29,16 +30,11 @@ class ModelInspector(QObject):
         return len(self._running)
 
     def inspect(self, path: str | Path, callback: Callback) -> None:
-        proc = QProcess(self)
-        program, arguments = engine_command(["inspect", "--json", str(path)])
-        proc.setProgram(program)
-        proc.setArguments(arguments)
-        proc.finished.connect(lambda code, status, p=proc: self._done(p, code, status, callback))
-        proc.errorOccurred.connect(lambda err, p=proc: self._failed(p, callback)
-                                   if err == QProcess.FailedToStart else None)
+        proc = start_engine(self, ["inspect", "--json", str(path)],  # the callbacks run later: proc is known
+                            finished=lambda code, status: self._done(proc, code, status, callback),
+                            failed_to_start=lambda: self._failed(proc, callback))
         self._running.add(proc)
         self.busyChanged.emit(self.busy)
-        proc.start()
 
     def _done(self, proc: QProcess, code: int, status, callback: Callback) -> None:
         if not shiboken6.isValid(proc) or not shiboken6.isValid(self):

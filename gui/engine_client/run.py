@@ -1,7 +1,8 @@
 """A training run in an engine child process, seen from the app: events in, commands out.
 
 `EngineRun` starts `distill-engine run|resume …` (see engine_command) with QProcess in its own session (process
-group), turns stdout lines into `event` signals, sends pause/resume/stop on stdin, and reports
+group), turns stdout lines into typed `event` signals (engine.events models; a line that does
+not fit the protocol is a `protocolProblem` message instead), sends pause/resume/stop on stdin, and reports
 how the run ended — also when the engine dies without a word (a crash, a kill, out of memory):
 then the run is marked failed in the store and the message says what happened in plain words.
 Nothing here blocks the event loop.
@@ -9,7 +10,6 @@ Nothing here blocks the event loop.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from pathlib import Path
@@ -17,7 +17,10 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QProcess, QTimer, Signal
 
 from engine.checkpoint import has_checkpoint
+from engine.events import Error, Finished, Started
 from gui.engine_client.engine_command import describe_program, engine_command
+from gui.engine_client.events import EventReader, ProtocolProblem
+from gui.engine_client.process import start_engine
 
 STOP_GRACE_MS = 15_000  # time to checkpoint after "stop", then SIGTERM
 TERM_GRACE_MS = 3_000  # after SIGTERM, SIGKILL
@@ -25,9 +28,9 @@ _DETACHED: list[QProcess] = []  # engines left running when the app closes
 STDERR_TAIL = 4000
 
 
-
 class EngineRun(QObject):
-    event = Signal(dict)  # every engine event, parsed
+    event = Signal(object)  # every engine event, typed (engine.events)
+    protocolProblem = Signal(str)  # a stdout line that is not an event of this app's protocol
     ended = Signal(str, str)  # status (completed, stopped, failed), message for the user
 
     def __init__(self, db: Path | None = None, parent: QObject | None = None):
@@ -36,10 +39,11 @@ class EngineRun(QObject):
         self.proc: QProcess | None = None
         self.run_id: int | None = None
         self.run_dir: Path | None = None
-        self.last_error: dict | None = None
-        self.finished_event: dict | None = None
+        self.last_error: Error | None = None
+        self.finished_event: Finished | None = None
         self.stderr_tail = ""
-        self._buffer = b""
+        self.fatal = ""
+        self._reader = EventReader()
         self._stop_timer = QTimer(self, singleShot=True, interval=STOP_GRACE_MS)
         self._stop_timer.timeout.connect(self._terminate)
         self._kill_timer = QTimer(self, singleShot=True, interval=TERM_GRACE_MS)
@@ -61,19 +65,11 @@ class EngineRun(QObject):
             raise RuntimeError("a run is already going on in this client")
         self.run_id, self.run_dir = None, Path(run_dir)
         self.last_error = self.finished_event = None
-        self.stderr_tail, self._buffer, self.fatal = "", b"", ""
-        proc = QProcess(self)
-        program, arguments = engine_command(args + (["--db", str(self.db)] if self.db else []), processes)
-        proc.setProgram(program)
-        proc.setArguments(arguments)
-        if hasattr(proc, "setUnixProcessParameters"):  # its own process group: stop/kill reach all of it
-            proc.setUnixProcessParameters(QProcess.UnixProcessFlag.CreateNewSession)
-        proc.readyReadStandardOutput.connect(self._read_stdout)
-        proc.readyReadStandardError.connect(self._read_stderr)
-        proc.finished.connect(self._finished)
-        proc.errorOccurred.connect(self._error)
-        self.proc = proc
-        proc.start()
+        self.stderr_tail, self.fatal, self._reader = "", "", EventReader()
+        self.proc = start_engine(self, args + (["--db", str(self.db)] if self.db else []),
+                                 processes=processes, stdout=self._read_stdout, stderr=self._read_stderr,
+                                 finished=self._finished, failed_to_start=self._failed_to_start,
+                                 commands=True)
 
     # commands
     def send(self, command: str) -> None:
@@ -127,26 +123,21 @@ class EngineRun(QObject):
         return int(proc.processId())
 
     # reading
-    def _read_stdout(self) -> None:
-        self._buffer += bytes(self.proc.readAllStandardOutput())
-        *lines, self._buffer = self._buffer.split(b"\n")
-        for raw in lines:
-            if not raw.strip():
+    def _read_stdout(self, at_end: bool = False) -> None:
+        items = self._reader.feed(bytes(self.proc.readAllStandardOutput()))
+        for item in items + (self._reader.flush() if at_end else []):
+            if isinstance(item, ProtocolProblem):
+                self.stderr_tail = (self.stderr_tail + item.line + "\n")[-STDERR_TAIL:]
+                if item.message:
+                    self.protocolProblem.emit(item.message)
                 continue
-            try:
-                event = json.loads(raw)
-            except json.JSONDecodeError:
-                self.stderr_tail = (self.stderr_tail + raw.decode("utf-8", "replace") + "\n")[-STDERR_TAIL:]
-                continue
-            kind = event.get("event")
-            if kind == "started":
-                self.run_id = event.get("run_id")
-                self.run_dir = Path(event.get("run_dir", self.run_dir))
-            elif kind == "error":
-                self.last_error = event
-            elif kind == "finished":
-                self.finished_event = event
-            self.event.emit(event)
+            if isinstance(item, Started):
+                self.run_id, self.run_dir = item.run_id, Path(item.run_dir)
+            elif isinstance(item, Error):
+                self.last_error = item
+            elif isinstance(item, Finished):
+                self.finished_event = item
+            self.event.emit(item)
 
     def _read_stderr(self) -> None:
         text = bytes(self.proc.readAllStandardError()).decode("utf-8", "replace")
@@ -156,21 +147,20 @@ class EngineRun(QObject):
             self.fatal = tail[start:start + STDERR_TAIL]
         self.stderr_tail = tail[-STDERR_TAIL:]
 
-    def _error(self, error) -> None:
-        if error == QProcess.FailedToStart:
-            self.proc = None
-            self.ended.emit("failed", f"The engine could not start ({describe_program()}). "
-                            "Check the installation.")
+    def _failed_to_start(self) -> None:
+        self.proc = None
+        self.ended.emit("failed", f"The engine could not start ({describe_program()}). "
+                        "Check the installation.")
 
     def _finished(self, code: int, exit_status) -> None:
-        self._read_stdout()
+        self._read_stdout(at_end=True)
         self._read_stderr()
         self._stop_timer.stop()
         self._kill_timer.stop()
         crashed = exit_status == QProcess.CrashExit
         self.proc = None
         if self.finished_event is not None and not crashed:
-            status = self.finished_event.get("status", "failed")
+            status = self.finished_event.status
             self.ended.emit(status, self._message(status, code))
             return
         # the engine died without finishing: say how, and record it
@@ -178,7 +168,7 @@ class EngineRun(QObject):
             f"it exited with code {code} without finishing"
         message = f"The training process ended: {how}."
         if self.last_error:
-            message += f"\nLast error: {self.last_error.get('message')}\n{self.last_error.get('hint', '')}"
+            message += f"\nLast error: {self.last_error.message}\n{self.last_error.hint}"
         if self.fatal:  # where it crashed: the first frames of faulthandler's report
             trace = self.fatal.split("\nExtension modules")[0].strip().splitlines()
             message += "\nWhere it crashed:\n" + "\n".join(trace[:14])
@@ -191,13 +181,13 @@ class EngineRun(QObject):
 
     def _message(self, status: str, code: int) -> str:
         if status == "completed":
-            best = (self.finished_event or {}).get("best") or {}
+            best = (self.finished_event.best if self.finished_event else None) or {}
             acc = f" Best validation accuracy {best['val/acc']:.3f}." if "val/acc" in best else ""
             return f"The run completed.{acc}"
         if status == "stopped":
             return "The run was stopped; its checkpoint is kept and it can be resumed."
         if self.last_error:
-            return f"{self.last_error.get('message')}\n{self.last_error.get('hint', '')}"
+            return f"{self.last_error.message}\n{self.last_error.hint}"
         return f"The run failed (exit code {code})."
 
     def _mark_failed(self, message: str) -> None:
@@ -223,10 +213,10 @@ FATAL = {"Segmentation fault": "it crashed with a segmentation fault (a bug in n
          "Illegal instruction": "it crashed on an instruction this CPU does not have"}
 
 
-def crash_cause(fatal: str, last_error: dict | None) -> str:
+def crash_cause(fatal: str, last_error: Error | None) -> str:
     """Which way the engine died, from what it managed to say (faulthandler writes the first
     line of a native crash; a SIGKILL, like the kernel's out-of-memory killer, leaves nothing)."""
-    if last_error and last_error.get("kind") == "out_of_memory":
+    if last_error and last_error.kind == "out_of_memory":
         return "it ran out of memory"
     for line in fatal.splitlines()[:1]:
         if line.startswith("Fatal Python error: "):

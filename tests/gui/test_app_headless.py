@@ -44,9 +44,12 @@ def test_missing_project_file(tmp_path):
 
 def test_event_text_lists_every_problem_and_survives_stray_lines():
     text = EventText()
-    lines = text.feed('{"event": "error", "kind": "invalid_input", "message": "m1", "hint": "h1", '
+    lines = text.feed('{"event": "error", "time": 1.5, "kind": "invalid_input", "message": "m1", "hint": "h1", '
                       '"problems": [{"path": "a", "message": "m1", "hint": "h1"}, '
                       '{"path": "b.c", "message": "m2", "hint": "h2"}]}')
     assert lines == ["error (invalid_input): m1", "  hint: h1", "error: b.c: m2", "  hint: h2"]
-    assert text.feed("not json") == ["(engine) not json"]
-    assert text.feed('{"event": "progress", "step": 3}') == []
+    assert text.feed("not json") == ["(engine) protocol problem: a line that is not JSON: 'not json'"]
+    assert text.feed('{"event": "progress", "time": 1.5, "phase": "export", "stage": "onnx", "fraction": 0.15}') == []
+    assert text.feed('{"event": "progress", "step": 3}') == [
+        "(engine) protocol problem: a 'progress' event that does not fit protocol 1 "
+        "(time: Field required; phase: Field required; fraction: Field required)"]

@@ -91,3 +91,17 @@ def test_a_frozen_app_reads_a_model_through_its_own_executable(qtbot, monkeypatc
     assert error is None and info["format"] == "onnx"
     calls = log.read_text().splitlines()  # another window's background `devices` query may land here too
     assert f"--engine inspect --json {TEACHER}" in calls and all(c.startswith("--engine ") for c in calls)
+
+
+def _calls(path: Path, name: str) -> list[int]:
+    return [node.lineno for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name]
+
+
+def test_every_engine_child_process_is_made_by_the_one_helper():
+    helper = ROOT / "gui" / "engine_client" / "process.py"
+    modules = [p for p in sorted((ROOT / "gui").rglob("*.py")) if p != helper]
+    assert {str(p.relative_to(ROOT)): _calls(p, "QProcess") for p in modules if _calls(p, "QProcess")} == {}
+    assert {str(p.relative_to(ROOT)) for p in modules if _calls(p, "start_engine")} == {
+        "gui/engine_client/export.py", "gui/engine_client/inspect.py", "gui/engine_client/run.py",
+        "gui/main_window.py", "gui/run_controller.py"}

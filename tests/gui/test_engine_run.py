@@ -31,7 +31,7 @@ def test_a_run_streams_events_and_completes(client, qtbot, tmp_path, demo_dict):
     qtbot.waitUntil(lambda: bool(client.ended_with), timeout=120000)
     status, message = client.ended_with[0]
     assert status == "completed" and "Best validation accuracy" in message
-    kinds = [e["event"] for e in client.events]
+    kinds = [e.event for e in client.events]
     assert kinds[0] == "started" and kinds[-1] == "finished" and "metric" in kinds
     assert client.run_id == 1 and client.run_dir == (tmp_path / "run").resolve()
 
@@ -39,21 +39,21 @@ def test_a_run_streams_events_and_completes(client, qtbot, tmp_path, demo_dict):
 def test_stop_checkpoints_and_ends_stopped(client, qtbot, tmp_path, demo_dict):
     demo_dict["training"]["epochs"] = 2000
     client.start_run(write_spec(tmp_path, demo_dict), tmp_path / "run")
-    qtbot.waitUntil(lambda: any(e["event"] == "metric" for e in client.events), timeout=60000)
+    qtbot.waitUntil(lambda: any(e.event == "metric" for e in client.events), timeout=60000)
     client.pause()
     client.resume()
     client.stop()
     qtbot.waitUntil(lambda: bool(client.ended_with), timeout=60000)
     assert client.ended_with[0][0] == "stopped"
     assert has_checkpoint(tmp_path / "run")
-    logs = [e["message"] for e in client.events if e["event"] == "log"]
+    logs = [e.message for e in client.events if e.event == "log"]
     assert "paused" in logs and "resumed" in logs
 
 
 def test_a_killed_engine_is_a_failed_run_with_a_plain_message(client, qtbot, tmp_path, demo_dict):
     demo_dict["training"]["epochs"] = 2000
     client.start_run(write_spec(tmp_path, demo_dict), tmp_path / "run")
-    qtbot.waitUntil(lambda: any(e["event"] == "checkpoint" for e in client.events), timeout=60000)
+    qtbot.waitUntil(lambda: any(e.event == "checkpoint" for e in client.events), timeout=60000)
     os.kill(client.proc.processId(), signal.SIGKILL)  # as a user would from a terminal
     qtbot.waitUntil(lambda: bool(client.ended_with), timeout=30000)
     status, message = client.ended_with[0]
@@ -65,8 +65,8 @@ def test_a_killed_engine_is_a_failed_run_with_a_plain_message(client, qtbot, tmp
     client.ended_with.clear()
     client.events.clear()
     client.start_resume(tmp_path / "run")  # and it goes on from its checkpoint
-    qtbot.waitUntil(lambda: any(e["event"] == "metric" for e in client.events), timeout=60000)
-    assert client.events[0]["resumed"] is True
+    qtbot.waitUntil(lambda: any(e.event == "metric" for e in client.events), timeout=60000)
+    assert client.events[0].resumed is True
     client.stop()
     qtbot.waitUntil(lambda: bool(client.ended_with), timeout=60000)
     assert client.ended_with[0][0] == "stopped"
@@ -76,7 +76,7 @@ def test_an_engine_that_does_not_answer_stop_is_terminated_then_killed(client, q
     demo_dict["training"]["epochs"] = 2000
     client._stop_timer.setInterval(300)
     client.start_run(write_spec(tmp_path, demo_dict), tmp_path / "run")
-    qtbot.waitUntil(lambda: any(e["event"] == "metric" for e in client.events), timeout=60000)
+    qtbot.waitUntil(lambda: any(e.event == "metric" for e in client.events), timeout=60000)
     os.kill(client.proc.processId(), signal.SIGSTOP)  # a hung engine: it cannot answer
     client.stop()
     qtbot.waitUntil(lambda: bool(client.ended_with), timeout=30000)
@@ -87,7 +87,7 @@ def test_an_engine_that_does_not_answer_stop_is_terminated_then_killed(client, q
 def test_a_detached_engine_keeps_training_and_writing_the_store(client, qtbot, tmp_path, demo_dict):
     demo_dict["training"]["epochs"] = 2000
     client.start_run(write_spec(tmp_path, demo_dict), tmp_path / "run")
-    qtbot.waitUntil(lambda: any(e["event"] == "metric" for e in client.events), timeout=60000)
+    qtbot.waitUntil(lambda: any(e.event == "metric" for e in client.events), timeout=60000)
     pid = client.detach()
     assert pid and not client.running
     db = sqlite3.connect(tmp_path / "db.sqlite")
@@ -105,7 +105,7 @@ def test_a_detached_engine_keeps_training_and_writing_the_store(client, qtbot, t
 def test_a_segfault_is_named_with_where_it_happened(client, qtbot, tmp_path, demo_dict):
     demo_dict["training"]["epochs"] = 2000
     client.start_run(write_spec(tmp_path, demo_dict), tmp_path / "run")
-    qtbot.waitUntil(lambda: any(e["event"] == "metric" for e in client.events), timeout=60000)
+    qtbot.waitUntil(lambda: any(e.event == "metric" for e in client.events), timeout=60000)
     os.kill(client.proc.processId(), signal.SIGSEGV)  # what a bug in native code does
     qtbot.waitUntil(lambda: bool(client.ended_with), timeout=30000)
     status, message = client.ended_with[0]
@@ -137,6 +137,6 @@ def test_a_run_under_torchrun_streams_rank_0s_events(client, qtbot, tmp_path, de
     client.start_run(write_spec(tmp_path, demo_dict), tmp_path / "run", processes=2)  # 2 gloo processes
     qtbot.waitUntil(lambda: bool(client.ended_with), timeout=120000)
     assert client.ended_with[0][0] == "completed", client.ended_with
-    started = [e for e in client.events if e["event"] == "started"]
-    assert len(started) == 1 and started[0]["processes"] == 2
+    started = [e for e in client.events if e.event == "started"]
+    assert len(started) == 1 and started[0].processes == 2
     assert sqlite3.connect(tmp_path / "db.sqlite").execute("select status from runs").fetchall() == [("completed",)]

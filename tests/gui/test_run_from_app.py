@@ -19,7 +19,7 @@ def project(tmp_path, demo_dict, epochs, name="demo.distill.json"):
 
 
 def events_of(window, kind):
-    return [e for e in window.runner.engine_events if e["event"] == kind]
+    return [e for e in window.runner.engine_events if e.event == kind]
 
 
 @pytest.mark.slow
@@ -48,9 +48,9 @@ def test_pause_resume_and_stop_from_the_window(window, qtbot, tmp_path, demo_dic
     qtbot.waitUntil(lambda: bool(events_of(window, "metric")), timeout=60000)
     window.runner.act_pause.trigger()
     assert window.runner.act_pause.text() == "&Resume"
-    qtbot.waitUntil(lambda: any(e.get("message") == "paused" for e in events_of(window, "log")), timeout=10000)
+    qtbot.waitUntil(lambda: any(e.message == "paused" for e in events_of(window, "log")), timeout=10000)
     window.runner.act_pause.trigger()
-    qtbot.waitUntil(lambda: any(e.get("message") == "resumed" for e in events_of(window, "log")), timeout=10000)
+    qtbot.waitUntil(lambda: any(e.message == "resumed" for e in events_of(window, "log")), timeout=10000)
     window.runner.act_stop.trigger()
     qtbot.waitUntil(lambda: bool(ended), timeout=60000)
     assert ended[0][0] == "stopped"
@@ -87,7 +87,7 @@ def test_a_killed_engine_leaves_the_app_working_and_the_run_resumable(window, qt
     window.runs.select_ids([row["id"]])
     window.runs.buttons["resume"].click()
     qtbot.waitUntil(lambda: window.runner.running and bool(events_of(window, "started")), timeout=30000)
-    qtbot.waitUntil(lambda: any(e.get("resumed") for e in events_of(window, "started")), timeout=30000)
+    qtbot.waitUntil(lambda: any(e.resumed for e in events_of(window, "started")), timeout=30000)
     window.runner.act_stop.trigger()
     qtbot.waitUntil(lambda: len(ended) == 2, timeout=60000)
     assert ended[1][0] == "stopped"

@@ -1,0 +1,109 @@
+"""The app's side of the event protocol: typed events in, a line that does not fit said in the
+log (never an exception), a newer engine named; the run controller reads the typed fields."""
+
+import json
+import sys
+import time
+
+from engine.events import PROTOCOL_VERSION, Log, Progress, Started, TeacherOutputs
+from gui.document.validation import chain_after
+from gui.engine_client.engine_command import ENGINE_ENVIRONMENT
+from gui.engine_client.events import SHOWN_PROBLEMS, EventReader, ProtocolProblem
+from tests.gui.test_compression_nodes import COMPRESSED
+
+NOW = time.time()
+
+
+def line(**fields) -> str:
+    return json.dumps({"time": NOW, **fields})
+
+
+def started(protocol: int = PROTOCOL_VERSION, **extra) -> str:
+    return line(event="started", protocol=protocol, run_id=1, resumed=False, name="demo", run_dir="/tmp/r",
+                db="/tmp/db", device="cpu", threads=2, precision="fp32", processes=1, torch="2.5",
+                split={"train": 10, "val": 2, "test": 2}, labeled=True,
+                teachers=[{"name": "low digits", "classes": ["0", "1"], "sha256": "ab"}], epochs=3, **extra)
+
+
+def test_lines_become_typed_events_and_bad_lines_problems():
+    reader = EventReader()
+    items = reader.feed((started() + "\n" + line(event="log", level="info", message="hi") + "\n" +
+                         line(event="log", level="info", message="half")[:20]).encode())
+    assert [type(i) for i in items] == [Started, Log]  # the half line waits for its end
+    items = reader.feed(b'", "x": 1}\nnot json\n{"event": "progress", "time": 1, "phase": "prune 3", "fraction": 0.5}\n\n')
+    assert [type(i) for i in items] == [ProtocolProblem] * 3
+    assert "not JSON: 'not json'" in items[1].message
+    assert "'progress' event that does not fit protocol" in items[2].message and "phase" in items[2].message
+    assert reader.flush() == []
+
+
+def test_a_newer_engine_is_named():
+    reader = EventReader()
+    problem, event = reader.read_line(started(protocol=PROTOCOL_VERSION + 1))  # fits, but newer
+    assert isinstance(event, Started)
+    assert f"the engine speaks event protocol {PROTOCOL_VERSION + 1}, newer than this app's {PROTOCOL_VERSION}" \
+        in problem.message
+    [later] = reader.read_line(line(event="shiny_new_kind"))
+    assert "newer than this app's" in later.message and "unknown kind 'shiny_new_kind'" in later.message
+
+    reader = EventReader()  # a started this app cannot read at all still names the protocol
+    [problem] = reader.read_line(started(protocol=PROTOCOL_VERSION + 1, gpus=[0, 1]))
+    assert "newer than this app's" in problem.message and "gpus: Extra inputs" in problem.message
+
+
+def test_a_stream_of_bad_lines_cannot_flood_the_log():
+    reader = EventReader()
+    messages = [p.message for p in reader.feed(b"garbage\n" * 50)]
+    assert len(messages) == 50 and all(messages[:SHOWN_PROBLEMS + 1]) and not any(messages[SHOWN_PROBLEMS + 1:])
+    assert "not shown" in messages[SHOWN_PROBLEMS]
+
+
+def stand_in_engine(tmp_path, monkeypatch, *lines: str) -> None:
+    """A program in place of the engine that prints these lines and exits 0 (the app starts the
+    engine as `sys.executable -m engine …`)."""
+    out = tmp_path / "events.jsonl"
+    out.write_text("".join(f"{x}\n" for x in lines))
+    fake = tmp_path / "engine-stand-in"
+    fake.write_text(f'#!/bin/sh\nenv > "{tmp_path / "env.txt"}"\ncat "{out}"\n')
+    fake.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake))
+
+
+def test_a_malformed_stream_reaches_the_window_as_log_lines(window, qtbot, tmp_path, monkeypatch):
+    stand_in_engine(tmp_path, monkeypatch, started(protocol=PROTOCOL_VERSION + 1), "Traceback? not an event",
+                    line(event="progress", phase="prune 3", fraction=0.5),
+                    line(event="finished", status="completed", exit_code=0, run_id=1))
+    runner, ended = window.runner, []
+    runner.runEnded.connect(lambda status, message: ended.append(status))
+    runner._start(lambda: runner.engine.start_run(tmp_path / "p.distill.json", tmp_path / "run"))
+    qtbot.waitUntil(lambda: bool(ended), timeout=30000)
+    assert ended == ["completed"]  # the events that fit still count
+    log = window.dashboard.log.toPlainText()
+    assert f"the engine speaks event protocol {PROTOCOL_VERSION + 1}, newer than this app's" in log
+    assert "a line that is not JSON: 'Traceback? not an event'" in log
+    assert "a 'progress' event that does not fit protocol" in log
+    env = dict(x.split("=", 1) for x in (tmp_path / "env.txt").read_text().splitlines() if "=" in x)
+    assert all(env.get(k) == v for k, v in ENGINE_ENVIRONMENT.items())  # started by the one helper
+
+
+def test_the_prune_node_being_fine_tuned_is_found_by_its_prune_step(window, qtbot, tmp_path):
+    spec = json.loads(COMPRESSED.read_text())
+    for t in spec["teachers"]:
+        t["path"] = str((COMPRESSED.parent / t["path"]).resolve())
+    spec["compression"] = [{"kind": "prune", "method": "magnitude", "sparsity": 0.3, "finetune_epochs": 2},
+                           {"kind": "prune", "method": "structured", "sparsity": 0.5, "finetune_epochs": 2}]
+    path = tmp_path / "two-prunes.distill.json"
+    path.write_text(json.dumps(spec))
+    assert window.open_project(path, ask=False)
+    chain = chain_after(window.doc, window.doc.student())
+    prunes = [window.scene.node_items[n.id] for n in chain if n.kind == "prune"]
+    assert len(prunes) == 2
+    engine = window.runner.engine
+    engine.event.emit(Progress(time=NOW, phase="prune", prune_step=1, fraction=0.9, step=90, total_steps=100,
+                               epoch=23.5, epochs=24, samples_per_s=1000.0, eta_s=2.0))
+    assert prunes[1].live == "fine-tuning · epoch 23.5/24" and prunes[0].live == ""
+    assert "prune 2: fine-tune" in window.runner.run_label.text()
+    engine.event.emit(TeacherOutputs(time=NOW, teacher="low digits", cache="hit", message="read from the cache"))
+    teacher = next(window.scene.node_items[n.id] for n in window.doc.of_kind("teacher")
+                   if n.props.get("name") == "low digits")
+    assert teacher.live == "outputs cached: reused"
