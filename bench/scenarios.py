@@ -57,7 +57,7 @@ SCENARIOS = ("s1-overlap", "s1-disjoint-calibrated", "s2-weak-to-strong", "s3-fe
 
 def fashion() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fashion-MNIST's 60,000 training images [N, 1, 28, 28], labels, and a fixed shuffle."""
-    from engine.data.idx import read_idx as _read_idx
+    from engine.data.idx_files import read_idx as _read_idx
 
     if not FASHION.is_dir():
         raise SystemExit("Fashion-MNIST is missing: apt-get install -y dataset-fashion-mnist")
@@ -115,7 +115,7 @@ def official_test_accuracy(run_dir: Path, spec_path: Path) -> float:
     """A trained student's accuracy on Fashion-MNIST's own 10,000 test images, read back from its
     student.safetensors by the engine's teacher loader: one test set for models trained on
     different data files."""
-    from engine.data.idx import read_idx as _read_idx
+    from engine.data.idx_files import read_idx as _read_idx
     from engine.spec import TeacherSpec, load_spec
     from engine.teachers import ZooTeacher
 

@@ -7,8 +7,8 @@ a crash at any moment leaves the old file or the new one, never half of one.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> int:

@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print JSON")
 
     args = parser.parse_args(argv)
-    return {"run": cmd_run, "resume": cmd_resume, "export": cmd_export, "validate": cmd_validate, "inspect": cmd_inspect,
+    return {"run": cmd_run, "resume": cmd_resume, "export": cmd_export, "validate": cmd_validate,
+            "inspect": cmd_inspect,
             "runs": cmd_runs, "devices": cmd_devices}[args.command](args)
 
 

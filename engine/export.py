@@ -215,8 +215,13 @@ def to_onnx(model: torch.nn.Module, example: np.ndarray, path: Path, metadata: d
 
 
 def _quantize(fp32: Path, int8: Path, step: QuantizeStep, train_x: np.ndarray, out_dir: Path) -> None:
-    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
-                                          quantize_dynamic, quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
 

@@ -6,8 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from engine.model_files import (check_readable, load_state_dict_pt, read_onnx,
-                                read_safetensors_header, sha256_of)
+from engine.model_files import check_readable, load_state_dict_pt, read_onnx, read_safetensors_header, sha256_of
 
 
 def inspect_model(path: Path) -> dict:

@@ -64,7 +64,7 @@ def multi_teacher_kd(student_logits: torch.Tensor, p: torch.Tensor, log_p: torch
     with the number of teachers. `weights` is [K] (the same for every sample) or [B, K].
     Uniform weights give the plain average of teachers (Hinton et al. 2015, §2 on ensembles);
     fixed weights let the user trust some experts more (You et al., "Learning from Multiple
-    Teacher Networks", KDD 2017); per-sample weights come from `sample_weights`.
+    Teacher Networks", KDD 2017); per-sample weights come from engine/strategies/weightings.py.
 
     renormalize=True is the UHC loss for teachers with class subsets (Vongkulbhisal et al.,
     "Unifying Heterogeneous Classifiers with Distillation", CVPR 2019, the cross-entropy
@@ -83,18 +83,6 @@ def multi_teacher_kd(student_logits: torch.Tensor, p: torch.Tensor, log_p: torch
     if weights.dim() == 1:  # the same weights for every sample: the mean of the weighted terms
         return (weights * terms).sum() / weights.sum(), terms
     return ((weights * kl).sum(dim=1) / weights.sum(dim=1).clamp_min(1e-12)).mean(), terms
-
-
-def sample_weights(kind: str, logits: list[torch.Tensor], student_indices: list[torch.Tensor],
-                   labels: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-sample teacher weights w [N, K]: the weighting registered as `kind`; each one's
-    formula and paper are in engine/strategies/weightings.py."""
-    from engine.strategies.weightings import WEIGHTINGS
-
-    w = WEIGHTINGS.get(kind)
-    if w is None or not w.per_sample:
-        raise ValueError(f"unknown per-sample weighting {kind!r}")
-    return w.fn(logits, student_indices, labels)
 
 
 def average_logits(logits: list[torch.Tensor]) -> torch.Tensor:

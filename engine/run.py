@@ -57,9 +57,9 @@ RUN_FILE = "run.json"  # in a run folder: which store row the run writes to
 def find_resumable(run_dir: Path, db_path: Path | None,
                    warn=lambda _m: None) -> tuple[Path, Path | None, int, Path]:
     """(spec copy, store, run id, checkpoint) of a run folder, or InputError saying what is missing."""
-    from engine.checkpoint import checkpoint_dirs, latest_checkpoint
-
     import json
+
+    from engine.checkpoint import checkpoint_dirs, latest_checkpoint
 
     run_dir = Path(run_dir)
     where = "RUN_DIR"

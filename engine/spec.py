@@ -258,7 +258,8 @@ class StrategySpec(_Strict):
     )
     partial_classes: Literal["renormalize", "zero_fill"] = Field(
         "renormalize", description="teachers that know only some classes: renormalize the "
-        "student over each teacher's classes (UHC, Vongkulbhisal et al. CVPR 2019); zero_fill: treat unknown classes as "
+        "student over each teacher's classes (UHC, Vongkulbhisal et al. CVPR 2019); zero_fill: treat unknown "
+        "classes as "
         "probability 0 (the naive baseline)")
     combine: Literal["per_teacher", "average_logits"] = Field(
         "per_teacher", description="per_teacher: a weighted sum of one KD term per teacher; "

@@ -7,10 +7,9 @@ artifacts (run_id, kind, path, sha256, bytes). The app reads it while the engine
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from pathlib import Path
-
-import sqlite3
 
 import platformdirs
 

@@ -15,8 +15,16 @@ import numpy as np
 import torch
 
 from engine.errors import InputError
-from engine.model_files import (check_readable, load_safetensors, load_state_dict_pt, load_torchscript,
-                                pruned_widths, read_onnx, sha256_of, student_metadata)
+from engine.model_files import (
+    check_readable,
+    load_safetensors,
+    load_state_dict_pt,
+    load_torchscript,
+    pruned_widths,
+    read_onnx,
+    sha256_of,
+    student_metadata,
+)
 from engine.models import build_model
 from engine.spec import PipelineSpec, TeacherSpec
 

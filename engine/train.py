@@ -33,7 +33,7 @@ from engine.models import build_model, count_parameters, hidden_widths
 from engine.spec import PipelineSpec, PruneStep
 from engine.strategies import Batch, Setup, build_criterion
 from engine.strategies.calibration import calibrate
-from engine.strategies.targets import TeacherTargets, Targets, unlabeled_groups_warning
+from engine.strategies.targets import Targets, TeacherTargets, unlabeled_groups_warning
 from engine.student_init import init_student
 from engine.train_state import TrainState
 

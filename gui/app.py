@@ -21,7 +21,7 @@ from pathlib import Path
 
 from gui.asset_paths import DEMO, app_icon_files
 from gui.engine_client.engine_command import ENGINE_ENVIRONMENT, engine_command
-from gui.event_text import EventText
+from gui.engine_client.event_text import EventText
 
 SCREENSHOT_SIZE = (1400, 860)
 

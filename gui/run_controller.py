@@ -187,7 +187,8 @@ class RunController(QObject):
             acc = e.values.get("val/acc")
             student = self.window.doc.student()
             if acc is not None and student is not None:
-                scene.node_items[student.id].set_live(f"training: val/acc {acc:.3f} · epoch {int(e.epoch)}/{self.epochs}")
+                scene.node_items[student.id].set_live(
+                    f"training: val/acc {acc:.3f} · epoch {int(e.epoch)}/{self.epochs}")
         elif isinstance(e, Progress):
             self._on_progress(e)
         elif isinstance(e, TeacherOutputs):  # a teacher's outputs: reused, or computed once
@@ -212,7 +213,8 @@ class RunController(QObject):
         epochs = f"epoch {e.epoch:.1f}/{e.epochs}"
         if e.phase == "prune":  # the prune node being fine-tuned says so
             self._set_chain_live("prune", e.prune_step, f"fine-tuning · {epochs}")
-        self.run_label.setText(f"{epochs} · " + ("" if e.phase == "distill" else f"prune {e.prune_step + 1}: fine-tune · ")
+        fine_tune = "" if e.phase == "distill" else f"prune {e.prune_step + 1}: fine-tune · "
+        self.run_label.setText(f"{epochs} · " + fine_tune
                                + f"{e.samples_per_s:,.0f} samples/s · ETA {e.eta_s:.0f}s"
                                + (" · paused" if self.paused else ""))
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.data import builtin, csv_table, idx, npz  # noqa: F401  (each registers itself)
+from engine.data import builtin, csv_table, idx_files, npz  # noqa: F401  (each registers itself)
 from engine.data.source import SOURCES, ArraySource, Source, open_source, register
 from engine.errors import InputError
 from engine.spec import PipelineSpec

@@ -52,6 +52,15 @@ def fixed(teachers) -> list[float]:
     return [t.spec.weight for t in teachers]
 
 
+def sample_weights(kind: str, logits: list[torch.Tensor], student_indices: list[torch.Tensor],
+                   labels: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-sample teacher weights w [N, K] by the weighting registered as `kind`."""
+    w = WEIGHTINGS.get(kind)
+    if w is None or not w.per_sample:
+        raise ValueError(f"unknown per-sample weighting {kind!r}")
+    return w.fn(logits, student_indices, labels)
+
+
 def _log_p(logits: list[torch.Tensor]) -> list[torch.Tensor]:
     return [F.log_softmax(z.float(), dim=1) for z in logits]
 

@@ -6,9 +6,18 @@ import json
 
 import pytest
 
-from engine.events import (PROTOCOL_VERSION, Emitter, Finished, Log, ProtocolError, Progress, Started,
-                           TeacherOutputs, parse_event)
-from tests.conftest import ROOT, run_engine, write_spec
+from engine.events import (
+    PROTOCOL_VERSION,
+    Emitter,
+    Finished,
+    Log,
+    Progress,
+    ProtocolError,
+    Started,
+    TeacherOutputs,
+    parse_event,
+)
+from tests.helpers import ROOT, run_engine, write_spec
 
 COMPRESSED = ROOT / "assets" / "examples" / "digits-compressed.distill.json"
 
@@ -19,6 +28,7 @@ def typed_events(stdout: str) -> list:
     return [parse_event(line) for line in lines]  # ProtocolError on any line that does not fit
 
 
+@pytest.mark.slow
 def test_every_line_of_a_real_run_fits_and_teacher_outputs_say_hit_or_miss(tmp_path, demo_dict):
     demo_dict["training"]["epochs"] = 2
     spec, db = write_spec(tmp_path, demo_dict), tmp_path / "db.sqlite"
@@ -38,6 +48,7 @@ def test_every_line_of_a_real_run_fits_and_teacher_outputs_say_hit_or_miss(tmp_p
         assert progress[-1].fraction == 1.0 and progress[-1].epochs == 2
 
 
+@pytest.mark.slow
 def test_a_prune_and_export_run_says_its_phase_and_prune_step(tmp_path):
     spec = json.loads(COMPRESSED.read_text())
     for t in spec["teachers"]:
@@ -61,6 +72,7 @@ def test_a_prune_and_export_run_says_its_phase_and_prune_step(tmp_path):
     assert "onnx_int8" in finished.export["files"]
 
 
+@pytest.mark.slow
 def test_engine_export_events_fit_the_models(tmp_path, demo_dict):
     demo_dict["training"]["epochs"] = 1
     run = run_engine("run", write_spec(tmp_path, demo_dict), "--run-dir", tmp_path / "run",
@@ -73,6 +85,7 @@ def test_engine_export_events_fit_the_models(tmp_path, demo_dict):
     assert isinstance(events[-1], Finished) and events[-1].report["files"]
 
 
+@pytest.mark.slow
 def test_invalid_input_is_an_error_event_that_fits(tmp_path, demo_dict):
     demo_dict["classes"] = "0123456789"
     proc = run_engine("run", write_spec(tmp_path, demo_dict), "--db", tmp_path / "db.sqlite")
@@ -105,8 +118,10 @@ def test_the_emitter_writes_only_events_that_fit():
 
 
 def test_parse_event_names_what_is_wrong():
-    cases = {"hello": "not JSON", "[1, 2]": "no 'event' kind", '{"event": "gossip", "time": 1}': "unknown kind 'gossip'",
-             '{"event": "metric", "time": 1, "step": "3", "epoch": 1, "values": {}}': "'metric' event that does not fit",
+    cases = {"hello": "not JSON", "[1, 2]": "no 'event' kind",
+             '{"event": "gossip", "time": 1}': "unknown kind 'gossip'",
+             '{"event": "metric", "time": 1, "step": "3", "epoch": 1, "values": {}}':
+                 "'metric' event that does not fit",
              '{"event": "log", "time": 1, "level": "info", "message": "m", "extra": 1}': "extra: Extra inputs",
              "[" * 100_000: "not JSON", "9" * 10_000: "not JSON"}  # hostile: too deep, too long a number
     for line, said in cases.items():

@@ -33,7 +33,7 @@ def test_every_architecture_of_the_spec_is_registered_and_fulfils_the_contract()
 
     kinds = {cls.model_fields["kind"].default for cls in get_args(get_args(Architecture)[0])}
     assert kinds == set(ARCHITECTURES)
-    for kind, cls in ARCHITECTURES.items():
+    for kind in ARCHITECTURES:
         arch = {"mlp": MlpArch(width=8, depth=2), "cnn": CnnArch(channels=4, depth=2)}[kind]
         model = build_model(arch, (1, 8, 8), 10)
         assert isinstance(model, Student) and model.kind == kind
@@ -162,6 +162,7 @@ class LogitNorm(LossTerm):
         return 0.01
 
 
+@pytest.mark.slow
 def test_a_registered_loss_term_is_trained_and_reported_without_other_changes(demo_dict, tmp_path):
     demo_dict["training"].update({"epochs": 1, "cpu_threads": 1})
     spec = parse_spec(demo_dict)

@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from engine import growth
-from engine.losses import average_logits, confidence_loss, hint_loss, multi_teacher_kd, sample_weights, teacher_targets
+from engine.losses import average_logits, confidence_loss, hint_loss, multi_teacher_kd, teacher_targets
 from engine.models import build_model
 from engine.spec import MlpArch, PipelineSpec
 from engine.strategies.calibration import Calibrator
+from engine.strategies.weightings import sample_weights
 
 LN3 = math.log(3.0)
 # teacher a knows classes 0, 1 with p = (0.25, 0.75); teacher b knows 1, 2, 3 with p uniform

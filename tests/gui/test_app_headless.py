@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from gui.event_text import EventText
+from gui.engine_client.event_text import EventText
 from tests.helpers import ROOT, write_spec
 
 

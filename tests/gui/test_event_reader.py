@@ -5,11 +5,13 @@ import json
 import sys
 import time
 
+import pytest
+
 from engine.events import PROTOCOL_VERSION, Log, Progress, Started, TeacherOutputs
 from gui.document.validation import chain_after
 from gui.engine_client.engine_command import ENGINE_ENVIRONMENT
 from gui.engine_client.events import SHOWN_PROBLEMS, EventReader, ProtocolProblem
-from tests.gui.test_compression_nodes import COMPRESSED
+from tests.helpers import COMPRESSED
 
 NOW = time.time()
 
@@ -30,7 +32,8 @@ def test_lines_become_typed_events_and_bad_lines_problems():
     items = reader.feed((started() + "\n" + line(event="log", level="info", message="hi") + "\n" +
                          line(event="log", level="info", message="half")[:20]).encode())
     assert [type(i) for i in items] == [Started, Log]  # the half line waits for its end
-    items = reader.feed(b'", "x": 1}\nnot json\n{"event": "progress", "time": 1, "phase": "prune 3", "fraction": 0.5}\n\n')
+    items = reader.feed(b'", "x": 1}\nnot json\n'
+                        b'{"event": "progress", "time": 1, "phase": "prune 3", "fraction": 0.5}\n\n')
     assert [type(i) for i in items] == [ProtocolProblem] * 3
     assert "not JSON: 'not json'" in items[1].message
     assert "'progress' event that does not fit protocol" in items[2].message and "phase" in items[2].message
@@ -69,6 +72,7 @@ def stand_in_engine(tmp_path, monkeypatch, *lines: str) -> None:
     monkeypatch.setattr(sys, "executable", str(fake))
 
 
+@pytest.mark.slow
 def test_a_malformed_stream_reaches_the_window_as_log_lines(window, qtbot, tmp_path, monkeypatch):
     stand_in_engine(tmp_path, monkeypatch, started(protocol=PROTOCOL_VERSION + 1), "Traceback? not an event",
                     line(event="progress", phase="prune 3", fraction=0.5),
