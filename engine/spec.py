@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -118,8 +118,10 @@ class MlpArch(_Strict):
 
     # What the app reads off an architecture class (never validated): `sample_ranks`, the ranks
     # of one sample it takes (None: any), with `takes` saying so in words; `card`, the size on
-    # the node card (str.format over the fields).
+    # the node card (str.format over the fields); `growable`, whether a student can grow from a
+    # teacher of this architecture (Net2Net). The engine reads `sample_ranks` and `takes` too.
     sample_ranks: ClassVar[tuple[int, ...] | None] = None
+    growable: ClassVar[bool] = True
     takes: ClassVar[str] = "samples of any shape (flattened)"
     card: ClassVar[str] = "{width}×{depth}"
 
@@ -133,6 +135,7 @@ class CnnArch(_Strict):
     """A small convolutional network (conv-BN-ReLU blocks, global pooling, linear head)."""
 
     sample_ranks: ClassVar[tuple[int, ...] | None] = (3,)
+    growable: ClassVar[bool] = False
     takes: ClassVar[str] = "image data [C, H, W]"
     card: ClassVar[str] = "{channels}ch×{depth}"
 
@@ -490,10 +493,12 @@ def strategy_problems(spec: PipelineSpec) -> list[Problem]:
         if t is None:
             problems.append(Problem("student.init.teacher", f"no teacher is named '{init.teacher}'",
                                     f"grow from one of: {', '.join(names) or '(none)'}"))
-        elif not isinstance(t.architecture, MlpArch) or not isinstance(spec.student.architecture, MlpArch):
-            problems.append(Problem("student.init", "growing (Net2Net) works from an mlp teacher "
-                                    "given as zoo weights into an mlp student",
-                                    "give the teacher its mlp architecture, or use init 'scratch'"))
+        elif t.architecture is None or t.architecture.kind != spec.student.architecture.kind or \
+                not type(t.architecture).growable:
+            able = [a.model_fields["kind"].default for a in get_args(get_args(Architecture)[0]) if a.growable]
+            problems.append(Problem("student.init", f"growing (Net2Net) works from {' or '.join(able)} "
+                                    "teachers given as zoo weights into a student of the same architecture",
+                                    "give the teacher the student's architecture, or use init 'scratch'"))
     if strategy.previous_student is not None and init.kind != "scratch":
         problems.append(Problem("student.init", f"the student would start from init '{init.kind}' "
                                 "and from the previous student at once", "leave init at 'scratch' "

@@ -10,14 +10,14 @@ from engine.models.registry import register
 from engine.spec import CnnArch
 
 
-@register("cnn", sample_ranks=(3,), needs="image samples shaped [channels, height, width]",
-          fix="use an mlp for tabular data, or image data (IDX, image .npz, digits)")
+@register("cnn")
 class CNN(Student):
     """Blocks of conv3x3-BN-ReLU; channels double and the map halves while it is ≥ 4 wide;
     global average pooling, then the head. `widths` (channels per block) replaces the doubling
     after structured pruning."""
 
     structured_pruning = True
+    growable = CnnArch.growable
 
     def __init__(self, sample_shape: tuple[int, ...], n_classes: int, arch: CnnArch,
                  widths: list[int] | None = None):

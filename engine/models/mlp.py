@@ -18,7 +18,7 @@ class MLP(Student):
     width × depth after structured pruning."""
 
     structured_pruning = True
-    growable = True
+    growable = MlpArch.growable
 
     def __init__(self, sample_shape: tuple[int, ...], n_classes: int, arch: MlpArch,
                  widths: list[int] | None = None):

@@ -48,7 +48,7 @@ def test_every_architecture_of_the_spec_is_registered_and_fulfils_the_contract()
 def test_a_cnn_on_tabular_samples_is_named_not_a_crash():
     with pytest.raises(InputError) as err:
         build_model(CnnArch(), (12,), 3)
-    assert err.value.problems[0].path == "student.architecture" and "[channels, height, width]" in str(err.value)
+    assert err.value.problems[0].path == "student.architecture" and "image data [C, H, W]" in str(err.value)
 
 
 class Residual(Student):

@@ -122,7 +122,7 @@ def test_values_that_would_crash_or_poison_a_run_are_refused(demo_dict):
     ({"teachers": []}, "teachers", "learn only from labels"),
     ({"strategy": {"hints": [{"teacher": "nobody", "teacher_layer": "x"}]}}, "strategy.hints[0].teacher",
      "no teacher is named 'nobody'"),
-    ({"student": {"init": {"kind": "grow", "teacher": "low digits"}}}, "student.init", "mlp teacher"),
+    ({"student": {"init": {"kind": "grow", "teacher": "low digits"}}}, "student.init", "works from mlp teachers"),
     ({"student": {"init": {"kind": "fedavg"}}}, "student.init", "student's architecture"),
     ({"strategy": {"combine": "average_logits"}}, "strategy.combine", "know only some"),
     ({"strategy": {"previous_student": "old.safetensors"}, "student": {"init": {"kind": "fedavg"}}},

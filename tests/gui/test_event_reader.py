@@ -8,7 +8,7 @@ import time
 import pytest
 
 from engine.events import PROTOCOL_VERSION, Log, Progress, Started, TeacherOutputs
-from gui.document.validation import chain_after
+from gui.document.chain import chain_after
 from gui.engine_client.engine_command import ENGINE_ENVIRONMENT
 from gui.engine_client.events import SHOWN_PROBLEMS, EventReader, ProtocolProblem
 from tests.helpers import COMPRESSED
