@@ -37,11 +37,10 @@ class Hints(LossTerm):
         self.taps = Taps(setup.student)
         for i, h in enumerate(self.hints):
             self.taps.tap(h.student_layer, f"strategy.hints[{i}].student_layer")
-        _probe(setup.student, setup.probe)
+        shapes = self.taps.probe(setup.student, setup.probe)
         self.adapters = nn.ModuleList(
-            adapter(self.taps[h.student_layer], target[:2], f"strategy.hints[{i}]")
+            adapter(shapes[h.student_layer], target.shape, f"strategy.hints[{i}]")
             for i, (h, target) in enumerate(zip(self.hints, self.targets)))
-        self.taps.captured.clear()
         self.names = [f"loss/hint/{h.teacher}/{h.teacher_layer}" for h in self.hints]
 
     @classmethod
@@ -63,19 +62,10 @@ class Hints(LossTerm):
         self.taps.close()
 
 
-def _probe(student: nn.Module, probe: torch.Tensor) -> None:
-    """One forward pass in eval mode, so the taps see each layer's output shape."""
-    was = student.training
-    with torch.no_grad():
-        student.eval()
-        student(probe)
-    student.train(was)
-
-
-def adapter(student_out: torch.Tensor, teacher_out: torch.Tensor, where: str) -> nn.Module:
+def adapter(student_shape: torch.Size, teacher_shape: torch.Size, where: str) -> nn.Module:
     """FitNets' regressor: a linear map (vectors) or a 1×1 convolution (feature maps) from the
     student's features to the teacher's, with the maps resized to the teacher's size."""
-    s, t = student_out.shape[1:], teacher_out.shape[1:]
+    s, t = student_shape[1:], teacher_shape[1:]
     if len(s) == 3 and len(t) == 3:
         return nn.Sequential(nn.Conv2d(s[0], t[0], 1), nn.AdaptiveAvgPool2d(tuple(t[1:])))
     if len(t) == 1:

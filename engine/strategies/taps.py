@@ -28,6 +28,17 @@ class Taps:
             self.captured[name] = output
         return keep
 
+    @torch.no_grad()
+    def probe(self, student: nn.Module, x: torch.Tensor) -> dict[str, torch.Size]:
+        """One forward pass in eval mode: each tapped layer's output shape, to size what reads it."""
+        was = student.training
+        student.eval()
+        student(x)
+        student.train(was)
+        shapes = {name: out.shape for name, out in self.captured.items()}
+        self.captured.clear()
+        return shapes
+
     def __getitem__(self, name: str) -> torch.Tensor:
         return self.captured[name]
 

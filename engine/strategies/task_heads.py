@@ -9,11 +9,12 @@ weighted by `task_head_weight`. Trained during the distillation phase only; neve
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from engine.losses import multi_teacher_kd
-from engine.strategies.hints import _probe
 from engine.strategies.taps import Taps
 from engine.strategies.term import Batch, LossTerm, Setup, register
 
@@ -32,9 +33,8 @@ class TaskHeads(LossTerm):
         self.k, self.c = len(setup.teachers), len(setup.spec.classes)
         self.taps = Taps(setup.student)
         self.taps.tap(FEATURES, "strategy.task_heads")
-        _probe(setup.student, setup.probe)
-        self.heads = nn.Linear(self.taps[FEATURES].flatten(1).shape[1], self.k * self.c)
-        self.taps.captured.clear()
+        features = self.taps.probe(setup.student, setup.probe)[FEATURES]
+        self.heads = nn.Linear(math.prod(features[1:]), self.k * self.c)
         self.names = ["loss/heads"]
 
     @classmethod
