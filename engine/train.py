@@ -97,13 +97,7 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
     result = Result(parameters=count_parameters(model),  # after pruning, the store's best is older
                     best=dict(best_so_far or {}) if start_phase == 0 else {})
     emit.log(f"student: {spec.student.architecture.kind}, {result.parameters:,} parameters")
-    channels_last = device.type == "cuda" and len(data.sample_shape) == 3  # faster convolutions
-    x_train = torch.from_numpy(data.train.x).to(device)
-    if channels_last:
-        x_train = x_train.contiguous(memory_format=torch.channels_last)
-    y_train = torch.from_numpy(data.train.y).to(device) if data.labeled else None
-    x_val = torch.from_numpy(data.val.x).to(device)
-    y_val = torch.from_numpy(data.val.y).to(device) if data.val.y is not None else None
+    x_train, y_train, x_val, y_val = on_device(data, device)
 
     # 2. The teachers are frozen: their soft targets are computed once (or read from the disk
     #    cache of an earlier run), or live on each batch.
@@ -128,40 +122,7 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
     state.step = resume["step"] if resume else 0
     epochs_before = sum(p.epochs for p in phases[:start_phase])
 
-    def checkpoint(epoch: int, batch: int, order_state: torch.Tensor) -> None:
-        if rank == 0:  # rank 0 alone writes; everyone waits until it is on disk
-            folder = state.save(job.run_dir / "checkpoints", epoch, batch, order_state)
-            emit.emit("checkpoint", path=str(folder), step=state.step, epoch=epoch,
-                      bytes=(folder / "state.pt").stat().st_size)
-            job.on_artifact("checkpoint", folder / "state.pt")
-        dist.barrier()
-
-    def report(meter: Meter, phase: Phase, epoch_progress: float) -> None:
-        read = meter.read(state.step)
-        if read is None:
-            return
-        values, rate = read
-        values["lr"] = state.scheduler.get_last_lr()[0]
-        emit.emit("metric", step=state.step, epoch=round(epoch_progress, 4), values=values)
-        job.on_metrics(state.step, epoch_progress, values)
-        extra = {"gpu_mem_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)} \
-            if device.type == "cuda" else {}  # the allocator's own counter: no sync
-        emit.emit("progress", **extra, step=state.step, total_steps=total_steps, epoch=round(epoch_progress, 4),
-                  epochs=total_epochs, phase="distill" if phase.prune is None else "prune",
-                  prune_step=phase.prune_step, fraction=round(state.step / max(total_steps, 1), 4),
-                  samples_per_s=round(rate, 1),
-                  eta_s=round((total_steps - state.step) * cfg.batch_size / max(rate, 1e-9), 1))
-
-    def validate(epoch_done: float) -> None:
-        val = evaluate(state.model, x_val, y_val, val_targets, spec.strategy, job.amp_dtype, device)
-        if val:
-            emit.emit("metric", step=state.step, epoch=epoch_done, values=val)
-            job.on_metrics(state.step, epoch_done, val)
-            for key, v in val.items():
-                better = max if key.endswith("acc") else min
-                result.best[key] = better(result.best.get(key, v), v)
-            result.final.update(val)
-
+    say = Reporter(job, state, result, total_steps, total_epochs, x_val, y_val, val_targets)
     for k in range(start_phase, len(phases)):
         phase = phases[k]
         resuming = resume is not None and k == start_phase
@@ -170,7 +131,7 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
         if phase.prune is not None and not resuming:
             result.best = {}  # the run's best is that of the model it delivers: the pruned one
             state.model = prune(state.model, phase.prune, emit)
-            validate(float(epochs_before))  # the drop pruning caused, before fine-tuning
+            say.validate(float(epochs_before))  # the drop pruning caused, before fine-tuning
         net = dist.wrap(state.model, device)  # DDP under torchrun: gradients averaged across ranks
         if cfg.compile:  # the training step only; evaluation runs the plain model
             net = torch.compile(net)
@@ -195,11 +156,11 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
                     job.control.wait_while_paused()
                 stop, save = dist.any_rank(job.control.stop_requested, job.control.checkpoint_requested)
                 if stop:
-                    checkpoint(epoch, b, order_state)
+                    say.checkpoint(epoch, b, order_state)
                     raise StopRequested()
                 if save:
                     job.control.checkpoint_requested = False
-                    checkpoint(epoch, b, order_state)
+                    say.checkpoint(epoch, b, order_state)
 
                 idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
                 if world > 1:  # this rank's share of the global batch
@@ -212,12 +173,12 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
                 state.update(loss)
                 meter.add(values, len(idx))  # summed on the device, read a few times a second
                 if meter.due:
-                    report(meter, phase, epochs_before + epoch + (b + 1) / steps_per_epoch)
+                    say.progress(meter, phase, epochs_before + epoch + (b + 1) / steps_per_epoch)
 
-            report(meter, phase, epochs_before + epoch + 1)
-            validate(float(epochs_before + epoch + 1))
+            say.progress(meter, phase, epochs_before + epoch + 1)
+            say.validate(float(epochs_before + epoch + 1))
             if (epoch + 1) % cfg.checkpoint_every_epochs == 0 or epoch + 1 == phase.epochs:
-                checkpoint(epoch + 1, 0, state.order.get_state())
+                say.checkpoint(epoch + 1, 0, state.order.get_state())
         compress.make_permanent(state.model)
         epochs_before += phase.epochs
     criterion.end_distillation()
@@ -226,6 +187,69 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
     if rank == 0:
         finish(job, state.model, result, state.step, total_epochs)
     return result
+
+
+@dataclass
+class Reporter:
+    """What the loop tells the app and the store: metrics and progress a few times a second,
+    validation scores after each epoch (and the run's best), checkpoints."""
+
+    job: Job
+    state: TrainState
+    result: Result
+    total_steps: int
+    total_epochs: int
+    x_val: torch.Tensor
+    y_val: torch.Tensor | None
+    val_targets: Targets | None
+
+    def checkpoint(self, epoch: int, batch: int, order_state: torch.Tensor) -> None:
+        if dist.rank() == 0:  # rank 0 alone writes; everyone waits until it is on disk
+            folder = self.state.save(self.job.run_dir / "checkpoints", epoch, batch, order_state)
+            self.job.emitter.emit("checkpoint", path=str(folder), step=self.state.step, epoch=epoch,
+                                  bytes=(folder / "state.pt").stat().st_size)
+            self.job.on_artifact("checkpoint", folder / "state.pt")
+        dist.barrier()
+
+    def progress(self, meter: Meter, phase: Phase, epoch_progress: float) -> None:
+        read = meter.read(self.state.step)  # the one host sync
+        if read is None:
+            return
+        values, rate = read
+        step, device, batch_size = self.state.step, self.job.device, self.job.spec.training.batch_size
+        values["lr"] = self.state.scheduler.get_last_lr()[0]
+        self.job.emitter.emit("metric", step=step, epoch=round(epoch_progress, 4), values=values)
+        self.job.on_metrics(step, epoch_progress, values)
+        extra = {"gpu_mem_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)} \
+            if device.type == "cuda" else {}  # the allocator's own counter: no sync
+        self.job.emitter.emit(
+            "progress", **extra, step=step, total_steps=self.total_steps, epoch=round(epoch_progress, 4),
+            epochs=self.total_epochs, phase="distill" if phase.prune is None else "prune",
+            prune_step=phase.prune_step, fraction=round(step / max(self.total_steps, 1), 4),
+            samples_per_s=round(rate, 1), eta_s=round((self.total_steps - step) * batch_size / max(rate, 1e-9), 1))
+
+    def validate(self, epoch_done: float) -> None:
+        job = self.job
+        val = evaluate(self.state.model, self.x_val, self.y_val, self.val_targets, job.spec.strategy,
+                       job.amp_dtype, job.device)
+        if val:
+            job.emitter.emit("metric", step=self.state.step, epoch=epoch_done, values=val)
+            job.on_metrics(self.state.step, epoch_done, val)
+            for key, v in val.items():
+                better = max if key.endswith("acc") else min
+                self.result.best[key] = better(self.result.best.get(key, v), v)
+            self.result.final.update(val)
+
+
+def on_device(data: Dataset, device: torch.device):
+    """The training and validation samples and labels on the device, once: no per-step copies."""
+    x_train = torch.from_numpy(data.train.x).to(device)
+    if device.type == "cuda" and len(data.sample_shape) == 3:  # faster convolutions
+        x_train = x_train.contiguous(memory_format=torch.channels_last)
+    y_train = torch.from_numpy(data.train.y).to(device) if data.labeled else None
+    x_val = torch.from_numpy(data.val.x).to(device)
+    y_val = torch.from_numpy(data.val.y).to(device) if data.val.y is not None else None
+    return x_train, y_train, x_val, y_val
 
 
 def make_student(job: Job, resume: dict | None) -> torch.nn.Module:
