@@ -234,7 +234,7 @@ class CalibrationSpec(_Strict):
     hidden) fit the gate of a mixture of experts: the teachers are the experts, and the gate,
     reading each teacher's whole output, weighs whose classes a sample belongs to, so that
     teachers whose class subsets do not overlap merge into one distribution over all classes
-    (see engine/strategy.py `Calibrator` and docs/STRATEGIES.md)."""
+    (see engine/strategies/calibration.py `Calibrator` and docs/STRATEGIES.md)."""
 
     labels_per_class: int = Field(10, ge=1, le=100000, description="labelled training samples "
                                   "per class the gate is fitted on")

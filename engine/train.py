@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from engine.data import Dataset
 from engine.errors import InputError, RunFailed
 from engine.events import Control, Emitter
 from engine.meter import Meter
-from engine.models import build_model, count_parameters, hidden_widths
+from engine.models import build_model, count_parameters, hidden_widths, require
 from engine.spec import PipelineSpec, PruneStep
 from engine.strategies import Batch, Setup, build_criterion
 from engine.strategies.calibration import calibrate
@@ -94,6 +95,9 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
 
     # 1. The student, and the data on the device once (no per-step copies).
     model = make_student(job, resume)
+    for i, step in enumerate(spec.compression):  # before training, not after it
+        if isinstance(step, PruneStep) and step.method == "structured":
+            require(model, "structured_pruning", f"compression[{i}].method")
     result = Result(parameters=count_parameters(model),  # after pruning, the store's best is older
                     best=dict(best_so_far or {}) if start_phase == 0 else {})
     emit.log(f"student: {spec.student.architecture.kind}, {result.parameters:,} parameters")
@@ -244,7 +248,7 @@ class Reporter:
 def on_device(data: Dataset, device: torch.device):
     """The training and validation samples and labels on the device, once: no per-step copies."""
     x_train = torch.from_numpy(data.train.x).to(device)
-    if device.type == "cuda" and len(data.sample_shape) == 3:  # faster convolutions
+    if channels_last(data, device):
         x_train = x_train.contiguous(memory_format=torch.channels_last)
     y_train = torch.from_numpy(data.train.y).to(device) if data.labeled else None
     x_val = torch.from_numpy(data.val.x).to(device)
@@ -267,16 +271,19 @@ def make_student(job: Job, resume: dict | None) -> torch.nn.Module:
     if resume and resume.get("masked"):
         compress.restore_masks(model)
     model.to(job.device)
-    if job.device.type == "cuda" and len(data.sample_shape) == 3:
+    if channels_last(data, job.device):
         model.to(memory_format=torch.channels_last)
     return model
+
+
+def channels_last(data: Dataset, device: torch.device) -> bool:
+    """Images on a GPU: the memory layout its convolutions run fastest on."""
+    return device.type == "cuda" and len(data.sample_shape) == 3
 
 
 def teacher_targets(job: Job, x_train: torch.Tensor, y_train: torch.Tensor | None):
     """(the teachers' targets, the hard-label weight α, the calibration samples, the
     unlabelled validation split's targets)."""
-    import time
-
     spec, data, emit = job.spec, job.data, job.emitter
     strategy = spec.strategy
 

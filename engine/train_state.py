@@ -64,7 +64,7 @@ class TrainState:
             "rng": torch.get_rng_state(), "order_rng": order_state,
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
             "phase": self.phase, "widths": hidden_widths(self.model), "masked": compress.is_masked(self.model),
-            "aux": self.criterion.state_dict() or None if self.criterion.distilling else None,
+            "aux": (self.criterion.state_dict() or None) if self.criterion.distilling else None,
             "epoch": epoch, "batch": batch, "step": self.step,
         }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from engine.errors import RunFailed
 from engine.strategies.term import TERMS, Batch, LossTerm, Setup
 
 TOTAL = "loss/total"
@@ -22,6 +23,7 @@ class Criterion(nn.Module):
         super().__init__()
         self.terms = nn.ModuleDict({t.key: t for t in terms})
         self.distilling = True
+        self._checked = False
 
     def active(self) -> list[LossTerm]:
         return [t for t in self.terms.values() if self.distilling or not t.distill_only]
@@ -46,7 +48,10 @@ class Criterion(nn.Module):
         batch.logits = batch.student(batch.x)
         loss, mixing, reported = None, [], []
         for t, early in zip(terms, before):
-            for key, value in {**early, **t(batch)}.items():
+            values = {**early, **t(batch)}
+            if not self._checked:
+                _check_names(t, values)
+            for key, value in values.items():
                 reported.append(value.reshape(-1))
                 w = t.weight(key, batch)
                 if t.mixes:
@@ -55,6 +60,7 @@ class Criterion(nn.Module):
                     loss = w * value if loss is None else loss + w * value
         for a, value in mixing:
             loss = (1.0 - a) * loss + a * value
+        self._checked = True
         return loss, torch.cat([loss.reshape(1)] + reported).detach().float()
 
     def load_learned(self, state: dict) -> None:
@@ -64,6 +70,15 @@ class Criterion(nn.Module):
             old = next((o for o in _OLD_KEYS if key.startswith(o)), None)
             fixed[_OLD_KEYS[old] + key[len(old):] if old else key] = value
         self.load_state_dict(fixed)
+
+
+def _check_names(term: LossTerm, values: dict[str, torch.Tensor]) -> None:
+    """A term's values, in order, must be as many as the metric names it declares."""
+    count = sum(v.numel() for v in values.values())
+    if count != len(term.names):
+        raise RunFailed("loss_term", f"loss term '{term.key}' gives {count} values for its "
+                        f"{len(term.names)} metric names {term.names}", "make the values its forward() "
+                        "returns, in order, match its `names` (a vector counts one per element)")
 
 
 def build_criterion(setup: Setup) -> Criterion:

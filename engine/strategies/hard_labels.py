@@ -26,7 +26,7 @@ class HardLabels(LossTerm):
     def build(cls, setup: Setup) -> HardLabels | None:
         if not setup.labeled or setup.hard_label_weight == 0.0:
             return None
-        return cls(setup.hard_label_weight if setup.teachers else 1.0)
+        return cls(setup.hard_label_weight)  # 1 without teachers (engine/train.py decides α)
 
     def forward(self, batch: Batch):
         return {"loss/ce": F.cross_entropy(batch.logits.float(), batch.labels)}

@@ -20,10 +20,10 @@ class KnowledgeDistillation(LossTerm):
     key = "kd"
     order = 10
 
-    def __init__(self, setup: Setup, others_use_labels: bool):
+    def __init__(self, setup: Setup):
         super().__init__()
         self.strategy = setup.spec.strategy
-        self.alpha = setup.hard_label_weight if others_use_labels else 0.0
+        self.alpha = setup.hard_label_weight  # 0 without labels
         merged = self.strategy.calibration is not None
         self.names = ["loss/kd"] + [f"loss/kd/{n}" for n in target_names(self.strategy, setup.teachers, merged)]
 
@@ -31,7 +31,7 @@ class KnowledgeDistillation(LossTerm):
     def build(cls, setup: Setup) -> KnowledgeDistillation | None:
         if not setup.teachers:
             return None
-        return cls(setup, setup.labeled and setup.hard_label_weight > 0)
+        return cls(setup)
 
     def forward(self, batch: Batch):
         kd, per_teacher = batch.targets.kd(batch.logits, self.strategy)

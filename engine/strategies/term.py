@@ -35,7 +35,7 @@ class Setup:
     student: nn.Module
     teachers: list  # engine.teachers.Teacher
     labeled: bool  # the training split has labels the student may learn from
-    hard_label_weight: float  # α, after the data and teachers have had their say
+    hard_label_weight: float  # α, final: 0 without labels, 1 without teachers
     train_x: np.ndarray  # the raw training samples (hints read teacher features from them)
     probe: torch.Tensor  # two training samples on the device, to size adapters
     device: torch.device

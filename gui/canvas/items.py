@@ -35,7 +35,9 @@ def summary(node: Node) -> list[str]:
             return ["choose a format", ""]
         values = with_defaults(member, p)
         split = values.get("split") or {}
-        second = " · ".join(([f"split val {split['val']:g} · test {split['test']:g}"] if split else [])
+        fractions = [split.get("val"), split.get("test")]
+        shown = all(isinstance(f, (int, float)) and not isinstance(f, bool) for f in fractions)
+        second = " · ".join(([f"split val {fractions[0]:g} · test {fractions[1]:g}"] if shown else [])
                             + ([] if values.get("use_labels", True) else ["no labels"]))
         return [card_line(member, p), second]
     if node.kind == "teacher":

@@ -240,8 +240,17 @@ def defaults(model: type[BaseModel]) -> dict:
 
 
 def with_defaults(model: type[BaseModel], value: dict | None) -> dict:
-    """A section's values where set, else the spec's defaults: what the engine would read."""
-    return {**defaults(model), **{k: v for k, v in (value or {}).items() if v is not None}}
+    """A section's values where set, else the spec's defaults: what the engine would read. A
+    nested section set in part (a split with only its seed) gets the rest from the defaults."""
+    return _merged(defaults(model), value or {})
+
+
+def _merged(base: dict, value: dict) -> dict:
+    out = dict(base)
+    for k, v in value.items():
+        if v is not None:
+            out[k] = _merged(base[k], v) if isinstance(base.get(k), dict) and isinstance(v, dict) else v
+    return out
 
 
 def swap_member(member: type[BaseModel], old: dict | None, old_member: type[BaseModel] | None) -> dict:

@@ -29,6 +29,8 @@ class NumberEdit(QLineEdit):
             value = float(self.text())
         except ValueError:
             return
+        if not math.isfinite(value) or (self.integer and value != int(value)):
+            return  # the field shows the spec's message for such text; stepping would guess
         size = 1.0 if self.integer else 10.0 ** math.floor(math.log10(abs(value))) if value else 0.1
         new = self._clamp(value + steps * size)
         self.setText(str(int(new)) if self.integer else f"{new:g}")

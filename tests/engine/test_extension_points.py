@@ -142,10 +142,11 @@ def test_the_criterion_sums_the_terms_with_their_weights(demo_dict):
 
 
 class LogitNorm(LossTerm):
-    """A test term: mean ‖z_s‖² (a logit penalty), weight 0.01."""
+    """A test term: mean ‖z_s‖² (a logit penalty), weight `share`."""
 
     key = "logit_norm_test"
     order = 60
+    share = 0.01
 
     def __init__(self):
         super().__init__()
@@ -159,27 +160,56 @@ class LogitNorm(LossTerm):
         return {"loss/logit_norm": batch.logits.float().square().sum(dim=1).mean()}
 
     def weight(self, key, batch):
-        return 0.01
+        return self.share
 
 
 @pytest.mark.slow
 def test_a_registered_loss_term_is_trained_and_reported_without_other_changes(demo_dict, tmp_path):
-    demo_dict["training"].update({"epochs": 1, "cpu_threads": 1})
+    demo_dict["training"].update({"epochs": 2, "cpu_threads": 1})
     spec = parse_spec(demo_dict)
     data = load_dataset(spec)
     teachers = load_teachers(spec, data.train.x[:8], 1)
-    metrics = []
+    last_norm = {}
     register_term(LogitNorm)
     try:
-        emitter = Emitter(open(os.devnull, "w"))
-        job = Job(spec, data, teachers, torch.device("cpu"), None, tmp_path, emitter, Control(emitter),
-                  on_metrics=lambda step, epoch, values: metrics.append(values))
-        result = train(job)
+        for share in (0.0, 0.5):  # without it, then weighted in: the student learns small logits
+            LogitNorm.share = share
+            metrics = []
+            emitter = Emitter(open(os.devnull, "w"))
+            job = Job(spec, data, teachers, torch.device("cpu"), None, tmp_path / str(share), emitter,
+                      Control(emitter), on_metrics=lambda step, epoch, values, m=metrics: m.append(values))
+            result = train(job)
+            train_values = [m for m in metrics if "loss/total" in m]
+            assert train_values and all(m["loss/logit_norm"] > 0 for m in train_values)  # reported
+            assert result.student_path.is_file() and result.final["val/acc"] > 0.5
+            last_norm[share] = train_values[-1]["loss/logit_norm"]
     finally:
         del TERMS["logit_norm_test"]
-    train_values = [m for m in metrics if "loss/total" in m]
-    assert train_values and all("loss/logit_norm" in m and m["loss/logit_norm"] > 0 for m in train_values)
-    assert result.student_path.is_file() and result.final["val/acc"] > 0.5
+        LogitNorm.share = 0.01
+    assert last_norm[0.5] < 0.5 * last_norm[0.0]
+
+
+class Miscounted(LogitNorm):
+    key = "miscounted_test"
+
+    def __init__(self):
+        super().__init__()
+        self.names = ["loss/a", "loss/b"]  # two names, one value
+
+
+def test_a_term_whose_values_do_not_match_its_names_is_named(demo_dict):
+    spec = parse_spec(demo_dict)
+    data = load_dataset(spec)
+    model = build_model(spec.student.architecture, data.sample_shape, 10)
+    register_term(Miscounted)
+    try:
+        criterion = build_criterion(_setup(spec, data, [], model, 1.0))
+    finally:
+        del TERMS["miscounted_test"]
+    x, y = torch.from_numpy(data.train.x[:4]), torch.from_numpy(data.train.y[:4])
+    with pytest.raises(RunFailed) as err:
+        criterion(Batch(x, torch.arange(4), y, None, step=0, progress=0.0, student=model))
+    assert err.value.kind == "loss_term" and "miscounted_test" in err.value.message
 
 
 def test_the_meter_averages_by_samples_and_stops_a_non_finite_loss():

@@ -12,8 +12,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QLineEdit, QWidget
 
-from engine.errors import _union_tags
-from engine.spec import Architecture, CalibrationSpec, DataSource, StrategySpec, TrainingSpec
+from engine.errors import InputError, _union_tags
+from engine.spec import Architecture, CalibrationSpec, DataSource, StrategySpec, TrainingSpec, parse_spec
 from gui.canvas.drops import data_format, data_node
 from gui.canvas.items import summary
 from gui.document.commands import AddNode
@@ -147,9 +147,8 @@ def test_choices_and_help_are_the_specs(form):
     assert combo_values(combo) == list(typing.get_args(info.annotation))
     assert combo.toolTip().startswith(info.description)
     section = field(form, QCheckBox, "calibration")
-    help_text = section.toolTip() + (CalibrationSpec.__doc__ or "")
-    assert "mixture-of-experts gate" in help_text.replace("mixture of experts", "mixture-of-experts") \
-        and "logit scale" not in help_text
+    help_text = section.toolTip().replace("mixture of experts", "mixture-of-experts")  # what the user reads
+    assert "mixture-of-experts gate" in help_text and "logit scale" not in help_text
     section.setChecked(True)
     assert form.doc.nodes[form.node_id].props["calibration"] == CalibrationSpec().model_dump()
 
@@ -185,6 +184,30 @@ def test_a_card_follows_an_edit_and_a_number_steps_within_its_bounds(form, qtbot
     assert "64×1" in summary(form.doc.nodes[student.id])[0]
 
 
-def test_error_paths_name_no_union_member():
+def test_error_paths_name_no_union_member(demo_dict):
     assert _union_tags()["data"] == {tag(c, "format") for c in union_members(DataSource)}
     assert _union_tags()["architecture"] == {tag(c, "kind") for c in union_members(Architecture)}
+    demo_dict["student"]["architecture"]["width"] = -1
+    demo_dict["compression"] = [{"kind": "prune", "sparsity": 5}]
+    with pytest.raises(InputError) as err:
+        parse_spec(demo_dict)
+    paths = {p.path for p in err.value.problems}
+    assert {"student.architecture.width", "compression[0].sparsity"} <= paths
+
+
+def test_a_card_with_a_section_set_in_part_reads_the_rest_from_the_spec():
+    node = Node("d", "data", {"format": "builtin", "name": "digits", "split": {"seed": 3}})
+    assert summary(node)[1] == "split val 0.15 · test 0.15"
+    node.props["split"] = {"val": "a lot", "test": 0.1}  # text being typed: no card figures, no crash
+    assert summary(node)[1] == ""
+
+
+def test_a_number_that_is_not_finite_or_not_whole_is_not_stepped(form, qtbot):
+    form.add("student")
+    choose(form, "architecture.kind", "mlp")
+    for text in ("inf", "1e400", "nan", "2.5"):
+        depth = field(form, NumberEdit, "architecture.depth")
+        depth.setText(text)
+        depth.setFocus()
+        qtbot.keyClick(depth, Qt.Key_Up)  # no OverflowError, no guess
+        assert depth.text() == text
