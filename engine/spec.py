@@ -56,6 +56,7 @@ class BuiltinData(_Strict):
     file_patterns: ClassVar[tuple[str, ...]] = ()
     sample_rank: ClassVar[int | None] = None
     card: ClassVar[str] = "{name} (built in)"
+    test_fields: ClassVar[dict[str, str]] = {}  # source field -> the field naming its test file
     sample_shapes: ClassVar[dict[str, tuple[int, ...]]] = {"digits": (1, 8, 8)}  # by `name`
 
     format: Literal["builtin"] = "builtin"
@@ -71,9 +72,16 @@ class NpzData(_Strict):
     file_patterns: ClassVar[tuple[str, ...]] = ("*.npz",)
     sample_rank: ClassVar[int | None] = None
     card: ClassVar[str] = "NPZ: {path}"
+    test_fields: ClassVar[dict[str, str]] = {"path": "test_file"}
 
     format: Literal["npz"] = "npz"
     path: Path = Field(description="the .npz file")
+    layout: Literal["auto", "nchw", "nhwc"] = Field(
+        "auto", description="how images are stored in x: nchw [N, C, H, W] or nhwc [N, H, W, C] "
+        "(transposed to [C, H, W] on reading); auto: nhwc when the last axis holds 1, 3 or 4 "
+        "channels and the first does not (said in the log)")
+    test_file: Path | None = Field(None, description="a separate labelled .npz for the test scores "
+                                   "(replaces split.test), e.g. when x here has no labels")
     split: Split = Split()
     use_labels: bool = True
 
@@ -81,13 +89,26 @@ class NpzData(_Strict):
 class CsvData(_Strict):
     """A CSV table with a header row: numeric feature columns and optionally one label column."""
 
-    file_patterns: ClassVar[tuple[str, ...]] = ("*.csv",)
+    file_patterns: ClassVar[tuple[str, ...]] = ("*.csv", "*.tsv")
     sample_rank: ClassVar[int | None] = 1  # a row of features
     card: ClassVar[str] = "CSV: {path}"
+    test_fields: ClassVar[dict[str, str]] = {"path": "test_file"}
 
     format: Literal["csv"] = "csv"
     path: Path = Field(description="the .csv file")
     label_column: str | None = Field(None, description="name of the label column; none: unlabeled")
+    columns: list[str] | None = Field(None, description="the feature columns the student reads, "
+                                      "by name; none: every column but the label")
+    categorical: list[str] = Field(default_factory=list, description="columns that hold categories "
+                                   "(text), one-hot encoded in the order of their sorted values")
+    missing: Literal["refuse", "mean", "median", "zero"] = Field(
+        "refuse", description="empty or NA cells in numeric columns: refuse (each is reported), "
+        "or fill with the column's mean / median over the file, or 0; a categorical cell that is "
+        "missing encodes as no category. The exported model does the same")
+    delimiter: str | None = Field(None, min_length=1, max_length=1, description="the field "
+                                  "separator; none: detected (, ; tab |)")
+    test_file: Path | None = Field(None, description="a separate labelled CSV with the same "
+                                   "columns for the test scores (replaces split.test)")
     split: Split = Split()
     use_labels: bool = True
 
@@ -98,11 +119,15 @@ class IdxData(_Strict):
     file_patterns: ClassVar[tuple[str, ...]] = ("*idx*ubyte*", "*idx*.gz")
     sample_rank: ClassVar[int | None] = None
     card: ClassVar[str] = "IDX: {images}"
+    test_fields: ClassVar[dict[str, str]] = {"images": "test_images", "labels": "test_labels"}
 
     format: Literal["idx"] = "idx"
     images: Path = Field(description="the IDX file of the samples (e.g. train-images-idx3-ubyte.gz)")
     labels: Path | None = Field(None, description="the IDX file of the labels; none: unlabeled, "
                                 "the teachers alone supply the targets")
+    test_images: Path | None = Field(None, description="IDX samples of a separate test set "
+                                     "(e.g. t10k-images-idx3-ubyte.gz; replaces split.test)")
+    test_labels: Path | None = Field(None, description="the IDX labels of the test samples")
     split: Split = Split()
     use_labels: bool = True
 
@@ -148,6 +173,52 @@ class CnnArch(_Strict):
 Architecture = Annotated[MlpArch | CnnArch, Field(discriminator="kind")]
 
 
+class TeacherInput(_Strict):
+    """What one teacher expects as input. Each teacher sees the raw samples through its own
+    contract (the data and the student are untouched), applied in this order: table columns;
+    resize, then centre crop; channel order; value scale; mean/std per channel; layout. The
+    number type (float32, float64, uint8) is read from the model file.
+
+    `distill-engine inspect` proposes it from what the file says (input shape, metadata)."""
+
+    layout: Literal["auto", "nchw", "nhwc"] = Field(
+        "auto", description="images: the axis order the model takes; auto: read from the model's "
+        "input shape (an ONNX input [N, H, W, C] is nhwc)")
+    size: list[Annotated[int, Field(ge=1, le=8192)]] | None = Field(
+        None, min_length=2, max_length=2, description="images: resize to [height, width] "
+        "(bilinear) before the crop; none: as the data holds them")
+    crop: list[Annotated[int, Field(ge=1, le=8192)]] | None = Field(
+        None, min_length=2, max_length=2, description="images: centre crop to [height, width] "
+        "after the resize; none: no crop")
+    channel_order: Literal["rgb", "bgr"] = Field("rgb", description="images: bgr reverses the "
+                                                 "data's RGB channels (OpenCV-trained models)")
+    scale: float = Field(1.0, gt=0.0, le=1e6, description="every value is multiplied by this "
+                         "first, e.g. 0.00392157 (1/255) for a model trained on 0-1 pixels given "
+                         "0-255 data")
+    mean: list[float] | None = Field(None, min_length=1, description="subtracted after the scale, "
+                                     "one value per channel (or one for all), e.g. ImageNet's "
+                                     "[0.485, 0.456, 0.406]")
+    std: list[float] | None = Field(None, min_length=1, description="divided by after the mean, "
+                                    "e.g. ImageNet's [0.229, 0.224, 0.225]")
+    columns: list[str] | None = Field(None, min_length=1, description="tables: the columns the "
+                                      "teacher was trained on, by name, in its order; none: all "
+                                      "the student's columns")
+
+    @model_validator(mode="after")
+    def _std_positive(self) -> TeacherInput:
+        if self.std is not None and any(s <= 0 for s in self.std):
+            raise ValueError("std holds a value ≤ 0; every std must be positive")
+        if self.mean is not None and self.std is not None and \
+                1 not in (len(self.mean), len(self.std)) and len(self.mean) != len(self.std):
+            raise ValueError(f"mean has {len(self.mean)} values and std {len(self.std)}; give one "
+                             "per channel for both")
+        return self
+
+    @property
+    def is_identity(self) -> bool:
+        return self == TeacherInput(layout=self.layout)
+
+
 class TeacherSpec(_Strict):
     """A frozen expert model. It may know only some of the student's classes."""
 
@@ -166,9 +237,12 @@ class TeacherSpec(_Strict):
         description="teacher class name -> student class name, where the names differ",
     )
     weight: float = Field(1.0, gt=0.0, le=1e6, description="weight under 'fixed' teacher weighting")
-    outputs: Literal["logits", "probabilities"] = Field(
-        "logits", description="what the model's output holds"
+    outputs: Literal["auto", "logits", "probabilities"] = Field(
+        "auto", description="what the model's output holds; auto: probabilities when every row "
+        "of a sample batch is non-negative and sums to 1, logits otherwise (said in the log)"
     )
+    input: TeacherInput = Field(default_factory=TeacherInput, description="the input the "
+                                "model expects: scale, mean/std, layout, size, columns")
     architecture: Architecture | None = Field(
         None, description="zoo architecture of a safetensors or pytorch (state dict) teacher"
     )
@@ -607,11 +681,7 @@ def _resolve_paths(spec: PipelineSpec, base_dir: Path) -> PipelineSpec:
         p = p.expanduser()
         return p if p.is_absolute() else (base_dir / p).resolve()
 
-    data = spec.data
-    if isinstance(data, (NpzData, CsvData)):
-        data = data.model_copy(update={"path": fix(data.path)})
-    elif isinstance(data, IdxData):
-        data = data.model_copy(update={"images": fix(data.images), "labels": fix(data.labels)})
+    data = spec.data.model_copy(update={k: fix(v) for k, v in spec.data if isinstance(v, Path)})
     teachers = [t.model_copy(update={"path": fix(t.path)}) for t in spec.teachers]
     export = spec.export.model_copy(update={"folder": fix(spec.export.folder)}) if spec.export else None
     student = spec.student.model_copy(update={"init": spec.student.init.model_copy(

@@ -9,7 +9,7 @@ preprocessing, so an exported model takes these same raw inputs.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -38,7 +38,10 @@ class Dataset:
     sample_shape: tuple[int, ...]
     fingerprint: str  # sha256 of the samples, labels and the split
     hidden_labels: np.ndarray | None = None  # the training labels that `use_labels: false` hides:
-    # read only by calibration, which takes a few per class
+    # read only by calibration (a few per class) and the teachers' pre-training check
+    notes: list[str] = field(default_factory=list)  # how the data was read, for the run log
+    table: object | None = None  # a table's columns and their encoding (engine/data/table.py)
+    test_from: str | None = None  # the file the test part comes from, when not the split
 
     @property
     def known_train_labels(self) -> np.ndarray | None:
@@ -47,6 +50,16 @@ class Dataset:
     @property
     def labeled(self) -> bool:
         return self.train.y is not None
+
+    def labelled_samples(self, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
+        """Up to n labelled samples for checks before training (the test part first, then the
+        training labels, hidden ones included), or None when no labels exist anywhere."""
+        for x, y in ((self.test.x, self.test.y), (self.train.x, self.known_train_labels),
+                     (self.val.x, self.val.y)):
+            if y is not None and len(y):
+                pick = np.sort(np.random.default_rng(seed).permutation(len(y))[:n])
+                return x[pick], y[pick]
+        return None
 
 
 def load_dataset(spec: PipelineSpec) -> Dataset:
@@ -58,8 +71,12 @@ def load_dataset(spec: PipelineSpec) -> Dataset:
                              f"{[len(source), *source.sample_shape]})",
                              "check the file: it must hold samples along its first axis")
     split = settings.split
-    parts = _split_indices(len(source), split.val, split.test, split.seed)
+    test_source, test_from = _test_source(settings, spec.classes, source)
+    parts = _split_indices(len(source), split.val, 0.0 if test_source else split.test, split.seed)
     train, val, test = (_part(source, idx) for idx in parts)
+    if test_source is not None:
+        test = _part(test_source, np.arange(len(test_source)))
+        parts[2] = np.arange(len(test_source))
     _check_finite([train, val, test], parts)
     if len(train) == 0:
         raise InputError.one("data.split", "the training part is empty",
@@ -68,10 +85,44 @@ def load_dataset(spec: PipelineSpec) -> Dataset:
     source.digest(h)
     if settings.use_labels and source.labels is not None:
         h.update(np.ascontiguousarray(source.labels).data)
+    if test_source is not None:
+        test_source.digest(h)
+        h.update(np.ascontiguousarray(test_source.labels).data)
     hidden = None
     if not settings.use_labels:  # training never sees them; validation and test still measure with them
         train, hidden = Part(train.x, None), train.y
-    return Dataset(train, val, test, source.sample_shape, h.hexdigest(), hidden)
+    notes = list(source.notes)
+    if test_source is not None:
+        notes.append(f"test scores on {test_from} ({len(test)} labelled samples); split.test is not used")
+    return Dataset(train, val, test, source.sample_shape, h.hexdigest(), hidden, notes, source.table, test_from)
+
+
+def _test_source(settings, classes: list[str], source: Source) -> tuple[Source | None, str | None]:
+    """The separate labelled test set a source's settings name (`test_fields`), or (None, None)."""
+    fields = type(settings).test_fields
+    named = {main: getattr(settings, test) for main, test in fields.items() if getattr(settings, test) is not None}
+    if not named:
+        return None, None
+    first_main, first_test = next(iter(fields.items()))
+    if first_main not in named:
+        raise InputError.one(f"data.{first_test}", f"{', '.join(f'data.{fields[m]}' for m in named)} is set "
+                             f"but data.{first_test} is not", f"give the test samples in {first_test}")
+    test_settings = settings.model_copy(update={**named, "test_file": None} if "test_file" in fields.values()
+                                        else named)
+    where = f"data.{first_test}"
+    try:
+        test = open_source(test_settings, classes, table=source.table)
+    except InputError as exc:  # the same checks as the training file, named after the test field
+        raise InputError([p.__class__(p.path.replace(f"data.{first_main}", where), p.message, p.hint)
+                          for p in exc.problems], kind=exc.kind) from None
+    if test.labels is None:
+        raise InputError.one(where, f"the test set {named[first_main].name} has no labels",
+                             "a test set needs a label for every sample: it is what accuracy is measured on")
+    if tuple(test.sample_shape) != tuple(source.sample_shape):
+        raise InputError.one(where, f"the test samples are shaped {list(test.sample_shape)}, the "
+                             f"training samples {list(source.sample_shape)}",
+                             "give a test set of the same kind of samples")
+    return test, named[first_main].name
 
 
 def _split_indices(n: int, val: float, test: float, seed: int) -> list[np.ndarray]:

@@ -30,10 +30,32 @@ def open_npz(src: NpzData, classes: list[str]) -> ArraySource:
     if not np.issubdtype(x.dtype, np.number) and x.dtype != np.bool_:
         raise InputError.one("data.path", f"x in {path.name} holds {x.dtype}, not numbers",
                              "store numeric inputs in x")
-    x = x.astype(np.float32)
+    x, notes = _channels_first(x.astype(np.float32), src.layout, path.name)
     if y is not None:
         if len(y) != len(x):
             raise InputError.one("data.path", f"{len(y)} labels in y for {len(x)} samples in x",
                                  "give y one label per sample of x")
         y = labels_to_indices(y.reshape(-1), classes, "data.path")
-    return ArraySource(x, y)
+    return ArraySource(x, y, notes)
+
+
+CHANNELS = (1, 3, 4)  # grey, RGB, RGBA
+
+
+def _channels_first(x: np.ndarray, layout: str, name: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Images as [N, C, H, W]: NHWC arrays are transposed, never reshaped."""
+    if x.ndim != 4:
+        if layout != "auto":
+            raise InputError.one("data.layout", f"layout '{layout}' is for images, and x in {name} "
+                                 f"is shaped {list(x.shape)}", "set layout to auto for other data")
+        return x, ()
+    if layout == "auto":
+        nhwc = x.shape[3] in CHANNELS and x.shape[1] not in CHANNELS
+        if not nhwc:
+            return x, ()
+        note = (f"{name}: x is shaped {list(x.shape)}, read as [N, H, W, C] images (NHWC) and "
+                "transposed to [N, C, H, W]; set data.layout to nchw if that is wrong")
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2)), (note,)
+    if layout == "nhwc":
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2)), ()
+    return x, ()

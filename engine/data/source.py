@@ -25,6 +25,8 @@ class Source(ABC):
 
     sample_shape: tuple[int, ...]
     labels: np.ndarray | None
+    notes: tuple[str, ...] = ()  # how the samples were read, said in the run log
+    table: object | None = None  # a table's columns and encoding (engine/data/table.py), or None
 
     @abstractmethod
     def __len__(self) -> int: ...
@@ -41,8 +43,9 @@ class Source(ABC):
 class ArraySource(Source):
     """Samples held in memory (or memory-mapped) as one array."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray | None):
-        self.x, self.labels = x, y
+    def __init__(self, x: np.ndarray, y: np.ndarray | None, notes: tuple[str, ...] = (),
+                 table: object | None = None):
+        self.x, self.labels, self.notes, self.table = x, y, notes, table
         self.sample_shape = tuple(x.shape[1:])
 
     def __len__(self) -> int:
@@ -56,7 +59,7 @@ class ArraySource(Source):
         h.update(np.ascontiguousarray(self.x).data)
 
 
-Opener = Callable[..., Source]  # (settings of one DataSource class, the spec's classes) -> Source
+Opener = Callable[..., Source]  # (settings of one DataSource class, the spec's classes, **options) -> Source
 SOURCES: dict[str, Opener] = {}
 
 
@@ -70,12 +73,13 @@ def register(fmt: str):
     return add
 
 
-def open_source(settings, classes: list[str]) -> Source:
+def open_source(settings, classes: list[str], table: object | None = None) -> Source:
+    """`table`: a test file of a table is read with the training file's columns and encoding."""
     opener = SOURCES.get(settings.format)
     if opener is None:
         raise InputError.one("data.format", f"no data format '{settings.format}' in this build",
                              f"use one of: {', '.join(SOURCES)}")
-    return opener(settings, classes)
+    return opener(settings, classes, table=table) if table is not None else opener(settings, classes)
 
 
 def require_file(path, where: str) -> None:
