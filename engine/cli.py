@@ -157,15 +157,14 @@ def cmd_validate(args) -> int:
 
     try:
         spec = load_spec(args.spec)
-        from engine.data import load_dataset
         from engine.device import choose_device, choose_precision, set_threads
         from engine.models import build_model, count_parameters
-        from engine.teachers import load_teachers
+        from engine.preflight import prepare
 
         device = choose_device(spec.training.device)
         choose_precision(spec.training.precision, device)
-        data = load_dataset(spec)
-        teachers = load_teachers(spec, data.train.x[:8], set_threads(spec.training.cpu_threads))
+        prepared = prepare(spec, set_threads(spec.training.cpu_threads))  # what `run` checks
+        data, teachers = prepared.data, prepared.teachers
         params = count_parameters(build_model(spec.student.architecture, data.sample_shape,
                                               len(spec.classes)))
     except InputError as exc:
@@ -179,10 +178,18 @@ def cmd_validate(args) -> int:
     summary = {"valid": True, "name": spec.name, "teachers": [t.name for t in teachers],
                "classes": len(spec.classes), "student_parameters": params,
                "samples": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
-               "labeled": data.labeled, "device": str(device)}
+               "labeled": data.labeled, "device": str(device), "notes": data.notes,
+               "checks": [{"teacher": f.teacher, "level": f.level, "message": f.message, "hint": f.hint,
+                           "field": f.where, "accuracy": f.accuracy, "samples": f.samples, "fix": f.fix}
+                          for f in prepared.findings]}
     if args.json:
         print(json.dumps(summary))
     else:
+        for note in data.notes:
+            print(f"note: {note}")
+        for f in prepared.findings:
+            print(f"{'warning' if f.level == 'warning' else 'check'}: {f.message}"
+                  + (f"\n  hint: {f.hint}" if f.level == "warning" and f.hint else ""))
         print(f"{args.spec}: valid. '{spec.name}': {len(teachers)} teachers "
               f"({', '.join(summary['teachers'])}) -> {spec.student.architecture.kind} student "
               f"with {params:,} parameters over {len(spec.classes)} classes; "

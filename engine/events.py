@@ -5,8 +5,8 @@ too). The engine's `Emitter` checks each line it writes against them; the app re
 with `parse_event`. `PROTOCOL_VERSION` goes up when a reader of the old version would misread a
 line; the `started` event carries it.
 
-Kinds of event: started, metric, progress, log, teacher_outputs, checkpoint, artifact, error,
-finished. Commands: pause, resume, stop (checkpoint, then exit), checkpoint.
+Kinds of event: started, metric, progress, log, teacher_outputs, teacher_check, checkpoint,
+artifact, error, finished. Commands: pause, resume, stop (checkpoint, then exit), checkpoint.
 Only events go to stdout; `Emitter.take_stdout` sends every stray print to stderr.
 """
 
@@ -120,6 +120,21 @@ class TeacherOutputs(_Event):
     message: str
 
 
+class TeacherCheck(_Event):
+    """What the checks before training found about one teacher (engine/teacher_checks.py): its
+    accuracy on labelled samples, how its input or outputs were read, or a warning with a fix."""
+
+    event: Literal["teacher_check"] = "teacher_check"
+    teacher: str
+    level: Literal["info", "warning"]
+    message: str
+    hint: str = ""
+    field: str  # the spec field it concerns, e.g. teachers[0].input
+    accuracy: float | None = None
+    samples: int | None = None
+    fix: dict[str, Any] = Field(default_factory=dict)  # the fields under `field` that would fix it
+
+
 class Checkpoint(_Event):
     event: Literal["checkpoint"] = "checkpoint"
     path: str
@@ -170,9 +185,9 @@ class Finished(_Event):
     report: dict[str, Any] | None = None
 
 
-MODELS = (Started, Metric, Progress, Log, TeacherOutputs, Checkpoint, Artifact, Error, Finished)
-Event = Annotated[Started | Metric | Progress | Log | TeacherOutputs | Checkpoint | Artifact | Error | Finished,
-                  Field(discriminator="event")]
+MODELS = (Started, Metric, Progress, Log, TeacherOutputs, TeacherCheck, Checkpoint, Artifact, Error, Finished)
+Event = Annotated[Started | Metric | Progress | Log | TeacherOutputs | TeacherCheck | Checkpoint | Artifact | Error
+                  | Finished, Field(discriminator="event")]
 EVENTS: TypeAdapter[Event] = TypeAdapter(Event)
 KINDS = tuple(model.model_fields["event"].default for model in MODELS)
 

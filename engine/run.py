@@ -115,8 +115,8 @@ def run_worker(spec, run_dir: Path | None, resume: bool, device, threads: int, c
 
     emitter.enabled = False
     run_dir = Path(dist.share(None))
-    data = load_dataset(spec)
-    teachers = load_teachers(spec, data.train.x[:8], threads)
+    data = load_dataset(spec)  # rank 0 checked them (engine/preflight.py)
+    teachers = load_teachers(spec, data.train.x[:8], threads, data.table)
     state = load_checkpoint(latest_checkpoint(run_dir / "checkpoints")) if resume else None
     cache = Path(db_path or default_db_path()).resolve().parent / "cache" / "teacher-outputs"
     job = Job(spec, data, teachers, device, choose_precision(spec.training.precision, device), run_dir,
@@ -148,10 +148,9 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
         import torch  # heavy imports after the spec is known to be good
 
         from engine import dist
-        from engine.data import load_dataset
         from engine.device import choose_device, choose_precision, describe, set_threads
+        from engine.preflight import prepare
         from engine.store import Store
-        from engine.teachers import load_teachers
         from engine.train import Job, StopRequested, describe_split, plan, train
 
         # 1. Where it runs: threads, device, and (under torchrun) which process this is.
@@ -163,12 +162,13 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
         if rank > 0:
             return run_worker(spec, run_dir, resume, device, threads, control, emitter, db_path)
 
-        # 2. Its inputs, checked before anything is recorded: folder, data, teachers.
+        # 2. Its inputs, checked before anything is recorded: folder, data, teachers, and what
+        #    training would refuse in its first second (the same checks as `validate`).
         run_dir = dist.share((run_dir or default_run_dir(spec.name, db_path)).resolve())
         prepare_run_dir(run_dir)
         amp = choose_precision(spec.training.precision, device)
-        data = load_dataset(spec)
-        teachers = load_teachers(spec, data.train.x[:8], threads)
+        prepared = prepare(spec, threads)
+        data, teachers = prepared.data, prepared.teachers
 
         # 3. Its row in the store: a new one, or the stopped run's own.
         store = Store(db_path)
@@ -181,6 +181,11 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
                      teachers=[{"name": t.name, "classes": t.spec.classes, "sha256": t.sha256}
                                for t in teachers],
                      epochs=sum(phase.epochs for phase in plan(spec)))
+        for note in data.notes:
+            emitter.log(note)
+        for f in prepared.findings:  # in the log and on the teacher's node
+            emitter.emit("teacher_check", teacher=f.teacher, level=f.level, message=f.message, hint=f.hint,
+                         field=f.where, accuracy=f.accuracy, samples=f.samples, fix=f.fix)
 
         # 4. Training, then the export the spec asks for.
         job = Job(spec, data, teachers, device, amp, run_dir, emitter, control,

@@ -2,7 +2,7 @@
 
 Teachers are frozen, so their outputs on a given set of samples never change. They are
 computed once (batched, inference mode) and stored as `.npy` files in a cache folder beside
-the run store, keyed by the teacher file's sha256, how its outputs are read, and a fingerprint
+the run store, keyed by the teacher file's sha256, its input contract, how its outputs are read, and a fingerprint
 of the samples; a later run with the same teacher and data memory-maps them instead of
 running the teacher again.
 """
@@ -28,7 +28,7 @@ def teacher_outputs(teacher, x: np.ndarray, data_fp: str, folder: Path | None) -
     """(outputs, whether they came from the cache). Without a folder: computed, not stored."""
     if folder is None:
         return teacher.predict(x), False
-    key = hashlib.sha256(f"{teacher.sha256}|{teacher.spec.outputs}|{data_fp}".encode()).hexdigest()[:32]
+    key = hashlib.sha256(f"{teacher.cache_key}|{data_fp}".encode()).hexdigest()[:32]
     path = Path(folder) / f"{key}.npy"
     if path.is_file():
         try:

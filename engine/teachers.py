@@ -1,13 +1,14 @@
 """Teachers: frozen expert models, run in inference mode, mapped into the student's classes.
 
 ONNX teachers run in onnxruntime (so they can come from any framework); safetensors and
-PyTorch state-dict teachers are zoo architectures. Every teacher is checked against the data
-(input size) and its declared classes (output size) before training starts.
+PyTorch state-dict teachers are zoo architectures. Each sees the raw samples through its own
+input contract (engine/teacher_input.py). Every teacher is checked against the data (input
+shape) and its declared classes (output size) before training starts, and whether its outputs
+are probabilities is read off a sample batch when the spec leaves it at `auto`.
 """
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -27,10 +28,14 @@ from engine.model_files import (
 )
 from engine.models import build_model
 from engine.spec import PipelineSpec, TeacherSpec
+from engine.teacher_checks import Finding, looks_like_probabilities
+from engine.teacher_input import InputAdapter
 
 
 class Teacher(ABC):
     """A loaded teacher: `predict` gives logits over its own classes, in its output order."""
+
+    adapter: InputAdapter  # the raw samples as this teacher takes them
 
     def __init__(self, spec: TeacherSpec, student_classes: list[str], where: str):
         self.spec = spec
@@ -39,15 +44,28 @@ class Teacher(ABC):
         index = {c: i for i, c in enumerate(student_classes)}
         self.student_index = np.array([index[c] for c in spec.student_classes_of()], dtype=np.int64)
         self.sha256 = sha256_of(spec.path)
+        self.outputs = spec.outputs  # "auto" until a sample batch has been seen (load_teachers)
+        self.findings: list[Finding] = []  # what loading decided or noticed, for the log and the node
+
+    @property
+    def cache_key(self) -> str:
+        """Everything besides the data that decides this teacher's outputs."""
+        return f"{self.sha256}|{self.outputs}|{self.adapter.key}"
+
+    def raw(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """The model's own outputs on raw samples (seen through its input contract)."""
+        return np.concatenate([self._run(self.adapter(x[i:i + batch_size]))
+                               for i in range(0, len(x), batch_size)])
 
     def predict(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        out = np.concatenate([self._run(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+        """Logits over the teacher's classes, in its output order, float32 [N, classes]."""
+        out = self.raw(x, batch_size)
         if out.ndim != 2 or out.shape[1] != len(self.spec.classes):
             raise InputError.one(
                 f"{self.where}.classes", f"teacher '{self.name}' gives {out.shape[-1]} outputs per "
                 f"sample but declares {len(self.spec.classes)} classes",
                 "list exactly the classes the model outputs, in its output order", "shape_mismatch")
-        if self.spec.outputs == "probabilities":
+        if self.outputs == "probabilities":
             out = np.log(np.clip(out, 1e-8, None))  # log-probabilities are valid logits
         if not np.isfinite(out).all():
             raise InputError.one(self.where, f"teacher '{self.name}' outputs NaN or infinite values",
@@ -71,11 +89,11 @@ class Teacher(ABC):
 
 class OnnxTeacher(Teacher):
     def __init__(self, spec: TeacherSpec, student_classes: list[str], where: str,
-                 sample_shape: tuple[int, ...], threads: int):
+                 sample_shape: tuple[int, ...], threads: int, table=None):
         super().__init__(spec, student_classes, where)
         import onnxruntime as ort
 
-        read_onnx(spec.path, f"{where}.path")
+        self.metadata = {p.key: p.value for p in read_onnx(spec.path, f"{where}.path").metadata_props}
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -104,17 +122,12 @@ class OnnxTeacher(Teacher):
                                  "export it with a [batch, classes] float output; for scikit-learn "
                                  "use skl2onnx with options {'zipmap': False}", "shape_mismatch")
         self.output_name = scores[0].name
-        self.input_dtype = np.float64 if "double" in inputs[0].type else np.float32
-        dims = inputs[0].shape[1:]
-        self.reshape_to: tuple[int, ...] | None = None
-        if all(isinstance(d, int) for d in dims):
-            if math.prod(dims) != math.prod(sample_shape):
-                raise InputError.one(
-                    f"{where}.path", f"teacher '{self.name}' expects samples shaped {list(dims)} "
-                    f"({math.prod(dims)} values); the data gives {list(sample_shape)} "
-                    f"({math.prod(sample_shape)} values)",
-                    "use a teacher trained on this kind of data", "shape_mismatch")
-            self.reshape_to = tuple(dims)
+        dtype = INPUT_TYPES.get(inputs[0].type)
+        if dtype is None:
+            raise InputError.one(f"{where}.path", f"{spec.path.name} takes {inputs[0].type} input",
+                                 "a teacher takes numbers: float, double or uint8", "shape_mismatch")
+        dims = tuple(d if isinstance(d, int) and d > 0 else None for d in inputs[0].shape[1:])
+        self.adapter = InputAdapter(spec.input, sample_shape, dims, dtype, table, f"{where}.input", self.name)
 
     def features(self, x: np.ndarray, layer: str, where: str, batch_size: int = 1024) -> np.ndarray:
         import onnx
@@ -126,26 +139,27 @@ class OnnxTeacher(Teacher):
             raise self._layer_error(layer, where, names)
         model.graph.output.append(onnx.helper.make_empty_tensor_value_info(layer))
         session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-        if self.reshape_to is not None:
-            x = x.reshape((len(x),) + self.reshape_to)
-        return np.concatenate([session.run([layer], {self.input_name: x[i:i + batch_size].astype(
-            self.input_dtype, copy=False)})[0] for i in range(0, len(x), batch_size)]).astype(np.float32)
+        return np.concatenate([session.run([layer], {self.input_name: self.adapter(x[i:i + batch_size])})[0]
+                               for i in range(0, len(x), batch_size)]).astype(np.float32)
 
     def _run(self, x: np.ndarray) -> np.ndarray:
-        if self.reshape_to is not None:
-            x = x.reshape((len(x),) + self.reshape_to)
-        return self.session.run([self.output_name], {self.input_name: x.astype(self.input_dtype, copy=False)})[0]
+        return self.session.run([self.output_name], {self.input_name: x})[0]
+
+
+INPUT_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(uint8)": np.uint8}
 
 
 class ZooTeacher(Teacher):
     """Weights (safetensors or a PyTorch state dict) for a zoo architecture."""
 
     def __init__(self, spec: TeacherSpec, student_classes: list[str], where: str,
-                 sample_shape: tuple[int, ...]):
+                 sample_shape: tuple[int, ...], table=None):
         super().__init__(spec, student_classes, where)
         fmt = spec.resolved_format
         state = (load_safetensors if fmt == "safetensors" else load_state_dict_pt)(spec.path, f"{where}.path")
-        self.model = build_model(spec.architecture, sample_shape, len(spec.classes), f"{where}.architecture",
+        self.adapter = InputAdapter(spec.input, sample_shape, None, np.float32, table, f"{where}.input", self.name)
+        self.model = build_model(spec.architecture, self.adapter.out_shape, len(spec.classes),
+                                 f"{where}.architecture",
                                  widths=pruned_widths(spec.path) if fmt == "safetensors" else None)
         expected = self.model.state_dict()
         missing = sorted(set(expected) - set(state))
@@ -178,7 +192,7 @@ class ZooTeacher(Teacher):
         hook = modules[layer].register_forward_hook(lambda _m, _i, o: out.append(o.float()))
         try:
             for i in range(0, len(x), batch_size):
-                self.model(torch.from_numpy(x[i:i + batch_size]))
+                self.model(torch.from_numpy(self.adapter(x[i:i + batch_size])))
         finally:
             hook.remove()
         return torch.cat(out).numpy()
@@ -187,18 +201,21 @@ class ZooTeacher(Teacher):
 class ScriptTeacher(Teacher):
     """A TorchScript module, loaded only because the user marked the file trusted."""
 
-    def __init__(self, spec: TeacherSpec, student_classes: list[str], where: str):
+    def __init__(self, spec: TeacherSpec, student_classes: list[str], where: str,
+                 sample_shape: tuple[int, ...], table=None):
         super().__init__(spec, student_classes, where)
         self.model = load_torchscript(spec.path, f"{where}.trusted", spec.trusted)
+        self.adapter = InputAdapter(spec.input, sample_shape, None, np.float32, table, f"{where}.input", self.name)
 
     @torch.inference_mode()
     def _run(self, x: np.ndarray) -> np.ndarray:
         return self.model(torch.from_numpy(x)).float().numpy()
 
 
-def load_teachers(spec: PipelineSpec, probe: np.ndarray, threads: int) -> list[Teacher]:
+def load_teachers(spec: PipelineSpec, probe: np.ndarray, threads: int, table=None) -> list[Teacher]:
     """Load every teacher and try it on `probe` (a few samples of the data), or raise one
-    InputError listing every teacher that cannot be used."""
+    InputError listing every teacher that cannot be used. `table`: the data's columns, when it
+    is a table (engine/data/table.py), for teachers that name theirs."""
     sample_shape = tuple(probe.shape[1:])
     teachers, problems = [], []
     for i, t in enumerate(spec.teachers):
@@ -208,9 +225,10 @@ def load_teachers(spec: PipelineSpec, probe: np.ndarray, threads: int) -> list[T
             if fmt != t.resolved_format:
                 raise InputError.one(f"{where}.format", f"{t.path.name} looks like {fmt}, but the "
                                      f"spec says {t.resolved_format}", "fix `format` or the file")
-            teacher = OnnxTeacher(t, spec.classes, where, sample_shape, threads) if fmt == "onnx" \
-                else ScriptTeacher(t, spec.classes, where) if fmt == "torchscript" \
-                else ZooTeacher(t, spec.classes, where, sample_shape)
+            kind = OnnxTeacher if fmt == "onnx" else ScriptTeacher if fmt == "torchscript" else ZooTeacher
+            teacher = kind(t, spec.classes, where, sample_shape, *([threads] if kind is OnnxTeacher else []),
+                           table=table)
+            read_outputs(teacher, teacher.raw(probe))
             teacher.predict(probe)  # output width and finiteness, before any training
             teachers.append(teacher)
         except InputError as exc:
@@ -220,6 +238,33 @@ def load_teachers(spec: PipelineSpec, probe: np.ndarray, threads: int) -> list[T
     if problems:
         raise InputError(problems, kind="invalid_teacher")
     return teachers
+
+
+def read_outputs(teacher: Teacher, raw: np.ndarray) -> None:
+    """Decide (`auto`) or check (declared) whether the outputs are probabilities: rows that are
+    non-negative and sum to 1 are, whatever the output is called."""
+    looks = looks_like_probabilities(raw)
+    where, name = f"{teacher.where}.outputs", teacher.name
+    if teacher.adapter.notes:
+        teacher.findings += [Finding(name, teacher.where, "info", note) for note in teacher.adapter.notes]
+    if teacher.outputs == "auto":
+        teacher.outputs = "probabilities" if looks else "logits"
+        if looks:
+            teacher.findings.append(Finding(
+                name, where, "info", f"teacher '{name}' outputs probabilities (every row of a sample "
+                "batch is non-negative and sums to 1): they are read as probabilities",
+                "set outputs to logits if that is wrong"))
+    elif teacher.outputs == "logits" and looks:
+        teacher.findings.append(Finding(
+            name, where, "warning", f"teacher '{name}' is declared to output logits, but every row "
+            "of a sample batch is non-negative and sums to 1: these look like probabilities, and "
+            "read as logits they teach a much flatter distribution", "set outputs to probabilities "
+            "(or auto)"))
+    elif teacher.outputs == "probabilities" and not looks:
+        teacher.findings.append(Finding(
+            name, where, "warning", f"teacher '{name}' is declared to output probabilities, but its "
+            "rows do not sum to 1 (or hold negative values): these look like logits",
+            "set outputs to logits (or auto)"))
 
 
 PREVIOUS_STUDENT = "previous student"
@@ -238,6 +283,6 @@ def previous_student(spec: PipelineSpec, sample_shape: tuple[int, ...]) -> Teach
         raise InputError.one(where, f"the previous student knows classes the new one lacks: "
                              f"{', '.join(unknown[:5])}", "keep every old class in the student's classes")
     t = TeacherSpec(name=PREVIOUS_STUDENT, path=path, format="safetensors", classes=classes,
-                    architecture=arch)
+                    architecture=arch, outputs="logits")
     return ZooTeacher(t, spec.classes, where, sample_shape)
 

@@ -52,14 +52,20 @@ class Dataset:
         return self.train.y is not None
 
     def labelled_samples(self, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
-        """Up to n labelled samples for checks before training (the test part first, then the
-        training labels, hidden ones included), or None when no labels exist anywhere."""
-        for x, y in ((self.test.x, self.test.y), (self.train.x, self.known_train_labels),
-                     (self.val.x, self.val.y)):
-            if y is not None and len(y):
-                pick = np.sort(np.random.default_rng(seed).permutation(len(y))[:n])
-                return x[pick], y[pick]
-        return None
+        """Up to n labelled samples, drawn from every part with labels (hidden training labels
+        too), for the checks before training; None when no labels exist anywhere."""
+        parts = [(x, y) for x, y in ((self.train.x, self.known_train_labels), (self.val.x, self.val.y),
+                                     (self.test.x, self.test.y)) if y is not None and len(y)]
+        if not parts:
+            return None
+        sizes = np.cumsum([0] + [len(y) for _, y in parts])
+        pick = np.sort(np.random.default_rng(seed).permutation(sizes[-1])[:n])
+        xs, ys = [], []
+        for (x, y), start, end in zip(parts, sizes[:-1], sizes[1:]):
+            own = pick[(pick >= start) & (pick < end)] - start
+            xs.append(x[own])
+            ys.append(y[own])
+        return np.concatenate(xs), np.concatenate(ys)
 
 
 def load_dataset(spec: PipelineSpec) -> Dataset:
@@ -99,7 +105,7 @@ def load_dataset(spec: PipelineSpec) -> Dataset:
 
 def _test_source(settings, classes: list[str], source: Source) -> tuple[Source | None, str | None]:
     """The separate labelled test set a source's settings name (`test_fields`), or (None, None)."""
-    fields = type(settings).test_fields
+    fields = getattr(type(settings), "test_fields", {})
     named = {main: getattr(settings, test) for main, test in fields.items() if getattr(settings, test) is not None}
     if not named:
         return None, None

@@ -1,0 +1,89 @@
+"""Everything a run checks before its first training step, in one place.
+
+`distill-engine validate` and `distill-engine run` both call `prepare`, so a spec that
+validate passes does not fail in the first second of a run: the data is read and split, every
+teacher is loaded and tried on samples (input shape, output width, probabilities or logits,
+accuracy on labelled samples), and the checks training makes before its first step are made
+without training (the student's architecture and starting weights, what pruning needs, what
+the strategy needs of the labels, hint layers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.data import Dataset, load_dataset
+from engine.errors import InputError, Problem
+from engine.spec import PipelineSpec, PruneStep
+from engine.teacher_checks import Finding, check_teachers
+from engine.teachers import load_teachers
+
+
+@dataclass
+class Prepared:
+    data: Dataset
+    teachers: list
+    findings: list[Finding]  # for each teacher: what was read or noticed, warnings first to act on
+
+
+def prepare(spec: PipelineSpec, threads: int) -> Prepared:
+    """The data and teachers, checked; or one InputError with every problem found."""
+    data = load_dataset(spec)
+    teachers = load_teachers(spec, data.train.x[:8], threads, data.table)
+    findings = [f for t in teachers for f in t.findings] + check_teachers(teachers, data)
+    problems = training_problems(spec, data, teachers)
+    if problems:
+        raise InputError(problems)
+    return Prepared(data, teachers, findings)
+
+
+def training_problems(spec: PipelineSpec, data: Dataset, teachers: list) -> list[Problem]:
+    """What training would refuse before its first step, found without training (on the CPU,
+    with a throwaway student)."""
+    import torch
+
+    from engine.models import build_model, require
+    from engine.strategies import Setup, build_criterion
+    from engine.strategies.calibration import calibration_samples
+    from engine.strategies.weightings import WEIGHTINGS
+    from engine.student_init import init_student
+
+    problems: list[Problem] = []
+
+    def attempt(check) -> object:
+        try:
+            return check()
+        except InputError as exc:
+            problems.extend(exc.problems)
+            return None
+
+    model = build_model(spec.student.architecture, data.sample_shape, len(spec.classes), "student.architecture")
+    attempt(lambda: init_student(model, spec, teachers))
+    for i, step in enumerate(spec.compression):
+        if isinstance(step, PruneStep) and step.method == "structured":
+            attempt(lambda i=i: require(model, "structured_pruning", f"compression[{i}].method"))
+    strategy = spec.strategy
+    if not teachers and not data.labeled:
+        problems.append(Problem("teachers", "the spec has no teachers and the data has no labels, so "
+                                "there is nothing to learn from", "add a teacher, or give data with labels"))
+    calibration = None
+    if strategy.calibration is not None and teachers:
+        picked = attempt(lambda: calibration_samples(data, strategy.calibration.labels_per_class,
+                                                     spec.training.seed))
+        if picked is not None:
+            idx, labels = picked
+            calibration = (torch.from_numpy(data.train.x[idx[:2]]), torch.from_numpy(labels[:2]))
+    weighting = WEIGHTINGS[strategy.teacher_weighting]
+    if teachers and weighting.needs_labels and not data.labeled and strategy.calibration is None \
+            and strategy.combine != "average_logits":
+        problems.append(Problem("strategy.teacher_weighting", f"{strategy.teacher_weighting} weighting "
+                                "reads each sample's label, and the data has no labels", "give data "
+                                "with labels, or pick a label-free weighting: confidence, entropy or selective"))
+    if not problems:  # the loss terms: hint layers, adapters, task heads
+        alpha = strategy.hard_label_weight if data.labeled else 0.0
+        x = np.ascontiguousarray(data.train.x[:8])
+        attempt(lambda: build_criterion(Setup(spec, model, teachers, data.labeled, alpha if teachers else 1.0,
+                                              x, torch.from_numpy(x[:2]), torch.device("cpu"), calibration)))
+    return problems
