@@ -161,8 +161,10 @@ def export_summary(report: dict) -> list[str]:
 
     acc, where = report["accuracy"], report["evaluated_on"]
     diff = f"ONNX vs PyTorch max |diff| {report['parity_max_abs_diff']:.1e}"
-    if report.get("accuracy_note"):
-        lines = [f"test accuracy: {report['accuracy_note'].replace('not measured: ', 'not measured (', 1)}); {diff}"]
+    unmeasured = next((n for n in report.get("notes", []) if n["kind"] == "not_measured"), None)
+    if unmeasured:
+        why = unmeasured["message"].split(": ", 1)[-1]
+        lines = [f"test accuracy: not measured ({why}; {unmeasured['hint']}); {diff}"]
     else:
         lines = ["test accuracy: " + ", ".join(f"{k} {v:.4f}" for k, v in acc.items() if v is not None)
                  + f" (on {where}, {report['test_samples']} samples); {diff}"]

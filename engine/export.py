@@ -102,6 +102,8 @@ def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safeten
     y = data.known_train_labels if evaluated_on == "train" else test.y  # None: accuracy not measured
     if evaluated_on == "test" and data.test_from:
         evaluated_on = f"test file {data.test_from}"
+    where = {"test": "the test split", "val": "the validation split",
+             "train": "the training samples"}.get(evaluated_on, f"the {evaluated_on}")
     threads = timing_threads()
     stale = ([] if quantize else ["student.int8.onnx"]) + ([] if safetensors else ["student.safetensors"])
     for name in stale:  # left by an earlier export into this folder: not part of this one
@@ -168,7 +170,7 @@ def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safeten
                 q_session = None
                 quant_report.update(kept=False, accuracy_drop_points=drop)
                 problems.append({"kind": "accuracy_drop", "message": (
-                    f"the int8 model lost {drop:.2f} accuracy points on the test split (limit "
+                    f"the int8 model lost {drop:.2f} accuracy points on {where} (limit "
                     f"{quantize.max_accuracy_drop:g}); it was not kept, student.onnx (fp32) was"),
                     "hint": "try static quantization with more calibration samples, or raise the limit"})
                 accuracy["onnx_int8_rejected"] = q_acc
@@ -454,7 +456,6 @@ def model_card(r: dict) -> str:
             f"(normalisation is inside the model); output `logits`: {r['output']['shape']}\n"
             f"- parameters: {r['parameters']:,}; sparsity {r['sparsity']:.1%}\n"
             f"- compression: {steps or 'none'}\n"
-            f"- ONNX vs PyTorch: max |difference| {r['parity_max_abs_diff']:.2e}\n"
-            + (f"- test accuracy: {unmeasured}\n" if unmeasured else "") + f"{notes}\n"
+            f"- ONNX vs PyTorch: max |difference| {r['parity_max_abs_diff']:.2e}\n{notes}\n"
             f"| model | bytes | {r['evaluated_on']} accuracy ({r['test_samples']} samples) | ms per batch of "
             f"{r['latency_batch']}, median (p10–p90) | vs PyTorch |\n|---|---|---|---|---|\n{table}\n{how}")
