@@ -77,6 +77,7 @@ def measure(name: str, spec: dict, work: Path, threads: int) -> dict:
                 "size_ratio": round(files["onnx_fp32"]["bytes"] / files["onnx_int8"]["bytes"], 2),
                 "torch_ms": ms["pytorch_fp32"], "onnx_fp32_ms": ms["onnx_fp32"], "int8_ms": ms["onnx_int8"],
                 "speedup_vs_torch": round(ms["pytorch_fp32"] / ms["onnx_int8"], 2),
+                "timings_indicative": r.get("latency", {}).get("indicative_because"),
                 "acc_torch_fp32": acc["pytorch_fp32"], "acc_int8": acc["onnx_int8"],
                 "int8_drop_points": round((acc["pytorch_fp32"] - acc["onnx_int8"]) * 100, 2)}
 

@@ -134,22 +134,60 @@ def cmd_export(args) -> int:
         traceback.print_exc()
         return fail("crash", f"the export failed unexpectedly: {type(exc).__name__}: {exc}",
                     "the details are on stderr; please report them with the run's spec", 1)
-    code = 1 if report["problems"] else 0
+    code = 1 if report["problems"] else 0  # notes (e.g. accuracy not measured) do not fail it
     if emitter:
+        for n in report.get("notes", []):
+            emitter.log(f"{n['message']}; {n['hint']}", "warning")
         for p in report["problems"]:
             emitter.error(p["kind"], p["message"], p["hint"])
         emitter.emit("finished", status="completed" if code == 0 else "failed", exit_code=code,
                      out=str(Path(args.out).resolve()), report=report)
         return code
-    acc, ms = report["accuracy"], report["latency_ms_per_batch"]
     print(f"exported to {args.out}: " + ", ".join(
         f"{k} {v['bytes']:,} bytes" for k, v in report["files"].items()))
-    print("test accuracy: " + ", ".join(f"{k} {v:.4f}" for k, v in acc.items() if v is not None)
-          + f"; ONNX vs PyTorch max |diff| {report['parity_max_abs_diff']:.1e}")
-    print(f"ms per batch of {report['latency_batch']}: " + ", ".join(f"{k} {v:.3f}" for k, v in ms.items()))
+    for line in export_summary(report):
+        print(line)
+    for n in report.get("notes", []):
+        print(f"note: {n['message']}\n  hint: {n['hint']}")
     for p in report["problems"]:
         print(f"export problem: {p['message']}\n  hint: {p['hint']}", file=sys.stderr)
     return code
+
+
+def export_summary(report: dict) -> list[str]:
+    """The export report in a few lines: accuracy (or why it was not measured), the int8 check,
+    and the latency medians with their spread and the speed-ups computed from them."""
+    from engine.export import speedup_text
+
+    acc, where = report["accuracy"], report["evaluated_on"]
+    diff = f"ONNX vs PyTorch max |diff| {report['parity_max_abs_diff']:.1e}"
+    unmeasured = next((n for n in report.get("notes", []) if n["kind"] == "not_measured"), None)
+    if unmeasured:
+        why = unmeasured["message"].split(": ", 1)[-1]
+        lines = [f"test accuracy: not measured ({why}; {unmeasured['hint']}); {diff}"]
+    else:
+        lines = ["test accuracy: " + ", ".join(f"{k} {v:.4f}" for k, v in acc.items() if v is not None)
+                 + f" (on {where}, {report['test_samples']} samples); {diff}"]
+    q = report.get("quantization")
+    if q and q.get("kept") and not q.get("checked", True):
+        lines.append(f"int8: kept unchecked, its accuracy check was skipped ({q['skipped_because']}); "
+                     f"it picks fp32's class on {q['agreement_with_fp32']:.1%} of the samples")
+    elif q and q.get("kept"):
+        lines.append(f"int8: accuracy drop {q['accuracy_drop_points']:g} points (limit {q['max_accuracy_drop']:g})")
+    lat = report.get("latency")
+    if lat:
+        stats, speedup = lat["ms_per_batch"], lat["speedup_vs_pytorch"]
+        timed = sorted({s["timed_batches"] for s in stats.values()})
+        lines.append(f"ms per batch of {lat['batch']}, median of {'–'.join(map(str, sorted({timed[0], timed[-1]})))} "
+                     f"timed after {lat['warmup_batches']} warm-up, {lat['threads']} threads (p10–p90): " + ", ".join(
+                         f"{k} {s['median']:.3f} ({s['p10']:.3f}–{s['p90']:.3f})"
+                         + (f" {speedup_text(speedup[k])}" if k in speedup else "") for k, s in stats.items()))
+        if lat["indicative"]:
+            lines.append(f"these timings are indicative only: {lat['indicative_because']}")
+    else:  # a report from before the latency section
+        lines.append(f"ms per batch of {report['latency_batch']}: " + ", ".join(
+            f"{k} {v:.3f}" for k, v in report["latency_ms_per_batch"].items()))
+    return lines
 
 
 def cmd_validate(args) -> int:

@@ -9,15 +9,21 @@
 - `student.safetensors`, `report.json` and `MODEL_CARD.md`: classes, input, parameters,
   sparsity, sizes, test accuracy (PyTorch fp32 / ONNX fp32 / ONNX int8) and latency per batch
   on this machine (PyTorch eager and onnxruntime, same thread count).
+
+Accuracy needs labels: without any (no labels in the data, no test file) the report says it
+was not measured, and that the int8 model was kept unchecked, in `notes` (a note does not fail
+the export; `problems` do). Latency: each path gets warm-up batches, then the median of
+several timed ones, with their spread and the machine's load; on a busy machine, or with a
+wide spread, the figures are marked indicative. Speed-ups come from the medians only.
 """
 
 from __future__ import annotations
 
 import errno
 import json
+import os
 import re
 import shutil
-import statistics
 import time
 import warnings
 from collections.abc import Callable
@@ -32,6 +38,10 @@ from engine.spec import QuantizeStep
 
 PARITY_TOLERANCE = 1e-4  # max |ONNX − PyTorch| on logits
 LATENCY_BATCH = 64
+LATENCY_WARMUP = 5  # untimed batches first on every path: allocations, lazy init, caches
+LATENCY_TIMED = (10, 200)  # timed batches per path: at least, at most (within the budget)
+LATENCY_BUDGET_S = 1.0  # about this long timing each path, once warm
+WIDE_SPREAD = 1.0  # p90 − p10 above this times the median on a path: the timings are indicative
 OPSET = 17
 
 Progress = Callable[[str, float], None]
@@ -89,7 +99,12 @@ def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safeten
     model.eval()
     evaluated_on, test = next(((name, part) for name, part in (("test", data.test), ("val", data.val),
                                                                ("train", data.train)) if len(part)))
-    threads = torch.get_num_threads()
+    y = data.known_train_labels if evaluated_on == "train" else test.y  # None: accuracy not measured
+    if evaluated_on == "test" and data.test_from:
+        evaluated_on = f"test file {data.test_from}"
+    where = {"test": "the test split", "val": "the validation split",
+             "train": "the training samples"}.get(evaluated_on, f"the {evaluated_on}")
+    threads = timing_threads()
     stale = ([] if quantize else ["student.int8.onnx"]) + ([] if safetensors else ["student.safetensors"])
     for name in stale:  # left by an earlier export into this folder: not part of this one
         (out_dir / name).unlink(missing_ok=True)
@@ -114,10 +129,15 @@ def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safeten
                         f"file is kept at {fp32} for inspection")
 
     files = {"onnx_fp32": fp32}
-    accuracy = {"pytorch_fp32": _accuracy(torch_logits, test.y), "onnx_fp32": _accuracy(onnx_logits, test.y)}
-    latency = {"pytorch_fp32": _torch_latency(model, test.x), "onnx_fp32": _latency(session, test.x)}
+    accuracy = {"pytorch_fp32": _accuracy(torch_logits, y), "onnx_fp32": _accuracy(onnx_logits, y)}
     problems: list[dict] = []
+    notes: list[dict] = []  # what the user must know but that does not fail the export
+    why_not = None if y is not None else why_not_measured(spec)
+    if why_not:
+        notes.append({"kind": "not_measured", "message": f"test accuracy was not measured: {why_not[0]}",
+                      "hint": why_not[1]})
     quant_report = None
+    q_session = None
     if quantize is not None:
         progress("quantize", 0.5)
         int8 = out_dir / "student.int8.onnx"
@@ -127,33 +147,48 @@ def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safeten
             _quantize(fp32, int8, quantize, data.train.x, out_dir)
             progress("evaluate", 0.75)
             q_session = _session(ort, int8, threads)
-            q_acc = _accuracy(q_session.run(None, {"x": test.x})[0], test.y)
+            q_logits = q_session.run(None, {"x": test.x})[0]
         except OSError:
             raise
         except Exception as exc:  # noqa: BLE001 — onnxruntime's quantizer raises its own types
             int8.unlink(missing_ok=True)
-            q_session = q_acc = None
-            quant_report.update(kept=False, accuracy_drop_points=None)
+            q_session = None
+            quant_report.update(kept=False, accuracy_drop_points=None, checked=False,
+                                skipped_because="the quantization failed", agreement_with_fp32=None)
             problems.append({"kind": "quantize_failed", "message": (
                 f"int8 quantization failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
                 "student.onnx (fp32) was kept"), "hint": "try the other quantization mode"})
-        drop = None if q_acc is None or accuracy["onnx_fp32"] is None else \
-            round((accuracy["onnx_fp32"] - q_acc) * 100, 3)
-        if q_session is None:
-            pass
-        elif drop is not None and drop > quantize.max_accuracy_drop:
-            int8.unlink()
-            quant_report.update(kept=False, accuracy_drop_points=drop)
-            problems.append({"kind": "accuracy_drop", "message": (
-                f"the int8 model lost {drop:.2f} accuracy points on the test split (limit "
-                f"{quantize.max_accuracy_drop:g}); it was not kept, student.onnx (fp32) was"),
-                "hint": "try static quantization with more calibration samples, or raise the limit"})
-            accuracy["onnx_int8_rejected"] = q_acc
-        else:
-            quant_report.update(kept=True, accuracy_drop_points=drop)
-            accuracy["onnx_int8"] = q_acc
-            latency["onnx_int8"] = _latency(q_session, test.x)
-            files["onnx_int8"] = int8
+        if q_session is not None:
+            # label-free: the share of samples where int8 picks the class fp32 picks (an
+            # accuracy can change by at most the rest)
+            agreement = round(float((q_logits.argmax(1) == onnx_logits.argmax(1)).mean()), 6)
+            q_acc = _accuracy(q_logits, y)
+            drop = None if q_acc is None else round((accuracy["onnx_fp32"] - q_acc) * 100, 3)
+            quant_report.update(checked=y is not None, skipped_because=None, agreement_with_fp32=agreement)
+            if drop is not None and drop > quantize.max_accuracy_drop:
+                int8.unlink()
+                q_session = None
+                quant_report.update(kept=False, accuracy_drop_points=drop)
+                problems.append({"kind": "accuracy_drop", "message": (
+                    f"the int8 model lost {drop:.2f} accuracy points on {where} (limit "
+                    f"{quantize.max_accuracy_drop:g}); it was not kept, student.onnx (fp32) was"),
+                    "hint": "try static quantization with more calibration samples, or raise the limit"})
+                accuracy["onnx_int8_rejected"] = q_acc
+            else:
+                quant_report.update(kept=True, accuracy_drop_points=drop)
+                accuracy["onnx_int8"] = q_acc
+                files["onnx_int8"] = int8
+                if why_not:
+                    quant_report["skipped_because"] = f"no labelled samples: {why_not[0]}"
+                    notes.append({"kind": "int8_not_checked", "message": (
+                        f"the int8 model was kept without its accuracy check (limit "
+                        f"{quantize.max_accuracy_drop:g} points), as there are no labelled samples; "
+                        f"it picks the same class as fp32 on {agreement:.1%} of the {len(test)} samples"),
+                        "hint": why_not[1]})
+    runners = {"pytorch_fp32": _torch_runner(model, test.x), "onnx_fp32": _onnx_runner(session, test.x)}
+    if q_session is not None:
+        runners["onnx_int8"] = _onnx_runner(q_session, test.x)
+    timing = measure_latency(runners, threads)
     if safetensors:
         dest = out_dir / "student.safetensors"
         atomic_write(dest, lambda tmp: shutil.copyfile(weights, tmp))
@@ -171,12 +206,13 @@ def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safeten
         "quantization": quant_report,
         "parity_max_abs_diff": max_diff, "parity_tolerance": tolerance, "evaluated_on": evaluated_on,
         "test_samples": len(test), "accuracy": accuracy,
-        "latency_ms_per_batch": {k: round(v, 4) for k, v in latency.items()},
-        "latency_batch": LATENCY_BATCH, "threads": threads,
+        "accuracy_note": None if why_not is None else f"not measured: {why_not[0]} ({why_not[1]})",
+        "latency_ms_per_batch": {k: v["median"] for k, v in timing["ms_per_batch"].items()},
+        "latency_batch": LATENCY_BATCH, "threads": threads, "latency": timing,
         "files": {k: {"path": p.name, "bytes": p.stat().st_size, "sha256": sha256_of(p)} for k, p in files.items()},
         "teachers": [t.name for t in spec.teachers], "strategy": spec.strategy.model_dump(mode="json"),
         "run_dir": str(run_dir.resolve()), "onnxruntime": ort.__version__, "torch": torch.__version__,
-        "problems": problems,
+        "problems": problems, "notes": notes,
     }
     atomic_write_text(out_dir / "report.json", json.dumps(report, indent=2))
     atomic_write_text(out_dir / "MODEL_CARD.md", model_card(report))
@@ -264,50 +300,155 @@ def _accuracy(logits: np.ndarray, y: np.ndarray | None) -> float | None:
     return None if y is None else float((logits.argmax(1) == y).mean())
 
 
+def why_not_measured(spec) -> tuple[str, str]:
+    """(why, what to do) when no sample has a label: the data has none and no test file is set."""
+    fields = list(type(spec.data).test_fields.values())
+    hint = (f"set {' and '.join(f'data.{f}' for f in fields)} to a labelled file" if fields
+            else "give data with labels")
+    return "the data has no labels and no test file", hint
+
+
+def timing_threads() -> int:
+    """The thread count both PyTorch and onnxruntime are timed with: torch's (OMP_NUM_THREADS
+    sets it), at most the cores this process may use."""
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:
+        available = os.cpu_count() or 1
+    return max(1, min(torch.get_num_threads(), available))
+
+
 def _batch(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.resize(x, (LATENCY_BATCH, *x.shape[1:])).astype(np.float32))
 
 
-def _median_ms(fn: Callable[[], object], repeats: int = 50) -> float:
-    for _ in range(5):  # warm up
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+def _onnx_runner(session, x: np.ndarray) -> Callable[[], object]:
+    feed = {session.get_inputs()[0].name: _batch(x)}
+    return lambda: session.run(None, feed)
 
 
-def _latency(session, x: np.ndarray) -> float:
-    batch = _batch(x)
-    return _median_ms(lambda: session.run(None, {"x": batch}))
-
-
-def _torch_latency(model: torch.nn.Module, x: np.ndarray) -> float:
+def _torch_runner(model: torch.nn.Module, x: np.ndarray) -> Callable[[], object]:
     batch = torch.from_numpy(_batch(x))
 
     def run() -> None:
         with torch.inference_mode():
             model(batch)
-    return _median_ms(run)
+    return run
+
+
+def _load() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # not on Windows
+        return None
+
+
+def _timed_ms(fn: Callable[[], object], warmup: int = LATENCY_WARMUP,
+              budget_s: float = LATENCY_BUDGET_S, timed: tuple[int, int] = LATENCY_TIMED) -> list[float]:
+    """Warm-up calls (untimed), then as many timed calls as fit the budget (within `timed`)."""
+    took = []
+    for _ in range(max(1, warmup)):
+        start = time.perf_counter()
+        fn()
+        took.append(time.perf_counter() - start)
+    count = int(min(timed[1], max(timed[0], budget_s / max(float(np.median(took)), 1e-6))))
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def measure_latency(paths: dict[str, Callable[[], object]], threads: int) -> dict:
+    """ms per batch of LATENCY_BATCH for each path, one path after the other, each warmed up
+    first; PyTorch at `threads` threads for the timing (the onnxruntime sessions were made
+    with as many), restored after. The speed-ups are ratios of medians."""
+    cpus = os.cpu_count()
+    load_before, before = _load(), torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        times = {name: _timed_ms(fn) for name, fn in paths.items()}
+    finally:
+        torch.set_num_threads(before)
+    loads = [v for v in (load_before, _load()) if v is not None]
+    stats = {name: _stats(t) for name, t in times.items()}
+    return judge_latency(stats, threads, max(loads) if loads else None, cpus)
+
+
+def _stats(times: list[float]) -> dict:
+    p10, median, p90 = np.percentile(times, [10, 50, 90])
+    return {"median": round(float(median), 4), "p10": round(float(p10), 4), "p90": round(float(p90), 4),
+            "min": round(min(times), 4), "max": round(max(times), 4), "timed_batches": len(times)}
+
+
+def judge_latency(stats: dict[str, dict], threads: int, load: float | None, cpus: int | None) -> dict:
+    """The latency section of the report: the figures, the speed-ups over PyTorch (medians), and
+    whether they are indicative only: a machine busier than its cores, or a wide spread."""
+    why = []
+    if load is not None and cpus and load > cpus:
+        why.append(f"the machine was busy (load {load:.1f} on {cpus} cores)")
+    wide = [f"{k} {v['p10']:.3g}–{v['p90']:.3g} ms" for k, v in stats.items()
+            if v["p90"] - v["p10"] > WIDE_SPREAD * v["median"]]
+    if wide:
+        why.append(f"the timings spread widely (p10–p90: {', '.join(wide)})")
+    base = stats.get("pytorch_fp32", {}).get("median")
+    speedup = {k: round(base / v["median"], 2) for k, v in stats.items()
+               if k != "pytorch_fp32" and base and v["median"] > 0}
+    return {"batch": LATENCY_BATCH, "threads": threads, "warmup_batches": LATENCY_WARMUP,
+            "ms_per_batch": stats, "speedup_vs_pytorch": speedup,
+            "load": {"loadavg_1min": None if load is None else round(load, 2), "cpu_count": cpus},
+            "indicative": bool(why), "indicative_because": "; ".join(why) or None}
+
+
+def speedup_text(ratio: float | None) -> str:
+    """'3.1× faster', '1.4× slower' or 'same speed' (a ratio of median times over PyTorch's)."""
+    if not ratio:
+        return "–"
+    if 0.95 <= ratio <= 1.05:
+        return "same speed"
+    return f"{ratio:.1f}× faster" if ratio > 1 else f"{1 / ratio:.1f}× slower"
 
 
 def model_card(r: dict) -> str:
-    def acc(v):
-        return "–" if v is None else f"{v:.4f}"
+    unmeasured = r.get("accuracy_note")
+
+    def acc(key):
+        v = r["accuracy"].get(key)
+        return ("not measured" if unmeasured else "–") if v is None else f"{v:.4f}"
+
+    lat = r.get("latency") or {}
+    stats, speedup = lat.get("ms_per_batch", {}), lat.get("speedup_vs_pytorch", {})
+
+    def ms(key):
+        s = stats.get(key)
+        if s is None:
+            return r["latency_ms_per_batch"].get(key, "–")
+        return f"{s['median']:.3f} ({s['p10']:.3f}–{s['p90']:.3f})"
+
     size = {k: f"{v['bytes']:,}" for k, v in r["files"].items()}
-    rows = [("PyTorch fp32 (safetensors)", size.get("safetensors", "–"), acc(r["accuracy"].get("pytorch_fp32")),
-             r["latency_ms_per_batch"].get("pytorch_fp32", "–")),
-            ("ONNX fp32 (student.onnx)", size["onnx_fp32"], acc(r["accuracy"].get("onnx_fp32")),
-             r["latency_ms_per_batch"].get("onnx_fp32", "–"))]
+    rows = [("PyTorch fp32 (safetensors)", size.get("safetensors", "–"), acc("pytorch_fp32"), ms("pytorch_fp32"),
+             "–"),
+            ("ONNX fp32 (student.onnx)", size["onnx_fp32"], acc("onnx_fp32"), ms("onnx_fp32"),
+             speedup_text(speedup.get("onnx_fp32")))]
     if "onnx_int8" in r["files"]:
-        rows.append(("ONNX int8 (student.int8.onnx)", size["onnx_int8"], acc(r["accuracy"].get("onnx_int8")),
-                     r["latency_ms_per_batch"].get("onnx_int8", "–")))
+        rows.append(("ONNX int8 (student.int8.onnx)", size["onnx_int8"], acc("onnx_int8"), ms("onnx_int8"),
+                     speedup_text(speedup.get("onnx_int8"))))
     table = "\n".join(f"| {' | '.join(str(c) for c in row)} |" for row in rows)
     steps = "; ".join(f"{c['kind']} {c.get('method', c.get('mode'))}"
                       + (f" {c['sparsity']:.0%}" if c["kind"] == "prune" else "") for c in r["compression"])
-    notes = "".join(f"\n> **{p['kind']}**: {p['message']}. {p['hint']}.\n" for p in r["problems"])
+    notes = "".join(f"\n> **{p['kind']}**: {p['message']}. {p['hint']}.\n"
+                    for p in r["problems"] + r.get("notes", []))
+    timed = sorted({s["timed_batches"] for s in stats.values()})
+    load = lat.get("load") or {}
+    how = (f"\nEach time is the median of {'–'.join(map(str, (timed[0], timed[-1]) if len(timed) > 1 else timed))} "
+           f"timed batches after {lat.get('warmup_batches')} warm-up batches, p10–p90 in brackets; PyTorch and "
+           f"onnxruntime at {r['threads']} threads"
+           + (f"; machine load {load['loadavg_1min']:.1f} on {load['cpu_count']} cores"
+              if load.get("loadavg_1min") is not None else "")
+           + ". Speed-ups are ratios of the medians.\n" if stats else "")
+    if lat.get("indicative"):
+        how += f"\n> **indicative timings**: {lat['indicative_because']}; measure again on a quiet machine.\n"
     return (f"# {r['name']}\n\nA student distilled by Distill Studio from {len(r['teachers'])} teachers "
             f"({', '.join(r['teachers'])}) with {r['strategy']['kind']} "
             f"(T = {r['strategy']['temperature']}).\n\n"
@@ -317,4 +458,4 @@ def model_card(r: dict) -> str:
             f"- compression: {steps or 'none'}\n"
             f"- ONNX vs PyTorch: max |difference| {r['parity_max_abs_diff']:.2e}\n{notes}\n"
             f"| model | bytes | {r['evaluated_on']} accuracy ({r['test_samples']} samples) | ms per batch of "
-            f"{r['latency_batch']} ({r['threads']} threads, this machine) |\n|---|---|---|---|\n{table}\n")
+            f"{r['latency_batch']}, median (p10–p90) | vs PyTorch |\n|---|---|---|---|---|\n{table}\n{how}")

@@ -96,7 +96,7 @@ def export_after_run(spec, run_dir: Path, emitter: Emitter, on_artifact) -> dict
     for kind, info in report["files"].items():
         on_artifact(kind, folder / info["path"])
     on_artifact("report", folder / "report.json")
-    for problem in report["problems"]:
+    for problem in report["problems"] + report["notes"]:  # notes: e.g. accuracy not measured
         emitter.log(f"{problem['message']}; {problem['hint']}", "warning")
     return {**report, "folder": str(folder)}
 

@@ -327,7 +327,13 @@ def finish(job: Job, model: torch.nn.Module, result: Result, step: int, total_ep
         "widths": json.dumps(hidden_widths(model))}))
     job.on_artifact("student", path)
     result.student_path = path
-    if data.test.y is None or not len(data.test):
+    if data.test.y is None:  # no labels in the data and no test file: say so, once, at the end
+        from engine.export import why_not_measured
+
+        why, hint = why_not_measured(spec)
+        job.emitter.log(f"test accuracy could not be measured: {why}, {hint}", "warning")
+        return
+    if not len(data.test):
         return
     x_test, y_test = torch.from_numpy(data.test.x).to(device), torch.from_numpy(data.test.y).to(device)
     test = evaluate(model, x_test, y_test, None, spec.strategy, job.amp_dtype, device, prefix="test")
@@ -378,10 +384,13 @@ def evaluate(model, x, y, targets: Targets | None, strategy, amp_dtype, device, 
     return {f"{prefix}/kd": kd.item()}
 
 
-def teacher_accuracies(teachers: list, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+def teacher_accuracies(teachers: list, x: np.ndarray, y: np.ndarray | None) -> dict[str, float]:
     """Each teacher's accuracy on the test samples of the classes it knows: what the student is
-    measured against (for weak-to-strong, the weak teacher's side of the PGR)."""
-    out = {}
+    measured against (for weak-to-strong, the weak teacher's side of the PGR). The test part
+    may come from its own labelled file while the training data has no labels."""
+    out: dict[str, float] = {}
+    if y is None or not len(y):
+        return out
     for t in teachers:
         known = np.isin(y, t.student_index)
         if known.any():

@@ -225,8 +225,9 @@ class RunController(QObject):
         files = report.get("files", {})
         if "onnx_int8" in files:
             smaller = files["onnx_fp32"]["bytes"] / files["onnx_int8"]["bytes"]
+            acc = report["accuracy"].get("onnx_int8")  # None: no labels, not measured
             self._set_chain_live("quantize", 0, f"int8 {smaller:.1f}× smaller · "
-                                 f"acc {report['accuracy']['onnx_int8']:.3f}")
+                                 + (f"acc {acc:.3f}" if acc is not None else "accuracy not measured"))
         self._set_chain_live("export", 0, "exported (Export panel)"
                              if not report.get("problems") else "exported with a problem")
 

@@ -236,38 +236,68 @@ class ExportPanel(QWidget):
         self._update_enabled()
 
     def show_report(self, report: dict, problems: list | None = None) -> None:
-        """Fill the table from an export report (from this panel or from a run's export)."""
+        """Fill the table from an export report (from this panel or from a run's export). The
+        speed-ups are the report's, ratios of warmed-up medians (older reports: the medians'
+        ratio); a busy machine's timings are marked indicative, unmeasured accuracy says so."""
         self.report = report
         problems = report.get("problems", []) if problems is None else problems
+        notes = report.get("notes", [])
         acc, ms, files = report["accuracy"], report["latency_ms_per_batch"], report["files"]
+        latency = report.get("latency") or {}
+        stats = latency.get("ms_per_batch", {})
+        indicative = bool(latency.get("indicative"))
+        base = ms.get("pytorch_fp32")
+        speedup = latency.get("speedup_vs_pytorch") or {
+            k: base / v for k, v in ms.items() if k != "pytorch_fp32" and base and v}
+        unmeasured = report.get("accuracy_note")
         rows = [r for r in ROWS if r[0] in acc]
         rejected = "onnx_int8_rejected" in acc
         if rejected:  # over the accuracy limit: shown, but its file was not kept
             rows.append(("onnx_int8_rejected", "ONNX int8 (not kept)", "onnx_int8"))
         self.table.setRowCount(len(rows))
-        base = ms.get("pytorch_fp32")
         for i, (key, title, file_key) in enumerate(rows):
             info = files.get(file_key)
+            faster = _speedup(speedup.get(key)) if key in speedup else "–"
             cells = [title, info["path"] if info else "–", _size(info["bytes"]) if info else "–",
-                     f"{acc[key]:.2%}" if acc.get(key) is not None else "–",
+                     f"{acc[key]:.2%}" if acc.get(key) is not None else ("not measured" if unmeasured else "–"),
                      f"{ms[key]:.3f}" if key in ms else "–",
-                     f"{base / ms[key]:.1f}× faster" if key in ms and base and key != "pytorch_fp32" else "–"]
+                     faster + (" (indicative)" if indicative and faster != "–" else "")]
             for j, text in enumerate(cells):
-                self.table.setItem(i, j, QTableWidgetItem(text))
+                item = QTableWidgetItem(text)
+                if j == 4 and key in stats:
+                    st = stats[key]
+                    item.setToolTip(f"median of {st['timed_batches']} timed batches after "
+                                    f"{latency.get('warmup_batches')} warm-up; p10–p90 {st['p10']:.3f}–"
+                                    f"{st['p90']:.3f} ms, min–max {st['min']:.3f}–{st['max']:.3f} ms")
+                self.table.setItem(i, j, item)
         steps = ", ".join(f"{c['kind']} {c.get('method', c.get('mode', ''))}" for c in report.get("compression", []))
         fp32, int8 = files.get("onnx_fp32"), files.get("onnx_int8")
         smaller = f"; int8 is {fp32['bytes'] / int8['bytes']:.1f}× smaller" if fp32 and int8 else ""
+        timed = sorted({st["timed_batches"] for st in stats.values()})
+        how = (f", the median of {'–'.join(map(str, sorted({timed[0], timed[-1]})))} timed batches after "
+               f"{latency.get('warmup_batches')} warm-up" if timed else "")
+        load = latency.get("load") or {}
+        load_text = (f", load {load['loadavg_1min']:.1f} on {load['cpu_count']} cores"
+                     if load.get("loadavg_1min") is not None else "")
+        accuracy_line = (f"Test accuracy not measured: {unmeasured.removeprefix('not measured: ')}."
+                         if unmeasured else
+                         f"Accuracy on {report['test_samples']} {report.get('evaluated_on', 'test')} samples.")
         lines = [f"<b>{report['name']}</b>: {report['parameters']:,} parameters, sparsity "
                  f"{report.get('sparsity', 0):.0%}{', ' + steps if steps else ''}{smaller}.",
-                 f"Accuracy on {report['test_samples']} {report.get('evaluated_on', 'test')} samples; "
-                 f"ms per batch of {report['latency_batch']} on this machine "
-                 f"({report.get('threads', '?')} threads). ONNX vs PyTorch: max |difference| "
-                 f"{report.get('parity_max_abs_diff') or 0:.1e}."]
+                 f"{accuracy_line} ms per batch of {report['latency_batch']} on this machine{how} "
+                 f"({report.get('threads', '?')} threads in PyTorch and onnxruntime{load_text}). "
+                 f"ONNX vs PyTorch: max |difference| {report.get('parity_max_abs_diff') or 0:.1e}."]
+        if indicative:
+            lines.append(f"<span style='color:#b26a00'>Timings are indicative only: "
+                         f"{latency.get('indicative_because')}.</span>")
+        lines += [f"<span style='color:#b26a00'>{n['message']} — {n['hint']}</span>" for n in notes]
         lines += [f"<span style='color:#c62828'>{p['message']} — {p['hint']}</span>" for p in problems]
         self.summary.setText("<br>".join(lines))
         folder = report.get("folder") or ""
-        self.status.setStyleSheet("color: #c62828;" if problems else "color: #2f9e6b;")
-        self.status.setText(("Exported with a problem" if problems else "Exported") + f" to {folder}")
+        self.status.setStyleSheet("color: #c62828;" if problems else "color: #b26a00;" if notes
+                                  else "color: #2f9e6b;")
+        self.status.setText(("Exported with a problem" if problems else "Exported") + f" to {folder}"
+                            + (" (see the notes in the report)" if notes and not problems else ""))
         self.progress_bar.setValue(100)
         if rejected:
             for j in range(len(COLUMNS)):
@@ -287,6 +317,15 @@ class ExportPanel(QWidget):
         self.max_drop.setEnabled(self.int8.isChecked())
         self.calibration.setEnabled(self.int8.isChecked() and self.mode.currentData() == "static")
         self.open_button.setEnabled(bool(self.report and self.report.get("folder")))
+
+
+def _speedup(ratio: float | None) -> str:
+    """A ratio of median times over PyTorch's, as words (as the engine's card and CLI say it)."""
+    if not ratio:
+        return "–"
+    if 0.95 <= ratio <= 1.05:
+        return "same speed"
+    return f"{ratio:.1f}× faster" if ratio > 1 else f"{1 / ratio:.1f}× slower"
 
 
 def _size(n: int) -> str:

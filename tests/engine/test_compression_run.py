@@ -69,7 +69,8 @@ def test_prune_quantize_export_files_run_in_plain_onnxruntime(tmp_path, demo_dic
     assert report["files"]["onnx_int8"]["bytes"] * 2.5 < report["files"]["onnx_fp32"]["bytes"]
     assert report["quantization"] == {"mode": "static", "max_accuracy_drop": 1.0, "calibration_samples": 128,
                                       "accuracy_drop_points": report["quantization"]["accuracy_drop_points"],
-                                      "kept": True}
+                                      "kept": True, "checked": True, "skipped_because": None,
+                                      "agreement_with_fp32": report["quantization"]["agreement_with_fp32"]}
     card = (out / "MODEL_CARD.md").read_text()
     assert "prune magnitude 50%; quantize static" in card and "sparsity 50" in card
 

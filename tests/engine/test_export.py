@@ -153,3 +153,116 @@ def test_a_quantizer_failure_keeps_fp32_and_says_so(trained_run, tmp_path, monke
     report = export.export_run(trained_run, tmp_path, QuantizeStep())
     assert report["problems"][0]["kind"] == "quantize_failed" and "unsupported node" in report["problems"][0]["message"]
     assert (tmp_path / "student.onnx").is_file() and not (tmp_path / "student.int8.onnx").exists()
+
+
+# ── unlabelled transfer data: a labelled test file, or no labels at all ─────────────────
+
+
+def unlabelled_spec(folder, test_file: bool) -> tuple:
+    """The demo's teachers on digits given as an npz without `y` (the transfer set); with
+    test_file, 397 other digits with their labels in their own npz."""
+    digits = load_digits()
+    x, y = digits.images[:, None].astype(np.float32), digits.target
+    order = np.random.default_rng(0).permutation(len(x))
+    np.savez(folder / "transfer.npz", x=x[order[:1400]])
+    np.savez(folder / "digits-test.npz", x=x[order[1400:]], y=y[order[1400:]])
+    spec = json.loads(DEMO.read_text())
+    for t in spec["teachers"]:
+        t["path"] = str((DEMO.parent / t["path"]).resolve())
+    spec["training"]["epochs"] = 6
+    spec["data"] = {"format": "npz", "path": "transfer.npz", "split": {"val": 0.1, "test": 0.1, "seed": 0}}
+    if test_file:
+        spec["data"]["test_file"] = "digits-test.npz"
+    return write_spec(folder, spec), spec, (x[order[1400:]], y[order[1400:]])
+
+
+def test_unlabelled_transfer_with_a_test_file_measures_student_teachers_and_int8(tmp_path):
+    spec_path, spec, (test_x, test_y) = unlabelled_spec(tmp_path, test_file=True)
+    spec["compression"] = [{"kind": "quantize", "mode": "dynamic", "max_accuracy_drop": 100}]
+    spec["export"] = {}
+    write_spec(tmp_path, spec)
+    run = run_engine("run", spec_path, "--run-dir", tmp_path / "run", "--db", tmp_path / "db")
+    assert run.returncode == 0, run.stderr
+    events = parse_events(run.stdout)
+    assert events[0]["labeled"] is False
+    assert not [e for e in events if e["event"] == "log" and "could not be measured" in e["message"]]
+
+    # each teacher's accuracy on its classes of the test file, in the events and in the store
+    test_metrics = {k: v for e in events if e["event"] == "metric" for k, v in e["values"].items()
+                    if k.startswith("test/")}
+    names = [t["name"] for t in spec["teachers"]]
+    assert {f"test/teacher_acc/{n}" for n in names} <= set(test_metrics) and "test/acc" in test_metrics
+    assert all(0.9 < test_metrics[f"test/teacher_acc/{n}"] <= 1.0 for n in names)
+    from engine.store import Store
+
+    store = Store(tmp_path / "db")
+    stored = {m["name"] for m in store.metrics(events[-1]["run_id"])}
+    store.close()
+    assert {f"test/teacher_acc/{n}" for n in names} <= stored
+
+    report = events[-1]["export"]
+    acc = report["accuracy"]
+    assert all(isinstance(acc[k], float) for k in ("pytorch_fp32", "onnx_fp32", "onnx_int8"))
+    assert report["evaluated_on"] == "test file digits-test.npz" and report["test_samples"] == len(test_y) == 397
+    assert report["accuracy_note"] is None and report["notes"] == [] and report["problems"] == []
+    q = report["quantization"]
+    assert q["checked"] is True and q["kept"] is True and q["skipped_because"] is None
+    assert q["accuracy_drop_points"] == round((acc["onnx_fp32"] - acc["onnx_int8"]) * 100, 3)
+    # measured on the test file itself: the exported model, run here on it, gives the same figure
+    session = ort.InferenceSession(str(tmp_path / "run" / "export" / "student.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    assert float((session.run(None, {"x": test_x})[0].argmax(1) == test_y).mean()) == acc["onnx_fp32"]
+    assert acc["onnx_fp32"] == pytest.approx(test_metrics["test/acc"], abs=1e-6)
+    card = (tmp_path / "run" / "export" / "MODEL_CARD.md").read_text()
+    assert "test file digits-test.npz accuracy (397 samples)" in card
+
+    # the latency section: every path warmed up, then timed; speed-ups from the medians
+    lat = report["latency"]
+    assert lat["threads"] == report["threads"] >= 1 and lat["warmup_batches"] == export.LATENCY_WARMUP
+    assert set(lat["ms_per_batch"]) == {"pytorch_fp32", "onnx_fp32", "onnx_int8"}
+    for name, s in lat["ms_per_batch"].items():
+        assert s["timed_batches"] >= export.LATENCY_TIMED[0]
+        assert s["min"] <= s["p10"] <= s["median"] <= s["p90"] <= s["max"]
+        assert report["latency_ms_per_batch"][name] == s["median"]
+    torch_median = lat["ms_per_batch"]["pytorch_fp32"]["median"]
+    assert lat["speedup_vs_pytorch"] == {k: round(torch_median / lat["ms_per_batch"][k]["median"], 2)
+                                         for k in ("onnx_fp32", "onnx_int8")}
+    assert lat["load"]["cpu_count"] and isinstance(lat["indicative"], bool)
+    assert (lat["indicative_because"] is None) == (not lat["indicative"])
+
+
+def test_without_any_labels_the_accuracy_is_not_measured_and_int8_not_checked(tmp_path):
+    spec_path, spec, _ = unlabelled_spec(tmp_path, test_file=False)
+    spec["training"]["epochs"] = 2
+    write_spec(tmp_path, spec)
+    run = run_engine("run", spec_path, "--run-dir", tmp_path / "run", "--db", tmp_path / "db")
+    assert run.returncode == 0, run.stderr
+    events = parse_events(run.stdout)
+    warned = [e["message"] for e in events if e["event"] == "log" and e["level"] == "warning"
+              and "test accuracy could not be measured" in e["message"]]
+    assert warned == ["test accuracy could not be measured: the data has no labels and no test file, "
+                      "set data.test_file to a labelled file"]
+    assert not [k for e in events if e["event"] == "metric" for k in e["values"] if k.startswith("test/")]
+
+    out = tmp_path / "out"
+    proc = run_engine("export", tmp_path / "run", "--out", out, "--quantize", "int8")
+    assert proc.returncode == 0, proc.stderr  # a note, not a failure
+    assert ("test accuracy: not measured (the data has no labels and no test file; set data.test_file to a "
+            "labelled file)") in proc.stdout
+    assert "test accuracy: ;" not in proc.stdout and "int8: kept unchecked" in proc.stdout
+    report = json.loads((out / "report.json").read_text())
+    assert report["accuracy"] == {"pytorch_fp32": None, "onnx_fp32": None, "onnx_int8": None}
+    assert report["accuracy_note"].startswith("not measured: the data has no labels and no test file")
+    assert "data.test_file" in report["accuracy_note"] and report["problems"] == []
+    q = report["quantization"]
+    assert q["checked"] is False and q["kept"] is True and "no labelled samples" in q["skipped_because"]
+    assert q["accuracy_drop_points"] is None and 0.5 < q["agreement_with_fp32"] <= 1.0
+    assert [n["kind"] for n in report["notes"]] == ["not_measured", "int8_not_checked"]
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "| not measured |" in card and "kept without its accuracy check" in card
+
+    events = parse_events(run_engine("export", tmp_path / "run", "--out", tmp_path / "o2", "--quantize", "int8",
+                                     "--events").stdout)
+    assert events[-1]["event"] == "finished" and events[-1]["status"] == "completed" and events[-1]["exit_code"] == 0
+    assert not [e for e in events if e["event"] == "error"]
+    assert any(e["event"] == "log" and "test accuracy was not measured" in e["message"] for e in events)
