@@ -27,6 +27,7 @@ from engine.spec import CsvData
 DELIMITERS = ",;\t|"
 SNIFF_CHARS = 64 * 1024  # the first lines the separator is detected on
 BAD_CELLS_SHOWN = 20
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 _NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
 
 
@@ -258,12 +259,12 @@ def _numbers(cells: list[str], rows: list[int], column: str, src: CsvData,
                 bad.append(_Bad(rows[i], column, f"{where} is '{cell.strip()}', a missing value",
                                 "set data.missing to mean, median or zero to fill missing cells, or fill the cell"))
             continue
-        out[i] = value
-        if not math.isfinite(float(out[i])):
+        if not abs(value) <= FLOAT32_MAX:
             bad.append(_Bad(rows[i], column, f"{where} is '{cell.strip()[:40]}', "
                             + ("infinite" if math.isinf(value) else "too large for 32-bit floats"),
                             "give a finite number, or empty the cell and set data.missing"))
-            out[i] = np.nan
+            continue
+        out[i] = value
     return out, bad
 
 
