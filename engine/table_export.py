@@ -187,9 +187,6 @@ class RawRowsSession:
         self._row = {row.tobytes(): i for i, row in enumerate(np.ascontiguousarray(part.x, dtype=np.float32))}
         self._last: tuple[np.ndarray, dict] | None = None  # the latency loop feeds one batch again and again
 
-    def get_inputs(self):
-        return self.session.get_inputs()
-
     def run(self, names, feeds: dict[str, np.ndarray]):
         x = feeds["x"]
         if self._last is None or self._last[0] is not x:

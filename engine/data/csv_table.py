@@ -41,6 +41,9 @@ def open_csv(src: CsvData, classes: list[str], table: Table | None = None) -> Ar
     label = src.label_column if table is None else table.label
     plan = _plan(src, header, name) if table is None else _plan_as(table, header, name)
     index = {h: i for i, h in enumerate(header)}
+    if table is None and src.columns is None and "" in header:
+        unnamed = header.count("")
+        notes.append(f"{name}: {unnamed} column{'s' if unnamed > 1 else ''} without a name in the header left out")
     rule = src.missing if table is None else table.missing
 
     body, problems = [], []
@@ -72,8 +75,8 @@ def open_csv(src: CsvData, classes: list[str], table: Table | None = None) -> Ar
     if table is None:
         table = _table(src, plan, numeric, categorical, delimiter)
     else:
-        unseen = sum(int(cell not in set(c.categories) and not is_missing(cell))
-                     for j, c in enumerate(table.categorical) for cell in categorical[:, j].tolist())
+        unseen = sum(sum(cell not in known and not is_missing(cell) for cell in categorical[:, j].tolist())
+                     for j, known in enumerate(set(c.categories) for c in table.categorical))
         if unseen:
             notes.append(f"{name}: {unseen} categorical cells hold values the training file does not "
                          "have; they encode as no category")
@@ -159,7 +162,7 @@ def _plan(src: CsvData, header: list[str], name: str) -> list[tuple[str, str]]:
             problems.append(Problem("data.columns", f"'{c}' is listed twice", "list each column once"))
         features = list(dict.fromkeys(src.columns))
     else:
-        features = [h for h in header if h != label]
+        features = [h for h in header if h != label and h]  # unnamed: a trailing separator
     for c in src.categorical:
         if c not in header:
             problems.append(Problem("data.categorical", f"no column '{c}' in {name}", known))
@@ -211,10 +214,12 @@ def _table(src: CsvData, plan: list[tuple[str, str]], numeric: np.ndarray, categ
                     math.fsum(present) / len(present) if src.missing == "mean" else statistics.median(present))
             columns.append(Column(name, "numeric", fill))
         else:
-            cells = categorical[:, i_cat].tolist()
+            categories = tuple(sorted({c for c in categorical[:, i_cat].tolist() if not is_missing(c)}))
             i_cat += 1
-            columns.append(Column(name, "categorical", categories=tuple(sorted(
-                {c for c in cells if not is_missing(c)}))))
+            if not categories:
+                problems.append(Problem("data.categorical", f"column '{name}' holds no values (every "
+                                        "cell is missing)", "leave it out of data.categorical and data.columns"))
+            columns.append(Column(name, "categorical", categories=categories))
     if problems:
         raise InputError(problems)
     return Table(tuple(columns), src.label_column, src.missing, delimiter)

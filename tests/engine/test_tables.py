@@ -83,6 +83,10 @@ def test_columns_are_chosen_by_name_in_the_listed_order(tmp_path):
     source = open_csv(path, label_column="label", columns=["f2", "f1"])  # id, note: never read
     assert source.x.tolist() == [[10, 1], [20, 2]]
     assert source.table.feature_names == ["f2", "f1"] and source.table.is_identity
+    trailing = tmp_path / "trailing.csv"  # spreadsheets often end every row with the separator
+    trailing.write_text("f1;f2;label;\n1;2;a;\n3;4;b;\n")
+    source = open_csv(trailing, label_column="label")
+    assert source.x.tolist() == [[1, 2], [3, 4]] and "1 column without a name" in source.notes[1]
 
 
 def test_categories_are_one_hot_in_sorted_order(tmp_path):
@@ -107,6 +111,25 @@ def test_missing_cells_are_filled_by_the_rule(tmp_path, rule, fill):
     assert source.table.numeric[0].fill == fill and not source.table.is_identity
     assert np.isnan(source.raw["numeric"][1, 0])  # the exported model is given NaN for them
     assert "5 missing numeric cells filled" in " ".join(source.notes)
+
+
+def test_a_column_with_no_value_at_all_is_named(tmp_path):
+    path = write(tmp_path / "t.csv", ["f", "g", "color"], [["1", "", "NA"], ["2", "?", ""]])
+    found = problems(path, missing="mean", categorical=["color"])
+    assert [(p.path, p.message) for p in found] == [
+        ("data.columns", "column 'g' holds no values (every cell is missing)"),
+        ("data.categorical", "column 'color' holds no values (every cell is missing)")]
+
+
+def test_every_part_of_the_split_keeps_its_raw_cells(tmp_path, demo_dict):
+    rows = [[str(i) if i % 4 else "", "abc"[i % 3] if i % 5 else "", "abc"[i % 3]] for i in range(40)]
+    path = write(tmp_path / "t.csv", ["f", "color", "label"], rows)
+    data = load_dataset(spec_for({"format": "csv", "path": str(path), "label_column": "label", "missing": "median",
+                                  "categorical": ["color"], "split": {"val": 0.2, "test": 0.3}}, demo_dict))
+    for part in (data.train, data.val, data.test):
+        assert set(part.raw) == {"numeric", "categorical"} and len(part.raw["numeric"]) == len(part)
+        assert np.array_equal(data.table.encode(part.raw["numeric"], part.raw["categorical"]), part.x)
+    assert np.isnan(data.train.raw["numeric"]).any()
 
 
 def test_every_missing_cell_is_refused_by_default(tmp_path):
