@@ -19,6 +19,7 @@ wide spread, the figures are marked indicative. Speed-ups come from the medians 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -43,6 +44,7 @@ LATENCY_TIMED = (10, 200)  # timed batches per path: at least, at most (within t
 LATENCY_BUDGET_S = 1.0  # about this long timing each path, once warm
 WIDE_SPREAD = 1.0  # p90 − p10 above this times the median on a path: the timings are indicative
 OPSET = 17
+CORE_FILE = ".student.core.onnx"  # a table's student graph before its encoding goes in front
 
 Progress = Callable[[str, float], None]
 
@@ -65,13 +67,16 @@ def export_run(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None = Non
                             "before this one are kept") from None
         raise RunFailed("io", f"writing the export failed: {exc}",
                         "check the folder's permissions and free space") from None
+    finally:
+        with contextlib.suppress(OSError):
+            (out_dir / CORE_FILE).unlink(missing_ok=True)
 
 
 def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safetensors: bool,
             progress: Progress) -> dict:
     import onnxruntime as ort
 
-    from engine import compress
+    from engine import compress, table_export
     from engine.data import load_dataset
     from engine.model_files import load_safetensors, pruned_widths, sha256_of
     from engine.models import build_model, count_parameters
@@ -111,15 +116,26 @@ def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safeten
 
     progress("onnx", 0.15)
     fp32 = out_dir / "student.onnx"
-    to_onnx(model, test.x[:1], fp32, metadata={
+    # a table whose encoding is not identity (categories, missing cells): the student's graph
+    # (`core`, input x) gets the encoding in front, so the delivered files take raw rows; the
+    # checks feed them the raw cells of the rows PyTorch reads encoded (engine/table_export.py)
+    raw_rows = table_export.wraps(data.table)
+    core = out_dir / CORE_FILE if raw_rows else fp32
+    to_onnx(model, test.x[:1], core, metadata={
         "classes": json.dumps(spec.classes),
         "input": json.dumps({"shape": list(data.sample_shape), "dtype": "float32",
                              "preprocessing": "inside"})})
+    if raw_rows:
+        table_export.wrap(core, fp32, data.table)
+
+    def session_of(path: Path):
+        session = _session(ort, path, threads)
+        return table_export.RawRowsSession(session, test) if raw_rows else session
 
     progress("verify", 0.3)
     with torch.inference_mode():
         torch_logits = model(torch.from_numpy(test.x)).numpy()
-    session = _session(ort, fp32, threads)
+    session = session_of(fp32)
     onnx_logits = session.run(None, {"x": test.x})[0]
     max_diff = float(np.abs(onnx_logits - torch_logits).max())
     tolerance = PARITY_TOLERANCE * max(1.0, float(np.abs(torch_logits).max()))  # relative to the logits
@@ -144,9 +160,11 @@ def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safeten
         quant_report = {"mode": quantize.mode, "max_accuracy_drop": quantize.max_accuracy_drop,
                         "calibration_samples": quantize.calibration_samples if quantize.mode == "static" else None}
         try:
-            _quantize(fp32, int8, quantize, data.train.x, out_dir)
+            _quantize(core, int8, quantize, data.train.x, out_dir)
+            if raw_rows:
+                table_export.wrap(int8, int8, data.table)
             progress("evaluate", 0.75)
-            q_session = _session(ort, int8, threads)
+            q_session = session_of(int8)
             q_logits = q_session.run(None, {"x": test.x})[0]
         except OSError:
             raise
@@ -214,8 +232,11 @@ def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safeten
         "run_dir": str(run_dir.resolve()), "onnxruntime": ort.__version__, "torch": torch.__version__,
         "problems": problems, "notes": notes,
     }
+    if raw_rows:
+        report["input"] = table_export.describe(data.table, test.raw, spec.classes)
     atomic_write_text(out_dir / "report.json", json.dumps(report, indent=2))
-    atomic_write_text(out_dir / "MODEL_CARD.md", model_card(report))
+    atomic_write_text(out_dir / "MODEL_CARD.md", model_card(report)
+                      + (table_export.card_section(report["input"]) if raw_rows else ""))
     progress("done", 1.0)
     return report
 
@@ -410,6 +431,13 @@ def speedup_text(ratio: float | None) -> str:
     return f"{ratio:.1f}× faster" if ratio > 1 else f"{1 / ratio:.1f}× slower"
 
 
+def _input_words(i: dict) -> str:
+    if "inputs" in i:  # a table's raw rows (engine/table_export.py)
+        return "inputs " + ", ".join(f"`{x['name']}` {x['shape']} {x['dtype']}" for x in i["inputs"]) + \
+            ": raw table rows (the encoding is inside the model, see below)"
+    return f"input `x`: {i['shape']} float32, raw values (normalisation is inside the model)"
+
+
 def model_card(r: dict) -> str:
     unmeasured = r.get("accuracy_note")
 
@@ -452,8 +480,8 @@ def model_card(r: dict) -> str:
     return (f"# {r['name']}\n\nA student distilled by Distill Studio from {len(r['teachers'])} teachers "
             f"({', '.join(r['teachers'])}) with {r['strategy']['kind']} "
             f"(T = {r['strategy']['temperature']}).\n\n"
-            f"- classes: {', '.join(r['classes'])}\n- input `x`: {r['input']['shape']} float32, raw values "
-            f"(normalisation is inside the model); output `logits`: {r['output']['shape']}\n"
+            f"- classes: {', '.join(r['classes'])}\n- {_input_words(r['input'])}; "
+            f"output `logits`: {r['output']['shape']}\n"
             f"- parameters: {r['parameters']:,}; sparsity {r['sparsity']:.1%}\n"
             f"- compression: {steps or 'none'}\n"
             f"- ONNX vs PyTorch: max |difference| {r['parity_max_abs_diff']:.2e}\n{notes}\n"

@@ -25,6 +25,8 @@ __all__ = ["SOURCES", "ArraySource", "Dataset", "Part", "Source", "load_dataset"
 class Part:
     x: np.ndarray  # float32 [N, *sample_shape]
     y: np.ndarray | None  # int64 [N] indices into the student's classes, or None
+    raw: dict[str, np.ndarray] | None = None  # the exported model's inputs for these samples,
+    # where they differ from x (a table's cells before encoding: Source.raw_inputs)
 
     def __len__(self) -> int:
         return len(self.x)
@@ -138,7 +140,7 @@ def _split_indices(n: int, val: float, test: float, seed: int) -> list[np.ndarra
 
 
 def _part(source: Source, idx: np.ndarray) -> Part:
-    return Part(source.read(idx), None if source.labels is None else source.labels[idx])
+    return Part(source.read(idx), None if source.labels is None else source.labels[idx], source.raw_inputs(idx))
 
 
 def _check_finite(parts: list[Part], indices: list[np.ndarray]) -> None:

@@ -1,53 +1,290 @@
-"""A CSV table with a header row: numeric feature columns and optionally one label column."""
+"""A CSV table with a header row: feature columns chosen by name (numeric, or categorical and
+one-hot encoded), missing cells handled by a rule, and optionally one label column.
+
+The file's field separator is detected (, ; tab |) unless data.delimiter names it. Every cell
+that cannot be read is reported, by the row number a spreadsheet shows (the header is row 1)
+and the column, up to BAD_CELLS_SHOWN of them in one error. The encoding is a `Table`
+(engine/data/table.py); a test file (`table=` given) is read with the training file's.
+"""
 
 from __future__ import annotations
 
 import csv
+import io
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from engine.data.labels import labels_to_indices
 from engine.data.source import ArraySource, register, require_file
-from engine.errors import InputError
+from engine.data.table import Column, Table, is_missing
+from engine.errors import InputError, Problem
 from engine.spec import CsvData
+
+DELIMITERS = ",;\t|"
+SNIFF_CHARS = 64 * 1024  # the first lines the separator is detected on
+BAD_CELLS_SHOWN = 20
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+_NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
 
 
 @register("csv")
-def open_csv(src: CsvData, classes: list[str]) -> ArraySource:
-    path, label_column = src.path, src.label_column
-    require_file(path, "data.path")
+def open_csv(src: CsvData, classes: list[str], table: Table | None = None) -> ArraySource:
+    require_file(src.path, "data.path")
+    name = src.path.name
+    header, rows, delimiter = _read(src.path, src.delimiter)
+    how = "data.delimiter" if src.delimiter else "detected"
+    notes = [f"{name}: fields separated by {_NAMES.get(delimiter, repr(delimiter))} ({how})"]
+    label = src.label_column if table is None else table.label
+    plan = _plan(src, header, name) if table is None else _plan_as(table, header, name)
+    index = {h: i for i, h in enumerate(header)}
+    if table is None and src.columns is None and "" in header:
+        unnamed = header.count("")
+        notes.append(f"{name}: {unnamed} column{'s' if unnamed > 1 else ''} without a name in the header left out")
+    rule = src.missing if table is None else table.missing
+
+    body, problems = [], []
+    for number, row in rows:  # number: the row as the file shows it (header = row 1)
+        if len(row) != len(header):
+            problems.append(_Bad(number, None, f"row {number} of {name} has {len(row)} fields, the "
+                                 f"header has {len(header)}", "fix that row (a cell holding the "
+                                 f"separator {_NAMES.get(delimiter, delimiter)} needs quotes)"))
+        else:
+            body.append((number, row))
+    if not body and not problems:
+        raise InputError.one("data.path", f"{name} has no data rows",
+                             "the first row names the columns; samples follow, one per row")
+
+    numbers = [n for n, _ in body]
+    numeric_names = [c for c, kind in plan if kind == "numeric"]
+    categorical_names = [c for c, kind in plan if kind == "categorical"]
+    numeric = np.full((len(body), len(numeric_names)), np.nan, dtype=np.float32)
+    for j, column in enumerate(numeric_names):
+        cells = [row[index[column]] for _, row in body]
+        values, bad = _numbers(cells, numbers, column, src, refuse=rule == "refuse")
+        numeric[:, j] = values
+        problems.extend(bad)
+    categorical = np.array([[row[index[c]].strip() for c in categorical_names] for _, row in body],
+                           dtype=object).reshape(len(body), len(categorical_names))
+    if problems:
+        raise InputError(_listed(problems, name))
+
+    if table is None:
+        table = _table(src, plan, numeric, categorical, delimiter)
+    else:
+        unseen = sum(sum(cell not in known and not is_missing(cell) for cell in categorical[:, j].tolist())
+                     for j, known in enumerate(set(c.categories) for c in table.categorical))
+        if unseen:
+            notes.append(f"{name}: {unseen} categorical cells hold values the training file does not "
+                         "have; they encode as no category")
+    missing = int(np.isnan(numeric).sum())
+    if missing:
+        notes.append(f"{name}: {missing} missing numeric cells filled ({table.missing})")
+    x = table.encode(numeric, categorical)
+    if table.categorical:
+        notes.append(f"{name}: {len(table.columns)} feature columns → {table.width} features "
+                     f"({', '.join(c.name for c in table.categorical)} one-hot encoded)")
+    y = None
+    if label is not None:
+        labels = np.array([row[index[label]].strip() for _, row in body])
+        y = labels_to_indices(labels, classes, "data.path")
+    return ArraySource(x, y, tuple(notes), table=table, raw=table.raw_inputs(numeric, categorical))
+
+
+# ── reading the file ─────────────────────────────────────────────────────────────────────────
+
+
+def _read(path: Path, delimiter: str | None) -> tuple[list[str], list[tuple[int, list[str]]], str]:
+    """The header (stripped names), the data rows with their row numbers (blank rows left
+    out), and the field separator."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:  # Excel's "CSV UTF-8" has a BOM
-            rows = list(csv.reader(f))
+            text = f.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError.one("data.path", f"cannot read {path.name} as a text table ({exc})",
                              "save the table as UTF-8 CSV with a header row") from None
+    delimiter = delimiter or detect_delimiter(text[:SNIFF_CHARS])
+    rows = [(n, row) for n, row in enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter),
+                                            start=1) if any(cell.strip() for cell in row)]
     if len(rows) < 2:
         raise InputError.one("data.path", f"{path.name} has no data rows",
                              "the first row names the columns; samples follow, one per row")
-    header, body = rows[0], [r for r in rows[1:] if r]
-    label_idx = None
-    if label_column is not None:
-        if label_column not in header:
-            raise InputError.one("data.label_column", f"no column '{label_column}' in {path.name}",
-                                 f"use one of: {', '.join(header)}")
-        label_idx = header.index(label_column)
-    features = [i for i in range(len(header)) if i != label_idx]
-    x = np.empty((len(body), len(features)), dtype=np.float32)
-    labels = []
-    for r, row in enumerate(body):
-        if len(row) != len(header):
-            raise InputError.one("data.path", f"row {r + 2} of {path.name} has {len(row)} "
-                                 f"fields, the header has {len(header)}", "fix that row")
-        for j, c in enumerate(features):
-            try:
-                x[r, j] = float(row[c])
-            except ValueError:
-                raise InputError.one(
-                    "data.path", f"row {r + 2}, column '{header[c]}' of {path.name} is "
-                    f"'{row[c]}', not a number", "feature columns must be numeric; "
-                    "set `label_column` if this is the label") from None
-        if label_idx is not None:
-            labels.append(row[label_idx].strip())
-    y = labels_to_indices(np.array(labels), classes, "data.path") if label_idx is not None else None
-    return ArraySource(x, y)
+    return [h.strip() for h in rows[0][1]], rows[1:], delimiter
+
+
+def detect_delimiter(sample: str) -> str:
+    """The field separator of a CSV from its first lines: csv.Sniffer's choice among , ; tab |
+    when it splits the header, otherwise the separator that splits every sampled line into the
+    same number (> 1) of fields, the most; ',' for a table of one column."""
+    if len(sample) >= SNIFF_CHARS and "\n" in sample:
+        sample = sample[:sample.rfind("\n")]  # no cut-off last line
+    lines = [line for line in sample.splitlines() if line.strip()][:50]
+    if not lines:
+        return ","
+
+    def fields(d: str) -> list[int]:
+        return [len(r) for r in csv.reader(lines, delimiter=d)]
+
+    try:
+        sniffed = csv.Sniffer().sniff("\n".join(lines), delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        sniffed = None
+    if sniffed and sniffed in DELIMITERS and fields(sniffed)[0] > 1:
+        return sniffed
+    even = [(counts[0], d) for d in DELIMITERS if len(set(counts := fields(d))) == 1 and counts[0] > 1]
+    if even:
+        return max(even, key=lambda e: (e[0], -DELIMITERS.index(e[1])))[1]
+    return max(DELIMITERS, key=lambda d: (fields(d)[0], -DELIMITERS.index(d)))
+
+
+# ── which columns, and what each holds ───────────────────────────────────────────────────────
+
+
+def _plan(src: CsvData, header: list[str], name: str) -> list[tuple[str, str]]:
+    """(column, numeric|categorical) of the feature columns in order, checked against the
+    header: every unknown or misplaced name is reported at its spec field."""
+    problems, label = [], src.label_column
+    known = f"use one of: {', '.join(header)}"
+    duplicated = {h for h in header if header.count(h) > 1}
+    if label is not None and label not in header:
+        problems.append(Problem("data.label_column", f"no column '{label}' in {name}", known))
+    if src.columns is not None:
+        for c in src.columns:
+            if c not in header:
+                problems.append(Problem("data.columns", f"no column '{c}' in {name}", known))
+            elif c == label:
+                problems.append(Problem("data.columns", f"'{c}' is the label column (data.label_column)",
+                                        "take it out of data.columns: the label is not a feature"))
+        for c in sorted({c for c in src.columns if src.columns.count(c) > 1}):
+            problems.append(Problem("data.columns", f"'{c}' is listed twice", "list each column once"))
+        features = list(dict.fromkeys(src.columns))
+    else:
+        features = [h for h in header if h != label and h]  # unnamed: a trailing separator
+    for c in src.categorical:
+        if c not in header:
+            problems.append(Problem("data.categorical", f"no column '{c}' in {name}", known))
+        elif c == label:
+            problems.append(Problem("data.categorical", f"'{c}' is the label column (data.label_column)",
+                                    "take it out of data.categorical: the label's values are the classes"))
+        elif c not in features:
+            problems.append(Problem("data.categorical", f"'{c}' is not one of data.columns",
+                                    "add it to data.columns, or take it out of data.categorical"))
+    for c in sorted(duplicated & ({*features, label} - {None})):
+        problems.append(Problem("data.path", f"{name} has two columns named '{c}'",
+                                "give every column of the header its own name"))
+    if not features and not problems:
+        problems.append(Problem("data.columns", f"{name} has no feature column", "the student needs "
+                                "at least one column besides the label"))
+    if problems:
+        raise InputError(problems)
+    return [(c, "categorical" if c in src.categorical else "numeric") for c in features]
+
+
+def _plan_as(table: Table, header: list[str], name: str) -> list[tuple[str, str]]:
+    """A test file: the training table's columns, found by name."""
+    wanted = [c.name for c in table.columns] + ([table.label] if table.label else [])
+    absent = [c for c in wanted if c not in header]
+    if absent:
+        raise InputError([Problem("data.path", f"{name} has no column '{c}' (the training file has it)",
+                                  f"give the test file the training file's columns; it has: {', '.join(header)}")
+                          for c in absent])
+    return [(c.name, c.kind) for c in table.columns]
+
+
+def _table(src: CsvData, plan: list[tuple[str, str]], numeric: np.ndarray, categorical: np.ndarray,
+           delimiter: str) -> Table:
+    """The encoding learnt from the training file: fill values by the missing rule, the
+    categories of each categorical column (missing cells are not a category)."""
+    columns, problems, i_num, i_cat = [], [], 0, 0
+    for name, kind in plan:
+        if kind == "numeric":
+            values = numeric[:, i_num]
+            present = values[~np.isnan(values)].astype(np.float64)
+            i_num += 1
+            fill = None
+            if src.missing != "refuse":
+                if not len(present):
+                    problems.append(Problem("data.columns", f"column '{name}' holds no values (every cell "
+                                            "is missing)", "leave it out of data.columns, or fill it"))
+                    continue
+                fill = 0.0 if src.missing == "zero" else float(
+                    math.fsum(present) / len(present) if src.missing == "mean" else statistics.median(present))
+            columns.append(Column(name, "numeric", fill))
+        else:
+            categories = tuple(sorted({c for c in categorical[:, i_cat].tolist() if not is_missing(c)}))
+            i_cat += 1
+            if not categories:
+                problems.append(Problem("data.categorical", f"column '{name}' holds no values (every "
+                                        "cell is missing)", "leave it out of data.categorical and data.columns"))
+            columns.append(Column(name, "categorical", categories=categories))
+    if problems:
+        raise InputError(problems)
+    return Table(tuple(columns), src.label_column, src.missing, delimiter)
+
+
+# ── cells ────────────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass
+class _Bad:
+    row: int
+    column: str | None  # None: the whole row
+    message: str
+    hint: str
+
+
+def _numbers(cells: list[str], rows: list[int], column: str, src: CsvData,
+             refuse: bool) -> tuple[np.ndarray, list[_Bad]]:
+    """A numeric column's cells as float32 (NaN: missing) and its bad cells."""
+    name = src.path.name
+    out = np.full(len(cells), np.nan, dtype=np.float32)
+    bad = []
+    for i, cell in enumerate(cells):
+        where = f"row {rows[i]}, column '{column}' of {name}"
+        if is_missing(cell):
+            if refuse:
+                shown = "empty" if not cell.strip() else f"'{cell.strip()}', a missing value"
+                bad.append(_Bad(rows[i], column, f"{where} is {shown}", "set data.missing to mean, "
+                                "median or zero to fill missing cells, or fill the cell"))
+            continue
+        try:
+            value = float(cell)
+        except ValueError:
+            other = "" if src.label_column is not None else \
+                "; or, if it is the label, set data.label_column to it"
+            bad.append(_Bad(rows[i], column, f"{where} is '{cell.strip()[:40]}', not a number",
+                            f"if '{column}' holds categories, add it to data.categorical; "
+                            f"otherwise fix the cell{other}"))
+            continue
+        if math.isnan(value):  # -nan, +nan: missing too
+            if refuse:
+                bad.append(_Bad(rows[i], column, f"{where} is '{cell.strip()}', a missing value",
+                                "set data.missing to mean, median or zero to fill missing cells, or fill the cell"))
+            continue
+        if not abs(value) <= FLOAT32_MAX:
+            bad.append(_Bad(rows[i], column, f"{where} is '{cell.strip()[:40]}', "
+                            + ("infinite" if math.isinf(value) else "too large for 32-bit floats"),
+                            "give a finite number, or empty the cell and set data.missing"))
+            continue
+        out[i] = value
+    return out, bad
+
+
+def _listed(bad: list[_Bad], name: str) -> list[Problem]:
+    """Every bad cell in the order a reader meets them, the first BAD_CELLS_SHOWN one by one,
+    then one problem that counts the rest per column."""
+    bad = sorted(bad, key=lambda b: b.row)  # stable: a row's cells stay in column order
+    out = [Problem("data.path", b.message, b.hint) for b in bad[:BAD_CELLS_SHOWN]]
+    rest = bad[BAD_CELLS_SHOWN:]
+    if rest:
+        per: dict[str, int] = {}
+        for b in rest:
+            key = f"column '{b.column}'" if b.column else "rows of the wrong length"
+            per[key] = per.get(key, 0) + 1
+        out.append(Problem("data.path", f"and {len(rest)} more bad cells in {name} ("
+                           + ", ".join(f"{k}: {v}" for k, v in per.items()) + ")",
+                           "the same fixes apply; the first ones are listed above"))
+    return out

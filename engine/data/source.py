@@ -39,13 +39,18 @@ class Source(ABC):
     def digest(self, h) -> None:
         """Feed the bytes that identify the samples into the hash `h` (hashlib)."""
 
+    def raw_inputs(self, idx: np.ndarray) -> dict[str, np.ndarray] | None:
+        """The exported model's inputs for the samples at `idx` where they differ from the
+        samples (a table's raw cells before its encoding, engine/data/table.py), else None."""
+        return None
+
 
 class ArraySource(Source):
     """Samples held in memory (or memory-mapped) as one array."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray | None, notes: tuple[str, ...] = (),
-                 table: object | None = None):
-        self.x, self.labels, self.notes, self.table = x, y, notes, table
+                 table: object | None = None, raw: dict[str, np.ndarray] | None = None):
+        self.x, self.labels, self.notes, self.table, self.raw = x, y, notes, table, raw
         self.sample_shape = tuple(x.shape[1:])
 
     def __len__(self) -> int:
@@ -57,6 +62,9 @@ class ArraySource(Source):
     def digest(self, h) -> None:
         h.update(repr((self.x.shape, str(self.x.dtype))).encode())
         h.update(np.ascontiguousarray(self.x).data)
+
+    def raw_inputs(self, idx: np.ndarray) -> dict[str, np.ndarray] | None:
+        return None if self.raw is None else {k: v[idx] for k, v in self.raw.items()}
 
 
 Opener = Callable[..., Source]  # (settings of one DataSource class, the spec's classes, **options) -> Source

@@ -211,3 +211,34 @@ def test_a_number_that_is_not_finite_or_not_whole_is_not_stepped(form, qtbot):
         depth.setFocus()
         qtbot.keyClick(depth, Qt.Key_Up)  # no OverflowError, no guess
         assert depth.text() == text
+
+
+def test_the_csv_table_options_render_and_edit(form):
+    from engine.spec import CsvData
+
+    data = form.add("data")
+    choose(form, "format", "csv")
+
+    def edit(name, text):
+        line = field(form, QLineEdit, name)
+        assert line is not None, name
+        line.setText(text)
+        line.textEdited.emit(text)
+        line.editingFinished.emit()
+        return form.doc.nodes[data.id].props.get(name)
+
+    assert edit("path", "/data/wine.csv") == "/data/wine.csv"
+    assert edit("columns", "alcohol, region ,hue") == ["alcohol", "region", "hue"]  # list[str]: by commas
+    assert edit("categorical", "region") == ["region"]
+    assert edit("label_column", "kind") == "kind"
+    assert edit("delimiter", ";") == ";"
+    missing = field(form, QComboBox, "missing")
+    assert combo_values(missing) == ["refuse", "mean", "median", "zero"] and missing.currentData() == "refuse"
+    choose(form, "missing", "mean")
+    props = form.doc.nodes[data.id].props
+    settings = CsvData.model_validate(props)
+    assert (settings.columns, settings.categorical, settings.missing, settings.delimiter) == \
+        (["alcohol", "region", "hue"], ["region"], "mean", ";")
+    assert edit("delimiter", ";;") == ";"  # one character: refused with the spec's reason, not stored
+    assert "at most 1 character" in form.findChild(QLabel, "error-delimiter").text()
+    assert edit("delimiter", "") is None and edit("columns", "") is None  # none: detected / all columns
