@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -186,6 +187,10 @@ class RawRowsSession:
         self.session, self._raw = session, part.raw
         self._row = {row.tobytes(): i for i, row in enumerate(np.ascontiguousarray(part.x, dtype=np.float32))}
         self._last: tuple[np.ndarray, dict] | None = None  # the latency loop feeds one batch again and again
+
+    def get_inputs(self) -> list:
+        """The input the checks feed: the student's encoded rows, `x`."""
+        return [SimpleNamespace(name="x")]
 
     def run(self, names, feeds: dict[str, np.ndarray]):
         x = feeds["x"]
