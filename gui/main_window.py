@@ -428,10 +428,10 @@ class MainWindow(QMainWindow):
                                                     name=f"recent-{Path(p).name}"))
         self.recent_menu.setEnabled(bool(recent))
 
-    def show_problems(self, title: str, exc: InputError) -> None:
+    def show_problems(self, title: str, exc: InputError, outcome: str = "Nothing was changed.") -> None:
         lines = [f"• {p.path}: {p.message}\n   → {p.hint}" for p in exc.problems[:12]]
         more = len(exc.problems) - 12
-        box = QMessageBox(QMessageBox.Warning, title, title + ". Nothing was changed.",
+        box = QMessageBox(QMessageBox.Warning, title, f"{title}. {outcome}".strip(),
                           QMessageBox.Ok, self)
         box.setObjectName("problems-box")
         box.setInformativeText("\n".join(lines) + (f"\n… and {more} more" if more > 0 else ""))
@@ -453,10 +453,22 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(f"The engine could not check the pipeline (exit {code})", 8000)
                 return
             if result.get("valid"):
+                for item in self.scene.node_items.values():
+                    item.set_warning("")
+                checks = result.get("checks", [])
+                for c in checks:
+                    self.show_teacher_check(c["teacher"], c["level"], c["message"], c.get("hint", ""),
+                                            c.get("accuracy"), c.get("samples"))
+                warnings = [c for c in checks if c["level"] == "warning"]
                 self.statusBar().showMessage(
                     f"Pipeline ready: {len(result['teachers'])} teachers → student with "
                     f"{result['student_parameters']:,} parameters; {result['samples']['train']} "
-                    "training samples", 10000)
+                    "training samples" + (f"; {len(warnings)} warning(s) on the teachers" if warnings else ""),
+                    10000)
+                if warnings:
+                    self.show_problems("The pipeline can run, but check these teachers", InputError(
+                        [Problem(c["field"], c["message"], c.get("hint", "")) for c in warnings]),
+                        "Their warnings are on their nodes too.")
             else:
                 self.show_problems("The pipeline cannot run yet",
                                    InputError([Problem(**p) for p in result["problems"]]))
@@ -467,6 +479,18 @@ class MainWindow(QMainWindow):
 
         proc = start_engine(self, ["validate", "--json", str(spec)], finished=done, failed_to_start=not_started)
         self.statusBar().showMessage("Checking the pipeline with the engine…")
+
+    def show_teacher_check(self, teacher: str, level: str, message: str, hint: str,
+                           accuracy: float | None, samples: int | None) -> None:
+        """What the engine's checks found about a teacher, on its node: a warning in amber, or
+        its accuracy on the labelled samples."""
+        for item in self.scene.node_items.values():
+            if item.node.kind != "teacher" or item.node.props.get("name") != teacher:
+                continue
+            if level == "warning":
+                item.set_warning(f"{message} — {hint}" if hint else message)
+            elif accuracy is not None and not item.warning:
+                item.set_live(f"accuracy {accuracy:.3f} on {samples} labelled samples")
 
     def show_dashboard(self) -> None:
         self.dashboard_dock.show()

@@ -15,7 +15,18 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QMessageBox, QProgressBar
 
 from engine.atomic_io import atomic_write_text
-from engine.events import Checkpoint, Error, Event, Finished, Log, Metric, Progress, Started, TeacherOutputs
+from engine.events import (
+    Checkpoint,
+    Error,
+    Event,
+    Finished,
+    Log,
+    Metric,
+    Progress,
+    Started,
+    TeacherCheck,
+    TeacherOutputs,
+)
 from engine.run import default_run_dir
 from gui.document.chain import chain_after
 from gui.document.convert import project_json
@@ -147,6 +158,7 @@ class RunController(QObject):
         self.epochs = 0
         for item in self.window.scene.node_items.values():
             item.set_live("")
+            item.set_warning("")  # this run's checks say again what still holds
         self.progress.setValue(0)
         self.progress.show()
         self.run_label.setText("starting the engine…")
@@ -196,6 +208,10 @@ class RunController(QObject):
             for item in scene.node_items.values():
                 if item.node.kind == "teacher" and item.node.props.get("name") == e.teacher:
                     item.set_live("outputs cached: reused" if e.cache == "hit" else "outputs cached: computed once")
+        elif isinstance(e, TeacherCheck):  # before training: how the teacher reads its input, its accuracy
+            self.window.show_teacher_check(e.teacher, e.level, e.message, e.hint, e.accuracy, e.samples)
+            self.dashboard.add_log(e.message + (f" — {e.hint}" if e.level == "warning" and e.hint else ""),
+                                   error=e.level == "warning")
         elif isinstance(e, Log):
             self.dashboard.add_log(e.message, error=e.level == "warning")
         elif isinstance(e, Error):

@@ -19,7 +19,7 @@ from engine.spec import (
 from gui.document.kinds import KINDS
 from gui.document.model import Link, Node
 from gui.document.schema import ARCHITECTURES, DATA_FORMATS, base_name, card_line, with_defaults
-from gui.document.validation import OK
+from gui.document.validation import INCOMPLETE, OK
 from gui.theme import ACCENT, STATE_COLORS, STATE_WORDS
 
 NODE_W, NODE_H, HEADER_H, PORT_R = 240.0, 104.0, 24.0, 6.0
@@ -151,6 +151,7 @@ class NodeItem(QGraphicsObject):
         self.node = node
         self.state, self.reason = OK, ""
         self.live = ""  # what a running training says about this node
+        self.warning = ""  # what the engine's checks warn about this node (until the next run or check)
         self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
                       | QGraphicsItem.ItemSendsScenePositionChanges)
         self.setAcceptHoverEvents(True)
@@ -175,12 +176,19 @@ class NodeItem(QGraphicsObject):
             self.state, self.reason = state, reason or ""
         self.setToolTip(f"{KINDS[node.kind].title}: {STATE_WORDS[self.state]}"
                         + (f" — {self.reason}" if self.reason and self.state != OK else "")
+                        + (f"\n⚠ {self.warning}" if self.warning else "")
                         + "".join(f"\n{line}" for line in summary(node)))  # lines the card elides
         self.update()
 
     def set_live(self, text: str) -> None:
         self.live = text
         self.update()
+
+    def set_warning(self, text: str) -> None:
+        """A warning from the engine's checks (e.g. a teacher near chance): on the card, in amber,
+        and in full in the tooltip."""
+        self.warning = text
+        self.refresh(self.node)
 
     def boundingRect(self) -> QRectF:
         return QRectF(-2, -2, NODE_W + 4, NODE_H + 4)
@@ -191,8 +199,8 @@ class NodeItem(QGraphicsObject):
         rect = QRectF(0, 0, NODE_W, NODE_H)
         painter.setRenderHint(QPainter.Antialiasing)
         border = QColor(ACCENT) if self.isSelected() else STATE_COLORS[self.state] \
-            if self.state != OK else QColor("#c9ced6")
-        painter.setPen(QPen(border, 2.5 if self.isSelected() or self.state != OK else 1.2))
+            if self.state != OK else STATE_COLORS[INCOMPLETE] if self.warning else QColor("#c9ced6")
+        painter.setPen(QPen(border, 2.5 if self.isSelected() or self.state != OK or self.warning else 1.2))
         painter.setBrush(QColor("white"))
         painter.drawRoundedRect(rect, 8, 8)
         painter.save()
@@ -229,7 +237,10 @@ class NodeItem(QGraphicsObject):
                              Qt.AlignVCenter | Qt.AlignLeft, self._elide(painter, line, NODE_W - left - 16))
         status = STATE_WORDS[self.state] if self.state == OK else f"{STATE_WORDS[self.state]}: {self.reason}"
         painter.setPen(STATE_COLORS[self.state].darker(115))
-        if self.live:
+        if self.warning and self.state == OK:
+            status = f"⚠ {self.warning}"
+            painter.setPen(STATE_COLORS[INCOMPLETE].darker(140))
+        elif self.live:
             status = self.live
             painter.setPen(QColor(ACCENT))
         painter.drawText(QRectF(left, NODE_H - 20, NODE_W - left - 14, 16), Qt.AlignVCenter | Qt.AlignLeft,
