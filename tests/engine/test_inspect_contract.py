@@ -8,14 +8,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper
 
 from engine.inspect_model import format_report, inspect_model
 from engine.model_metadata import numbers, strings
 from engine.spec import TeacherInput
-from tests.helpers import TEACHERS, run_engine
+from tests.helpers import TEACHERS, image_onnx, run_engine
 
 NAMES = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
 
@@ -111,27 +109,8 @@ def test_the_demo_teacher_is_channels_first_with_logits():
     assert proposed["input"] == {"layout": "nchw"} and proposed["outputs"] == "logits"
 
 
-def _image_model(path, shape, meta: dict, softmax: bool = False):
-    """An ONNX image model built by hand: flatten, one linear layer, optionally a softmax."""
-    width = int(np.prod([d for d in shape[1:] if isinstance(d, int)]))
-    nodes = [helper.make_node("Flatten", ["x"], ["flat"]),
-             helper.make_node("Gemm", ["flat", "w", "b"], ["y" if not softmax else "z"])]
-    if softmax:
-        nodes.append(helper.make_node("Softmax", ["z"], ["y"], axis=1))
-    graph = helper.make_graph(
-        nodes, "image", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])],
-        [helper.make_tensor("w", TensorProto.FLOAT, [width, 3], np.zeros(width * 3)),
-         helper.make_tensor("b", TensorProto.FLOAT, [3], np.zeros(3))])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    for key, value in meta.items():
-        model.metadata_props.add(key=key, value=value)
-    onnx.save(model, str(path))
-    return path
-
-
 def test_metadata_mean_and_std_are_proposed(tmp_path):
-    path = _image_model(tmp_path / "m.onnx", ["batch", 3, 8, 8],
+    path = image_onnx(tmp_path / "m.onnx", ["batch", 3, 8, 8],
                         {"mean": "[0.485, 0.456, 0.406]", "STD": "0.229, 0.224, 0.225",
                          "channel_order": "BGR", "rescale_factor": "1/255", "accuracy": "0.93"})
     info = inspect_model(path)
@@ -146,7 +125,7 @@ def test_metadata_mean_and_std_are_proposed(tmp_path):
 
 
 def test_metadata_the_spec_would_refuse_is_not_proposed(tmp_path):
-    path = _image_model(tmp_path / "m.onnx", ["batch", 1, 8, 8],
+    path = image_onnx(tmp_path / "m.onnx", ["batch", 1, 8, 8],
                         {"mean": "[0.5, 0.5, 0.5]", "std": "0", "scale": "fast", "layout": "NCHW"})
     proposed = inspect_model(path)["proposed"]
     assert proposed["input"] == {"layout": "nchw"}  # 3 means for 1 channel; std 0; no number
@@ -154,7 +133,7 @@ def test_metadata_the_spec_would_refuse_is_not_proposed(tmp_path):
     assert "has 3 values but the model takes 1 channel" in said and "std '0' holds a value ≤ 0" in said
     assert "scale 'fast' is not one positive number" in said
 
-    path = _image_model(tmp_path / "m.onnx", ["batch", 1, 8, 8], {"data_format": "channels_last",
+    path = image_onnx(tmp_path / "m.onnx", ["batch", 1, 8, 8], {"data_format": "channels_last",
                                                                    "mean": "0.5 0.5", "std": "[0.5, 0.25, 1]"})
     proposed = inspect_model(path)["proposed"]
     assert "layout" not in proposed["input"]  # the shape and the metadata disagree
@@ -164,7 +143,7 @@ def test_metadata_the_spec_would_refuse_is_not_proposed(tmp_path):
 
 
 def test_timm_style_size_and_crop(tmp_path):
-    path = _image_model(tmp_path / "m.onnx", ["batch", 3, "height", "width"],
+    path = image_onnx(tmp_path / "m.onnx", ["batch", 3, "height", "width"],
                         {"input_size": "[3, 224, 224]", "crop_pct": "0.875", "interpolation": "bicubic"},
                         softmax=True)
     proposed = inspect_model(path)["proposed"]
