@@ -44,11 +44,11 @@ OVERRIDES: dict[tuple[str, str], Override] = {
     ("teacher", "mapping"): Override(hidden=True),  # the class-mapping table below the form
     ("teacher", "architecture"): Override(shown_if=lambda p: weights_only(Node("", "teacher", p))),
     ("teacher", "input"): Override("Input the model expects"),
-    ("teacher", "input.size"): Override("Resize to", placeholder="height, width (none: as the data is)"),
+    ("teacher", "input.size"): Override("Resize to", placeholder="height, width (none: as is)"),
     ("teacher", "input.crop"): Override("Centre crop", placeholder="height, width (none: no crop)"),
     ("teacher", "input.mean"): Override(placeholder="one per channel, e.g. 0.485, 0.456, 0.406"),
     ("teacher", "input.std"): Override(placeholder="one per channel, e.g. 0.229, 0.224, 0.225"),
-    ("teacher", "input.columns"): Override(placeholder="tables: names in order (none: all)"),
+    ("teacher", "input.columns"): Override(placeholder="names, in order (none: all)"),
     ("strategy", "hard_label_weight"): Override("Label weight α"),
     ("strategy", "partial_classes"): Override("Partial teachers"),
     ("strategy", "combine"): Override("Combine teachers"),
