@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
+from engine import model_metadata as md
+from engine.contract_proposal import propose
 from engine.model_files import check_readable, load_state_dict_pt, read_onnx, read_safetensors_header, sha256_of
 
 
@@ -34,30 +35,65 @@ def _inspect_onnx(path: Path, where: str) -> dict:
     def dtype(value_info) -> str:
         return onnx.TensorProto.DataType.Name(value_info.type.tensor_type.elem_type).lower()
 
+    from engine import onnx_graph_facts as facts
+
     initializers = {i.name for i in model.graph.initializer}
     meta = {p.key: p.value for p in model.metadata_props}
-    classes = _classes_from_metadata(meta.get("classes"))
+    inputs = [{"name": i.name, "shape": shape(i), "dtype": dtype(i)}
+              for i in model.graph.input if i.name not in initializers]
     outputs = [{"name": o.name, "shape": shape(o), "dtype": dtype(o)} for o in model.graph.output]
+    scores = facts.scores_output(model)
+    zipmaps = facts.zipmap_outputs(model) if scores is None else []
+    warnings = [f"output '{name}' is a ZipMap (a list of dicts per sample), which a teacher cannot "
+                "be read from: export with skl2onnx options {'zipmap': False}" for name in zipmaps]
+    scores_name = scores.name if scores is not None else (zipmaps[0] if zipmaps else None)
+    kind = facts.output_kind(model, scores_name) if scores_name else None
     return {
-        "inputs": [{"name": i.name, "shape": shape(i), "dtype": dtype(i)}
-                   for i in model.graph.input if i.name not in initializers],
+        "inputs": inputs,
         "outputs": outputs,
-        "classes": classes,
-        "parameters": sum(math.prod(t.dims) for t in model.graph.initializer),
+        **_classes(meta, facts.graph_classes(model), warnings),
+        "parameters": facts.parameter_count(model),
         "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=None),
         "producer": " ".join(x for x in (model.producer_name, model.producer_version) if x),
         "metadata": meta,
+        **_accuracy(meta),
+        "proposed": propose(inputs, meta, (scores_name, *kind) if kind else None),
+        "warnings": warnings,
     }
+
+
+def _classes(meta: dict, from_graph: list[str] | None, warnings: list[str]) -> dict:
+    """The class names and where they were read: the metadata's names (an export script's words)
+    where they fit the graph's labels, else the graph's (a scikit-learn classifier's labels)."""
+    found = md.lookup(meta, "classes")
+    from_meta = md.strings(found[1]) if found else None
+    if from_meta and from_graph and len(from_meta) != len(from_graph):
+        warnings.append(f"metadata {found[0]} names {len(from_meta)} classes but the graph holds "
+                        f"{len(from_graph)} labels: the graph's are used")
+        from_meta = None
+    if from_meta:
+        return {"classes": from_meta, "classes_from": "metadata"}
+    if from_graph:
+        return {"classes": from_graph, "classes_from": "graph"}
+    return {"classes": None}
+
+
+def _accuracy(meta: dict) -> dict:
+    """The accuracy the export script says the model reached, shown (not checked) to the user."""
+    found = md.lookup(meta, "accuracy")
+    values = md.numbers(found[1]) if found else None
+    return {"accuracy": values[0]} if values and len(values) == 1 else {}
 
 
 def _inspect_safetensors(path: Path, where: str) -> dict:
     header = read_safetensors_header(path, where)
     meta = header.pop("__metadata__", None) or {}
+    meta = meta if isinstance(meta, dict) else {}
     tensors = [{"name": k, "shape": v.get("shape", []), "dtype": v.get("dtype", "?")}
                for k, v in header.items()]
-    classes = _classes_from_metadata(meta.get("classes"))
     return {"tensors": tensors, "parameters": sum(math.prod(t["shape"]) for t in tensors),
-            "classes": classes, "metadata": meta, **_io_guess(tensors)}
+            **_classes(meta, None, []), "metadata": meta, **_accuracy(meta), **_io_guess(tensors),
+            "proposed": propose([], meta)}
 
 
 def _inspect_pytorch(path: Path, where: str) -> dict:
@@ -65,7 +101,7 @@ def _inspect_pytorch(path: Path, where: str) -> dict:
     tensors = [{"name": k, "shape": list(v.shape), "dtype": str(v.dtype).replace("torch.", "")}
                for k, v in state.items()]
     return {"tensors": tensors, "parameters": sum(math.prod(t["shape"]) for t in tensors),
-            "classes": None, **_io_guess(tensors)}
+            "classes": None, **_io_guess(tensors), "proposed": propose([], {})}
 
 
 def _io_guess(tensors: list[dict]) -> dict:
@@ -74,19 +110,9 @@ def _io_guess(tensors: list[dict]) -> dict:
     return {"outputs": [{"name": "logits", "shape": ["batch", head["shape"][0]]}]} if head else {}
 
 
-def _classes_from_metadata(value: str | None) -> list[str] | None:
-    if not value:
-        return None
-    try:
-        parsed = json.loads(value)
-        if isinstance(parsed, list):
-            return [str(c) for c in parsed]
-    except json.JSONDecodeError:
-        pass
-    return [c.strip() for c in value.split(",")]
-
-
 def format_report(info: dict) -> str:
+    """What `distill-engine inspect` prints: the file's facts, its classes and where they were
+    read, and the proposed input contract, one setting a line with its reason."""
     lines = [f"file:       {info['file']}", f"format:     {info['format']}",
              f"size:       {info['bytes']:,} bytes", f"sha256:     {info['sha256']}",
              f"parameters: {info.get('parameters', 0):,}"]
@@ -94,9 +120,20 @@ def format_report(info: dict) -> str:
         for io in info.get(key, []):
             lines.append(f"{key[:-1] + ':':11} {io['name']} {io['shape']} {io.get('dtype', '')}".rstrip())
     classes = info.get("classes")
-    lines.append(f"classes:    {', '.join(classes) if classes else '(not recorded in the file)'}")
+    where = f" (from the {info['classes_from']})" if classes and info.get("classes_from") else ""
+    lines.append(f"classes:    {', '.join(classes) + where if classes else '(not recorded in the file)'}")
+    if info.get("accuracy") is not None:
+        lines.append(f"accuracy:   {info['accuracy']:g} (as the file says)")
     if info.get("opset"):
         lines.append(f"opset:      {info['opset']}")
     if info.get("tensors") is not None:
         lines.append(f"tensors:    {len(info['tensors'])}")
+    for warning in info.get("warnings") or []:
+        lines.append(f"warning:    {warning}")
+    proposed = info.get("proposed") or {}
+    if proposed.get("reasons"):
+        settings = len(proposed.get("input") or {}) + (1 if proposed.get("outputs") else 0)
+        lines.append(f"proposed:   {settings} setting{'s' if settings != 1 else ''} for the teacher"
+                     + ("" if settings else " (nothing the file makes certain)"))
+        lines += [f"  - {reason}" for reason in proposed["reasons"]]
     return "\n".join(lines)

@@ -37,6 +37,7 @@ from gui.panels.inspector import Inspector
 from gui.panels.palette import Palette
 from gui.panels.runs import RunsPanel
 from gui.run_controller import RunController
+from gui.teacher_files import TeacherFiles
 
 PROJECT_FILTER = "Distill Studio projects (*.distill.json);;JSON (*.json)"
 MAX_RECENT = 8
@@ -90,8 +91,7 @@ class MainWindow(QMainWindow):
         self.undo_stack.cleanChanged.connect(lambda _clean: self._update_title())
         self.doc.changed.connect(self._update_summary)
         self.doc.nameChanged.connect(lambda _n: self._update_title())
-        self._reading: set[tuple[str, str]] = set()
-        self.doc.nodeChanged.connect(self._teacher_path_changed)
+        self.teacher_files = TeacherFiles(self.doc, self.undo_stack, self.model_inspector, self)
         self.model_inspector.busyChanged.connect(lambda _n: self._update_summary())
         self._build_actions()
         self._restore_layout()
@@ -346,32 +346,7 @@ class MainWindow(QMainWindow):
         self.view.fit_to_view()
         for node in self.doc.of_kind("teacher"):
             if node.props.get("path"):
-                self._read_teacher_file(node.id, node.props["path"])
-
-    def _read_teacher_file(self, node_id: str, path: str) -> None:
-        if (node_id, path) in self._reading:
-            return
-        self._reading.add((node_id, path))
-
-        def done(info, error):
-            self._reading.discard((node_id, path))
-            node = self.doc.nodes.get(node_id)
-            if node is None or node.props.get("path") != path:
-                return  # another project, or the file changed meanwhile: not this node's file
-            self.doc.set_info(node_id, info if info is not None else {"error": error, "file": path})
-
-        self.model_inspector.inspect(path, done)
-
-    def _teacher_path_changed(self, node_id: str) -> None:
-        """A teacher's file info follows its file: edits, undo and redo alike."""
-        node = self.doc.nodes.get(node_id)
-        if node is None or node.kind != "teacher":
-            return
-        path = node.props.get("path")
-        if path and node.info.get("file") != path and (node_id, path) not in self._reading:
-            if node.info:
-                self.doc.set_info(node_id, {})
-            self._read_teacher_file(node_id, path)
+                self.teacher_files.read(node.id, node.props["path"])
 
     def save(self) -> bool:
         if self.path is None:

@@ -61,3 +61,27 @@ def wait_for(proc, kind, count=1):
             seen += 1
             if seen == count:
                 return
+
+
+def image_onnx(path: Path, shape: list, meta: dict, softmax: bool = False, classes: int = 3) -> Path:
+    """A small ONNX image model built by hand: flatten, one linear layer (zeros), optionally a
+    softmax; `meta` goes into its metadata as an export script would write it."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    width = int(np.prod([d for d in shape[1:] if isinstance(d, int)]))
+    nodes = [helper.make_node("Flatten", ["x"], ["flat"]),
+             helper.make_node("Gemm", ["flat", "w", "b"], ["z" if softmax else "y"])]
+    if softmax:
+        nodes.append(helper.make_node("Softmax", ["z"], ["y"], axis=1))
+    graph = helper.make_graph(
+        nodes, "image", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", classes])],
+        [helper.make_tensor("w", TensorProto.FLOAT, [width, classes], np.zeros(width * classes)),
+         helper.make_tensor("b", TensorProto.FLOAT, [classes], np.zeros(classes))])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    for key, value in meta.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(path))
+    return path

@@ -14,6 +14,7 @@ from gui.document.commands import AddNode
 from gui.document.kinds import KINDS, default_props
 from gui.document.model import Document, Node
 from gui.document.schema import DATA_FORMATS, file_fields, swap_member
+from gui.document.teacher_proposal import with_proposal
 from gui.drag_formats import KIND_MIME, MODEL_MIME, MODEL_SUFFIXES
 from gui.engine_client.inspect import ModelInspector
 
@@ -27,17 +28,13 @@ def unique_teacher_name(doc: Document, base: str) -> str:
 
 
 def teacher_node(doc: Document, path: str, info: dict, pos: tuple[float, float]) -> Node:
-    """A teacher for a model file, filled in from what the engine read off the file."""
-    classes = info.get("classes")
-    if not classes:
-        outputs = info.get("outputs") or []
-        width = outputs[0]["shape"][-1] if outputs and outputs[0].get("shape") else None
-        classes = [str(i) for i in range(width)] if isinstance(width, int) else []
+    """A teacher for a model file, filled in from what the engine read off the file: its classes
+    (or one numbered class per output), and the input contract and output kind it proposes."""
     props = {**default_props("teacher"), "name": unique_teacher_name(doc, Path(path).stem),
-             "path": str(Path(path).resolve()), "classes": list(classes)}
+             "path": str(Path(path).resolve())}
     if info.get("format") in ("safetensors", "pytorch"):
         props["format"] = info["format"]
-    return Node(doc.new_id("teacher"), "teacher", props, pos, info=info)
+    return Node(doc.new_id("teacher"), "teacher", with_proposal(props, info), pos, info=info)
 
 
 def data_format(path: Path) -> str | None:

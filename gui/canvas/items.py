@@ -19,15 +19,18 @@ from engine.spec import (
 from gui.document.kinds import KINDS
 from gui.document.model import Link, Node
 from gui.document.schema import ARCHITECTURES, DATA_FORMATS, base_name, card_line, with_defaults
+from gui.document.teacher_proposal import contract_words
 from gui.document.validation import INCOMPLETE, OK
 from gui.theme import ACCENT, STATE_COLORS, STATE_WORDS
 
 NODE_W, NODE_H, HEADER_H, PORT_R = 240.0, 104.0, 24.0, 6.0
+LINE_H = 15.0  # a summary line; a card grows by one for each line past the first two
 
 
 def summary(node: Node) -> list[str]:
     """Two short lines that say what the node is, read off its properties (where unset, the
-    spec's defaults) and file info."""
+    spec's defaults) and file info; a teacher adds its input contract and output kind where they
+    are not the defaults."""
     p, info = node.props, node.info
     if node.kind == "data":
         member = DATA_FORMATS.get(p.get("format"))
@@ -49,7 +52,7 @@ def summary(node: Node) -> list[str]:
             bits.append(f"{info['parameters']:,} params")
         if info.get("inputs"):
             bits.append("in " + "×".join(str(d) for d in info["inputs"][0]["shape"][1:]))
-        return [first, " · ".join(bits) or base_name(p.get("path")) or "no model file"]
+        return [first, " · ".join(bits) or base_name(p.get("path")) or "no model file", *contract_words(p)]
     if node.kind == "strategy":
         return _strategy_summary(with_defaults(StrategySpec, p))
     if node.kind == "prune":
@@ -157,6 +160,8 @@ class NodeItem(QGraphicsObject):
         self.setAcceptHoverEvents(True)
         self.setZValue(1)
         self.links: list[LinkItem] = []
+        self.lines = summary(node)
+        self.height = self._height()
         kind = KINDS[node.kind]
         self.ports: dict[tuple[str, bool], PortItem] = {}
         for i, port in enumerate(kind.inputs):
@@ -174,11 +179,19 @@ class NodeItem(QGraphicsObject):
         self.node = node
         if state is not None:
             self.state, self.reason = state, reason or ""
+        self.lines = summary(node)
+        if self._height() != self.height:
+            self.prepareGeometryChange()
+            self.height = self._height()
         self.setToolTip(f"{KINDS[node.kind].title}: {STATE_WORDS[self.state]}"
                         + (f" — {self.reason}" if self.reason and self.state != OK else "")
                         + (f"\n⚠ {self.warning}" if self.warning else "")
-                        + "".join(f"\n{line}" for line in summary(node)))  # lines the card elides
+                        + "".join(f"\n{line}" for line in self.lines))  # lines the card elides
         self.update()
+
+    def _height(self) -> float:
+        """The card's height: room for its summary lines."""
+        return NODE_H + LINE_H * max(0, len(self.lines) - 2)
 
     def set_live(self, text: str) -> None:
         self.live = text
@@ -191,12 +204,12 @@ class NodeItem(QGraphicsObject):
         self.refresh(self.node)
 
     def boundingRect(self) -> QRectF:
-        return QRectF(-2, -2, NODE_W + 4, NODE_H + 4)
+        return QRectF(-2, -2, NODE_W + 4, self.height + 4)
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
         kind = KINDS[self.node.kind]
         color = QColor(kind.color)
-        rect = QRectF(0, 0, NODE_W, NODE_H)
+        rect = QRectF(0, 0, NODE_W, self.height)
         painter.setRenderHint(QPainter.Antialiasing)
         border = QColor(ACCENT) if self.isSelected() else STATE_COLORS[self.state] \
             if self.state != OK else STATE_COLORS[INCOMPLETE] if self.warning else QColor("#c9ced6")
@@ -232,8 +245,8 @@ class NodeItem(QGraphicsObject):
         font.setPointSizeF(8)
         painter.setFont(font)
         painter.setPen(QColor("#4b5563"))
-        for i, line in enumerate(summary(self.node)):
-            painter.drawText(QRectF(left, HEADER_H + 24 + i * 15, NODE_W - left - 14, 15),
+        for i, line in enumerate(self.lines):
+            painter.drawText(QRectF(left, HEADER_H + 24 + i * LINE_H, NODE_W - left - 14, LINE_H),
                              Qt.AlignVCenter | Qt.AlignLeft, self._elide(painter, line, NODE_W - left - 16))
         status = STATE_WORDS[self.state] if self.state == OK else f"{STATE_WORDS[self.state]}: {self.reason}"
         painter.setPen(STATE_COLORS[self.state].darker(115))
@@ -243,7 +256,7 @@ class NodeItem(QGraphicsObject):
         elif self.live:
             status = self.live
             painter.setPen(QColor(ACCENT))
-        painter.drawText(QRectF(left, NODE_H - 20, NODE_W - left - 14, 16), Qt.AlignVCenter | Qt.AlignLeft,
+        painter.drawText(QRectF(left, self.height - 20, NODE_W - left - 14, 16), Qt.AlignVCenter | Qt.AlignLeft,
                          self._elide(painter, status, NODE_W - left - 16))
         if kind.inputs:  # input port labels, inside the card beside their ports
             painter.setPen(QColor("#6b7280"))
@@ -253,7 +266,7 @@ class NodeItem(QGraphicsObject):
                 if not is_output:
                     painter.drawText(QRectF(10, port.y() - 8, 52, 16), Qt.AlignVCenter | Qt.AlignLeft, name)
             painter.setPen(QPen(QColor("#e5e7eb"), 1))
-            painter.drawLine(QPointF(60, HEADER_H + 6), QPointF(60, NODE_H - 6))
+            painter.drawLine(QPointF(60, HEADER_H + 6), QPointF(60, self.height - 6))
 
     @staticmethod
     def _elide(painter: QPainter, text: str, width: float) -> str:

@@ -178,11 +178,11 @@ def project_to_nodes(data: dict[str, Any], project_dir: Path) -> tuple[str, list
     if "data" in valid:
         node = make("data", valid["data"], "data", (180, 20))
         links.append(Link(node.id, "data", student.id, "data"))
-    for i, t in enumerate(teachers):
-        node = make("teacher", {**default_props("teacher"), **t}, f"teachers[{i}]", (180, 140 + 120 * i))
+    for i, t in enumerate(teachers):  # 140 apart: room for a card with its contract lines
+        node = make("teacher", {**default_props("teacher"), **t}, f"teachers[{i}]", (180, 140 + 140 * i))
         links.append(Link(node.id, "teaches", student.id, "teachers"))
     if "strategy" in valid:
-        node = make("strategy", valid["strategy"], "strategy", (180, 160 + 120 * len(teachers)))
+        node = make("strategy", valid["strategy"], "strategy", (180, 160 + 140 * len(teachers)))
         links.append(Link(node.id, "strategy", student.id, "strategy"))
 
     before = student

@@ -77,6 +77,7 @@ class Setting:
     model: type[BaseModel] | None = None  # model: its class; union: the chosen member, if any
     members: dict[str, type[BaseModel]] = field(default_factory=dict)  # union: tag -> class
     discriminator: str = ""  # union: the field that names the member
+    item: str = ""  # list: the type of its items (int, float, text)
 
     @property
     def dotted(self) -> str:
@@ -149,7 +150,8 @@ def describe(path, annotation, info: FieldInfo | None, owner: type[BaseModel] | 
     if get_origin(inner) is list:
         item = get_args(inner)[0]
         kind = "models" if isinstance(item, type) and issubclass(item, BaseModel) else "list"
-        return Setting(type=kind, help=help_text, **common)
+        item = get_args(item)[0] if get_origin(item) is Annotated else item
+        return Setting(type=kind, help=help_text, item={int: "int", float: "float"}.get(item, "text"), **common)
     if get_origin(inner) is dict:
         return Setting(type="dict", help=help_text, **common)
     extra = info.json_schema_extra if info is not None and isinstance(info.json_schema_extra, dict) else {}

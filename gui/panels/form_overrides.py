@@ -23,6 +23,7 @@ class Override:
     file_filter: str = ""
     none_label: str = ""  # how a choice shows no value
     reset_when_hidden: bool = False  # when hidden, the value goes back to the spec's default
+    placeholder: str = ""  # what an empty text field shows (default: "(none)" where optional)
 
 
 def _is(path: tuple[str, ...], *values) -> Callable[[dict], bool]:
@@ -42,6 +43,12 @@ OVERRIDES: dict[tuple[str, str], Override] = {
                                      reset_when_hidden=True),
     ("teacher", "mapping"): Override(hidden=True),  # the class-mapping table below the form
     ("teacher", "architecture"): Override(shown_if=lambda p: weights_only(Node("", "teacher", p))),
+    ("teacher", "input"): Override("Input the model expects"),
+    ("teacher", "input.size"): Override("Resize to", placeholder="height, width (none: as is)"),
+    ("teacher", "input.crop"): Override("Centre crop", placeholder="height, width (none: no crop)"),
+    ("teacher", "input.mean"): Override(placeholder="one per channel, e.g. 0.485, 0.456, 0.406"),
+    ("teacher", "input.std"): Override(placeholder="one per channel, e.g. 0.229, 0.224, 0.225"),
+    ("teacher", "input.columns"): Override(placeholder="names, in order (none: all)"),
     ("strategy", "hard_label_weight"): Override("Label weight α"),
     ("strategy", "partial_classes"): Override("Partial teachers"),
     ("strategy", "combine"): Override("Combine teachers"),

@@ -7,6 +7,7 @@ shows what is wrong in red, and the document keeps its last good value.
 from __future__ import annotations
 
 import copy
+import html
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -203,8 +204,8 @@ class Inspector(QWidget):
                 if f.kind in ("int", "float") else QLineEdit(self._text(f, value))
             if isinstance(line, NumberEdit):
                 line.stepped.connect(lambda text, f=f: self._commit_text(f, text))
-            if f.optional and f.kind not in ("path", "folder"):
-                line.setPlaceholderText("(none)")
+            if f.placeholder or (f.optional and f.kind not in ("path", "folder")):
+                line.setPlaceholderText(f.placeholder or "(none)")
             line.textEdited.connect(lambda text, f=f: self._check(f, text))
             line.editingFinished.connect(lambda f=f, line=line: self._commit_text(f, line.text()))
             if f.kind in ("path", "folder"):
@@ -276,9 +277,16 @@ class Inspector(QWidget):
                      f"parameters: {info.get('parameters', 0):,}"]
             lines += [f"input {i['name']}: {shape(i)}" for i in info.get("inputs", [])]
             lines += [f"output {o['name']}: {shape(o)}" for o in info.get("outputs", [])]
+            if info.get("classes_from"):
+                lines.append(f"classes: read from the {info['classes_from']}")
             if info.get("sha256"):
                 lines.append(f"sha256: {info['sha256'][:16]}…")
-            label = QLabel("<b>File</b><br>" + "<br>".join(lines))
+            lines += [f"⚠ {w}" for w in info.get("warnings") or []]
+            reasons = (info.get("proposed") or {}).get("reasons") or []
+            if reasons:
+                lines.append("What the file says (filled in where you had set nothing):")
+                lines += [f"• {r}" for r in reasons]
+            label = QLabel("<b>File</b><br>" + "<br>".join(html.escape(line) for line in lines))  # names from the file
             label.setObjectName("teacher-file-info")
             label.setWordWrap(True)
             label.setStyleSheet("color: #374151;")
@@ -290,7 +298,7 @@ class Inspector(QWidget):
         if value is None:
             return ""
         if f.kind == "list":
-            return ", ".join(value)
+            return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
         if f.kind == "hints":
             return format_hints(value)
         if f.kind == "float":
@@ -315,7 +323,7 @@ class Inspector(QWidget):
             except ValueError:
                 return None, "write a number, e.g. 0.001"
         if f.kind == "list":
-            return [part.strip() for part in text.split(",") if part.strip()], None
+            return _parse_list(f, text)
         if f.optional:
             return (text or None), None
         return text, None
@@ -432,6 +440,20 @@ class Inspector(QWidget):
         color = STATE_COLORS[state].name()
         text = STATE_WORDS[state] + ("" if state == "ok" else f": {reason}")
         self.status.setText(f"<span style='color:{color}'>● {text}</span>")
+
+
+def _parse_list(f: FormField, text: str):
+    """(value, error) of a list typed as text: names split at commas; numbers at commas or
+    spaces, so that '224, 224', '224 224' and '0.5,0.5' all read."""
+    if f.item == "text":
+        return [part.strip() for part in text.split(",") if part.strip()], None
+    parts = [p for p in text.replace(",", " ").replace(";", " ").split() if p]
+    number = int if f.item == "int" else float
+    try:
+        return [number(p) for p in parts], None
+    except ValueError:
+        example = "224, 224" if f.item == "int" else "0.485, 0.456, 0.406"
+        return None, f"write {'whole ' if f.item == 'int' else ''}numbers separated by commas, e.g. {example}"
 
 
 def _delete_layout(layout) -> None:

@@ -32,6 +32,8 @@ class FormField:
     section: dict | None = None  # section: what a ticked box puts at `path` (unticked: None)
     members: dict | None = None  # a union's choice: tag -> class, whose defaults a choice fills in
     depth: int = 0  # how deep in sections
+    item: str = ""  # list: the type of its items (int, float, text)
+    placeholder: str = ""  # what an empty text field shows
 
     @property
     def dotted(self) -> str:
@@ -69,7 +71,7 @@ def _field(node: Node, s: Setting, teachers) -> FormField | None:
         default = (default or {}).get(s.discriminator)
     common = {"help": s.help, "default": default, "bounds": s.bounds, "optional": s.optional,
               "depth": len(s.path) - (0 if s.type in ("model", "union") else 1),
-              "none_label": o.none_label or "(none)"}
+              "none_label": o.none_label or "(none)", "item": s.item, "placeholder": o.placeholder}
     if o.widget == "teacher":
         current = get_in(node.props, path)
         names = ["", *teachers] + ([current] if current and current not in teachers else [])

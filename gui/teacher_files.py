@@ -1,0 +1,87 @@
+"""A teacher's file info follows its file: when a teacher's model file is chosen (or a project
+opens) the engine reads it (`inspect`), and the node shows what it holds.
+
+When the user chooses another file for a teacher, what the new file proposes (its classes,
+input contract and output kind) fills the settings the user has not set, in the same undo step
+as the choice of the file: undo puts back the old file and the old settings together. Undo,
+redo and opening a project read the file only; they never change the teacher's settings.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject
+
+from gui.document.commands import SetProps
+from gui.document.model import Document
+from gui.document.teacher_proposal import with_proposal
+from gui.engine_client.inspect import ModelInspector
+
+
+class TeacherFiles(QObject):
+    def __init__(self, doc: Document, undo_stack, inspector: ModelInspector, parent=None):
+        super().__init__(parent)
+        self.doc, self.undo_stack, self.inspector = doc, undo_stack, inspector
+        self._reading: set[tuple[str, str]] = set()
+        doc.nodeChanged.connect(self._path_changed)
+
+    def read(self, node_id: str, path: str, previous: dict | None = None) -> None:
+        """Ask the engine what the file holds; if the user just chose it, its proposal fills the
+        teacher's unset settings (`previous`: the old file's info, to tell what it proposed)."""
+        if (node_id, path) in self._reading:
+            return
+        self._reading.add((node_id, path))
+
+        def done(info, error):
+            self._reading.discard((node_id, path))
+            node = self.doc.nodes.get(node_id)
+            if node is None or node.props.get("path") != path:
+                return  # another project, or the file changed meanwhile: not this node's file
+            self.doc.set_info(node_id, info if info is not None else {"error": error, "file": path})
+            if info is not None:
+                self._fill_in(node_id, path, info, previous)
+
+        self.inspector.inspect(path, done)
+
+    def _fill_in(self, node_id: str, path: str, info: dict, previous: dict | None) -> None:
+        """The file's proposal joins the user's edit that chose the file while that edit is the
+        last one, else it is an undo step of its own. Only the first time: not after an undo (a
+        new step would throw away what the user can redo), a redo, or opening a project."""
+        chosen = self._choice_of(node_id, path)
+        if chosen is None:
+            return
+        chosen.file_read = path
+        props = self.doc.nodes[node_id].props
+        new = with_proposal(props, info, previous)
+        if new == props:
+            return
+        if self.undo_stack.command(self.undo_stack.index() - 1) is chosen:
+            chosen.new = new
+            self.doc.set_props(node_id, new)
+        else:
+            self.undo_stack.push(SetProps(self.doc, node_id, new, "settings from the model file"))
+
+    def _choice_of(self, node_id: str, path: str) -> SetProps | None:
+        """The user's edit that chose this file for the teacher, if it is the last edit of its
+        path, there is nothing to redo, and its file was not read before (marked when read)."""
+        stack = self.undo_stack
+        if stack.index() != stack.count():
+            return None
+        for i in range(stack.index() - 1, -1, -1):
+            cmd = stack.command(i)
+            if isinstance(cmd, SetProps) and cmd.node_id == node_id and \
+                    cmd.new.get("path") != cmd.old.get("path"):
+                fresh = cmd.new.get("path") == path and getattr(cmd, "file_read", None) != path
+                return cmd if fresh else None
+        return None
+
+    def _path_changed(self, node_id: str) -> None:
+        """A teacher's file info follows its file: edits, undo and redo alike."""
+        node = self.doc.nodes.get(node_id)
+        if node is None or node.kind != "teacher":
+            return
+        path = node.props.get("path")
+        if path and node.info.get("file") != path and (node_id, path) not in self._reading:
+            previous = node.info
+            self.read(node_id, path, previous)  # first: clearing the info below calls this again
+            if previous:
+                self.doc.set_info(node_id, {})
