@@ -428,12 +428,11 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(f"The engine could not check the pipeline (exit {code})", 8000)
                 return
             if result.get("valid"):
-                for item in self.scene.node_items.values():
-                    item.set_warning("")
+                self.clear_teacher_checks()
                 checks = result.get("checks", [])
                 for c in checks:
                     self.show_teacher_check(c["teacher"], c["level"], c["message"], c.get("hint", ""),
-                                            c.get("accuracy"), c.get("samples"))
+                                            c.get("accuracy"), c.get("samples"), c.get("field", ""), c.get("fix"))
                 warnings = [c for c in checks if c["level"] == "warning"]
                 self.statusBar().showMessage(
                     f"Pipeline ready: {len(result['teachers'])} teachers → student with "
@@ -455,17 +454,25 @@ class MainWindow(QMainWindow):
         proc = start_engine(self, ["validate", "--json", str(spec)], finished=done, failed_to_start=not_started)
         self.statusBar().showMessage("Checking the pipeline with the engine…")
 
-    def show_teacher_check(self, teacher: str, level: str, message: str, hint: str,
-                           accuracy: float | None, samples: int | None) -> None:
+    def show_teacher_check(self, teacher: str, level: str, message: str, hint: str, accuracy: float | None,
+                           samples: int | None, field: str = "", fix: dict | None = None) -> None:
         """What the engine's checks found about a teacher, on its node: a warning in amber, or
         its accuracy on the labelled samples."""
         for item in self.scene.node_items.values():
-            if item.node.kind != "teacher" or item.node.props.get("name") != teacher:
+            node = item.node
+            if node.kind != "teacher" or node.props.get("name") != teacher:
                 continue
-            if level == "warning":
-                item.set_warning(f"{message} — {hint}" if hint else message)
+            if level == "warning":  # kept with the file's info: the inspector offers the fix
+                self.doc.set_info(node.id, {**node.info, "check": {
+                    "message": message, "hint": hint, "field": field, "fix": fix or {}}})
             elif accuracy is not None and not item.warning:
                 item.set_live(f"accuracy {accuracy:.3f} on {samples} labelled samples")
+
+    def clear_teacher_checks(self) -> None:
+        """A new check or run says again what still holds."""
+        for node in self.doc.of_kind("teacher"):
+            if "check" in node.info:
+                self.doc.set_info(node.id, {k: v for k, v in node.info.items() if k != "check"})
 
     def show_dashboard(self) -> None:
         self.dashboard_dock.show()

@@ -158,7 +158,7 @@ class RunController(QObject):
         self.epochs = 0
         for item in self.window.scene.node_items.values():
             item.set_live("")
-            item.set_warning("")  # this run's checks say again what still holds
+        self.window.clear_teacher_checks()  # this run's checks say again what still holds
         self.progress.setValue(0)
         self.progress.show()
         self.run_label.setText("starting the engine…")
@@ -209,7 +209,8 @@ class RunController(QObject):
                 if item.node.kind == "teacher" and item.node.props.get("name") == e.teacher:
                     item.set_live("outputs cached: reused" if e.cache == "hit" else "outputs cached: computed once")
         elif isinstance(e, TeacherCheck):  # before training: how the teacher reads its input, its accuracy
-            self.window.show_teacher_check(e.teacher, e.level, e.message, e.hint, e.accuracy, e.samples)
+            self.window.show_teacher_check(e.teacher, e.level, e.message, e.hint, e.accuracy, e.samples,
+                                           e.field, e.fix)
             self.dashboard.add_log(e.message + (f" — {e.hint}" if e.level == "warning" and e.hint else ""),
                                    error=e.level == "warning")
         elif isinstance(e, Log):

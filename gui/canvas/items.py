@@ -154,7 +154,7 @@ class NodeItem(QGraphicsObject):
         self.node = node
         self.state, self.reason = OK, ""
         self.live = ""  # what a running training says about this node
-        self.warning = ""  # what the engine's checks warn about this node (until the next run or check)
+        self.warning = ""  # what the engine's checks warn about this node: node.info["check"]
         self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
                       | QGraphicsItem.ItemSendsScenePositionChanges)
         self.setAcceptHoverEvents(True)
@@ -179,6 +179,8 @@ class NodeItem(QGraphicsObject):
         self.node = node
         if state is not None:
             self.state, self.reason = state, reason or ""
+        check = node.info.get("check") or {}
+        self.warning = f"{check['message']} — {check['hint']}" if check.get("hint") else check.get("message", "")
         self.lines = summary(node)
         if self._height() != self.height:
             self.prepareGeometryChange()
@@ -196,12 +198,6 @@ class NodeItem(QGraphicsObject):
     def set_live(self, text: str) -> None:
         self.live = text
         self.update()
-
-    def set_warning(self, text: str) -> None:
-        """A warning from the engine's checks (e.g. a teacher near chance): on the card, in amber,
-        and in full in the tooltip."""
-        self.warning = text
-        self.refresh(self.node)
 
     def boundingRect(self) -> QRectF:
         return QRectF(-2, -2, NODE_W + 4, self.height + 4)

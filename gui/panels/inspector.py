@@ -291,6 +291,44 @@ class Inspector(QWidget):
             label.setWordWrap(True)
             label.setStyleSheet("color: #374151;")
             self.layout_.addWidget(label)
+        check = info.get("check") if info else None
+        if check:
+            self._show_check(node, check)
+
+    def _show_check(self, node: Node, check: dict) -> None:
+        """The engine's warning about this teacher, and the settings it suggests, one click away."""
+        label = QLabel(f"<b>⚠ Check before training</b><br>{html.escape(check['message'])}"
+                       + (f"<br>→ {html.escape(check['hint'])}" if check.get("hint") else ""))
+        label.setObjectName("teacher-check")
+        label.setWordWrap(True)
+        label.setStyleSheet("color: #8a5a00; background: #fff7e0; padding: 6px; border-radius: 4px;")
+        self.layout_.addWidget(label)
+        fix, field = check.get("fix") or {}, check.get("field", "")
+        if not fix:
+            return
+        button = QPushButton("Apply the suggested settings")
+        button.setObjectName("apply-check-fix")
+        button.setToolTip("Sets " + ", ".join(f"{k} = {v}" for k, v in fix.items())
+                          + "; undo reverts it. Check the pipeline again to confirm.")
+        button.clicked.connect(lambda: self._apply_fix(node.id, field, fix))
+        self.layout_.addWidget(button)
+
+    def _apply_fix(self, node_id: str, field: str, fix: dict) -> None:
+        """The suggested settings as one undoable edit; the warning goes until the next check."""
+        node = self.doc.nodes.get(node_id)
+        if node is None:
+            return
+        props = copy.deepcopy(node.props)
+        target = props
+        for key in [k for k in field.split("]", 1)[-1].split(".") if k]:  # teachers[0].input -> input
+            target = target.setdefault(key, {})
+        for key, value in fix.items():
+            if value is None:
+                target.pop(key, None)
+            else:
+                target[key] = value
+        self.undo_stack.push(SetProps(self.doc, node_id, props, "suggested settings"))
+        self.doc.set_info(node_id, {k: v for k, v in self.doc.nodes[node_id].info.items() if k != "check"})
 
     # values
     @staticmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QLabel, QMessageBox, QPushButton
 
 from engine.events import TeacherCheck
 from tests.helpers import demo_spec, write_spec
@@ -30,6 +30,16 @@ def test_check_pipeline_puts_a_misordered_teacher_warning_on_its_node(window, qt
     middle = teacher_item(window, "middle digits")
     assert middle.warning == "" and middle.live.startswith("accuracy ")
     assert "1 warning(s) on the teachers" in window.statusBar().currentMessage()
+    # the inspector shows it with the settings it suggests, applied as one undoable edit
+    window.scene.clearSelection()
+    low.setSelected(True)
+    check = window.inspector.findChild(QLabel, "teacher-check")
+    assert check is not None and "in the order" in check.text()
+    window.inspector.findChild(QPushButton, "apply-check-fix").click()
+    assert window.doc.nodes[low.node.id].props["classes"] == ["0", "1", "2", "3", "4"]
+    assert low.warning == "" and window.inspector.findChild(QLabel, "teacher-check") is None
+    window.undo_stack.undo()
+    assert window.doc.nodes[low.node.id].props["classes"] == ["1", "0", "2", "3", "4"]
 
 
 def test_a_run_teacher_check_event_warns_on_the_node_and_in_the_log(window, tmp_path):
@@ -38,6 +48,13 @@ def test_a_run_teacher_check_event_warns_on_the_node_and_in_the_log(window, tmp_
                          message="teacher 'high digits' is near chance", hint="check its input contract",
                          field="teachers[2]")
     window.runner._on_event(event)
+    window.runner._on_event(event.model_copy(update={"teacher": "low digits", "field": "teachers[0].input",
+                                                     "fix": {"scale": 0.5, "mean": [0.1]}}))
+    low = teacher_item(window, "low digits")
+    low.setSelected(True)
+    window.inspector.findChild(QPushButton, "apply-check-fix").click()
+    contract = window.doc.nodes[low.node.id].props["input"]
+    assert (contract["scale"], contract["mean"]) == (0.5, [0.1])
     item = teacher_item(window, "high digits")
     assert item.warning == "teacher 'high digits' is near chance — check its input contract"
     assert "near chance — check its input contract" in window.dashboard.log.toPlainText()
