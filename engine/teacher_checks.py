@@ -104,6 +104,8 @@ def _best_alternative(t, x: np.ndarray, target: np.ndarray, pred: np.ndarray,
     """(accuracy, what changed, the fields to set, where) of the alternative that explains the
     data much better than the declared contract, or None."""
     need = max(0.08, 0.25 * (1 - acc))  # well beyond the noise of a few hundred samples
+    if acc + need > 1:
+        return None  # nothing could do that much better
     best = None
     for what, fix, where, run in _alternatives(t, x, pred, target):
         try:

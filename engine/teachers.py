@@ -9,6 +9,7 @@ are probabilities is read off a sample batch when the spec leaves it at `auto`.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -30,6 +31,8 @@ from engine.models import build_model
 from engine.spec import PipelineSpec, TeacherSpec
 from engine.teacher_checks import Finding, looks_like_probabilities
 from engine.teacher_input import InputAdapter
+
+INPUT_BYTES = 256 * 2**20  # the most one batch of a teacher's inputs may take
 
 
 class Teacher(ABC):
@@ -53,7 +56,9 @@ class Teacher(ABC):
         return f"{self.sha256}|{self.outputs}|{self.adapter.key}"
 
     def raw(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """The model's own outputs on raw samples (seen through its input contract)."""
+        """The model's own outputs on raw samples (seen through its input contract), in batches
+        whose inputs stay within INPUT_BYTES however large the contract resizes them."""
+        batch_size = max(1, min(batch_size, INPUT_BYTES // (4 * math.prod(self.adapter.out_shape))))
         return np.concatenate([self._run(self.adapter(x[i:i + batch_size]))
                                for i in range(0, len(x), batch_size)])
 
