@@ -252,6 +252,10 @@ def read_outputs(teacher: Teacher, raw: np.ndarray) -> None:
     where, name = f"{teacher.where}.outputs", teacher.name
     if teacher.adapter.notes:
         teacher.findings += [Finding(name, teacher.where, "info", note) for note in teacher.adapter.notes]
+    seen_as = teacher.adapter.describe()
+    if seen_as != "as the data holds it":
+        teacher.findings.append(Finding(name, f"{teacher.where}.input", "info",
+                                        f"teacher '{name}' sees the samples as: {seen_as}"))
     if teacher.outputs == "auto":
         teacher.outputs = "probabilities" if looks else "logits"
         if looks:
