@@ -157,7 +157,7 @@ def cmd_export(args) -> int:
 def export_summary(report: dict) -> list[str]:
     """The export report in a few lines: accuracy (or why it was not measured), the int8 check,
     and the latency medians with their spread and the speed-ups computed from them."""
-    from engine.export import speedup_text
+    from engine.report_words import speedup_text
 
     acc, where = report["accuracy"], report["evaluated_on"]
     diff = f"ONNX vs PyTorch max |diff| {report['parity_max_abs_diff']:.1e}"

@@ -35,6 +35,7 @@ import torch
 
 from engine.atomic_io import atomic_write, atomic_write_text
 from engine.errors import InputError, RunFailed
+from engine.report_words import speedup_text
 from engine.spec import QuantizeStep
 
 PARITY_TOLERANCE = 1e-4  # max |ONNX − PyTorch| on logits
@@ -420,15 +421,6 @@ def judge_latency(stats: dict[str, dict], threads: int, load: float | None, cpus
             "ms_per_batch": stats, "speedup_vs_pytorch": speedup,
             "load": {"loadavg_1min": None if load is None else round(load, 2), "cpu_count": cpus},
             "indicative": bool(why), "indicative_because": "; ".join(why) or None}
-
-
-def speedup_text(ratio: float | None) -> str:
-    """'3.1× faster', '1.4× slower' or 'same speed' (a ratio of median times over PyTorch's)."""
-    if not ratio:
-        return "–"
-    if 0.95 <= ratio <= 1.05:
-        return "same speed"
-    return f"{ratio:.1f}× faster" if ratio > 1 else f"{1 / ratio:.1f}× slower"
 
 
 def _input_words(i: dict) -> str:

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.report_words import speedup_text
 from engine.spec import QuantizeStep
 from gui.engine_client.export import EngineExport
 
@@ -257,7 +258,7 @@ class ExportPanel(QWidget):
         self.table.setRowCount(len(rows))
         for i, (key, title, file_key) in enumerate(rows):
             info = files.get(file_key)
-            faster = _speedup(speedup.get(key)) if key in speedup else "–"
+            faster = speedup_text(speedup.get(key)) if key in speedup else "–"
             cells = [title, info["path"] if info else "–", _size(info["bytes"]) if info else "–",
                      f"{acc[key]:.2%}" if acc.get(key) is not None else ("not measured" if unmeasured else "–"),
                      f"{ms[key]:.3f}" if key in ms else "–",
@@ -317,15 +318,6 @@ class ExportPanel(QWidget):
         self.max_drop.setEnabled(self.int8.isChecked())
         self.calibration.setEnabled(self.int8.isChecked() and self.mode.currentData() == "static")
         self.open_button.setEnabled(bool(self.report and self.report.get("folder")))
-
-
-def _speedup(ratio: float | None) -> str:
-    """A ratio of median times over PyTorch's, as words (as the engine's card and CLI say it)."""
-    if not ratio:
-        return "–"
-    if 0.95 <= ratio <= 1.05:
-        return "same speed"
-    return f"{ratio:.1f}× faster" if ratio > 1 else f"{1 / ratio:.1f}× slower"
 
 
 def _size(n: int) -> str:

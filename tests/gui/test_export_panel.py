@@ -5,7 +5,7 @@ import json
 import pytest
 from PySide6.QtGui import QDesktopServices
 
-from engine.export import speedup_text
+from engine.report_words import speedup_text
 from tests.gui.helpers import start_run
 from tests.helpers import COMPRESSED, run_engine, write_spec
 
