@@ -184,3 +184,38 @@ def test_validate_refuses_what_run_would_refuse_in_its_first_second(tmp_path):
     assert out.returncode == 2
     problems = json.loads(out.stdout)["problems"]
     assert problems[0]["path"] == "strategy.calibration" and "no labels" in problems[0]["message"]
+
+
+def test_a_table_teacher_reads_its_own_columns_by_name(tmp_path):
+    """A teacher trained on 2 of a table's columns (one of them categorical, one-hot) is given
+    exactly those, in its order; the student reads them all."""
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    n = 300
+    size = rng.normal(size=n)
+    noise = rng.normal(size=(n, 2))
+    colour = rng.choice(["blue", "red"], size=n)
+    label = np.where(size + (colour == "red") * 1.5 > 0.7, "big", "small")
+    rows = ["noise1;size;colour;noise2;label"] + [
+        f"{a:.4f};{s:.4f};{c};{b:.4f};{y}" for a, s, c, b, y in zip(noise[:, 0], size, colour, noise[:, 1], label)]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    # the teacher's own order: colour one-hot (blue, red), then size
+    x = np.stack([(colour == "blue"), (colour == "red"), size], axis=1).astype(np.float32)
+    clf = LogisticRegression().fit(x, label)
+    (tmp_path / "t.onnx").write_bytes(to_onnx(clf, x[:1], options={id(clf): {"zipmap": False}},
+                                              target_opset=17).SerializeToString())
+    spec = {"schema_version": 1, "name": "cols", "classes": ["big", "small"],
+            "data": {"format": "csv", "path": str(tmp_path / "t.csv"), "label_column": "label",
+                     "categorical": ["colour"]},
+            "teachers": [{"name": "t", "path": str(tmp_path / "t.onnx"), "classes": ["big", "small"],
+                          "input": {"columns": ["colour", "size"]}}]}
+    prepared = prepare(parse_spec(spec), 1)
+    assert prepared.data.sample_shape == (5,)  # the student: noise1, size, colour=blue, colour=red, noise2
+    info = next(f for f in prepared.findings if f.accuracy is not None)
+    assert info.accuracy > 0.9
+    spec["teachers"][0]["input"]["columns"] = ["colour", "weight"]
+    with pytest.raises(InputError) as err:
+        prepare(parse_spec(spec), 1)
+    assert err.value.problems[0].path == "teachers[0].input.columns" and "weight" in err.value.problems[0].message
