@@ -40,7 +40,9 @@ def summary(node: Node) -> list[str]:
         split = values.get("split") or {}
         fractions = [split.get("val"), split.get("test")]
         shown = all(isinstance(f, (int, float)) and not isinstance(f, bool) for f in fractions)
-        second = " · ".join(([f"split val {fractions[0]:g} · test {fractions[1]:g}"] if shown else [])
+        tests = [values.get(f) for f in member.test_fields.values() if values.get(f)]
+        test = f"test {base_name(tests[0])}" if tests else f"test {fractions[1]:g}" if shown else ""
+        second = " · ".join(([f"split val {fractions[0]:g}"] if shown else []) + ([test] if test else [])
                             + ([] if values.get("use_labels", True) else ["no labels"]))
         return [card_line(member, p), second]
     if node.kind == "teacher":

@@ -242,3 +242,11 @@ def test_the_csv_table_options_render_and_edit(form):
     assert edit("delimiter", ";;") == ";"  # one character: refused with the spec's reason, not stored
     assert "at most 1 character" in form.findChild(QLabel, "error-delimiter").text()
     assert edit("delimiter", "") is None and edit("columns", "") is None  # none: detected / all columns
+
+
+def test_a_data_card_names_its_separate_test_file():
+    node = Node("d", "data", {"format": "npz", "path": "/x/transfer.npz", "test_file": "/x/labelled-test.npz",
+                              "use_labels": False})
+    assert summary(node)[1] == "split val 0.15 · test labelled-test.npz · no labels"
+    node = Node("i", "data", {"format": "idx", "images": "/x/train-images.gz", "test_images": "/x/t10k-images.gz"})
+    assert summary(node)[1] == "split val 0.15 · test t10k-images.gz"
