@@ -115,8 +115,9 @@ def _test_source(settings, classes: list[str], source: Source) -> tuple[Source |
     if first_main not in named:
         raise InputError.one(f"data.{first_test}", f"{', '.join(f'data.{fields[m]}' for m in named)} is set "
                              f"but data.{first_test} is not", f"give the test samples in {first_test}")
-    test_settings = settings.model_copy(update={**named, "test_file": None} if "test_file" in fields.values()
-                                        else named)
+    # every main field from its test field (one left unset is None: never the training file's)
+    test_settings = settings.model_copy(update={**{m: getattr(settings, t) for m, t in fields.items()},
+                                                **{t: None for t in fields.values()}})
     where = f"data.{first_test}"
     try:
         test = open_source(test_settings, classes, table=source.table)

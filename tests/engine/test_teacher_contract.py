@@ -219,3 +219,33 @@ def test_a_table_teacher_reads_its_own_columns_by_name(tmp_path):
     with pytest.raises(InputError) as err:
         prepare(parse_spec(spec), 1)
     assert err.value.problems[0].path == "teachers[0].input.columns" and "weight" in err.value.problems[0].message
+
+
+def test_an_idx_test_set_without_its_labels_is_refused_not_given_the_training_labels(tmp_path):
+    import gzip
+
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    images = d.images.astype(np.uint8)
+
+    def idx(path, array):
+        header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+        with gzip.open(path, "wb") as f:
+            f.write(header + array.tobytes())
+
+    idx(tmp_path / "train-images-idx3-ubyte.gz", images)
+    idx(tmp_path / "train-labels-idx1-ubyte.gz", d.target.astype(np.uint8))
+    idx(tmp_path / "t10k-images-idx3-ubyte.gz", images)  # as many samples as the training file
+    spec = {"schema_version": 1, "name": "idx", "classes": [str(i) for i in range(10)],
+            "data": {"format": "idx", "images": str(tmp_path / "train-images-idx3-ubyte.gz"),
+                     "labels": str(tmp_path / "train-labels-idx1-ubyte.gz"),
+                     "test_images": str(tmp_path / "t10k-images-idx3-ubyte.gz")},
+            "strategy": {"hard_label_weight": 1.0}}
+    with pytest.raises(InputError) as err:
+        load_dataset(parse_spec(spec))
+    assert err.value.problems[0].path == "data.test_images" and "has no labels" in err.value.problems[0].message
+    spec["data"]["test_labels"] = spec["data"]["labels"]
+    data = load_dataset(parse_spec(spec))
+    assert len(data.test) == len(images) and data.test_from == "t10k-images-idx3-ubyte.gz"
+    assert len(data.train) + len(data.val) == len(images)  # split.test is not used
