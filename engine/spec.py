@@ -573,6 +573,14 @@ def strategy_problems(spec: PipelineSpec) -> list[Problem]:
             problems.append(Problem("student.init", f"growing (Net2Net) works from {' or '.join(able)} "
                                     "teachers given as zoo weights into a student of the same architecture",
                                     "give the teacher the student's architecture, or use init 'scratch'"))
+    if init.kind in ("grow", "fedavg"):
+        starts = [t for t in spec.teachers if init.kind == "fedavg" or t.name == init.teacher]
+        reshaped = [t.name for t in starts if not t.input.is_identity or t.input.layout == "nhwc"]
+        if reshaped:
+            problems.append(Problem("student.init", f"init '{init.kind}' copies weights that read the "
+                                    f"samples through an input contract ({', '.join(reshaped)}), which "
+                                    "the student would not apply", "use init 'scratch', or teachers "
+                                    "that take the samples as the data holds them"))
     if strategy.previous_student is not None and init.kind != "scratch":
         problems.append(Problem("student.init", f"the student would start from init '{init.kind}' "
                                 "and from the previous student at once", "leave init at 'scratch' "

@@ -133,5 +133,13 @@ def test_strategy_settings_the_teachers_cannot_serve_are_named(demo_dict, change
     assert any(p.path == where and words in p.message for p in problems), problems
 
 
+def test_weights_copied_from_a_teacher_that_sees_transformed_samples_are_refused(demo_dict):
+    demo_dict["teachers"][0]["input"] = {"scale": 0.5}
+    demo_dict["student"]["init"] = {"kind": "fedavg"}
+    problems = problems_of(demo_dict)
+    assert any(p.path == "student.init" and "low digits" in p.message and "input contract" in p.message
+               for p in problems), problems
+
+
 def test_label_only_spec_without_teachers_is_valid(demo_dict):
     parse_spec({**demo_dict, "teachers": [], "strategy": {"hard_label_weight": 1.0}})
