@@ -122,6 +122,15 @@ class InputAdapter:
                 f"[{spatial[0]}, {spatial[1]}] (or a larger size and input.crop); otherwise use a teacher "
                 "trained on this kind of data")
 
+    @property
+    def bytes_per_sample(self) -> int:
+        """The most one sample takes at any stage (the resize before a crop too), twice over for
+        the copies between stages."""
+        stages = [math.prod(self.sample_shape), math.prod(self.out_shape)]
+        if self.image and self.contract.size is not None:
+            stages.append(self.sample_shape[0] * self.contract.size[0] * self.contract.size[1])
+        return 2 * max(stages) * max(4, self.dtype.itemsize)
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
         c = self.contract
         if self.columns is not None:

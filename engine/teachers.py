@@ -9,7 +9,6 @@ are probabilities is read off a sample batch when the spec leaves it at `auto`.
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -55,12 +54,37 @@ class Teacher(ABC):
         """Everything besides the data that decides this teacher's outputs."""
         return f"{self.sha256}|{self.outputs}|{self.adapter.key}"
 
+    fixed_batch: int | None = None  # a model exported for exactly this many samples per call
+
+    def batches(self, x: np.ndarray, batch_size: int = 1024):
+        """(inputs as the model takes them, how many of their rows are real samples), in batches
+        whose inputs stay within INPUT_BYTES however large the contract resizes them; a model of
+        a fixed batch size gets exactly that many (the last batch padded)."""
+        n = self.fixed_batch or max(1, min(batch_size, INPUT_BYTES // self.adapter.bytes_per_sample))
+        for i in range(0, len(x), n):
+            chunk = x[i:i + n]
+            real = len(chunk)
+            if self.fixed_batch and real < n:
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], n - real, axis=0)])
+            yield self.adapter(chunk), real
+
     def raw(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """The model's own outputs on raw samples (seen through its input contract), in batches
-        whose inputs stay within INPUT_BYTES however large the contract resizes them."""
-        batch_size = max(1, min(batch_size, INPUT_BYTES // (4 * math.prod(self.adapter.out_shape))))
-        return np.concatenate([self._run(self.adapter(x[i:i + batch_size]))
-                               for i in range(0, len(x), batch_size)])
+        """The model's own outputs on raw samples (seen through its input contract)."""
+        return np.concatenate([self.guarded(self._run, inputs)[:real] for inputs, real in self.batches(x, batch_size)])
+
+    def guarded(self, run, inputs: np.ndarray):
+        """`run(inputs)`, with a failure of the model on them (onnxruntime and torch raise their
+        own types) told as a problem of this teacher's input."""
+        try:
+            return run(inputs)
+        except (InputError, MemoryError):
+            raise
+        except Exception as exc:  # noqa: BLE001 — the model's own runtime failed on these inputs
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:300]
+            raise InputError.one(f"{self.where}.input", f"teacher '{self.name}' fails on its input "
+                                 f"{list(inputs.shape[1:])} ({self.adapter.describe()}): {first}",
+                                 "set its input contract to what the model takes (layout, size, "
+                                 "columns), or check that the file is the model you meant", "shape_mismatch") from None
 
     def predict(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """Logits over the teacher's classes, in its output order, float32 [N, classes]."""
@@ -132,6 +156,8 @@ class OnnxTeacher(Teacher):
             raise InputError.one(f"{where}.path", f"{spec.path.name} takes {inputs[0].type} input",
                                  "a teacher takes numbers: float, double or uint8", "shape_mismatch")
         dims = tuple(d if isinstance(d, int) and d > 0 else None for d in inputs[0].shape[1:])
+        batch = inputs[0].shape[0] if inputs[0].shape else None
+        self.fixed_batch = batch if isinstance(batch, int) and batch > 0 else None
         self.adapter = InputAdapter(spec.input, sample_shape, dims, dtype, table, f"{where}.input", self.name)
 
     def features(self, x: np.ndarray, layer: str, where: str, batch_size: int = 1024) -> np.ndarray:
@@ -144,8 +170,8 @@ class OnnxTeacher(Teacher):
             raise self._layer_error(layer, where, names)
         model.graph.output.append(onnx.helper.make_empty_tensor_value_info(layer))
         session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-        return np.concatenate([session.run([layer], {self.input_name: self.adapter(x[i:i + batch_size])})[0]
-                               for i in range(0, len(x), batch_size)]).astype(np.float32)
+        return np.concatenate([self.guarded(lambda b: session.run([layer], {self.input_name: b})[0], inputs)[:real]
+                               for inputs, real in self.batches(x, batch_size)]).astype(np.float32)
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         return self.session.run([self.output_name], {self.input_name: x})[0]
@@ -196,8 +222,8 @@ class ZooTeacher(Teacher):
         out: list[torch.Tensor] = []
         hook = modules[layer].register_forward_hook(lambda _m, _i, o: out.append(o.float()))
         try:
-            for i in range(0, len(x), batch_size):
-                self.model(torch.from_numpy(self.adapter(x[i:i + batch_size])))
+            for inputs, _ in self.batches(x, batch_size):
+                self.guarded(lambda b: self.model(torch.from_numpy(b)), inputs)
         finally:
             hook.remove()
         return torch.cat(out).numpy()

@@ -36,7 +36,10 @@ class TeacherFiles(QObject):
             node = self.doc.nodes.get(node_id)
             if node is None or node.props.get("path") != path:
                 return  # another project, or the file changed meanwhile: not this node's file
-            self.doc.set_info(node_id, info if info is not None else {"error": error, "file": path})
+            read = info if info is not None else {"error": error, "file": path}
+            if "check" in node.info:  # a check that came back first is about this same file
+                read = {**read, "check": node.info["check"]}
+            self.doc.set_info(node_id, read)
             if info is not None:
                 self._fill_in(node_id, path, info, previous)
 

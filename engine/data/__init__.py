@@ -121,9 +121,10 @@ def _test_source(settings, classes: list[str], source: Source) -> tuple[Source |
     where = f"data.{first_test}"
     try:
         test = open_source(test_settings, classes, table=source.table)
-    except InputError as exc:  # the same checks as the training file, named after the test field
-        raise InputError([p.__class__(p.path.replace(f"data.{first_main}", where), p.message, p.hint)
-                          for p in exc.problems], kind=exc.kind) from None
+    except InputError as exc:  # the same checks as the training file, named after the test fields
+        pairs = {f"data.{main}": f"data.{test}" for main, test in fields.items()}
+        raise InputError([p.__class__(pairs.get(p.path, p.path), p.message, p.hint) for p in exc.problems],
+                         kind=exc.kind) from None
     if test.labels is None:
         raise InputError.one(where, f"the test set {named[first_main].name} has no labels",
                              "a test set needs a label for every sample: it is what accuracy is measured on")

@@ -45,6 +45,10 @@ def open_csv(src: CsvData, classes: list[str], table: Table | None = None) -> Ar
         unnamed = header.count("")
         notes.append(f"{name}: {unnamed} column{'s' if unnamed > 1 else ''} without a name in the header left out")
     rule = src.missing if table is None else table.missing
+    if label is not None and label not in index:  # a transfer set without labels, beside a labelled test file
+        notes.append(f"{name} has no column '{label}': its rows are unlabelled (the teachers supply the "
+                     "targets); the test file's labels measure accuracy")
+        label = None
 
     body, problems = [], []
     for number, row in rows:  # number: the row as the file shows it (header = row 1)
@@ -149,7 +153,7 @@ def _plan(src: CsvData, header: list[str], name: str) -> list[tuple[str, str]]:
     problems, label = [], src.label_column
     known = f"use one of: {', '.join(header)}"
     duplicated = {h for h in header if header.count(h) > 1}
-    if label is not None and label not in header:
+    if label is not None and label not in header and src.test_file is None:
         problems.append(Problem("data.label_column", f"no column '{label}' in {name}", known))
     if src.columns is not None:
         for c in src.columns:
@@ -186,6 +190,10 @@ def _plan(src: CsvData, header: list[str], name: str) -> list[tuple[str, str]]:
 def _plan_as(table: Table, header: list[str], name: str) -> list[tuple[str, str]]:
     """A test file: the training table's columns, found by name."""
     wanted = [c.name for c in table.columns] + ([table.label] if table.label else [])
+    doubled = sorted({c for c in wanted if header.count(c) > 1})
+    if doubled:
+        raise InputError([Problem("data.path", f"{name} has two columns named '{c}'",
+                                  "give every column of the header its own name") for c in doubled])
     absent = [c for c in wanted if c not in header]
     if absent:
         raise InputError([Problem("data.path", f"{name} has no column '{c}' (the training file has it)",

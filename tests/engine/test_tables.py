@@ -336,3 +336,24 @@ def test_done_when_a_csv_trains_a_student_whose_onnx_takes_raw_rows(tmp_path, de
         assert accuracy > 0.6  # chance: 1/3
     assert report["accuracy"]["pytorch_fp32"] == pytest.approx(report["accuracy"]["onnx_fp32"], abs=1 / 60)
     assert not (tmp_path / "export" / ".student.core.onnx").exists()
+
+
+def test_an_unlabelled_transfer_table_takes_its_labels_from_the_test_file(tmp_path):
+    from engine.data import load_dataset
+    from engine.spec import parse_spec
+
+    (tmp_path / "transfer.csv").write_text("a,b\n" + "".join(f"{i},{i % 3}\n" for i in range(40)))
+    (tmp_path / "test.csv").write_text("b,label,a\n" + "".join(f"{i % 3},{'yes' if i % 2 else 'no'},{i}\n"
+                                                               for i in range(10)))
+    spec = {"schema_version": 1, "name": "t", "classes": ["no", "yes"],
+            "data": {"format": "csv", "path": str(tmp_path / "transfer.csv"), "label_column": "label",
+                     "test_file": str(tmp_path / "test.csv")},
+            "strategy": {"hard_label_weight": 1.0}}
+    data = load_dataset(parse_spec(spec))
+    assert data.train.y is None and data.test.y.tolist() == [i % 2 for i in range(10)]
+    assert data.test.x[:, 0].tolist() == list(range(10))  # columns found by name, in the training order
+    assert any("transfer.csv has no column 'label'" in n for n in data.notes)
+    (tmp_path / "test.csv").write_text("a,b,a,label\n1,2,100,yes\n3,4,300,no\n")
+    with pytest.raises(InputError) as err:
+        load_dataset(parse_spec(spec))
+    assert err.value.problems[0].path == "data.test_file" and "two columns named 'a'" in err.value.problems[0].message

@@ -249,3 +249,24 @@ def test_an_idx_test_set_without_its_labels_is_refused_not_given_the_training_la
     data = load_dataset(parse_spec(spec))
     assert len(data.test) == len(images) and data.test_from == "t10k-images-idx3-ubyte.gz"
     assert len(data.train) + len(data.val) == len(images)  # split.test is not used
+
+
+def test_a_model_exported_for_one_sample_per_call_runs_and_a_failing_input_is_named(made, tmp_path):
+    import torch
+
+    model = TinyResNet(10).eval()
+    fixed = tmp_path / "batch1.onnx"  # torch.onnx.export without dynamic_axes: batch fixed at 1
+    torch.onnx.export(model, (torch.zeros(1, 3, 8, 8),), str(fixed), input_names=["input"], opset_version=17,
+                      dynamo=False)
+    x = np.random.default_rng(0).normal(size=(5, 3, 8, 8)).astype(np.float32)
+    t = load_teachers(parse_spec(spec_for(made, {"path": str(fixed)})), x[:2], 1)[0]
+    assert t.fixed_batch == 1
+    expected = model(torch.from_numpy(x)).detach().numpy()
+    assert np.allclose(t.predict(x), expected, atol=1e-4)
+    anything = tmp_path / "any.onnx"  # every axis dynamic: an nhwc contract reaches the convolution wrongly
+    torch.onnx.export(model, (torch.zeros(1, 3, 8, 8),), str(anything), input_names=["input"], opset_version=17,
+                      dynamic_axes={"input": {0: "b", 1: "c", 2: "h", 3: "w"}}, dynamo=False)
+    with pytest.raises(InputError) as err:
+        load_teachers(parse_spec(spec_for(made, {"path": str(anything), "input": {"layout": "nhwc"}})), x[:2], 1)
+    problem = err.value.problems[0]
+    assert problem.path == "teachers[0].input" and "fails on its input [8, 8, 3] (NHWC)" in problem.message
