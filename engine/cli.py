@@ -203,8 +203,10 @@ def cmd_validate(args) -> int:
         choose_precision(spec.training.precision, device)
         prepared = prepare(spec, set_threads(spec.training.cpu_threads))  # what `run` checks
         data, teachers = prepared.data, prepared.teachers
-        params = count_parameters(build_model(spec.student.architecture, data.sample_shape,
-                                              len(spec.classes)))
+        import torch
+
+        with torch.device("meta"):  # counted, not allocated: a student too large for this machine is told in its run
+            params = count_parameters(build_model(spec.student.architecture, data.sample_shape, len(spec.classes)))
     except InputError as exc:
         if args.json:
             print(json.dumps({"valid": False, "problems": [p.as_dict() for p in exc.problems]}))

@@ -40,11 +40,13 @@ def prepare(spec: PipelineSpec, threads: int) -> Prepared:
 
 
 def training_problems(spec: PipelineSpec, data: Dataset, teachers: list) -> list[Problem]:
-    """What training would refuse before its first step, found without training (on the CPU,
-    with a throwaway student)."""
+    """What training would refuse before its first step, found without training: the student is
+    built without memory (torch's meta device) to check it fits the data, and for real (on the
+    CPU, thrown away) only when a check runs it: starting weights, hints, task heads. A student
+    too large for the memory then fails in training, with its run recorded."""
     import torch
 
-    from engine.models import build_model, require
+    from engine.models import ARCHITECTURES, build_model, require
     from engine.strategies import Setup, build_criterion
     from engine.strategies.calibration import calibration_samples
     from engine.strategies.weightings import WEIGHTINGS
@@ -59,12 +61,18 @@ def training_problems(spec: PipelineSpec, data: Dataset, teachers: list) -> list
             problems.extend(exc.problems)
             return None
 
-    model = build_model(spec.student.architecture, data.sample_shape, len(spec.classes), "student.architecture")
-    attempt(lambda: init_student(model, spec, teachers))
+    arch = spec.student.architecture
+    with torch.device("meta"):
+        build_model(arch, data.sample_shape, len(spec.classes), "student.architecture")
+    strategy = spec.strategy
+    runs_student = spec.student.init.kind != "scratch" or strategy.previous_student is not None \
+        or strategy.hints or strategy.task_heads
+    model = build_model(arch, data.sample_shape, len(spec.classes), "student.architecture") if runs_student else None
+    if model is not None:
+        attempt(lambda: init_student(model, spec, teachers))
     for i, step in enumerate(spec.compression):
         if isinstance(step, PruneStep) and step.method == "structured":
-            attempt(lambda i=i: require(model, "structured_pruning", f"compression[{i}].method"))
-    strategy = spec.strategy
+            attempt(lambda i=i: require(ARCHITECTURES[arch.kind], "structured_pruning", f"compression[{i}].method"))
     if not teachers and not data.labeled:
         problems.append(Problem("teachers", "the spec has no teachers and the data has no labels, so "
                                 "there is nothing to learn from", "add a teacher, or give data with labels"))
@@ -81,7 +89,7 @@ def training_problems(spec: PipelineSpec, data: Dataset, teachers: list) -> list
         problems.append(Problem("strategy.teacher_weighting", f"{strategy.teacher_weighting} weighting "
                                 "reads each sample's label, and the data has no labels", "give data "
                                 "with labels, or pick a label-free weighting: confidence, entropy or selective"))
-    if not problems:  # the loss terms: hint layers, adapters, task heads
+    if not problems and model is not None:  # the loss terms that run the student: hints, task heads
         alpha = strategy.hard_label_weight if data.labeled else 0.0
         x = np.ascontiguousarray(data.train.x[:8])
         attempt(lambda: build_criterion(Setup(spec, model, teachers, data.labeled, alpha if teachers else 1.0,

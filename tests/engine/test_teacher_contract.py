@@ -184,6 +184,12 @@ def test_validate_refuses_what_run_would_refuse_in_its_first_second(tmp_path):
     assert out.returncode == 2
     problems = json.loads(out.stdout)["problems"]
     assert problems[0]["path"] == "strategy.calibration" and "no labels" in problems[0]["message"]
+    spec = demo_spec()  # a hint on a layer the teacher does not have: found without training
+    spec["strategy"] = {"hints": [{"teacher": "low digits", "teacher_layer": "no such tensor"}]}
+    out = run_engine("validate", write_spec(tmp_path, spec), "--json")
+    assert out.returncode == 2
+    problems = json.loads(out.stdout)["problems"]
+    assert problems[0]["path"] == "strategy.hints[0].teacher_layer" and "has no layer" in problems[0]["message"]
 
 
 def test_a_table_teacher_reads_its_own_columns_by_name(tmp_path):
