@@ -29,13 +29,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+ENGINE_MAIN = str(ROOT / "engine" / "__main__.py")  # by absolute path with -P: nothing from the working directory
 DEMO = ROOT / "assets" / "examples" / "digits-experts.distill.json"
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
 def engine(*args, threads: int) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    proc = subprocess.run([sys.executable, "-m", "engine", *map(str, args)], cwd=ROOT, env=env,
+    proc = subprocess.run([sys.executable, "-P", ENGINE_MAIN, *map(str, args)], cwd=ROOT, env=env,
                           capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"engine {args[0]} failed:\n{proc.stderr[-3000:]}")

@@ -18,12 +18,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+ENGINE_MAIN = str(ROOT / "engine" / "__main__.py")  # by absolute path with -P: nothing from the working directory
 DEMO = ROOT / "assets" / "examples" / "digits-experts.distill.json"
 
 
 def one_run(folder: Path) -> dict:
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "engine", "run", str(DEMO), "--run-dir",
+    proc = subprocess.Popen([sys.executable, "-P", ENGINE_MAIN, "run", str(DEMO), "--run-dir",
                              str(folder / "run"), "--db", str(folder / "db.sqlite")],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     started_at, rates, finished = None, [], None

@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+ENGINE_MAIN = str(ROOT / "engine" / "__main__.py")  # by absolute path with -P: nothing from the working directory
 HERE = Path(__file__).resolve().parent / "scenarios"
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 NAMES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"]
@@ -138,7 +139,7 @@ def run(name: str, stage: str, seed: int, work: Path) -> dict:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     (folder / "spec.distill.json").write_text(spec.to_json())
-    proc = subprocess.run([sys.executable, "-m", "engine", "run", folder / "spec.distill.json", "--run-dir",
+    proc = subprocess.run([sys.executable, "-P", ENGINE_MAIN, "run", folder / "spec.distill.json", "--run-dir",
                            folder / "run", "--db", work / "runs.sqlite"], cwd=ROOT, capture_output=True,
                           text=True, env={**os.environ, "OMP_NUM_THREADS": "2"})
     if proc.returncode != 0:

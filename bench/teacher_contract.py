@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+ENGINE_MAIN = str(ROOT / "engine" / "__main__.py")  # by absolute path with -P: nothing from the working directory
 sys.path.insert(0, str(ROOT))
 
 from tests.engine.contract_models import (  # noqa: E402
@@ -50,7 +51,7 @@ def run(folder: Path, name: str, data: str, teachers: list[dict], epochs: int) -
             "training": {"epochs": epochs, "lr": 0.002, "cpu_threads": 2}}
     path = folder / f"{name}.distill.json"
     path.write_text(json.dumps(spec))
-    out = subprocess.run([sys.executable, "-m", "engine", "run", str(path), "--run-dir", str(folder / name),
+    out = subprocess.run([sys.executable, "-P", ENGINE_MAIN, "run", str(path), "--run-dir", str(folder / name),
                           "--db", str(folder / "runs.sqlite")], capture_output=True, text=True, cwd=ROOT)
     events = [json.loads(line) for line in out.stdout.splitlines()]
     final = next(e for e in events if e["event"] == "finished")

@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+ENGINE_MAIN = str(ROOT / "engine" / "__main__.py")  # by absolute path with -P: nothing from the working directory
 DEMO = ROOT / "assets" / "examples" / "digits-experts.distill.json"
 
 
@@ -39,7 +40,7 @@ def spec_with(k: int, mode: str, epochs: int, threads: int) -> dict:
 def epoch_time(spec: dict, folder: Path) -> float:
     folder.mkdir(parents=True)
     (folder / "spec.distill.json").write_text(json.dumps(spec))
-    proc = subprocess.run([sys.executable, "-m", "engine", "run", str(folder / "spec.distill.json"),
+    proc = subprocess.run([sys.executable, "-P", ENGINE_MAIN, "run", str(folder / "spec.distill.json"),
                            "--run-dir", str(folder / "run"), "--db", str(folder.parent / "db.sqlite")],
                           cwd=ROOT, capture_output=True, text=True)
     if proc.returncode != 0:

@@ -29,12 +29,27 @@ def write_spec(folder: Path, spec: dict, name: str = "spec.distill.json") -> Pat
     return path
 
 
+ENGINE_MAIN = ROOT / "engine" / "__main__.py"
+
+
 def engine_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "engine", *map(str, args)]
+    """`distill-engine ARGS` as the app starts it: this checkout's engine by absolute path, with
+    `-P` (nothing imported from the working directory; never `python -m engine`)."""
+    return [sys.executable, "-P", str(ENGINE_MAIN), *map(str, args)]
+
+
+def torchrun_cmd(processes: int, *args: str) -> list[str]:
+    """`distill-engine ARGS` under torchrun, as the app starts it; run it with PYTHONSAFEPATH=1 in
+    the environment (SAFE_PATH), which torchrun's workers inherit."""
+    return [sys.executable, "-P", "-m", "torch.distributed.run", "--standalone",
+            f"--nproc_per_node={processes}", str(ENGINE_MAIN), *map(str, args)]
+
+
+SAFE_PATH = {"PYTHONSAFEPATH": "1"}
 
 
 def run_engine(*args, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **SAFE_PATH}
     return subprocess.run(engine_cmd(*args), capture_output=True, text=True, timeout=timeout,
                           cwd=ROOT, env=env, stdin=subprocess.DEVNULL, **kw)
 

@@ -1,16 +1,17 @@
-"""`torchrun --nproc_per_node=2 -m engine run SPEC` on the CPU (gloo): the same training as one
-process with the same global batch, with rank 0 alone writing events, store and checkpoints."""
+"""`torchrun --nproc_per_node=2 …/engine/__main__.py run SPEC` (as the app starts it) on the CPU
+(gloo): the same training as one process with the same global batch, with rank 0 alone writing
+events, store and checkpoints."""
 
+import os
 import sqlite3
 import subprocess
-import sys
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from engine.checkpoint import checkpoint_dirs
-from tests.helpers import ROOT, parse_events, run_engine, write_spec
+from tests.helpers import ROOT, SAFE_PATH, parse_events, run_engine, torchrun_cmd, write_spec
 
 pytestmark = pytest.mark.slow  # trains under torchrun
 
@@ -21,9 +22,9 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path, demo_dict)
     db = tmp_path / "db.sqlite"
     one = run_engine("run", spec, "--run-dir", tmp_path / "one", "--db", db)
     assert one.returncode == 0, one.stderr
-    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                          "-m", "engine", "run", str(spec), "--run-dir", str(tmp_path / "two"), "--db", str(db)],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    two = subprocess.run(torchrun_cmd(2, "run", spec, "--run-dir", tmp_path / "two", "--db", db),
+                         cwd=ROOT, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+                         env={**os.environ, **SAFE_PATH})
     assert two.returncode == 0, two.stderr[-3000:]
     events = parse_events(two.stdout)  # one stream: rank 0's
     assert [e["event"] for e in events].count("started") == 1 and events[0]["processes"] == 2

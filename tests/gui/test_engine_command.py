@@ -15,12 +15,15 @@ ROOT = Path(__file__).resolve().parents[2]
 TEACHER = ROOT / "assets" / "teachers" / "digits-0-4.onnx"
 
 
-def test_from_source_the_engine_is_this_python_with_dash_m(monkeypatch):
+def test_from_source_the_engine_is_this_python_running_the_engines_main_by_absolute_path(monkeypatch):
+    """Never `-m engine`: that would import an `engine` folder from the working directory."""
     monkeypatch.delattr(sys, "frozen", raising=False)
-    assert ec.engine_program() == (sys.executable, ["-m", "engine"])
-    assert ec.engine_command(["run", "p.json"]) == (sys.executable, ["-m", "engine", "run", "p.json"])
+    main = str(ROOT / "engine" / "__main__.py")
+    assert ec.engine_program() == (sys.executable, ["-P", main])
+    assert ec.engine_command(["run", "p.json"]) == (sys.executable, ["-P", main, "run", "p.json"])
     assert ec.engine_command(["run", "p.json"], processes=4) == (sys.executable, [
-        "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=4", "-m", "engine", "run", "p.json"])
+        "-P", "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=4", main, "run", "p.json"])
+    assert ec.ENGINE_ENVIRONMENT["PYTHONSAFEPATH"] == "1"  # torchrun's workers inherit it
 
 
 def test_in_the_installed_app_the_engine_is_the_app_itself(monkeypatch):

@@ -10,7 +10,7 @@ import pytest
 
 from engine.checkpoint import has_checkpoint
 from tests.gui.helpers import drop, palette_mime, start_run
-from tests.helpers import ROOT, write_spec
+from tests.helpers import ROOT, engine_cmd, write_spec
 
 
 def project(tmp_path, demo_dict, epochs, name="demo.distill.json"):
@@ -97,8 +97,8 @@ def test_a_killed_engine_leaves_the_app_working_and_the_run_resumable(window, qt
 def test_runs_panel_shows_a_cli_run_compares_and_reopens(window, qtbot, tmp_path, demo_dict):
     path = project(tmp_path, demo_dict, 2)
     for _ in range(2):
-        proc = subprocess.run([sys.executable, "-m", "engine", "run", str(path), "--db",
-                               str(window.store.path)], cwd=ROOT, capture_output=True, timeout=120)
+        proc = subprocess.run(engine_cmd("run", path, "--db", window.store.path), cwd=ROOT,
+                              capture_output=True, timeout=120)
         assert proc.returncode == 0
     window.runs.refresh()
     assert [r["status"] for r in window.runs.rows] == ["completed", "completed"]
@@ -187,7 +187,8 @@ def test_several_gpus_are_offered_and_then_runs_start_under_torchrun(window, qtb
     runner._devices_known('{"cuda": 4}')  # what a workstation with four GPUs answers
     assert runner.act_all_gpus.isVisible() and runner.act_all_gpus.isChecked()
     assert runner.act_all_gpus.text() == "Use &All 4 GPUs" and runner.processes == 4
+    main = str(ROOT / "engine" / "__main__.py")
     assert engine_arguments(["run", "p.json"], runner.processes) == [
-        "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=4", "-m", "engine", "run", "p.json"]
+        "-P", "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=4", main, "run", "p.json"]
     runner.act_all_gpus.setChecked(False)
-    assert runner.processes == 1 and engine_arguments(["run", "p.json"], 1) == ["-m", "engine", "run", "p.json"]
+    assert runner.processes == 1 and engine_arguments(["run", "p.json"], 1) == ["-P", main, "run", "p.json"]

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QComboBox, QLineEdit, QMessageBox
 from engine.spec import load_spec
 from gui.canvas.items import LinkItem, NodeItem, RefusalLabel
 from tests.gui.helpers import drag, drop, file_mime, mouse, palette_mime
-from tests.helpers import DEMO, ROOT, TEACHERS
+from tests.helpers import DEMO, ROOT, TEACHERS, engine_cmd
 
 
 def connect(window, src_id, src_port, dst_id, dst_port):
@@ -73,7 +73,7 @@ def test_build_the_demo_from_an_empty_canvas_with_the_mouse(window, qtbot, tmp_p
     spec = load_spec(saved)
     assert [t.path.name for t in spec.teachers] == files
     assert spec.classes == [str(i) for i in range(10)] and spec.data.format == "builtin"
-    check = subprocess.run([sys.executable, "-m", "engine", "validate", str(saved)], cwd=ROOT,
+    check = subprocess.run(engine_cmd("validate", saved), cwd=ROOT,
                            capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stderr
 
