@@ -15,8 +15,10 @@ from typing import Annotated, Any, ClassVar, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from engine.errors import InputError, Problem, problems_from_validation_error, register_unions
+from engine.regular_files import read_regular_text
 
 SCHEMA_VERSION = 1
+SPEC_MAX_BYTES = 64 << 20  # a spec or project file: far more than any real one (2,000 nodes: 140 KB)
 
 
 class _Strict(BaseModel):
@@ -703,7 +705,7 @@ def load_spec(path: str | Path) -> PipelineSpec:
     """Read and validate a spec file; relative paths resolve against its folder."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular_text(path, max_bytes=SPEC_MAX_BYTES)
     except FileNotFoundError:
         raise InputError([Problem("(file)", f"no spec file at {path}",
                                   "check the path; specs end in .distill.json")]) from None

@@ -17,8 +17,10 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from engine.errors import InputError, Problem, problems_from_validation_error
+from engine.regular_files import read_regular_text
 from engine.spec import (
     SCHEMA_VERSION,
+    SPEC_MAX_BYTES,
     CompressionStep,
     DataSource,
     ExportSpec,
@@ -120,7 +122,7 @@ def _paths(props: dict, project_dir: Path | None) -> dict:
 def read_project(path: Path) -> dict[str, Any]:
     """The parsed project file, or InputError if it is unreadable, broken or too new."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(read_regular_text(path, max_bytes=SPEC_MAX_BYTES))  # never blocks on a FIFO
     except FileNotFoundError:
         raise InputError.one("(file)", f"no project file at {path}", "check the path") from None
     except (OSError, UnicodeDecodeError) as exc:
