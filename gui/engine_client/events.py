@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from engine.events import PROTOCOL_VERSION, Event, ProtocolError, Started, parse_event
 
 SHOWN_PROBLEMS = 5  # then one line saying that more are not shown: a bad engine cannot flood the log
+MAX_LINE_BYTES = 4 << 20  # the longest event line kept (a real one is under 64 KiB); the rest is dropped
+EXCERPT_CHARS = 200  # of an overlong line, what a problem quotes
 
 
 @dataclass(frozen=True)
@@ -26,20 +28,48 @@ class EventReader:
 
     def __init__(self) -> None:
         self.engine_protocol: int | None = None  # what its `started` declared
-        self._buffer = b""
+        self._parts: list[bytes] = []  # the line so far (no newline yet), in the pieces it came in
+        self._size = 0  # their length together: never more than MAX_LINE_BYTES
+        self._dropping = False  # inside a line already reported as too long, until its newline
         self._problems = 0
+
+    @property
+    def buffered(self) -> int:
+        """Bytes kept of a line still waiting for its newline."""
+        return self._size
 
     def feed(self, data: bytes) -> list[Event | ProtocolProblem]:
         """The complete lines in `data` (and what came before it), parsed; a partial last
-        line waits for the rest."""
-        self._buffer += data
-        *lines, self._buffer = self._buffer.split(b"\n")
-        return [item for line in lines for item in self.read_line(line)]
+        line waits for the rest, up to MAX_LINE_BYTES: a longer line is one protocol problem
+        and the rest of it, up to its newline, is dropped (memory and time stay bounded)."""
+        out: list[Event | ProtocolProblem] = []
+        start = 0
+        while (end := data.find(b"\n", start)) >= 0:
+            piece, start = data[start:end], end + 1
+            if self._dropping:
+                self._dropping = False  # the end of the overlong line
+                continue
+            line = b"".join([*self._parts, piece]) if self._parts else piece
+            self._parts, self._size = [], 0
+            out += self._too_long(line) if len(line) > MAX_LINE_BYTES else self.read_line(line)
+        rest = data[start:]
+        if rest and not self._dropping:
+            self._parts.append(rest)
+            self._size += len(rest)
+            if self._size > MAX_LINE_BYTES:
+                out += self._too_long(b"".join(self._parts))
+                self._parts, self._size, self._dropping = [], 0, True
+        return out
 
     def flush(self) -> list[Event | ProtocolProblem]:
         """At the end of the stream: a last line without a newline."""
-        rest, self._buffer = self._buffer, b""
+        rest, self._parts, self._size, self._dropping = b"".join(self._parts), [], 0, False
         return self.read_line(rest)
+
+    def _too_long(self, line: bytes) -> list[ProtocolProblem]:
+        excerpt = line[:EXCERPT_CHARS].decode("utf-8", "replace") + "…"
+        return [self._problem(f"an engine line longer than {MAX_LINE_BYTES:,} bytes (it begins "
+                              f"{excerpt!r}); the rest of that line is dropped", excerpt)]
 
     def read_line(self, line: str | bytes) -> list[Event | ProtocolProblem]:
         text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line

@@ -111,3 +111,42 @@ def test_the_prune_node_being_fine_tuned_is_found_by_its_prune_step(window, qtbo
     teacher = next(window.scene.node_items[n.id] for n in window.doc.of_kind("teacher")
                    if n.props.get("name") == "low digits")
     assert teacher.live == "outputs cached: reused"
+
+
+def test_a_line_without_end_is_bounded_reported_once_and_dropped_to_its_newline():
+    """Issue 22: a 1 GB event line without a newline grew the buffer without bound (and
+    re-split it on every read: quadratic)."""
+    from gui.engine_client.events import MAX_LINE_BYTES
+
+    reader = EventReader()
+    chunk = b"x" * (1 << 20)
+    items = []
+    for _ in range(3 * MAX_LINE_BYTES // len(chunk)):  # three times the bound, in 1 MiB reads
+        items += reader.feed(chunk)
+        assert reader.buffered <= MAX_LINE_BYTES
+    assert len(items) == 1 and isinstance(items[0], ProtocolProblem)
+    assert f"an engine line longer than {MAX_LINE_BYTES:,} bytes" in items[0].message
+    assert "the rest of that line is dropped" in items[0].message and len(items[0].line) < 300
+    items = reader.feed(b"xxx\n" + (line(event="log", level="info", message="after") + "\n").encode())
+    assert [type(i) for i in items] == [Log] and items[0].message == "after"  # the next line reads
+    [problem] = reader.feed(b"y" * (MAX_LINE_BYTES + 1) + b"\n")  # one read, newline and all
+    assert "longer than" in problem.message and reader.buffered == 0 and reader.flush() == []
+
+
+@pytest.mark.slow
+def test_an_engine_that_writes_an_endless_line_is_a_protocol_problem_and_its_run_still_ends(
+        qapp, qtbot, tmp_path, monkeypatch):
+    from gui.engine_client.run import EngineRun
+
+    fake = tmp_path / "engine-stand-in"
+    events = tmp_path / "events.jsonl"
+    events.write_text(line(event="finished", status="completed", exit_code=0, run_id=1) + "\n")
+    fake.write_text(f'#!/bin/sh\nhead -c 50000000 /dev/zero | tr "\\\\0" x\necho\ncat "{events}"\n')
+    fake.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake))
+    run, problems, ended = EngineRun(db=tmp_path / "db.sqlite"), [], []
+    run.protocolProblem.connect(problems.append)
+    run.ended.connect(lambda status, message: ended.append(status))
+    run.start_run(tmp_path / "p.distill.json", tmp_path / "run")
+    qtbot.waitUntil(lambda: bool(ended), timeout=60000)
+    assert ended == ["completed"] and len(problems) == 1 and "longer than" in problems[0]
