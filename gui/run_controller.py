@@ -47,6 +47,7 @@ class RunController(QObject):
         self.engine.event.connect(self._on_event)
         self.engine.ended.connect(self._on_ended)
         self.engine.protocolProblem.connect(lambda text: self.dashboard.add_log(text, error=True))
+        self.engine.responding.connect(self._on_responding)
         self.paused = False
         self.epochs = 0
         self.last_problem_box: QMessageBox | None = None
@@ -181,8 +182,19 @@ class RunController(QObject):
 
     def stop(self) -> None:
         if self.running:
-            self.run_label.setText("stopping: saving a checkpoint…")
+            self.run_label.setText("stopping: ending the engine, which is not responding…"
+                                   if self.engine.not_responding else "stopping: saving a checkpoint…")
             self.engine.stop()
+
+    def _on_responding(self, responding: bool, why: str) -> None:
+        """The engine stopped answering (its ETA is stale), or answers again."""
+        if responding:
+            self.dashboard.add_log("the engine responds again")
+            self.run_label.setText(self.run_label.text().removeprefix("not responding · "))
+        else:
+            self.dashboard.add_log(why, error=True)
+            self.run_label.setText("not responding · " + self.run_label.text().split(" · ETA")[0])
+            self.run_label.setToolTip(why)
 
     # events
     def _on_event(self, e: Event) -> None:

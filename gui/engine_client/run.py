@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QTimer, Signal
 
 from engine.checkpoint import has_checkpoint
-from engine.events import Error, Finished, Started
+from engine.events import Error, Finished, Progress, Started
 from gui.engine_client.engine_command import describe_program, engine_command
 from gui.engine_client.events import EventReader, ProtocolProblem
 from gui.engine_client.process import start_engine
@@ -26,12 +27,18 @@ STOP_GRACE_MS = 15_000  # time to checkpoint after "stop", then SIGTERM
 TERM_GRACE_MS = 3_000  # after SIGTERM, SIGKILL
 _DETACHED: list[QProcess] = []  # engines left running when the app closes
 STDERR_TAIL = 4000
+# training progress comes a few times a second (engine.meter.EMIT_EVERY_S): this long without a
+# word while training, and not paused, the engine is not responding; a stopped process (SIGSTOP,
+# a debugger) is seen at once where the system tells (Linux /proc)
+NOT_RESPONDING_S = 30.0
+WATCH_EVERY_MS = 1000
 
 
 class EngineRun(QObject):
     event = Signal(object)  # every engine event, typed (engine.events)
     protocolProblem = Signal(str)  # a stdout line that is not an event of this app's protocol
     ended = Signal(str, str)  # status (completed, stopped, failed), message for the user
+    responding = Signal(bool, str)  # on each change: False with why ("the engine is not responding: …"), True
 
     def __init__(self, db: Path | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -47,7 +54,15 @@ class EngineRun(QObject):
         self._stop_timer = QTimer(self, singleShot=True, interval=STOP_GRACE_MS)
         self._stop_timer.timeout.connect(self._terminate)
         self._kill_timer = QTimer(self, singleShot=True, interval=TERM_GRACE_MS)
-        self._kill_timer.timeout.connect(lambda: self._signal_group(signal.SIGKILL))
+        self._kill_timer.timeout.connect(self._force_kill)
+        self._watch = QTimer(self, interval=WATCH_EVERY_MS)
+        self._watch.timeout.connect(self._check_responding)
+        self.not_responding = ""  # why the engine is not responding now; empty while it is
+        self._heard = 0.0  # time.monotonic() of its last output
+        self._training = False  # its last event was training progress: silence is not expected
+        self._paused = False
+        self._forced = ""  # how the app ended it after Stop: "SIGTERM" or "SIGKILL"
+        self._unresponsive_at_stop = False
 
     @property
     def running(self) -> bool:
@@ -66,6 +81,10 @@ class EngineRun(QObject):
         self.run_id, self.run_dir = None, Path(run_dir)
         self.last_error = self.finished_event = None
         self.stderr_tail, self.fatal, self._reader = "", "", EventReader()
+        self.not_responding, self._forced, self._training, self._paused = "", "", False, False
+        self._unresponsive_at_stop = False
+        self._heard = time.monotonic()
+        self._watch.start()
         self.proc = start_engine(self, args + (["--db", str(self.db)] if self.db else []),
                                  processes=processes, stdout=self._read_stdout, stderr=self._read_stderr,
                                  finished=self._finished, failed_to_start=self._failed_to_start,
@@ -78,23 +97,56 @@ class EngineRun(QObject):
 
     def pause(self) -> None:
         self.send("pause")
+        self._paused = True
 
     def resume(self) -> None:
         self.send("resume")
+        self._paused = False
+        self._heard = time.monotonic()  # its silence while paused was expected
 
     def stop(self) -> None:
-        """Checkpoint, then exit; if the engine does not answer in time, terminate, then kill."""
+        """Checkpoint, then exit; if the engine does not answer in time, terminate, then kill.
+        An engine that is not responding cannot answer: it is terminated at once."""
         self.send("stop")
         if self.running:
-            self._stop_timer.start()
+            if self.not_responding:
+                self._unresponsive_at_stop = True
+                self._terminate()
+            else:
+                self._stop_timer.start()
 
     def kill(self) -> None:
         self._signal_group(signal.SIGKILL)
 
     def _terminate(self) -> None:
         if self.running:
+            self._forced = "SIGTERM"
             self._signal_group(signal.SIGTERM)
+            self._signal_group(signal.SIGCONT)  # a stopped engine takes SIGTERM only once it runs
             self._kill_timer.start()
+
+    def _force_kill(self) -> None:
+        if self.running:
+            self._forced = "SIGKILL"
+            self._signal_group(signal.SIGKILL)
+
+    def _check_responding(self) -> None:
+        """Every second while it runs: is the engine stopped, or silent while training?"""
+        if not self.running:
+            return
+        pid = int(self.proc.processId())
+        silent = time.monotonic() - self._heard
+        if process_stopped(pid):
+            why = (f"the engine is not responding: its process ({pid}) is stopped (SIGSTOP or a "
+                   f"debugger; `kill -CONT {pid}` lets it go on). Stop ends it by force")
+        elif self._training and not self._paused and silent >= NOT_RESPONDING_S:
+            why = (f"the engine is not responding: no word from it for {silent:.0f} s while training "
+                   "(it reports a few times a second). Stop ends it by force")
+        else:
+            why = ""
+        if bool(why) != bool(self.not_responding):
+            self.not_responding = why
+            self.responding.emit(not why, why)
 
     def _signal_group(self, sig: int) -> None:
         if not self.running:
@@ -124,8 +176,13 @@ class EngineRun(QObject):
 
     # reading
     def _read_stdout(self, at_end: bool = False) -> None:
-        items = self._reader.feed(bytes(self.proc.readAllStandardOutput()))
+        data = bytes(self.proc.readAllStandardOutput())
+        if data:
+            self._heard = time.monotonic()
+        items = self._reader.feed(data)
         for item in items + (self._reader.flush() if at_end else []):
+            if not isinstance(item, ProtocolProblem):
+                self._training = isinstance(item, Progress) and item.phase != "export"
             if isinstance(item, ProtocolProblem):
                 self.stderr_tail = (self.stderr_tail + item.line + "\n")[-STDERR_TAIL:]
                 if item.message:
@@ -141,6 +198,8 @@ class EngineRun(QObject):
 
     def _read_stderr(self) -> None:
         text = bytes(self.proc.readAllStandardError()).decode("utf-8", "replace")
+        if text:
+            self._heard = time.monotonic()
         tail = self.stderr_tail + text
         start = tail.rfind("Fatal Python error: ")  # faulthandler: keep its report whole
         if start >= 0:
@@ -157,6 +216,7 @@ class EngineRun(QObject):
         self._read_stderr()
         self._stop_timer.stop()
         self._kill_timer.stop()
+        self._watch.stop()
         crashed = exit_status == QProcess.CrashExit
         self.proc = None
         if self.finished_event is not None and not crashed:
@@ -164,8 +224,14 @@ class EngineRun(QObject):
             self.ended.emit(status, self._message(status, code))
             return
         # the engine died without finishing: say how, and record it
-        how = crash_cause(self.fatal, self.last_error) if crashed else \
-            f"it exited with code {code} without finishing"
+        if self._forced:  # Stop had to end it: say so, not a guess at its cause
+            how = ("it was not responding, so Stop ended it by force" if self._unresponsive_at_stop else
+                   f"it did not answer Stop within {STOP_GRACE_MS // 1000} s, so the app ended it by force") \
+                + f" ({self._forced})"
+        elif crashed:
+            how = crash_cause(self.fatal, self.last_error)
+        else:
+            how = f"it exited with code {code} without finishing"
         message = f"The training process ended: {how}."
         if self.last_error:
             message += f"\nLast error: {self.last_error.message}\n{self.last_error.hint}"
@@ -224,6 +290,17 @@ def crash_cause(fatal: str, last_error: Error | None) -> str:
             return FATAL.get(name, f"it crashed ({name})")
     return ("it was killed (SIGKILL or similar): by hand, or by the system when memory ran out "
             "(on Linux, `journalctl -k | grep -i oom` tells which)")
+
+
+def process_stopped(pid: int) -> bool:
+    """Whether the process is stopped (state T: SIGSTOP, or t: a debugger), where the system
+    tells (Linux /proc); False where it does not."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    fields = stat[stat.rfind(")") + 1:].split()
+    return bool(fields) and fields[0] in ("T", "t")
 
 
 def engine_arguments(args: list[str], processes: int = 1) -> list[str]:

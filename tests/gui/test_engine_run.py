@@ -81,7 +81,9 @@ def test_an_engine_that_does_not_answer_stop_is_terminated_then_killed(client, q
     client.stop()
     qtbot.waitUntil(lambda: bool(client.ended_with), timeout=30000)
     status, message = client.ended_with[0]
-    assert status == "failed" and "was killed (SIGKILL" in message
+    # SIGTERM comes with SIGCONT: the engine may take it as a stop and checkpoint; else it is killed
+    assert status == "stopped" or (status == "failed" and "so the app ended it by force" in message
+                                   and "memory" not in message), message
 
 
 def test_a_detached_engine_keeps_training_and_writing_the_store(client, qtbot, tmp_path, demo_dict):
