@@ -336,12 +336,13 @@ class MainWindow(QMainWindow):
     def _load_document(self, name: str, nodes: list, links: list) -> None:
         """Replace the document (opened or recovered); its teachers' files are read anew."""
         self.scene.clearSelection()
-        self.doc.clear()
-        self.doc.set_name(name)
-        for node in nodes:
-            self.doc.add_node(node)
-        for link in links:
-            self.doc.add_link(link)
+        with self.doc.batch():  # one validation pass after the load, not one per node
+            self.doc.clear()
+            self.doc.set_name(name)
+            for node in nodes:
+                self.doc.add_node(node)
+            for link in links:
+                self.doc.add_link(link)
         self.undo_stack.clear()
         self.view.fit_to_view()
         for node in self.doc.of_kind("teacher"):

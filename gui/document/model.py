@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import copy
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, Signal
@@ -73,6 +75,27 @@ class Document(QObject):
         self.name = name
         self.nodes: dict[str, Node] = {}
         self.links: list[Link] = []
+        self._held = 0  # inside batch(): `changed` waits for its end
+        self._missed = False
+
+    def _changed(self) -> None:
+        if self._held:
+            self._missed = True
+        else:
+            self.changed.emit()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Many edits (opening a project), one `changed` at the end: what listens to it (node
+        states, the summary, the inspector) runs once, not once per node (quadratic)."""
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
+            if not self._held and self._missed:
+                self._missed = False
+                self.changed.emit()
         self._ids = itertools.count(1)
 
     # queries
@@ -111,48 +134,48 @@ class Document(QObject):
             items.insert(index, (node.id, node))
             self.nodes = dict(items)
         self.nodeAdded.emit(node.id)
-        self.changed.emit()
+        self._changed()
 
     def remove_node(self, node_id: str) -> int:
         assert not self.links_of(node_id), "remove the node's links first"
         index = list(self.nodes).index(node_id)
         del self.nodes[node_id]
         self.nodeRemoved.emit(node_id)
-        self.changed.emit()
+        self._changed()
         return index
 
     def set_props(self, node_id: str, props: dict) -> None:
         self.nodes[node_id].props = copy.deepcopy(props)
         self.nodeChanged.emit(node_id)
-        self.changed.emit()
+        self._changed()
 
     def set_info(self, node_id: str, info: dict) -> None:
         if node_id in self.nodes:
             self.nodes[node_id].info = dict(info)
             self.nodeChanged.emit(node_id)
-            self.changed.emit()
+            self._changed()
 
     def move_node(self, node_id: str, pos: tuple[float, float]) -> None:
         self.nodes[node_id].pos = (float(pos[0]), float(pos[1]))
         self.nodeMoved.emit(node_id)
-        self.changed.emit()
+        self._changed()
 
     def add_link(self, link: Link, index: int | None = None) -> None:
         self.links.insert(len(self.links) if index is None else index, link)
         self.linkAdded.emit(link)
-        self.changed.emit()
+        self._changed()
 
     def remove_link(self, link: Link) -> int:
         index = self.links.index(link)
         self.links.pop(index)
         self.linkRemoved.emit(link)
-        self.changed.emit()
+        self._changed()
         return index
 
     def set_name(self, name: str) -> None:
         self.name = name
         self.nameChanged.emit(name)
-        self.changed.emit()
+        self._changed()
 
     def clear(self) -> None:
         for link in list(self.links):

@@ -1,11 +1,14 @@
 """Reading model files through `distill-engine inspect --json`, in a child process.
 
 The app never opens a model file itself: onnx, torch and untrusted bytes stay out of it.
+At most MAX_PROCESSES inspections run at once; the others wait in a queue, in order (a project
+of 60 teachers started 58 processes at once, 2.1 GB).
 """
 
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from gui.engine_client.engine_command import describe_program
 from gui.engine_client.process import start_engine
 
 Callback = Callable[[dict | None, str | None], None]  # (info, error message)
+MAX_PROCESSES = 3  # engine children reading model files at once (each loads onnx/torch: ~40 MB+)
 
 
 class ModelInspector(QObject):
@@ -24,17 +28,31 @@ class ModelInspector(QObject):
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self._running: set[QProcess] = set()
+        self._queue: deque[tuple[str | Path, Callback]] = deque()
 
     @property
     def busy(self) -> int:
+        """Inspections under way: running, or waiting for a free process."""
+        return len(self._running) + len(self._queue)
+
+    @property
+    def processes(self) -> int:
         return len(self._running)
 
     def inspect(self, path: str | Path, callback: Callback) -> None:
+        self._queue.append((path, callback))
+        self._start_next()
+        self.busyChanged.emit(self.busy)
+
+    def _start_next(self) -> None:
+        while self._queue and len(self._running) < MAX_PROCESSES:
+            self._start(*self._queue.popleft())
+
+    def _start(self, path: str | Path, callback: Callback) -> None:
         proc = start_engine(self, ["inspect", "--json", str(path)],  # the callbacks run later: proc is known
                             finished=lambda code, status: self._done(proc, code, status, callback),
                             failed_to_start=lambda: self._failed(proc, callback))
         self._running.add(proc)
-        self.busyChanged.emit(self.busy)
 
     def _done(self, proc: QProcess, code: int, status, callback: Callback) -> None:
         if not shiboken6.isValid(proc) or not shiboken6.isValid(self):
@@ -60,4 +78,5 @@ class ModelInspector(QObject):
         if proc in self._running:
             self._running.discard(proc)
             proc.deleteLater()
+            self._start_next()
             self.busyChanged.emit(self.busy)

@@ -87,3 +87,36 @@ def test_an_engine_silent_while_training_is_said_to_be_not_responding(qapp, qtbo
     run.stop()  # terminated at once, and said so
     qtbot.waitUntil(lambda: bool(ended), timeout=10000)
     assert "it was not responding, so Stop ended it by force (SIGTERM)" in ended[0]
+
+
+def many_teachers_project(tmp_path, count: int):
+    import json
+
+    from tests.helpers import TEACHERS, demo_spec
+
+    spec = demo_spec()
+    first = spec["teachers"][0]
+    spec["teachers"] = [{**first, "name": f"t{i}", "path": str(TEACHERS / "digits-0-4.onnx")} for i in range(count)]
+    path = tmp_path / "many.distill.json"
+    path.write_text(json.dumps(spec))
+    return path
+
+
+def test_opening_a_project_validates_once_and_inspects_with_a_few_processes(window, qtbot, tmp_path, monkeypatch):
+    """Issue 22: every node added re-checked every node (500 nodes froze the window 9 s), and
+    every teacher started its own `engine inspect` at once (60 teachers: 58 processes)."""
+    from gui.document import validation
+    from gui.engine_client.inspect import MAX_PROCESSES
+
+    calls = []
+    real = validation.node_status
+    monkeypatch.setattr("gui.canvas.scene.node_status", lambda doc, node: calls.append(1) or real(doc, node))
+    inspector, peak = window.model_inspector, []
+    inspector.busyChanged.connect(lambda _: peak.append(inspector.processes))
+    assert window.open_project(many_teachers_project(tmp_path, 12), ask=False)
+    nodes = len(window.doc.nodes)
+    assert nodes > 12 and len(calls) <= 2 * nodes  # one pass (or two), not one per node added
+    assert inspector.busy == 12 and inspector.processes <= MAX_PROCESSES
+    qtbot.waitUntil(lambda: inspector.busy <= 12 - MAX_PROCESSES - 1, timeout=120000)  # queued ones started
+    assert max(peak) <= MAX_PROCESSES
+    inspector._queue.clear()  # the rest is not needed here
