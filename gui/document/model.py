@@ -77,6 +77,7 @@ class Document(QObject):
         self.links: list[Link] = []
         self._held = 0  # inside batch(): `changed` waits for its end
         self._missed = False
+        self._ids = itertools.count(1)
 
     def _changed(self) -> None:
         if self._held:
@@ -96,7 +97,6 @@ class Document(QObject):
             if not self._held and self._missed:
                 self._missed = False
                 self.changed.emit()
-        self._ids = itertools.count(1)
 
     # queries
     def new_id(self, kind: str) -> str:
