@@ -6,7 +6,10 @@ A checkpoint is a folder `checkpoints/step-<step>/` with `state.pt` and `manifes
 2. the files are written into a temp folder beside the final one and each is fsynced;
 3. the manifest — step, epoch, phase, each file's size and sha256, versions — is written last;
 4. the folder is renamed into place and the parent folder fsynced;
-5. only then are older checkpoints removed (the newest `KEEP` stay).
+5. only then are older checkpoints removed (the newest `KEEP` stay), and any of a later step
+   (one resume skipped as damaged: the run went on from an earlier one).
+
+A run folder belongs to one run (engine/run_folder.py), so the steps in it are one run's.
 
 Resume takes the newest checkpoint whose manifest is valid and whose files match it; a damaged
 one is skipped with a warning. This module imports torch only inside the functions that need
@@ -41,6 +44,10 @@ def checkpoint_dirs(root: Path) -> list[Path]:
         return []
     found = [(int(m.group(1)), p) for p in root.iterdir() if (m := _NAME.match(p.name)) and p.is_dir()]
     return [p for _, p in sorted(found, reverse=True)]
+
+
+def _step(folder: Path) -> int:
+    return int(_NAME.match(folder.name).group(1))
 
 
 def has_checkpoint(run_dir: Path) -> bool:
@@ -85,7 +92,10 @@ def save_checkpoint(root: Path, state: dict[str, Any], step: int, info: dict[str
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    for old in checkpoint_dirs(root)[KEEP:]:  # older ones go only once the new one is committed
+    # older ones go only once the new one is committed; a later step than this one is a
+    # checkpoint resume passed over (damaged) and this run's timeline has left: it goes too
+    for old in [d for d in checkpoint_dirs(root) if _step(d) > step] + \
+            [d for d in checkpoint_dirs(root) if _step(d) <= step][KEEP:]:
         shutil.rmtree(old, ignore_errors=True)
     for stale in root.glob(".tmp-step-*"):  # left by a process killed while saving
         if not stale.name.endswith(f"-{os.getpid()}"):

@@ -33,9 +33,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine import export_folder
 from engine.atomic_io import atomic_write, atomic_write_text
 from engine.errors import InputError, RunFailed
 from engine.report_words import speedup_text
+from engine.run_folder import probe_writable
 from engine.spec import QuantizeStep
 
 PARITY_TOLERANCE = 1e-4  # max |ONNX − PyTorch| on logits
@@ -59,8 +61,9 @@ def export_run(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None = Non
     limit is not an exception: the report's `problems` says so and the fp32 files stay."""
     progress = progress or (lambda stage, fraction: None)
     run_dir, out_dir = Path(run_dir), Path(out_dir)
+    claimed: list[bool] = []  # the folder is the export's to write in (engine/export_folder.py)
     try:
-        return _export(run_dir, out_dir, quantize, safetensors, progress)
+        return _export(run_dir, out_dir, quantize, safetensors, progress, claimed)
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise RunFailed("disk_full", f"the disk is full while writing to {out_dir}",
@@ -69,12 +72,13 @@ def export_run(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None = Non
         raise RunFailed("io", f"writing the export failed: {exc}",
                         "check the folder's permissions and free space") from None
     finally:
-        with contextlib.suppress(OSError):
-            (out_dir / CORE_FILE).unlink(missing_ok=True)
+        if claimed:
+            with contextlib.suppress(OSError):
+                (out_dir / CORE_FILE).unlink(missing_ok=True)
 
 
 def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safetensors: bool,
-            progress: Progress) -> dict:
+            progress: Progress, claimed: list[bool]) -> dict:
     import onnxruntime as ort
 
     from engine import compress, table_export
@@ -89,13 +93,17 @@ def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safeten
         raise InputError.one("RUN_DIR", f"{run_dir} holds no trained student",
                              "export a run that completed (its folder has student.safetensors)")
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / ".write-test"
-        probe.write_bytes(b"ok")
-        probe.unlink()
+        probe_writable(out_dir)
     except OSError as exc:
         raise InputError.one("--out", f"cannot write to {out_dir}: {exc.strerror or exc}",
                              "choose a folder you can write to") from None
+    # never overwrite or delete what an export did not write, nor a run folder's own files
+    writing = ["student.onnx", "report.json", "MODEL_CARD.md"] + (["student.int8.onnx"] if quantize else []) \
+        + (["student.safetensors"] if safetensors else [])
+    stale = export_folder.claim(out_dir, run_dir, writing)
+    claimed.append(True)
+    for name in stale:  # an earlier export's, still as it wrote them: not part of this one
+        (out_dir / name).unlink(missing_ok=True)
     spec = load_spec(run_dir / "spec.distill.json")
     data = load_dataset(spec)
     state = load_safetensors(weights, "RUN_DIR")  # checks the header before anything reads it
@@ -111,9 +119,6 @@ def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safeten
     where = {"test": "the test split", "val": "the validation split",
              "train": "the training samples"}.get(evaluated_on, f"the {evaluated_on}")
     threads = timing_threads()
-    stale = ([] if quantize else ["student.int8.onnx"]) + ([] if safetensors else ["student.safetensors"])
-    for name in stale:  # left by an earlier export into this folder: not part of this one
-        (out_dir / name).unlink(missing_ok=True)
 
     progress("onnx", 0.15)
     fp32 = out_dir / "student.onnx"
@@ -238,6 +243,8 @@ def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safeten
     atomic_write_text(out_dir / "report.json", json.dumps(report, indent=2))
     atomic_write_text(out_dir / "MODEL_CARD.md", model_card(report)
                       + (table_export.card_section(report["input"]) if raw_rows else ""))
+    export_folder.record(out_dir, {**{p.name: report["files"][k]["sha256"] for k, p in files.items()},
+                                   **{n: sha256_of(out_dir / n) for n in ("report.json", "MODEL_CARD.md")}})
     progress("done", 1.0)
     return report
 

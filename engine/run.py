@@ -24,31 +24,50 @@ EXIT_COMPLETED, EXIT_FAILED, EXIT_INVALID, EXIT_STOPPED = 0, 1, 2, 3
 
 
 def default_run_dir(name: str, db_path: Path | None = None) -> Path:
-    """A new folder in `runs/` beside the store (by default in the user data dir)."""
+    """A new folder in `runs/` beside the store (by default in the user data dir), created
+    here so it is this run's alone (another one made in the same second gets `-2`, `-3`…)."""
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")[:60] or "run"
     root = (Path(db_path).resolve().parent if db_path else
             Path(platformdirs.user_data_dir("distill-studio", appauthor=False))) / "runs"
     stamp = time.strftime("%Y%m%d-%H%M%S")
     folder, i = root / f"{stamp}-{slug}", 2
-    while folder.exists():
-        folder, i = root / f"{stamp}-{slug}-{i}", i + 1
-    return folder
+    while True:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            folder, i = root / f"{stamp}-{slug}-{i}", i + 1
+        except OSError:  # not writable: prepare_run_dir says so, with the folder's name
+            return folder
 
 
 def spec_hash(spec_json: str) -> str:
     return hashlib.sha256(spec_json.encode()).hexdigest()
 
 
-def prepare_run_dir(run_dir: Path) -> None:
+def prepare_run_dir(run_dir: Path, spec_path: Path | None = None, resume: bool = False,
+                    spec_json: str | None = None):
+    """Make sure the folder can be written and is this run's: lock it against other engines
+    and, for a new run, refuse one that holds anything but the spec file it was given
+    (engine/run_folder.py). Returns the lock; release it when done."""
+    from engine.run_folder import FolderLock, check_fresh, probe_writable
+
+    where = "RUN_DIR" if resume else "--run-dir"
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write-test"
-        probe.write_bytes(b"ok")
-        probe.unlink()
+        probe_writable(run_dir)
     except OSError as exc:
-        raise InputError.one("--run-dir", f"cannot write to the run folder {run_dir} "
+        raise InputError.one(where, f"cannot write to the run folder {run_dir} "
                              f"({exc.strerror or exc})", "choose a folder you can write to with "
                              "--run-dir, or free disk space", "run_dir") from None
+    lock = FolderLock(run_dir, where)
+    if not resume:
+        try:
+            check_fresh(run_dir, {Path(spec_path)} if spec_path else set(), spec_json, where)
+        except BaseException:
+            lock.release()
+            raise
+    return lock
 
 
 RUN_FILE = "run.json"  # in a run folder: which store row the run writes to
@@ -72,15 +91,38 @@ def find_resumable(run_dir: Path, db_path: Path | None,
     except (ValueError, KeyError, TypeError, OSError):
         raise InputError.one(where, f"{run_dir / RUN_FILE} is damaged",
                              "start the run again from its spec") from None
+    check_spec_copy(run_dir / "spec.distill.json", info.get("spec_sha256"), run_id)
     checkpoint = latest_checkpoint(run_dir / "checkpoints", warn)
     if checkpoint is None:
         damaged = bool(checkpoint_dirs(run_dir / "checkpoints"))
         raise InputError.one(where, f"the run in {run_dir} has " + (
             "no checkpoint that is intact" if damaged else "no checkpoint yet"),
-            "start it again from its spec: it stopped before its first checkpoint was saved"
+            f"start it again from its spec (in this folder too: `distill-engine run "
+            f"{run_dir / 'spec.distill.json'} --run-dir {run_dir}`): it stopped before its "
+            "first checkpoint was saved"
             if not damaged else "start it again from its spec")
     db = db_path or (Path(info["db"]) if info.get("db") else None)
     return run_dir / "spec.distill.json", db, run_id, checkpoint
+
+
+def check_spec_copy(copy: Path, started_with: str | None, run_id: int) -> None:
+    """InputError when the run folder's spec copy is not the spec the run started with (its
+    sha256, kept in run.json and in the store): its checkpoints hold the student of that spec,
+    and the run continues only as it started."""
+    if not started_with:  # a run folder from before the hash was kept: the store's is checked
+        return
+    try:
+        now = hashlib.sha256(copy.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise InputError.one("RUN_DIR", f"cannot read the spec copy {copy} ({exc.strerror or exc})",
+                             "check the run folder's permissions") from None
+    if now != started_with:
+        raise InputError.one("RUN_DIR", (
+            f"the spec copy {copy} was changed after run {run_id} started; a run continues only "
+            "with the spec it started with (its checkpoints hold that spec's student)"),
+            f"put the original spec back (the store keeps it: `distill-engine runs --json`, run "
+            f"{run_id}), or start a new run from the edited spec with `distill-engine run`",
+            "spec_changed")
 
 
 def export_after_run(spec, run_dir: Path, emitter: Emitter, on_artifact) -> dict:
@@ -136,7 +178,7 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
     report everything as events. Returns the exit code."""
     from engine.spec import load_spec
 
-    store = run_id = None
+    store = run_id = lock = None
     owns_row = False  # only a run this process started or reopened is finished by it
     status, code, error = "failed", EXIT_FAILED, None
     try:
@@ -165,7 +207,7 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
         # 2. Its inputs, checked before anything is recorded: folder, data, teachers, and what
         #    training would refuse in its first second (the same checks as `validate`).
         run_dir = dist.share((run_dir or default_run_dir(spec.name, db_path)).resolve())
-        prepare_run_dir(run_dir)
+        lock = prepare_run_dir(run_dir, spec_path, resume, spec.to_json())
         amp = choose_precision(spec.training.precision, device)
         prepared = prepare(spec, threads)
         data, teachers = prepared.data, prepared.teachers
@@ -188,36 +230,80 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
                          field=f.where, accuracy=f.accuracy, samples=f.samples, fix=f.fix)
 
         # 4. Training, then the export the spec asks for.
+        lost = StoreWatch(store, emitter)
         job = Job(spec, data, teachers, device, amp, run_dir, emitter, control,
-                  on_metrics=lambda step, epoch, values: store.add_metrics(run_id, step, epoch, values),
+                  on_metrics=lambda step, epoch, values: (store.add_metrics(run_id, step, epoch, values),
+                                                          lost.check()),
                   on_artifact=lambda kind, path: record_artifact(store, run_id, emitter, kind, path),
                   cache_dir=store.path.parent / "cache" / "teacher-outputs")
         try:
             result = train(job, resume_state, store.best_metrics(run_id))
         except StopRequested:
             status, code = "stopped", EXIT_STOPPED
+            store.finish_run(run_id, status, store.best_metrics(run_id))
+            owns_row = False  # recorded
+            lost.check(final=True)
             emitter.emit("finished", status=status, run_id=run_id, exit_code=code)
             return code
         report, export_error = export_kept_student(spec, run_dir, emitter, job.on_artifact)
         status, code = "completed", EXIT_COMPLETED
         store.finish_run(run_id, status, result.best)
+        owns_row = False
+        lost.check(final=True)
         emitter.emit("finished", status=status, run_id=run_id, exit_code=code, best=result.best,
                      final=result.final, parameters=result.parameters, sparsity=result.sparsity,
                      student=str(result.student_path), export=report, export_error=export_error)
         return code
     except Exception as exc:  # every failure is reported as an error event, never hidden
+        status = "failed"
         code, error = report_failure(exc, emitter)
     finally:
         if store is not None:
-            if owns_row and status != "completed":
-                store.finish_run(run_id, status, store.best_metrics(run_id), error)
-            store.close()
+            close_store(store, run_id if owns_row else None, status, error, emitter)
+        if lock is not None:
+            lock.release()
         if "torch" in sys.modules:
             from engine import dist
 
             dist.shutdown()
     emitter.emit("finished", status="failed", run_id=run_id, exit_code=code)
     return code
+
+
+class StoreWatch:
+    """Says (a warning, once) when the store file was deleted or replaced during the run: the
+    engine's writes then go to a file no one else can open, and the run's record is lost. The
+    run goes on — its checkpoints and student are in the run folder — and completes."""
+
+    def __init__(self, store, emitter: Emitter):
+        self.store, self.emitter, self.told = store, emitter, False
+
+    def check(self, final: bool = False) -> None:
+        if self.told:
+            return
+        what = self.store.lost(force=final)
+        if what:
+            self.told = True
+            self.emitter.log(f"the run store {self.store.path} was {what} during the run, so this run's "
+                             "record (status, metrics, artifacts) is not in it; the run's files are kept "
+                             "in its folder", "warning")
+
+
+def close_store(store, run_id: int | None, status: str, error: str | None, emitter: Emitter) -> None:
+    """Record how an unfinished run ended (`run_id` None: nothing to record) and close the
+    store; a store that cannot be written (a full disk) is a warning here, never a crash in
+    the cleanup, so the `finished` event still goes out."""
+    try:
+        if run_id is not None:
+            store.finish_run(run_id, status, store.best_metrics(run_id), error)
+    except Exception as exc:  # noqa: BLE001 — the run's own failure is already reported
+        emitter.log(f"the run's status could not be recorded in the store {store.path} "
+                    f"({getattr(exc, 'message', exc)}); it shows as running until resumed", "warning")
+    try:
+        store.close()
+    except Exception as exc:  # noqa: BLE001
+        emitter.log(f"the store {store.path} could not be closed cleanly ({getattr(exc, 'message', exc)})",
+                    "warning")
 
 
 def open_row(store, spec, run_dir: Path, run_id: int | None, checkpoint_path: Path | None,
@@ -228,7 +314,8 @@ def open_row(store, spec, run_dir: Path, run_id: int | None, checkpoint_path: Pa
         spec_json = spec.to_json()
         atomic_write_text(run_dir / "spec.distill.json", spec_json)
         run_id = store.create_run(spec.name, spec_json, spec_hash(spec_json), run_dir, device)
-        atomic_write_text(run_dir / RUN_FILE, json.dumps({"run_id": run_id, "db": str(store.path)}))
+        atomic_write_text(run_dir / RUN_FILE, json.dumps({"run_id": run_id, "db": str(store.path),
+                                                          "spec_sha256": spec_hash(spec_json)}))
         return run_id, None
     from engine.checkpoint import load_checkpoint
 
@@ -236,6 +323,11 @@ def open_row(store, spec, run_dir: Path, run_id: int | None, checkpoint_path: Pa
     if row is None:
         raise InputError.one("--db", f"run {run_id} is not in the store {store.path}",
                              "give the store the run was started with (--db FILE)")
+    if row["run_dir"] and Path(row["run_dir"]).resolve() != run_dir.resolve():
+        raise InputError.one("--db", f"run {run_id} in the store {store.path} is another run "
+                             f"(its folder is {row['run_dir']}), not the one in {run_dir}",
+                             "give the store the run was started with (--db FILE)")
+    check_spec_copy(run_dir / "spec.distill.json", row["spec_hash"], run_id)
     if row["status"] == "completed":
         raise InputError.one("RUN_DIR", f"run {run_id} has already completed",
                              "start a new run from its spec to train again")

@@ -6,12 +6,16 @@ artifacts (run_id, kind, path, sha256, bytes). The app reads it while the engine
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
 import time
 from pathlib import Path
 
 import platformdirs
+
+from engine.errors import RunFailed
 
 BUSY_TIMEOUT_MS = 10_000
 FLUSH_EVERY_S = 1.0  # metrics reach readers (the app) within a second, in batched inserts
@@ -37,6 +41,8 @@ class Store:
         self._pending: list[dict] = []
         self._flushed = time.monotonic()
         self._create_tables()
+        self._identity = _identity(self.path)  # to tell when the file is deleted or replaced
+        self._looked = time.monotonic()
 
     @property
     def db(self):
@@ -60,21 +66,59 @@ class Store:
                     path TEXT, sha256 TEXT, bytes INTEGER);
             """)
 
+    @contextlib.contextmanager
+    def _writing(self):
+        """A write; sqlite's failure becomes a RunFailed that names the store (a full disk)."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            text = str(exc)
+            if "full" in text.lower():
+                raise RunFailed("disk_full", f"the disk holding the run store {self.path} is full ({text})",
+                                "free disk space, then resume the run from its last checkpoint") from exc
+            raise RunFailed("store", f"writing to the run store {self.path} failed ({text})",
+                            "check the store file, its folder's permissions and free space; then "
+                            "resume the run from its last checkpoint") from exc
+
+    def lost(self, force: bool = False) -> str | None:
+        """'deleted' or 'replaced' when the store's file is no longer the one opened (then
+        what is written goes nowhere anyone can read); None while it is. Looks at most once a
+        second unless forced."""
+        now = time.monotonic()
+        if not force and now - self._looked < FLUSH_EVERY_S:
+            return None
+        self._looked = now
+        current = _identity(self.path)
+        if current is None:
+            return "deleted"
+        return None if current == self._identity else "replaced"
+
     def _rows(self, sql: str, args=()) -> list[dict]:
         return [dict(row) for row in self.conn.execute(sql, args)]
 
     # runs
     def create_run(self, name: str, spec_json: str, spec_hash: str, run_dir: Path, device: str) -> int:
-        table = self.db["runs"].insert({
-            "name": name, "spec": spec_json, "spec_hash": spec_hash, "status": "running",
-            "device": device, "started": time.time(), "run_dir": str(run_dir), "best_metrics": "{}",
-        })
+        with self._writing():
+            table = self.db["runs"].insert({
+                "name": name, "spec": spec_json, "spec_hash": spec_hash, "status": "running",
+                "device": device, "started": time.time(), "run_dir": str(run_dir), "best_metrics": "{}",
+            })
         return int(table.last_pk)
 
     def finish_run(self, run_id: int, status: str, best: dict[str, float], error: str | None = None) -> None:
-        self.flush()
-        self.db["runs"].update(run_id, {"status": status, "ended": time.time(),
-                                        "best_metrics": json.dumps(best), "error": error})
+        """The run's outcome; when the last metrics cannot be written (a full disk) the
+        outcome is still tried (one small row), then the metrics' failure is raised."""
+        try:
+            self.flush()
+        except RunFailed:
+            self._update_run(run_id, status, best, error)
+            raise
+        self._update_run(run_id, status, best, error)
+
+    def _update_run(self, run_id: int, status: str, best: dict[str, float], error: str | None) -> None:
+        with self._writing():
+            self.db["runs"].update(run_id, {"status": status, "ended": time.time(),
+                                            "best_metrics": json.dumps(best), "error": error})
 
     def run(self, run_id: int) -> dict | None:
         rows = self._rows("select * from runs where id = ?", [run_id])
@@ -82,7 +126,8 @@ class Store:
 
     def reopen_run(self, run_id: int) -> None:
         """A resumed run is running again; its metrics continue where they stopped."""
-        self.db["runs"].update(run_id, {"status": "running", "ended": None, "error": None})
+        with self._writing():
+            self.db["runs"].update(run_id, {"status": "running", "ended": None, "error": None})
 
     def best_metrics(self, run_id: int) -> dict[str, float]:
         """Best value so far of each validation metric (highest accuracy, lowest loss)."""
@@ -106,7 +151,7 @@ class Store:
         self._flushed = time.monotonic()
         if self._pending:
             rows, self._pending = self._pending, []
-            with self.db.conn:
+            with self._writing(), self.db.conn:
                 self.db["metrics"].insert_all(rows, batch_size=1000)
 
     def metrics(self, run_id: int, name: str | None = None) -> list[dict]:
@@ -114,12 +159,24 @@ class Store:
         return self._rows(f"select * from metrics where {where} order by step", args)
 
     def add_artifact(self, run_id: int, kind: str, path: Path, sha256: str, size: int) -> None:
-        self.db["artifacts"].insert({"run_id": run_id, "kind": kind, "path": str(path),
-                                     "sha256": sha256, "bytes": size})
+        with self._writing():
+            self.db["artifacts"].insert({"run_id": run_id, "kind": kind, "path": str(path),
+                                         "sha256": sha256, "bytes": size})
 
     def artifacts(self, run_id: int) -> list[dict]:
         return self._rows("select * from artifacts where run_id = ?", [run_id])
 
     def close(self) -> None:
-        self.flush()
-        self.conn.close()
+        """Write what is pending and close; the connection is closed even when the write fails."""
+        try:
+            self.flush()
+        finally:
+            self.conn.close()
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino

@@ -266,3 +266,35 @@ def test_without_any_labels_the_accuracy_is_not_measured_and_int8_not_checked(tm
     assert events[-1]["event"] == "finished" and events[-1]["status"] == "completed" and events[-1]["exit_code"] == 0
     assert not [e for e in events if e["event"] == "error"]
     assert any(e["event"] == "log" and "test accuracy was not measured" in e["message"] for e in events)
+
+
+def test_export_into_the_run_folder_is_refused_and_the_run_keeps_its_files(trained_run):
+    before = {p: p.read_bytes() for p in trained_run.rglob("*") if p.is_file()}
+    proc = run_engine("export", trained_run, "--out", trained_run, "--no-safetensors")
+    assert proc.returncode == 2 and "is a run folder" in proc.stderr and "Traceback" not in proc.stderr
+    assert f"{trained_run / 'export'}" in proc.stderr  # where to export instead
+    assert {p: p.read_bytes() for p in trained_run.rglob("*") if p.is_file()} == before
+
+
+def test_export_never_overwrites_or_deletes_files_it_did_not_write(trained_run, tmp_path):
+    out = tmp_path / "shared"
+    out.mkdir()
+    (out / "student.int8.onnx").write_text("the user's own int8 model")
+    (out / "report.json").write_text("the user's report")
+    (out / "notes.txt").write_text("other files are fine")
+    proc = run_engine("export", trained_run, "--out", out)
+    assert proc.returncode == 2 and "student.int8.onnx, report.json, which no export wrote" in proc.stderr
+    assert (out / "student.int8.onnx").read_text() == "the user's own int8 model"
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "report.json", "student.int8.onnx"]
+
+    (out / "student.int8.onnx").unlink()
+    (out / "report.json").unlink()
+    assert run_engine("export", trained_run, "--out", out).returncode == 0
+    manifest = json.loads((out / "export-manifest.json").read_text())["files"]
+    assert set(manifest) == {"student.onnx", "student.safetensors", "report.json", "MODEL_CARD.md"}
+    assert (out / "notes.txt").read_text() == "other files are fine"
+
+    (out / "MODEL_CARD.md").write_text("edited by the user after the export")
+    proc = run_engine("export", trained_run, "--out", out, "--no-safetensors")
+    assert proc.returncode == 2 and "MODEL_CARD.md, which were changed after an export wrote them" in proc.stderr
+    assert (out / "student.safetensors").is_file()  # nothing removed by the refused export
