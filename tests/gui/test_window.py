@@ -242,3 +242,23 @@ def test_inspector_refuses_bad_data_settings_with_the_specs_message(window, qtbo
     type_into(qtbot, name, "low digits")
     assert "another teacher has this name" in error.text()
     assert window.doc.nodes[teacher.id].props["name"] == "middle digits"
+
+
+def test_a_project_with_nan_coordinates_opens_drawn_and_says_what_it_moved(window, qtbot, tmp_path):
+    import json as _json
+    import math
+
+    from engine.spec import SCHEMA_VERSION
+
+    path = tmp_path / "nan.distill.json"
+    path.write_text(_json.dumps({
+        "schema_version": SCHEMA_VERSION, "name": "x", "classes": ["a", "b"],
+        "layout": {"nodes": {"student-1": {"ref": "student", "x": float("nan"), "y": float("inf")},
+                             "d": {"kind": "data", "x": float("-inf"), "y": 40, "props": {}}}}}))
+    assert window.open_project(path, ask=False)
+    assert "student-1: x was nan" in window.statusBar().currentMessage()
+    for node in window.doc.nodes.values():
+        assert all(math.isfinite(v) for v in node.pos)
+    rect = window.view.scene().itemsBoundingRect()
+    assert all(math.isfinite(v) for v in (rect.x(), rect.y(), rect.width(), rect.height()))
+    assert not window.view.grab().isNull()
