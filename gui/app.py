@@ -163,6 +163,9 @@ def run_headless(project: Path, db: Path | None, run_dir: Path | None) -> int:
     if text.finished is None:
         print(f"the engine exited with code {code} before finishing; see the messages above",
               file=sys.stderr)
+    elif text.finished.status == "completed" and code != 0:  # the exit code has the last word
+        print(f"the engine reported the run completed, then exited with code {code}: it failed",
+              file=sys.stderr)
     return code
 
 
