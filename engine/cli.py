@@ -247,6 +247,12 @@ def cmd_inspect(args) -> int:
         for p in exc.problems:
             print(f"cannot inspect: {p.message}\n  hint: {p.hint}", file=sys.stderr)
         return EXIT_INVALID
+    except Exception as exc:  # noqa: BLE001 — a file no check foresaw: a message, never a traceback
+        detail = " ".join(str(exc).split())[:200]
+        print(f"cannot inspect: {Path(args.model).name} cannot be read ({type(exc).__name__}: {detail})\n"
+              "  hint: the file may be damaged or of another format; export or save the model again",
+              file=sys.stderr)
+        return EXIT_INVALID
     print(json.dumps(info, indent=2) if args.json else format_report(info))
     return 0
 
