@@ -27,3 +27,46 @@ def test_inspect_never_prints_a_traceback_for_a_bad_file(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert proc.stderr.startswith("cannot inspect: odd.onnx cannot be read") and "hint:" in proc.stderr
+
+
+SHADOW = "".join(f"user{i}:$6$s4ltS3cret{i}$Zm9vYmFyYmF6cXV4aGFzaGhhc2hoYXNo{i}:19000:0:99999:7:::\x1b[2J\n"
+                 for i in range(30))
+
+
+def csv_spec(tmp_path, demo_dict, **data):
+    import json
+
+    (tmp_path / "shadow.csv").write_text(SHADOW)
+    demo_dict["data"] = {"format": "csv", "path": str(tmp_path / "shadow.csv"), **data}
+    path = tmp_path / "spec.distill.json"
+    path.write_text(json.dumps(demo_dict))
+    return path
+
+
+def leaked(output: str) -> list[str]:
+    """The secrets of SHADOW that appear in `output`."""
+    return [f"S3cret{i}$" for i in range(30) if f"S3cret{i}$" in output]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("data", [{}, {"label_column": "x", "columns": ["user0:$6$s4ltS3cret0$Zm9v"]}])
+def test_a_file_that_is_no_csv_is_quoted_only_in_short_escaped_excerpts(tmp_path, demo_dict, data):
+    proc = run_engine("validate", str(csv_spec(tmp_path, demo_dict, **data)))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    out = proc.stdout + proc.stderr
+    assert "\x1b" not in out  # the escape sequence is written as \x1b, never sent to the terminal
+    # the header (a column's name) and one cell, each a 40-character excerpt: never a whole line
+    assert len(leaked(out)) <= 2 and "Zm9vYmFyYmF6cXV4aGFzaGhhc2hoYXNo" not in out
+
+
+def test_unknown_labels_from_a_file_are_short_escaped_excerpts(tmp_path):
+    import numpy as np
+
+    from engine.data.labels import labels_to_indices
+    from engine.errors import InputError
+
+    labels = np.array([line for line in SHADOW.splitlines()])
+    with pytest.raises(InputError) as info:
+        labels_to_indices(labels, ["a", "b"], "data.path")
+    message = info.value.problems[0].message
+    assert "\x1b" not in message and len(message) < 200 and len(leaked(message)) <= 3
