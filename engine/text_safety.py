@@ -55,3 +55,8 @@ def listed(names, limit: int = LISTED) -> str:
     names = list(names)
     shown = ", ".join(excerpt(n) for n in names[:limit])
     return shown + (f", … ({len(names)} in all)" if len(names) > limit else "")
+
+
+def escape_lines(text: object) -> str:
+    """Several lines for a terminal: each line escaped, the line breaks kept."""
+    return "\n".join(escape(line) for line in str(text).split("\n"))

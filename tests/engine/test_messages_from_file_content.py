@@ -70,3 +70,35 @@ def test_unknown_labels_from_a_file_are_short_escaped_excerpts(tmp_path):
         labels_to_indices(labels, ["a", "b"], "data.path")
     message = info.value.problems[0].message
     assert "\x1b" not in message and len(message) < 200 and len(leaked(message)) <= 3
+
+
+EVIL = "a\u202egnp.exe\x1b[2J\x1b]0;owned\x07\rb"  # a bidi override, a screen clear, a title, a return
+
+
+def shown_safely(out: str) -> None:
+    assert not any(ch in out for ch in ("\u202e", "\x1b", "\x07", "\r")), out
+    assert "\\u202e" in out and "\\x1b[2J" in out  # what the name holds is still readable
+
+
+@pytest.mark.slow
+def test_validate_prints_names_with_control_and_bidi_characters_escaped(tmp_path, demo_dict):
+    import json
+
+    demo_dict["name"] = EVIL
+    demo_dict["teachers"][0]["name"] = EVIL
+    path = tmp_path / "spec.distill.json"
+    path.write_text(json.dumps(demo_dict))
+    proc = run_engine("validate", str(path))
+    shown_safely(proc.stdout + proc.stderr)
+
+
+@pytest.mark.slow
+def test_runs_prints_names_with_control_and_bidi_characters_escaped(tmp_path):
+    from engine.store import Store
+
+    store = Store(tmp_path / "runs.sqlite")
+    store.create_run(EVIL, "{}", "h", tmp_path / "run", "cpu\x1b[31m")
+    store.close()
+    proc = run_engine("runs", "--db", str(tmp_path / "runs.sqlite"))
+    assert proc.returncode == 0, proc.stderr
+    shown_safely(proc.stdout)
