@@ -228,6 +228,21 @@ def pruned_widths(path: Path) -> list[int] | None:
         isinstance(w, int) and not isinstance(w, bool) and 0 < w <= 65536 for w in widths) else None
 
 
+def recorded_classes(text: str) -> list[str]:
+    """A student's classes as its metadata records them: a JSON list of names (a name may hold a
+    comma), or, in files of earlier versions, the names joined by commas."""
+    import json
+
+    if text.startswith("["):
+        try:
+            names = json.loads(text)
+        except (ValueError, RecursionError):
+            names = None
+        if isinstance(names, list) and all(isinstance(n, str) for n in names):
+            return names
+    return [c for c in text.split(",") if c]
+
+
 def student_metadata(path: Path, where: str) -> tuple[list[str], object]:
     """The classes and architecture a Distill Studio student records in its safetensors file."""
     import json
@@ -240,7 +255,7 @@ def student_metadata(path: Path, where: str) -> tuple[list[str], object]:
     read_safetensors_header(path, where)  # sizes checked before safetensors reads anything
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
-    classes = [c for c in meta.get("classes", "").split(",") if c]
+    classes = recorded_classes(meta.get("classes", ""))
     try:
         arch = TypeAdapter(Architecture).validate_python(json.loads(meta.get("architecture", "")))
     except (json.JSONDecodeError, ValidationError):

@@ -102,3 +102,35 @@ def test_runs_prints_names_with_control_and_bidi_characters_escaped(tmp_path):
     proc = run_engine("runs", "--db", str(tmp_path / "runs.sqlite"))
     assert proc.returncode == 0, proc.stderr
     shown_safely(proc.stdout)
+
+
+def test_a_students_classes_are_a_json_list_and_the_old_comma_format_still_reads(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from engine.model_files import student_metadata
+
+    arch = '{"kind": "mlp", "width": 8, "depth": 1, "dropout": 0.0}'
+    new, old = tmp_path / "new.safetensors", tmp_path / "old.safetensors"
+    save_file({"w": torch.zeros(2)}, str(new), metadata={"classes": '["cat, black", "dog"]', "architecture": arch})
+    save_file({"w": torch.zeros(2)}, str(old), metadata={"classes": "cat,dog", "architecture": arch})
+    assert student_metadata(new, "s")[0] == ["cat, black", "dog"]
+    assert student_metadata(old, "s")[0] == ["cat", "dog"]
+
+
+@pytest.mark.slow
+def test_a_class_name_with_a_comma_survives_into_a_continual_run(tmp_path, demo_dict):
+    import json
+
+    spec = dict(demo_dict, teachers=[], strategy={"hard_label_weight": 1.0},
+                classes=[f"digit {i}, handwritten" for i in range(10)],
+                student={"architecture": {"kind": "mlp", "width": 16, "depth": 1, "dropout": 0.0}})
+    spec["training"].update(epochs=1, checkpoint_every_epochs=1)
+    (tmp_path / "a.json").write_text(json.dumps(spec))
+    first = run_engine("run", str(tmp_path / "a.json"), "--run-dir", str(tmp_path / "run"),
+                       "--db", str(tmp_path / "runs.sqlite"), timeout=300)
+    assert first.returncode == 0, first.stderr
+    spec["strategy"] = {"hard_label_weight": 1.0, "previous_student": str(tmp_path / "run" / "student.safetensors")}
+    (tmp_path / "b.json").write_text(json.dumps(spec))
+    proc = run_engine("validate", str(tmp_path / "b.json"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
