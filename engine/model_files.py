@@ -135,10 +135,27 @@ def load_safetensors(path: Path, where: str) -> dict:
 
     read_safetensors_header(path, where)
     try:
-        return load_file(str(path))
+        state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise InputError.one(where, f"{path.name} cannot be read as safetensors ({exc})",
                              "save the weights again with safetensors", "corrupt_model") from None
+    return check_float_weights(state, path, where)
+
+
+def check_float_weights(state: dict, path: Path, where: str) -> dict:
+    """`state` if every tensor holds floating-point numbers, as a model's weights do (a batch
+    norm's step count aside); an integer type (F32 bytes relabelled I32, say) would be cast to
+    absurd weights without a word, so it is refused with the tensor's name."""
+    from engine.text_safety import quoted
+
+    for name, tensor in state.items():
+        if not tensor.is_floating_point() and not name.endswith("num_batches_tracked"):
+            raise InputError.one(where, f"{path.name}: tensor {quoted(name)} holds "
+                                 f"{str(tensor.dtype).removeprefix('torch.')} values, where weights are "
+                                 "floating-point numbers", "the file's types were changed, or it holds "
+                                 "something else: save the model's weights again (float32, float16 or "
+                                 "bfloat16)", "corrupt_model")
+    return state
 
 
 def load_state_dict_pt(path: Path, where: str) -> dict:

@@ -134,3 +134,58 @@ def test_a_class_name_with_a_comma_survives_into_a_continual_run(tmp_path, demo_
     (tmp_path / "b.json").write_text(json.dumps(spec))
     proc = run_engine("validate", str(tmp_path / "b.json"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+SMALL = {"kind": "mlp", "width": 32, "depth": 1, "dropout": 0.0}
+
+
+def zoo_weights(tmp_path, relabel: str | None = None, fmt: str = "safetensors"):
+    """A real zoo teacher's weights; `relabel`: its F32 tensors' dtype in the header changed to
+    this (same width: the header still adds up), or, for .pt, the tensors cast to int32."""
+    import torch
+    from pydantic import TypeAdapter
+    from safetensors.torch import save_file
+
+    from engine.models import build_model
+    from engine.spec import Architecture
+
+    model = build_model(TypeAdapter(Architecture).validate_python(SMALL), (64,), 10, "t")
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    if fmt == "pt":
+        path = tmp_path / "zoo.pt"
+        torch.save({k: v.to(torch.int32) if relabel else v for k, v in state.items()}, path)
+        return path
+    path = tmp_path / "zoo.safetensors"
+    save_file(state, str(path))
+    if relabel:
+        raw = path.read_bytes()
+        n = int.from_bytes(raw[:8], "little")
+        header = raw[8:8 + n].replace(b'"F32"', f'"{relabel}"'.encode())
+        path.write_bytes(raw[:8] + header + raw[8 + n:])
+    return path
+
+
+@pytest.mark.parametrize("relabel", ["I32", "U32"])
+def test_f32_weights_relabelled_as_integers_are_refused_with_the_tensor_name(tmp_path, relabel):
+    from engine.errors import InputError
+    from engine.model_files import load_safetensors
+
+    assert all(t.is_floating_point() for t in load_safetensors(zoo_weights(tmp_path), "t").values())
+    with pytest.raises(InputError) as info:
+        load_safetensors(zoo_weights(tmp_path, relabel), "teachers[3].path")
+    problem = info.value.problems[0]
+    assert problem.path == "teachers[3].path" and "zoo.safetensors: tensor '" in problem.message
+    assert "values, where weights are floating-point numbers" in problem.message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["safetensors", "pt"])
+def test_a_teacher_with_integer_weights_is_refused_by_validate(tmp_path, demo_dict, fmt):
+    import json
+
+    demo_dict["teachers"].append({"name": "zoo", "path": str(zoo_weights(tmp_path, "I32", fmt)),
+                                  "classes": [str(d) for d in range(10)], "architecture": SMALL})
+    (tmp_path / "spec.json").write_text(json.dumps(demo_dict))
+    proc = run_engine("validate", str(tmp_path / "spec.json"))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "teachers[3].path" in proc.stderr and "int32 values, where weights are floating-point" in proc.stderr
