@@ -84,11 +84,33 @@ def _check_external_data(model, path: Path, where: str) -> None:
 
 
 def _onnx_tensors(model):
-    yield from model.graph.initializer
-    for node in model.graph.node:
-        for attr in node.attribute:
+    """Every tensor a model holds: initializers (dense and sparse) and node attributes, in the
+    main graph, in every subgraph (If, Loop, Scan bodies, however deep) and in local functions.
+    Walked with a stack: a deep nesting cannot exhaust Python's recursion limit."""
+    graphs = [model.graph]
+    nodes = [node for function in model.functions for node in function.node]
+    while graphs or nodes:
+        if graphs:
+            graph = graphs.pop()
+            yield from graph.initializer
+            for sparse in graph.sparse_initializer:
+                yield sparse.values
+                yield sparse.indices
+            nodes.extend(graph.node)
+            continue
+        for attr in nodes.pop().attribute:
             if attr.HasField("t"):
                 yield attr.t
+            yield from attr.tensors
+            if attr.HasField("sparse_tensor"):
+                yield attr.sparse_tensor.values
+                yield attr.sparse_tensor.indices
+            for sparse in attr.sparse_tensors:
+                yield sparse.values
+                yield sparse.indices
+            if attr.HasField("g"):
+                graphs.append(attr.g)
+            graphs.extend(attr.graphs)
 
 
 def read_safetensors_header(path: Path, where: str) -> dict:

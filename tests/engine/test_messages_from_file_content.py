@@ -189,3 +189,50 @@ def test_a_teacher_with_integer_weights_is_refused_by_validate(tmp_path, demo_di
     proc = run_engine("validate", str(tmp_path / "spec.json"))
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "teachers[3].path" in proc.stderr and "int32 values, where weights are floating-point" in proc.stderr
+
+
+def external_tensor(name: str, location: str):
+    tensor = helper.make_tensor(name, TensorProto.FLOAT, [1, 4], [0.0] * 4)
+    tensor.ClearField("float_data")
+    tensor.data_location = TensorProto.EXTERNAL
+    tensor.external_data.add(key="location", value=location)
+    return tensor
+
+
+def if_model(path, location: str, where: str):
+    """y = If(cond) with external data deep in its then-branch: as an initializer of a Loop's
+    body inside the branch ('initializer'), or a Constant's value in the branch ('constant')."""
+    const = helper.make_node("Constant", [], ["c"], value=external_tensor("c", location))
+    if where == "constant":
+        then = helper.make_graph([const], "then", [], [helper.make_tensor_value_info("c", TensorProto.FLOAT, [1, 4])])
+    else:
+        body = helper.make_graph([helper.make_node("Identity", ["w"], ["w_out"]),
+                                  helper.make_node("Identity", ["cond_in"], ["cond_out"])], "body",
+                                 [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                                  helper.make_tensor_value_info("cond_in", TensorProto.BOOL, [])],
+                                 [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+                                  helper.make_tensor_value_info("w_out", TensorProto.FLOAT, [1, 4])],
+                                 initializer=[external_tensor("w", location)])
+        loop = helper.make_node("Loop", ["", "cond"], ["c"], body=body)
+        then = helper.make_graph([loop], "then", [], [helper.make_tensor_value_info("c", TensorProto.FLOAT, None)])
+    other = helper.make_graph([helper.make_node("Identity", ["x"], ["c2"])], "else", [],
+                              [helper.make_tensor_value_info("c2", TensorProto.FLOAT, [1, 4])])
+    graph = helper.make_graph([helper.make_node("If", ["cond"], ["y"], then_branch=then, else_branch=other)], "g",
+                              [helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
+                               helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    path.write_bytes(helper.make_model(graph).SerializeToString())
+    return path
+
+
+@pytest.mark.parametrize("where", ["constant", "initializer"])
+@pytest.mark.parametrize("location, words, kind", [("../../../../etc/passwd", "outside its folder", "unsafe_model"),
+                                                   ("weights.bin", "needs its external data file", "missing_file")])
+def test_external_data_inside_subgraphs_is_checked_by_the_projects_own_rule(tmp_path, where, location, words, kind):
+    from engine.errors import InputError
+    from engine.model_files import read_onnx
+
+    with pytest.raises(InputError) as info:
+        read_onnx(if_model(tmp_path / "m.onnx", location, where), "teachers[0].path")
+    problem = info.value.problems[0]
+    assert words in problem.message and info.value.kind == kind, problem.message
