@@ -184,3 +184,15 @@ def test_an_export_whose_engine_exits_1_after_a_clean_report_failed(qapp, qtbot,
     export.start(tmp_path / "run", tmp_path / "out", None)
     qtbot.waitUntil(lambda: bool(said), timeout=30000)
     assert said[0][0] == "failed" and "exited with code 1 after its report" in said[0][1]
+
+
+def test_the_headless_run_trusts_the_exit_code_and_escapes_names(tmp_path, monkeypatch, capsys):
+    from gui.app import run_headless
+
+    evil = "demo\x1b[2J\u202e"
+    stand_in_engine(tmp_path, monkeypatch, started().replace('"name": "demo"', '"name": ' + json.dumps(evil)),
+                    line(event="finished", status="completed", exit_code=0, run_id=1), code=1)
+    assert run_headless(tmp_path / "p.distill.json", None, None) == 1
+    out, err = capsys.readouterr()
+    assert "\x1b" not in out and "\u202e" not in out and "demo\\x1b[2J\\u202e" in out
+    assert "reported the run completed, then exited with code 1" in err
