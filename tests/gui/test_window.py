@@ -296,3 +296,26 @@ def test_an_engine_traceback_never_reaches_a_node(qapp, qtbot, tmp_path, monkeyp
     info, error = said[0]
     assert info is None and "Traceback" not in error and "File " not in error
     assert "ValueError: Enum DataType has no name defined for value 99" in error
+
+
+@pytest.mark.slow
+def test_screenshot_of_a_project_with_nan_coordinates(tmp_path):
+    """The issue's reproduction: this crashed the app with a segmentation fault."""
+    import json as _json
+
+    from engine.spec import SCHEMA_VERSION
+
+    project = tmp_path / "nan.distill.json"
+    project.write_text(_json.dumps({
+        "schema_version": SCHEMA_VERSION, "name": "x", "classes": ["a", "b"],
+        "layout": {"nodes": {"student-1": {"ref": "student", "x": float("nan"), "y": float("nan")},
+                             "d": {"kind": "data", "x": float("-inf"), "y": 1e308, "props": {}}}}}))
+    png = tmp_path / "shot.png"
+    proc = subprocess.run([sys.executable, "-m", "gui.app", str(project), "--screenshot", str(png)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert proc.returncode == 0, proc.stderr
+    from PySide6.QtGui import QImage
+
+    image = QImage(str(png))
+    assert len({image.pixel(x, y) for x in range(0, 1400, 7) for y in (200, 400, 600)}) > 5
