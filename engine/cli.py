@@ -11,6 +11,15 @@ from pathlib import Path
 
 from engine import __version__
 from engine.errors import InputError
+from engine.text_safety import escape, escape_lines
+
+
+def say(*parts: object, file=None) -> None:
+    """print(), with control and bidi characters in what a file or a user named (run, class and
+    file names, messages quoting a file) written as escapes: nothing printed can drive the
+    terminal or reverse a line. JSON output is ASCII already."""
+    print(*(escape_lines(p) for p in parts), file=file)
+
 
 EXIT_INVALID = 2
 
@@ -104,8 +113,8 @@ def cmd_export(args) -> int:
             emitter.error(kind, message, hint)
             emitter.emit("finished", status="failed", exit_code=code)
         else:
-            print(f"{'cannot export' if code == EXIT_INVALID else 'export failed'}: {message}\n"
-                  f"  hint: {hint}", file=sys.stderr)
+            say(f"{'cannot export' if code == EXIT_INVALID else 'export failed'}: {message}\n"
+                f"  hint: {hint}", file=sys.stderr)
         return code
 
     if args.calibration is not None and args.quantize is None:
@@ -143,14 +152,14 @@ def cmd_export(args) -> int:
         emitter.emit("finished", status="completed" if code == 0 else "failed", exit_code=code,
                      out=str(Path(args.out).resolve()), report=report)
         return code
-    print(f"exported to {args.out}: " + ", ".join(
+    say(f"exported to {args.out}: " + ", ".join(
         f"{k} {v['bytes']:,} bytes" for k, v in report["files"].items()))
     for line in export_summary(report):
-        print(line)
+        say(line)
     for n in report.get("notes", []):
-        print(f"note: {n['message']}\n  hint: {n['hint']}")
+        say(f"note: {n['message']}\n  hint: {n['hint']}")
     for p in report["problems"]:
-        print(f"export problem: {p['message']}\n  hint: {p['hint']}", file=sys.stderr)
+        say(f"export problem: {p['message']}\n  hint: {p['hint']}", file=sys.stderr)
     return code
 
 
@@ -209,11 +218,11 @@ def cmd_validate(args) -> int:
             params = count_parameters(build_model(spec.student.architecture, data.sample_shape, len(spec.classes)))
     except InputError as exc:
         if args.json:
-            print(json.dumps({"valid": False, "problems": [p.as_dict() for p in exc.problems]}))
+            say(json.dumps({"valid": False, "problems": [p.as_dict() for p in exc.problems]}))
         else:
-            print(f"{args.spec}: {len(exc.problems)} problem(s)", file=sys.stderr)
+            say(f"{args.spec}: {len(exc.problems)} problem(s)", file=sys.stderr)
             for p in exc.problems:
-                print(f"  {p}", file=sys.stderr)
+                say(f"  {p}", file=sys.stderr)
         return EXIT_INVALID
     summary = {"valid": True, "name": spec.name, "teachers": [t.name for t in teachers],
                "classes": len(spec.classes), "student_parameters": params,
@@ -223,18 +232,18 @@ def cmd_validate(args) -> int:
                            "field": f.where, "accuracy": f.accuracy, "samples": f.samples, "fix": f.fix}
                           for f in prepared.findings]}
     if args.json:
-        print(json.dumps(summary))
+        say(json.dumps(summary))
     else:
         for note in data.notes:
-            print(f"note: {note}")
+            say(f"note: {note}")
         for f in prepared.findings:
-            print(f"{'warning' if f.level == 'warning' else 'check'}: {f.message}"
-                  + (f"\n  hint: {f.hint}" if f.level == "warning" and f.hint else ""))
-        print(f"{args.spec}: valid. '{spec.name}': {len(teachers)} teachers "
-              f"({', '.join(summary['teachers'])}) -> {spec.student.architecture.kind} student "
-              f"with {params:,} parameters over {len(spec.classes)} classes; "
-              f"{len(data.train)}/{len(data.val)}/{len(data.test)} train/val/test samples"
-              f"{'' if data.labeled else ', unlabeled'}; device {device}.")
+            say(f"{'warning' if f.level == 'warning' else 'check'}: {f.message}"
+                + (f"\n  hint: {f.hint}" if f.level == "warning" and f.hint else ""))
+        say(f"{args.spec}: valid. '{escape(spec.name)}': {len(teachers)} teachers "
+            f"({', '.join(map(escape, summary['teachers']))}) -> {spec.student.architecture.kind} student "
+            f"with {params:,} parameters over {len(spec.classes)} classes; "
+            f"{len(data.train)}/{len(data.val)}/{len(data.test)} train/val/test samples"
+            f"{'' if data.labeled else ', unlabeled'}; device {device}.")
     return 0
 
 
@@ -245,9 +254,15 @@ def cmd_inspect(args) -> int:
         info = inspect_model(args.model)
     except InputError as exc:
         for p in exc.problems:
-            print(f"cannot inspect: {p.message}\n  hint: {p.hint}", file=sys.stderr)
+            say(f"cannot inspect: {p.message}\n  hint: {p.hint}", file=sys.stderr)
         return EXIT_INVALID
-    print(json.dumps(info, indent=2) if args.json else format_report(info))
+    except Exception as exc:  # noqa: BLE001 — a file no check foresaw: a message, never a traceback
+        detail = " ".join(str(exc).split())[:200]
+        say(f"cannot inspect: {Path(args.model).name} cannot be read ({type(exc).__name__}: {detail})\n"
+            "  hint: the file may be damaged or of another format; export or save the model again",
+            file=sys.stderr)
+        return EXIT_INVALID
+    say(json.dumps(info, indent=2) if args.json else format_report(info))
     return 0
 
 
@@ -261,13 +276,13 @@ def cmd_devices(args) -> int:
             "mps": torch.backends.mps.is_available(), "cpu_cores": os.cpu_count(),
             "torch": torch.__version__}
     if args.json:
-        print(json.dumps(info))
+        say(json.dumps(info))
     else:
         gpus = ", ".join(info["cuda_names"]) or "none"
-        print(f"CUDA GPUs: {cuda} ({gpus}); Apple MPS: {'yes' if info['mps'] else 'no'}; "
-              f"CPU cores: {info['cpu_cores']}; torch {info['torch']}")
+        say(f"CUDA GPUs: {cuda} ({gpus}); Apple MPS: {'yes' if info['mps'] else 'no'}; "
+            f"CPU cores: {info['cpu_cores']}; torch {info['torch']}")
         if cuda > 1:
-            print(f"train on all of them: torchrun --nproc_per_node={cuda} -m engine run SPEC")
+            say(f"train on all of them: torchrun --nproc_per_node={cuda} -m engine run SPEC")
     return 0
 
 
@@ -278,19 +293,19 @@ def cmd_runs(args) -> int:
     rows = store.runs(limit=args.limit)
     store.close()
     if args.json:
-        print(json.dumps(rows, indent=2))
+        say(json.dumps(rows, indent=2))
         return 0
     if not rows:
-        print(f"no runs yet in {store.path}")
+        say(f"no runs yet in {store.path}")
         return 0
-    print(f"{'id':>4}  {'name':24} {'status':10} {'val/acc':>7}  {'started':16} {'time':>7}  device")
+    say(f"{'id':>4}  {'name':24} {'status':10} {'val/acc':>7}  {'started':16} {'time':>7}  device")
     for r in rows:
         best = json.loads(r["best_metrics"] or "{}")
         acc = f"{best['val/acc']:.3f}" if "val/acc" in best else "-"
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"]))
         took = f"{r['ended'] - r['started']:.1f}s" if r["ended"] else "-"
-        print(f"{r['id']:>4}  {r['name'][:24]:24} {r['status']:10} {acc:>7}  {started:16} "
-              f"{took:>7}  {r['device']}")
+        say(f"{r['id']:>4}  {escape(r['name'])[:24]:24} {escape(r['status']):10} {acc:>7}  {started:16} "
+            f"{took:>7}  {escape(r['device'])}")
     return 0
 
 

@@ -84,11 +84,33 @@ def _check_external_data(model, path: Path, where: str) -> None:
 
 
 def _onnx_tensors(model):
-    yield from model.graph.initializer
-    for node in model.graph.node:
-        for attr in node.attribute:
+    """Every tensor a model holds: initializers (dense and sparse) and node attributes, in the
+    main graph, in every subgraph (If, Loop, Scan bodies, however deep) and in local functions.
+    Walked with a stack: a deep nesting cannot exhaust Python's recursion limit."""
+    graphs = [model.graph]
+    nodes = [node for function in model.functions for node in function.node]
+    while graphs or nodes:
+        if graphs:
+            graph = graphs.pop()
+            yield from graph.initializer
+            for sparse in graph.sparse_initializer:
+                yield sparse.values
+                yield sparse.indices
+            nodes.extend(graph.node)
+            continue
+        for attr in nodes.pop().attribute:
             if attr.HasField("t"):
                 yield attr.t
+            yield from attr.tensors
+            if attr.HasField("sparse_tensor"):
+                yield attr.sparse_tensor.values
+                yield attr.sparse_tensor.indices
+            for sparse in attr.sparse_tensors:
+                yield sparse.values
+                yield sparse.indices
+            if attr.HasField("g"):
+                graphs.append(attr.g)
+            graphs.extend(attr.graphs)
 
 
 def read_safetensors_header(path: Path, where: str) -> dict:
@@ -135,10 +157,27 @@ def load_safetensors(path: Path, where: str) -> dict:
 
     read_safetensors_header(path, where)
     try:
-        return load_file(str(path))
+        state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise InputError.one(where, f"{path.name} cannot be read as safetensors ({exc})",
                              "save the weights again with safetensors", "corrupt_model") from None
+    return check_float_weights(state, path, where)
+
+
+def check_float_weights(state: dict, path: Path, where: str) -> dict:
+    """`state` if every tensor holds floating-point numbers, as a model's weights do (a batch
+    norm's step count aside); an integer type (F32 bytes relabelled I32, say) would be cast to
+    absurd weights without a word, so it is refused with the tensor's name."""
+    from engine.text_safety import quoted
+
+    for name, tensor in state.items():
+        if not tensor.is_floating_point() and not name.endswith("num_batches_tracked"):
+            raise InputError.one(where, f"{path.name}: tensor {quoted(name)} holds "
+                                 f"{str(tensor.dtype).removeprefix('torch.')} values, where weights are "
+                                 "floating-point numbers", "the file's types were changed, or it holds "
+                                 "something else: save the model's weights again (float32, float16 or "
+                                 "bfloat16)", "corrupt_model")
+    return state
 
 
 def load_state_dict_pt(path: Path, where: str) -> dict:
@@ -228,6 +267,21 @@ def pruned_widths(path: Path) -> list[int] | None:
         isinstance(w, int) and not isinstance(w, bool) and 0 < w <= 65536 for w in widths) else None
 
 
+def recorded_classes(text: str) -> list[str]:
+    """A student's classes as its metadata records them: a JSON list of names (a name may hold a
+    comma), or, in files of earlier versions, the names joined by commas."""
+    import json
+
+    if text.startswith("["):
+        try:
+            names = json.loads(text)
+        except (ValueError, RecursionError):
+            names = None
+        if isinstance(names, list) and all(isinstance(n, str) for n in names):
+            return names
+    return [c for c in text.split(",") if c]
+
+
 def student_metadata(path: Path, where: str) -> tuple[list[str], object]:
     """The classes and architecture a Distill Studio student records in its safetensors file."""
     import json
@@ -240,7 +294,7 @@ def student_metadata(path: Path, where: str) -> tuple[list[str], object]:
     read_safetensors_header(path, where)  # sizes checked before safetensors reads anything
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
-    classes = [c for c in meta.get("classes", "").split(",") if c]
+    classes = recorded_classes(meta.get("classes", ""))
     try:
         arch = TypeAdapter(Architecture).validate_python(json.loads(meta.get("architecture", "")))
     except (json.JSONDecodeError, ValidationError):

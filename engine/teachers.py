@@ -17,6 +17,7 @@ import torch
 
 from engine.errors import InputError
 from engine.model_files import (
+    check_float_weights,
     check_readable,
     load_safetensors,
     load_state_dict_pt,
@@ -188,6 +189,7 @@ class ZooTeacher(Teacher):
         super().__init__(spec, student_classes, where)
         fmt = spec.resolved_format
         state = (load_safetensors if fmt == "safetensors" else load_state_dict_pt)(spec.path, f"{where}.path")
+        check_float_weights(state, spec.path, f"{where}.path")  # a .pt state dict as well
         self.adapter = InputAdapter(spec.input, sample_shape, None, np.float32, table, f"{where}.input", self.name)
         self.model = build_model(spec.architecture, self.adapter.out_shape, len(spec.classes),
                                  f"{where}.architecture",

@@ -323,7 +323,7 @@ def finish(job: Job, model: torch.nn.Module, result: Result, step: int, total_ep
     path = job.run_dir / "student.safetensors"
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={
-        "classes": ",".join(spec.classes), "architecture": spec.student.architecture.model_dump_json(),
+        "classes": json.dumps(list(spec.classes)), "architecture": spec.student.architecture.model_dump_json(),
         "widths": json.dumps(hidden_widths(model))}))
     job.on_artifact("student", path)
     result.student_path = path

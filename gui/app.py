@@ -19,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from engine.text_safety import escape_lines
 from gui.asset_paths import DEMO, app_icon_files
 from gui.engine_client.engine_command import ENGINE_ENVIRONMENT, engine_command
 from gui.engine_client.event_text import EventText
@@ -154,14 +155,17 @@ def run_headless(project: Path, db: Path | None, run_dir: Path | None) -> int:
         while True:
             try:
                 for line in engine.stdout:
-                    for out in text.feed(line):
-                        print(out, flush=True)
+                    for out in text.feed(line):  # names from the spec: escaped for the terminal
+                        print(escape_lines(out), flush=True)
                 break
             except KeyboardInterrupt:  # the engine got the same signal: it checkpoints and stops
                 print("stopping: the engine saves a checkpoint first…", flush=True)
         code = engine.wait()
     if text.finished is None:
         print(f"the engine exited with code {code} before finishing; see the messages above",
+              file=sys.stderr)
+    elif text.finished.status == "completed" and code != 0:  # the exit code has the last word
+        print(f"the engine reported the run completed, then exited with code {code}: it failed",
               file=sys.stderr)
     return code
 

@@ -124,7 +124,8 @@ class MainWindow(QMainWindow):
     def recover(self, record: dict) -> bool:
         path = Path(record["path"]) if record.get("path") else None
         try:
-            name, nodes, links = project_to_nodes(record["project"], path.parent if path else Path.home())
+            fixed: list[str] = []
+            name, nodes, links = project_to_nodes(record["project"], path.parent if path else Path.home(), fixed)
         except InputError as exc:
             self.show_problems("Cannot recover the unsaved changes", exc)
             return False
@@ -133,6 +134,7 @@ class MainWindow(QMainWindow):
         self.path = path
         self._update_title()
         self.statusBar().showMessage("Recovered the unsaved changes; save them to keep them", 10000)
+        self._say_fixed(fixed)
         return True
 
     def show_export(self, run_id: int | None = None, report: dict | None = None) -> None:
@@ -321,7 +323,8 @@ class MainWindow(QMainWindow):
             return False
         path = Path(path)
         try:
-            name, nodes, links = project_to_nodes(read_project(path), path.resolve().parent)
+            fixed: list[str] = []
+            name, nodes, links = project_to_nodes(read_project(path), path.resolve().parent, fixed)
         except InputError as exc:
             self.show_problems(f"Cannot open {path.name}", exc)
             return False
@@ -331,7 +334,15 @@ class MainWindow(QMainWindow):
             self._remember_recent(self.path)
         self._update_title()
         self.statusBar().showMessage(f"Opened {path.name}", 5000)
+        self._say_fixed(fixed)
         return True
+
+    def _say_fixed(self, fixed: list[str]) -> None:
+        """Say what opening a project had to mend (impossible node places), in the status bar."""
+        if fixed:
+            more = f" (and {len(fixed) - 3} more)" if len(fixed) > 3 else ""
+            self.statusBar().showMessage("Moved nodes whose places were not usable numbers: "
+                                         + "; ".join(fixed[:3]) + more, 15000)
 
     def _load_document(self, name: str, nodes: list, links: list) -> None:
         """Replace the document (opened or recovered); its teachers' files are read anew."""

@@ -248,6 +248,15 @@ class RunController(QObject):
                                + (" · paused" if self.paused else ""))
 
     def _on_export(self, run_id: int | None, report: dict) -> None:
+        """The export report in a `finished` event (an open dict in the protocol): shown; one of
+        the wrong shape is said in the log, never raised in this slot."""
+        try:
+            self._show_export(run_id, report)
+        except (KeyError, TypeError, AttributeError, ValueError, ZeroDivisionError) as exc:
+            self.dashboard.add_log(f"protocol problem: the export report does not fit what this app "
+                                   f"reads ({type(exc).__name__}: {str(exc)[:120]})", error=True)
+
+    def _show_export(self, run_id: int | None, report: dict) -> None:
         self.dashboard.add_log(f"exported to {report.get('folder')}: " + ", ".join(
             f"{k} {v['bytes']:,} bytes" for k, v in report.get("files", {}).items()))
         self.window.show_export(run_id, report)

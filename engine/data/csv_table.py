@@ -23,10 +23,13 @@ from engine.data.source import ArraySource, register, require_file
 from engine.data.table import Column, Table, is_missing
 from engine.errors import InputError, Problem
 from engine.spec import CsvData
+from engine.text_safety import listed, quoted
 
 DELIMITERS = ",;\t|"
 SNIFF_CHARS = 64 * 1024  # the first lines the separator is detected on
 BAD_CELLS_SHOWN = 20
+QUOTED_CELLS = 3  # columns whose first bad cell is quoted (an excerpt): a file that is no CSV is not echoed
+_CELL = "\x00cell\x00"  # where a bad cell's excerpt goes in its message (never in an escaped excerpt)
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 _NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
 
@@ -46,7 +49,7 @@ def open_csv(src: CsvData, classes: list[str], table: Table | None = None) -> Ar
         notes.append(f"{name}: {unnamed} column{'s' if unnamed > 1 else ''} without a name in the header left out")
     rule = src.missing if table is None else table.missing
     if label is not None and label not in index:  # a transfer set without labels, beside a labelled test file
-        notes.append(f"{name} has no column '{label}': its rows are unlabelled (the teachers supply the "
+        notes.append(f"{name} has no column {quoted(label)}: its rows are unlabelled (the teachers supply the "
                      "targets); the test file's labels measure accuracy")
         label = None
 
@@ -151,33 +154,33 @@ def _plan(src: CsvData, header: list[str], name: str) -> list[tuple[str, str]]:
     """(column, numeric|categorical) of the feature columns in order, checked against the
     header: every unknown or misplaced name is reported at its spec field."""
     problems, label = [], src.label_column
-    known = f"use one of: {', '.join(header)}"
+    known = f"use one of: {listed(header)}"
     duplicated = {h for h in header if header.count(h) > 1}
     if label is not None and label not in header and src.test_file is None:
-        problems.append(Problem("data.label_column", f"no column '{label}' in {name}", known))
+        problems.append(Problem("data.label_column", f"no column {quoted(label)} in {name}", known))
     if src.columns is not None:
         for c in src.columns:
             if c not in header:
-                problems.append(Problem("data.columns", f"no column '{c}' in {name}", known))
+                problems.append(Problem("data.columns", f"no column {quoted(c)} in {name}", known))
             elif c == label:
-                problems.append(Problem("data.columns", f"'{c}' is the label column (data.label_column)",
+                problems.append(Problem("data.columns", f"{quoted(c)} is the label column (data.label_column)",
                                         "take it out of data.columns: the label is not a feature"))
         for c in sorted({c for c in src.columns if src.columns.count(c) > 1}):
-            problems.append(Problem("data.columns", f"'{c}' is listed twice", "list each column once"))
+            problems.append(Problem("data.columns", f"{quoted(c)} is listed twice", "list each column once"))
         features = list(dict.fromkeys(src.columns))
     else:
         features = [h for h in header if h != label and h]  # unnamed: a trailing separator
     for c in src.categorical:
         if c not in header:
-            problems.append(Problem("data.categorical", f"no column '{c}' in {name}", known))
+            problems.append(Problem("data.categorical", f"no column {quoted(c)} in {name}", known))
         elif c == label:
-            problems.append(Problem("data.categorical", f"'{c}' is the label column (data.label_column)",
+            problems.append(Problem("data.categorical", f"{quoted(c)} is the label column (data.label_column)",
                                     "take it out of data.categorical: the label's values are the classes"))
         elif c not in features:
-            problems.append(Problem("data.categorical", f"'{c}' is not one of data.columns",
+            problems.append(Problem("data.categorical", f"{quoted(c)} is not one of data.columns",
                                     "add it to data.columns, or take it out of data.categorical"))
     for c in sorted(duplicated & ({*features, label} - {None})):
-        problems.append(Problem("data.path", f"{name} has two columns named '{c}'",
+        problems.append(Problem("data.path", f"{name} has two columns named {quoted(c)}",
                                 "give every column of the header its own name"))
     if not features and not problems:
         problems.append(Problem("data.columns", f"{name} has no feature column", "the student needs "
@@ -192,12 +195,12 @@ def _plan_as(table: Table, header: list[str], name: str) -> list[tuple[str, str]
     wanted = [c.name for c in table.columns] + ([table.label] if table.label else [])
     doubled = sorted({c for c in wanted if header.count(c) > 1})
     if doubled:
-        raise InputError([Problem("data.path", f"{name} has two columns named '{c}'",
+        raise InputError([Problem("data.path", f"{name} has two columns named {quoted(c)}",
                                   "give every column of the header its own name") for c in doubled])
     absent = [c for c in wanted if c not in header]
     if absent:
-        raise InputError([Problem("data.path", f"{name} has no column '{c}' (the training file has it)",
-                                  f"give the test file the training file's columns; it has: {', '.join(header)}")
+        raise InputError([Problem("data.path", f"{name} has no column {quoted(c)} (the training file has it)",
+                                  f"give the test file the training file's columns; it has: {listed(header)}")
                           for c in absent])
     return [(c.name, c.kind) for c in table.columns]
 
@@ -215,7 +218,7 @@ def _table(src: CsvData, plan: list[tuple[str, str]], numeric: np.ndarray, categ
             fill = None
             if src.missing != "refuse":
                 if not len(present):
-                    problems.append(Problem("data.columns", f"column '{name}' holds no values (every cell "
+                    problems.append(Problem("data.columns", f"column {quoted(name)} holds no values (every cell "
                                             "is missing)", "leave it out of data.columns, or fill it"))
                     continue
                 fill = 0.0 if src.missing == "zero" else float(
@@ -225,7 +228,7 @@ def _table(src: CsvData, plan: list[tuple[str, str]], numeric: np.ndarray, categ
             categories = tuple(sorted({c for c in categorical[:, i_cat].tolist() if not is_missing(c)}))
             i_cat += 1
             if not categories:
-                problems.append(Problem("data.categorical", f"column '{name}' holds no values (every "
+                problems.append(Problem("data.categorical", f"column {quoted(name)} holds no values (every "
                                         "cell is missing)", "leave it out of data.categorical and data.columns"))
             columns.append(Column(name, "categorical", categories=categories))
     if problems:
@@ -240,8 +243,9 @@ def _table(src: CsvData, plan: list[tuple[str, str]], numeric: np.ndarray, categ
 class _Bad:
     row: int
     column: str | None  # None: the whole row
-    message: str
+    message: str  # may hold _CELL: where the cell's excerpt goes, if it is quoted
     hint: str
+    cell: str = ""
 
 
 def _numbers(cells: list[str], rows: list[int], column: str, src: CsvData,
@@ -251,31 +255,32 @@ def _numbers(cells: list[str], rows: list[int], column: str, src: CsvData,
     out = np.full(len(cells), np.nan, dtype=np.float32)
     bad = []
     for i, cell in enumerate(cells):
-        where = f"row {rows[i]}, column '{column}' of {name}"
+        where = f"row {rows[i]}, column {quoted(column)} of {name}"
         if is_missing(cell):
             if refuse:
-                shown = "empty" if not cell.strip() else f"'{cell.strip()}', a missing value"
+                shown = "empty" if not cell.strip() else f"{_CELL}a missing value"
                 bad.append(_Bad(rows[i], column, f"{where} is {shown}", "set data.missing to mean, "
-                                "median or zero to fill missing cells, or fill the cell"))
+                                "median or zero to fill missing cells, or fill the cell", cell.strip()))
             continue
         try:
             value = float(cell)
         except ValueError:
             other = "" if src.label_column is not None else \
                 "; or, if it is the label, set data.label_column to it"
-            bad.append(_Bad(rows[i], column, f"{where} is '{cell.strip()[:40]}', not a number",
-                            f"if '{column}' holds categories, add it to data.categorical; "
-                            f"otherwise fix the cell{other}"))
+            bad.append(_Bad(rows[i], column, f"{where} is {_CELL}not a number",
+                            f"if {quoted(column)} holds categories, add it to data.categorical; "
+                            f"otherwise fix the cell{other}", cell.strip()))
             continue
         if math.isnan(value):  # -nan, +nan: missing too
             if refuse:
-                bad.append(_Bad(rows[i], column, f"{where} is '{cell.strip()}', a missing value",
-                                "set data.missing to mean, median or zero to fill missing cells, or fill the cell"))
+                bad.append(_Bad(rows[i], column, f"{where} is {_CELL}a missing value",
+                                "set data.missing to mean, median or zero to fill missing cells, or fill the cell",
+                                cell.strip()))
             continue
         if not abs(value) <= FLOAT32_MAX:
-            bad.append(_Bad(rows[i], column, f"{where} is '{cell.strip()[:40]}', "
+            bad.append(_Bad(rows[i], column, f"{where} is {_CELL}"
                             + ("infinite" if math.isinf(value) else "too large for 32-bit floats"),
-                            "give a finite number, or empty the cell and set data.missing"))
+                            "give a finite number, or empty the cell and set data.missing", cell.strip()))
             continue
         out[i] = value
     return out, bad
@@ -285,12 +290,17 @@ def _listed(bad: list[_Bad], name: str) -> list[Problem]:
     """Every bad cell in the order a reader meets them, the first BAD_CELLS_SHOWN one by one,
     then one problem that counts the rest per column."""
     bad = sorted(bad, key=lambda b: b.row)  # stable: a row's cells stay in column order
-    out = [Problem("data.path", b.message, b.hint) for b in bad[:BAD_CELLS_SHOWN]]
+    out, quoted_in = [], set()  # the first bad cell of a column is quoted, of QUOTED_CELLS columns
+    for b in bad[:BAD_CELLS_SHOWN]:
+        quote = _CELL in b.message and b.column not in quoted_in and len(quoted_in) < QUOTED_CELLS
+        if quote:
+            quoted_in.add(b.column)
+        out.append(Problem("data.path", b.message.replace(_CELL, f"{quoted(b.cell)}, " if quote else ""), b.hint))
     rest = bad[BAD_CELLS_SHOWN:]
     if rest:
         per: dict[str, int] = {}
         for b in rest:
-            key = f"column '{b.column}'" if b.column else "rows of the wrong length"
+            key = f"column {quoted(b.column)}" if b.column else "rows of the wrong length"
             per[key] = per.get(key, 0) + 1
         out.append(Problem("data.path", f"and {len(rest)} more bad cells in {name} ("
                            + ", ".join(f"{k}: {v}" for k, v in per.items()) + ")",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.errors import InputError
+from engine.text_safety import quoted
 
 
 def labels_to_indices(y: np.ndarray, classes: list[str], where: str) -> np.ndarray:
@@ -19,8 +20,8 @@ def labels_to_indices(y: np.ndarray, classes: list[str], where: str) -> np.ndarr
             raise ValueError("not whole numbers")
         numbers = as_float.astype(np.int64)  # 3 and 3.0 alike: numpy often stores labels as floats
     except ValueError:
-        unknown = sorted({v for v in as_text if v not in classes})[:5]
-        raise InputError.one(where, f"labels {', '.join(map(repr, unknown))} are not class names",
+        unknown = sorted({v for v in as_text if v not in classes})[:3]  # a file's content: excerpts
+        raise InputError.one(where, f"labels {', '.join(map(quoted, unknown))} are not class names",
                              f"use the spec's classes ({', '.join(classes)}) or their indices") from None
     return check_indices(numbers, classes, where)
 

@@ -8,6 +8,7 @@ from engine.data.labels import labels_to_indices
 from engine.data.source import ArraySource, register, require_file
 from engine.errors import InputError
 from engine.spec import NpzData
+from engine.text_safety import listed
 
 
 @register("npz")
@@ -18,7 +19,7 @@ def open_npz(src: NpzData, classes: list[str]) -> ArraySource:
         with np.load(path, allow_pickle=False) as arrays:
             if "x" not in arrays.files:
                 raise InputError.one("data.path", f"{path.name} has no array named 'x' "
-                                     f"(it has: {', '.join(arrays.files) or 'nothing'})",
+                                     f"(it has: {listed(arrays.files) or 'nothing'})",
                                      "save the inputs as x, e.g. np.savez(file, x=inputs, y=labels)")
             x = arrays["x"]
             y = arrays["y"] if "y" in arrays.files else None

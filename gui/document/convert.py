@@ -136,8 +136,21 @@ def read_project(path: Path) -> dict[str, Any]:
     return data
 
 
-def project_to_nodes(data: dict[str, Any], project_dir: Path) -> tuple[str, list[Node], list[Link]]:
-    """Nodes and links of a parsed project. Every present section must be valid."""
+def project_to_nodes(data: dict[str, Any], project_dir: Path,
+                     fixed: list[str] | None = None) -> tuple[str, list[Node], list[Link]]:
+    """Nodes and links of a parsed project. Every present section must be valid. A layout
+    coordinate that is not a finite number within reach (NaN, inf, 1e300: Python's json reads
+    them) is replaced by the node's default place, and a line saying so is added to `fixed`."""
+    fixed = [] if fixed is None else fixed
+
+    def place(node_id: str, entry: dict, auto: tuple[float, float]) -> tuple[float, float]:
+        pos = []
+        for axis, default in zip(("x", "y"), auto):
+            value = entry.get(axis)
+            pos.append(_number(value, default))
+            if _is_number(value) and not _in_reach(value):
+                fixed.append(f"{node_id}: {axis} was {value!r}, placed at {default:g}")
+        return pos[0], pos[1]
     problems: list[Problem] = []
     valid: dict[str, Any] = {}
     for key, adapter in _SECTIONS.items():
@@ -165,7 +178,7 @@ def project_to_nodes(data: dict[str, Any], project_dir: Path) -> tuple[str, list
         if node_id is None or any(n.id == node_id for n in nodes):
             node_id = _fresh_id(kind, set(placed) | {n.id for n in nodes})
         entry = placed.get(node_id, {}) if isinstance(placed.get(node_id), dict) else {}
-        pos = (_number(entry.get("x"), auto[0]), _number(entry.get("y"), auto[1]))
+        pos = place(node_id, entry, auto)
         node = Node(node_id, kind, _absolute(props, project_dir), pos)
         nodes.append(node)
         return node
@@ -206,8 +219,7 @@ def project_to_nodes(data: dict[str, Any], project_dir: Path) -> tuple[str, list
             continue
         props = {**default_props(entry["kind"]), **entry["props"]}
         problems += _type_problems(f"layout.nodes.{node_id}.props", props, default_props(entry["kind"]))
-        nodes.append(Node(node_id, entry["kind"], props,
-                          (_number(entry.get("x"), 0.0), _number(entry.get("y"), 0.0))))
+        nodes.append(Node(node_id, entry["kind"], props, place(node_id, entry, (0.0, 0.0))))
         ids.add(node_id)
     if problems:
         raise InputError(problems)
@@ -241,8 +253,20 @@ def _list_section(data: dict, key: str, adapter: TypeAdapter, problems: list[Pro
     return entries
 
 
+MAX_COORDINATE = 1e6  # far beyond any canvas; Qt's scene misbehaves (or crashes) on NaN/inf/huge
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _in_reach(value: float) -> bool:
+    return abs(value) <= MAX_COORDINATE  # False for NaN and inf; no float() of a huge int
+
+
 def _number(value, default: float) -> float:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+    """A layout coordinate, or `default` if it is not a finite number within MAX_COORDINATE."""
+    return float(value) if _is_number(value) and _in_reach(value) else default
 
 
 def _fresh_id(kind: str, taken: set[str]) -> str:

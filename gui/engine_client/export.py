@@ -79,8 +79,11 @@ class EngineExport(QObject):
         self.proc = None
         if self._cancelled:
             self.failed.emit("export cancelled; files finished so far are in the folder")
-        elif self._report is not None:
+        elif self._report is not None and (code == 0 or self._report.get("problems")):
             self.done.emit(self._report, self._report.get("problems", []))
+        elif self._report is not None:  # a clean report, then a failure: the exit code has the last word
+            last = stderr.splitlines()[-1] if stderr else "no message"
+            self.failed.emit(f"the engine exited with code {code} after its report ({last})")
         elif self._errors:
             self.failed.emit(self._errors[0])
         else:

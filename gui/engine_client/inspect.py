@@ -16,6 +16,7 @@ import shiboken6
 from PySide6.QtCore import QObject, QProcess, Signal
 
 from gui.engine_client.engine_command import describe_program
+from gui.engine_client.engine_message import clean_engine_message
 from gui.engine_client.process import start_engine
 
 Callback = Callable[[dict | None, str | None], None]  # (info, error message)
@@ -62,13 +63,14 @@ class ModelInspector(QObject):
         self._finish(proc)
         if code == 0 and status == QProcess.NormalExit:
             try:
-                callback(json.loads(out), None)
+                info = json.loads(out)
+            except (ValueError, RecursionError):
+                info = None
+            if isinstance(info, dict):
+                callback(info, None)
                 return
-            except json.JSONDecodeError:
-                err = "the engine gave an unreadable answer"
-        lines = [line.strip() for line in err.strip().splitlines() if line.strip()]
-        message = " ".join(lines[:2]) if lines else f"the engine exited with code {code}"
-        callback(None, message.removeprefix("cannot inspect: "))
+            err = "the engine gave an unreadable answer"
+        callback(None, clean_engine_message(err, code))
 
     def _failed(self, proc: QProcess, callback: Callback) -> None:
         self._finish(proc)

@@ -221,6 +221,12 @@ class EngineRun(QObject):
         self.proc = None
         if self.finished_event is not None and not crashed:
             status = self.finished_event.status
+            if status == "completed" and code != 0:  # the exit code has the last word
+                message = (f"The run failed: the engine reported it completed, then exited with code "
+                           f"{code}.") + self._last_output()
+                self._mark_failed(message, overriding=("running", "completed"))
+                self.ended.emit("failed", message)
+                return
             self.ended.emit(status, self._message(status, code))
             return
         # the engine died without finishing: say how, and record it
@@ -238,12 +244,16 @@ class EngineRun(QObject):
         if self.fatal:  # where it crashed: the first frames of faulthandler's report
             trace = self.fatal.split("\nExtension modules")[0].strip().splitlines()
             message += "\nWhere it crashed:\n" + "\n".join(trace[:14])
-        elif self.stderr_tail.strip():
-            message += "\nLast output:\n" + "\n".join(self.stderr_tail.strip().splitlines()[-8:])
+        else:
+            message += self._last_output()
         if self.run_dir is not None and has_checkpoint(self.run_dir):
             message += "\nIts last checkpoint is kept: the run can be resumed."
         self._mark_failed(message)
         self.ended.emit("failed", message)
+
+    def _last_output(self) -> str:
+        tail = self.stderr_tail.strip()
+        return "\nLast output:\n" + "\n".join(tail.splitlines()[-8:]) if tail else ""
 
     def _message(self, status: str, code: int) -> str:
         if status == "completed":
@@ -256,8 +266,9 @@ class EngineRun(QObject):
             return f"{self.last_error.message}\n{self.last_error.hint}"
         return f"The run failed (exit code {code})."
 
-    def _mark_failed(self, message: str) -> None:
-        """The engine could not record its own end: the app records it, so no run stays 'running'."""
+    def _mark_failed(self, message: str, overriding: tuple[str, ...] = ("running",)) -> None:
+        """The engine could not record its own end (or recorded one its exit code denies): the
+        app records it, so no run stays 'running' and none that failed reads 'completed'."""
         if self.run_id is None:
             return
         from engine.store import Store
@@ -265,7 +276,7 @@ class EngineRun(QObject):
         store = Store(self.db)
         try:
             row = store.run(self.run_id)
-            if row is not None and row["status"] == "running":
+            if row is not None and row["status"] in overriding:
                 store.finish_run(self.run_id, "failed", store.best_metrics(self.run_id), message)
         finally:
             store.close()

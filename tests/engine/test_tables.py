@@ -148,7 +148,7 @@ def test_every_bad_cell_is_reported_with_its_row_column_and_fix(tmp_path):
         "row 5, column 'g' of t.csv is 'oops', not a number",
         "row 6, column 'f' of t.csv is 'inf', infinite",
         "row 7 of t.csv has 2 fields, the header has 3",
-        "row 8, column 'f' of t.csv is '1e39', too large for 32-bit floats",
+        "row 8, column 'f' of t.csv is too large for 32-bit floats",  # a column's first bad cell is quoted
         "row 8, column 'g' of t.csv is empty"]
     text, inf, ragged, big, empty = (p.hint for p in found)
     assert "data.categorical" in text and "label_column" not in text  # it is set

@@ -143,3 +143,19 @@ def test_a_sloppy_layout_is_cleaned_up(qapp, tmp_path):
     assert student.id == "data-2" and student.pos == (560.0, 160.0)  # bad coordinates: the default place
     extra = [k for k in links if k.src == "s2"]
     assert len(extra) == 1  # the duplicate and the link between unknown ports are dropped
+
+
+def test_impossible_coordinates_are_moved_to_the_default_place_and_said(qapp, tmp_path):
+    """Python's json reads NaN, Infinity and 1e400; Qt's scene crashes or draws nothing on them."""
+    layout = {"nodes": {"student-1": {"ref": "student", "x": float("nan"), "y": float("inf")},
+                        "d": {"kind": "data", "x": float("-inf"), "y": 1e300, "props": {}},
+                        "e": {"kind": "export", "x": 12, "y": 10 ** 400, "props": {}}}}
+    path = tmp_path / "nan.distill.json"
+    path.write_text(json.dumps({"schema_version": SCHEMA_VERSION, "name": "x", "classes": ["a", "b"],
+                                "layout": layout}))
+    assert "NaN" in path.read_text()
+    fixed: list[str] = []
+    _, nodes, _ = project_to_nodes(read_project(path), tmp_path, fixed)
+    places = {n.id: n.pos for n in nodes}
+    assert places == {"student-1": (560.0, 160.0), "d": (0.0, 0.0), "e": (12.0, 0.0)}
+    assert len(fixed) == 5 and "student-1: x was nan" in fixed[0] and "placed at 560" in fixed[0]

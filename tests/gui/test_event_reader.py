@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from engine.events import PROTOCOL_VERSION, Log, Progress, Started, TeacherOutputs
+from engine.events import PROTOCOL_VERSION, Log, Progress, ProtocolError, Started, TeacherOutputs, parse_event
 from gui.document.chain import chain_after
 from gui.engine_client.engine_command import ENGINE_ENVIRONMENT
 from gui.engine_client.events import SHOWN_PROBLEMS, EventReader, ProtocolProblem
@@ -61,13 +61,13 @@ def test_a_stream_of_bad_lines_cannot_flood_the_log():
     assert "not shown" in messages[SHOWN_PROBLEMS]
 
 
-def stand_in_engine(tmp_path, monkeypatch, *lines: str) -> None:
-    """A program in place of the engine that prints these lines and exits 0 (the app starts the
-    engine as `sys.executable -m engine …`)."""
+def stand_in_engine(tmp_path, monkeypatch, *lines: str, code: int = 0) -> None:
+    """A program in place of the engine that prints these lines and exits with `code` (the app
+    starts the engine as `sys.executable -m engine …`)."""
     out = tmp_path / "events.jsonl"
-    out.write_text("".join(f"{x}\n" for x in lines))
+    out.write_text("".join(f"{x}\n" for x in lines), encoding="utf-8")
     fake = tmp_path / "engine-stand-in"
-    fake.write_text(f'#!/bin/sh\nenv > "{tmp_path / "env.txt"}"\ncat "{out}"\n')
+    fake.write_text(f'#!/bin/sh\nenv > "{tmp_path / "env.txt"}"\ncat "{out}"\nexit {code}\n')
     fake.chmod(0o755)
     monkeypatch.setattr(sys, "executable", str(fake))
 
@@ -150,3 +150,88 @@ def test_an_engine_that_writes_an_endless_line_is_a_protocol_problem_and_its_run
     run.start_run(tmp_path / "p.distill.json", tmp_path / "run")
     qtbot.waitUntil(lambda: bool(ended), timeout=60000)
     assert ended == ["completed"] and len(problems) == 1 and "longer than" in problems[0]
+
+
+WRONG_SHAPES = ["[1, 2, 3]", '"finished"', "null", line(event="metric", step="7", epoch=1.0, values={}),
+                started().replace('"run_dir": "/tmp/r"', '"run_dir": null'),
+                "\ufeff" + line(event="log", level="info", message="behind a byte order mark"),
+                line(event="finished", status="done", exit_code=0),
+                line(event="finished", status="completed", exit_code="0", run_id=1)]
+
+
+def test_every_line_of_the_wrong_shape_is_a_problem_and_the_rest_is_read():
+    reader = EventReader()
+    data = "\n".join([started(), *WRONG_SHAPES, line(event="log", level="info", message="still read")]) + "\n"
+    items = reader.feed(data.encode())
+    assert isinstance(items[0], Started) and isinstance(items[-1], Log) and items[-1].message == "still read"
+    problems = items[1:-1]
+    assert len(problems) == len(WRONG_SHAPES) and all(isinstance(p, ProtocolProblem) for p in problems)
+    assert "run_dir" in problems[4].message and problems[5].line.startswith("\ufeff")
+    assert [p.line for p in problems[6:]] == WRONG_SHAPES[6:]  # past the flood limit: kept, not shown
+    assert "'finished' event that does not fit" in str(pytest.raises(ProtocolError, parse_event, WRONG_SHAPES[6]).value)
+
+
+def run_stand_in(window, qtbot, tmp_path, monkeypatch, *lines, code=0):
+    stand_in_engine(tmp_path, monkeypatch, *lines, code=code)
+    runner, ended = window.runner, []
+    runner.runEnded.connect(lambda status, message: ended.append((status, message)))
+    runner._start(lambda: runner.engine.start_run(tmp_path / "p.distill.json", tmp_path / "run"))
+    qtbot.waitUntil(lambda: bool(ended), timeout=30000)
+    return ended, window.dashboard.log.toPlainText()
+
+
+def test_wrong_shapes_from_a_real_child_are_logged_and_the_rest_still_counts(window, qtbot, tmp_path, monkeypatch):
+    metric = line(event="metric", step=5, epoch=1.0, values={"val/acc": 0.5})
+    ended, log = run_stand_in(window, qtbot, tmp_path, monkeypatch, started(), *WRONG_SHAPES, metric,
+                              line(event="finished", status="completed", exit_code=0, run_id=1))
+    assert [s for s, _ in ended] == ["completed"]
+    assert log.count("protocol problem") >= SHOWN_PROBLEMS
+    assert "val/acc" in window.dashboard.series  # the metric after the bad lines arrived
+
+
+def test_a_malformed_finished_does_not_leave_the_app_running(window, qtbot, tmp_path, monkeypatch):
+    ended, log = run_stand_in(window, qtbot, tmp_path, monkeypatch, started(),
+                              line(event="finished", status="done", exit_code=0, run_id=1), code=0)
+    assert [s for s, _ in ended] == ["failed"] and not window.runner.running
+    assert "without finishing" in ended[0][1]
+    assert window.runner.run_label.text() == "run failed"
+
+
+def test_completed_then_exit_1_is_a_failed_run(window, qtbot, tmp_path, monkeypatch):
+    ended, _ = run_stand_in(window, qtbot, tmp_path, monkeypatch, started(),
+                            line(event="finished", status="completed", exit_code=0, run_id=1), code=1)
+    assert [s for s, _ in ended] == ["failed"]
+    assert "reported it completed, then exited with code 1" in ended[0][1]
+
+
+def test_an_export_report_of_the_wrong_shape_is_said_not_raised(window, qtbot, tmp_path, monkeypatch):
+    ended, log = run_stand_in(window, qtbot, tmp_path, monkeypatch, started(),
+                              line(event="finished", status="completed", exit_code=0, run_id=1,
+                                   export={"files": {"onnx_int8": 5}, "accuracy": []}))
+    assert [s for s, _ in ended] == ["completed"]
+    assert "export report" in log and "does not fit" in log
+
+
+def test_an_export_whose_engine_exits_1_after_a_clean_report_failed(qapp, qtbot, tmp_path, monkeypatch):
+    from gui.engine_client.export import EngineExport
+
+    stand_in_engine(tmp_path, monkeypatch, line(event="finished", status="completed", exit_code=0,
+                                                out=str(tmp_path), report={"files": {}, "problems": []}), code=1)
+    export, said = EngineExport(), []
+    export.done.connect(lambda report, problems: said.append(("done", problems)))
+    export.failed.connect(lambda message: said.append(("failed", message)))
+    export.start(tmp_path / "run", tmp_path / "out", None)
+    qtbot.waitUntil(lambda: bool(said), timeout=30000)
+    assert said[0][0] == "failed" and "exited with code 1 after its report" in said[0][1]
+
+
+def test_the_headless_run_trusts_the_exit_code_and_escapes_names(tmp_path, monkeypatch, capsys):
+    from gui.app import run_headless
+
+    evil = "demo\x1b[2J\u202e"
+    stand_in_engine(tmp_path, monkeypatch, started().replace('"name": "demo"', '"name": ' + json.dumps(evil)),
+                    line(event="finished", status="completed", exit_code=0, run_id=1), code=1)
+    assert run_headless(tmp_path / "p.distill.json", None, None) == 1
+    out, err = capsys.readouterr()
+    assert "\x1b" not in out and "\u202e" not in out and "demo\\x1b[2J\\u202e" in out
+    assert "reported the run completed, then exited with code 1" in err

@@ -242,3 +242,80 @@ def test_inspector_refuses_bad_data_settings_with_the_specs_message(window, qtbo
     type_into(qtbot, name, "low digits")
     assert "another teacher has this name" in error.text()
     assert window.doc.nodes[teacher.id].props["name"] == "middle digits"
+
+
+def test_a_project_with_nan_coordinates_opens_drawn_and_says_what_it_moved(window, qtbot, tmp_path):
+    import json as _json
+    import math
+
+    from engine.spec import SCHEMA_VERSION
+
+    path = tmp_path / "nan.distill.json"
+    path.write_text(_json.dumps({
+        "schema_version": SCHEMA_VERSION, "name": "x", "classes": ["a", "b"],
+        "layout": {"nodes": {"student-1": {"ref": "student", "x": float("nan"), "y": float("inf")},
+                             "d": {"kind": "data", "x": float("-inf"), "y": 40, "props": {}}}}}))
+    assert window.open_project(path, ask=False)
+    assert "student-1: x was nan" in window.statusBar().currentMessage()
+    for node in window.doc.nodes.values():
+        assert all(math.isfinite(v) for v in node.pos)
+    rect = window.view.scene().itemsBoundingRect()
+    assert all(math.isfinite(v) for v in (rect.x(), rect.y(), rect.width(), rect.height()))
+    assert not window.view.grab().isNull()
+
+
+def test_a_corrupt_teacher_file_shows_the_engines_message_never_a_traceback(window, qtbot, tmp_path, demo_dict):
+    import json as _json
+
+    from tests.engine.test_messages_from_file_content import unknown_dtype_onnx
+
+    demo_dict["teachers"] = demo_dict["teachers"][:1]
+    demo_dict["teachers"][0]["path"] = str(unknown_dtype_onnx(tmp_path / "odd.onnx"))
+    path = tmp_path / "bad-teacher.distill.json"
+    path.write_text(_json.dumps(demo_dict))
+    assert window.open_project(path, ask=False)
+    teacher = window.doc.of_kind("teacher")[0]
+    qtbot.waitUntil(lambda: "error" in window.doc.nodes[teacher.id].info, timeout=60000)
+    error = window.doc.nodes[teacher.id].info["error"]
+    assert error.startswith("odd.onnx cannot be read") and "hint:" in error and "Traceback" not in error
+
+
+def test_an_engine_traceback_never_reaches_a_node(qapp, qtbot, tmp_path, monkeypatch):
+    """Whatever the engine prints when it dies, the node gets one clean line."""
+    from gui.engine_client.inspect import ModelInspector
+
+    fake = tmp_path / "engine-stand-in"
+    fake.write_text("#!/bin/sh\ncat >&2 <<'END'\nTraceback (most recent call last):\n"
+                    '  File "/x/engine/cli.py", line 9, in main\n    boom()\n'
+                    "ValueError: Enum DataType has no name defined for value 99\nEND\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake))
+    said, inspector = [], ModelInspector()
+    inspector.inspect(tmp_path / "m.onnx", lambda info, error: said.append((info, error)))
+    qtbot.waitUntil(lambda: bool(said), timeout=30000)
+    info, error = said[0]
+    assert info is None and "Traceback" not in error and "File " not in error
+    assert "ValueError: Enum DataType has no name defined for value 99" in error
+
+
+@pytest.mark.slow
+def test_screenshot_of_a_project_with_nan_coordinates(tmp_path):
+    """The issue's reproduction: this crashed the app with a segmentation fault."""
+    import json as _json
+
+    from engine.spec import SCHEMA_VERSION
+
+    project = tmp_path / "nan.distill.json"
+    project.write_text(_json.dumps({
+        "schema_version": SCHEMA_VERSION, "name": "x", "classes": ["a", "b"],
+        "layout": {"nodes": {"student-1": {"ref": "student", "x": float("nan"), "y": float("nan")},
+                             "d": {"kind": "data", "x": float("-inf"), "y": 1e308, "props": {}}}}}))
+    png = tmp_path / "shot.png"
+    proc = subprocess.run([sys.executable, "-m", "gui.app", str(project), "--screenshot", str(png)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert proc.returncode == 0, proc.stderr
+    from PySide6.QtGui import QImage
+
+    image = QImage(str(png))
+    assert len({image.pixel(x, y) for x in range(0, 1400, 7) for y in (200, 400, 600)}) > 5
