@@ -109,6 +109,12 @@ def read_safetensors_header(path: Path, where: str) -> dict:
     if not isinstance(header, dict):
         raise InputError.one(where, f"{path.name} has a damaged safetensors header",
                              "save the weights again with safetensors", "corrupt_model")
+    meta = header.get("__metadata__", {})
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        shown = type(meta).__name__ if not isinstance(meta, dict) else "a map with values that are not text"
+        raise InputError.one(where, f"{path.name} has a damaged safetensors header: its __metadata__ "
+                             f"is {shown}, not a map of text to text",
+                             "save the weights again with safetensors", "corrupt_model")
     data_len = size - 8 - n
     for name, info in header.items():
         if name == "__metadata__":
@@ -212,38 +218,51 @@ def load_torchscript(path: Path, where: str, trusted: bool):
     return model.eval()
 
 
-def pruned_widths(path: Path) -> list[int] | None:
-    """A student saved after structured pruning records its hidden widths in the metadata."""
-    import json
+MAX_WIDTHS = 64  # hidden widths a pruned student records: one per layer (the spec's deepest)
+MAX_WIDTH = 65536  # units or channels of one layer (the spec's widest)
 
-    from safetensors import safe_open
 
-    with safe_open(str(path), framework="pt") as f:
-        raw = (f.metadata() or {}).get("widths")
+def pruned_widths(path: Path, where: str = "RUN_DIR") -> list[int] | None:
+    """A student saved after structured pruning records its hidden widths in the metadata: at
+    most MAX_WIDTHS of them, each at most MAX_WIDTH, and each the size of a tensor dimension in
+    the file (the model built from them must hold what the file holds; `fit_weights` checks that
+    on the meta device before anything is allocated)."""
+    header = read_safetensors_header(path, where)
+    raw = header.get("__metadata__", {}).get("widths")
     try:
         widths = json.loads(raw) if raw else None
     except json.JSONDecodeError:
         return None
-    return widths if isinstance(widths, list) and widths and all(
-        isinstance(w, int) and not isinstance(w, bool) and 0 < w <= 65536 for w in widths) else None
+    if widths is None:
+        return None
+    if not isinstance(widths, list) or not widths or len(widths) > MAX_WIDTHS or not all(
+            isinstance(w, int) and not isinstance(w, bool) and 0 < w <= MAX_WIDTH for w in widths):
+        shown = f"{len(widths)} widths" if isinstance(widths, list) and len(widths) > 8 else str(raw)[:80]
+        raise InputError.one(where, f"{path.name} records hidden widths {shown} in its metadata: a "
+                             f"pruned model has 1 to {MAX_WIDTHS} of them, each 1 to {MAX_WIDTH}",
+                             "give the student.safetensors a run saved, or remove 'widths' from its "
+                             "metadata", "corrupt_model")
+    dims = {d for info in header.values() if isinstance(info, dict) for d in info.get("shape", ())}
+    absent = [w for w in widths if w not in dims]
+    if absent:
+        raise InputError.one(where, f"{path.name} records hidden width {absent[0]} in its metadata, "
+                             "but none of its tensors has that size (damaged or forged metadata)",
+                             "give the student.safetensors a run saved, or remove 'widths' from its "
+                             "metadata", "corrupt_model")
+    return widths
 
 
 def student_metadata(path: Path, where: str) -> tuple[list[str], object]:
     """The classes and architecture a Distill Studio student records in its safetensors file."""
-    import json
-
     from pydantic import TypeAdapter, ValidationError
-    from safetensors import safe_open
 
     from engine.spec import Architecture
 
-    read_safetensors_header(path, where)  # sizes checked before safetensors reads anything
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
+    meta = read_safetensors_header(path, where).get("__metadata__", {})  # sizes and types checked
     classes = [c for c in meta.get("classes", "").split(",") if c]
     try:
         arch = TypeAdapter(Architecture).validate_python(json.loads(meta.get("architecture", "")))
-    except (json.JSONDecodeError, ValidationError):
+    except (json.JSONDecodeError, ValidationError, RecursionError):
         arch = None
     if not classes or arch is None:
         raise InputError.one(where, f"{path.name} does not record its classes and architecture, "

@@ -26,7 +26,7 @@ from engine.model_files import (
     sha256_of,
     student_metadata,
 )
-from engine.models import build_model
+from engine.models import fit_weights
 from engine.spec import PipelineSpec, TeacherSpec
 from engine.teacher_checks import Finding, looks_like_probabilities
 from engine.teacher_input import InputAdapter
@@ -189,26 +189,9 @@ class ZooTeacher(Teacher):
         fmt = spec.resolved_format
         state = (load_safetensors if fmt == "safetensors" else load_state_dict_pt)(spec.path, f"{where}.path")
         self.adapter = InputAdapter(spec.input, sample_shape, None, np.float32, table, f"{where}.input", self.name)
-        self.model = build_model(spec.architecture, self.adapter.out_shape, len(spec.classes),
-                                 f"{where}.architecture",
-                                 widths=pruned_widths(spec.path) if fmt == "safetensors" else None)
-        expected = self.model.state_dict()
-        missing = sorted(set(expected) - set(state))
-        unexpected = sorted(set(state) - set(expected))
-        wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
-        if missing or unexpected or wrong:
-            detail = "; ".join(part for part in (
-                f"missing {', '.join(missing[:4])}" if missing else "",
-                f"unexpected {', '.join(unexpected[:4])}" if unexpected else "",
-                "shape differs for " + ", ".join(
-                    f"{k} (file {list(state[k].shape)}, architecture {list(expected[k].shape)})"
-                    for k in wrong[:3]) if wrong else "") if part)
-            raise InputError.one(f"{where}.architecture",
-                                 f"the weights in {spec.path.name} do not fit the architecture: {detail}",
-                                 "set the architecture (kind, width/channels, depth) the weights "
-                                 "were trained with, and the teacher's classes", "shape_mismatch")
-        self.model.load_state_dict(state)
-        self.model.eval()
+        self.model = fit_weights(spec.architecture, self.adapter.out_shape, len(spec.classes),
+                                 f"{where}.architecture", state, spec.path.name,
+                                 widths=pruned_widths(spec.path, f"{where}.path") if fmt == "safetensors" else None)
 
     @torch.inference_mode()
     def _run(self, x: np.ndarray) -> np.ndarray:
