@@ -57,7 +57,10 @@ def read_onnx(path: Path, where: str):
         model = onnx.load(str(path), load_external_data=False)
         _check_external_data(model, path, where)  # first: the checker would follow the paths
         onnx.checker.check_model(model)
-    except (DecodeError, onnx.checker.ValidationError, ValueError, RuntimeError) as exc:
+        _check_static_sizes(model, path, where)
+    except InputError:
+        raise
+    except (DecodeError, onnx.checker.ValidationError, ValueError, RuntimeError, RecursionError) as exc:
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise InputError.one(where, f"{path.name} is not a valid ONNX model ({first})",
                              "re-export the model to ONNX; the file may be damaged or of "
@@ -81,6 +84,62 @@ def _check_external_data(model, path: Path, where: str) -> None:
         if not target.is_file():
             raise InputError.one(where, f"{path.name} needs its external data file '{location}'",
                                  "copy that file into the model's folder", "missing_file")
+
+
+ONNX_MAX_TENSOR_BYTES = 2**30  # the most one constant, or a node's statically known output, may take
+_GROWING = {"ConstantOfShape", "Expand", "Tile"}  # ops whose output size comes from an input's values
+
+
+def _check_static_sizes(model, path: Path, where: str) -> None:
+    """Refuse a graph whose constants, or the outputs of ConstantOfShape / Expand / Tile with
+    constant shapes, would take more than ONNX_MAX_TENSOR_BYTES: a small file must not make
+    onnxruntime allocate gigabytes when it folds them at load."""
+    from onnx import helper, numpy_helper
+
+    def too_big(what: str, shape, nbytes: int) -> InputError:
+        return InputError.one(where, f"{path.name}: {what} has shape {list(shape)[:8]}, which would take "
+                              f"{nbytes / 2**30:.1f} GiB (more than the {ONNX_MAX_TENSOR_BYTES >> 30} GiB "
+                              "a model's constant may take; a damaged or forged model)",
+                              "re-export the model; its constants should be the size of its weights",
+                              "corrupt_model")
+
+    def itemsize(data_type: int) -> int:
+        try:
+            return max(helper.tensor_dtype_to_np_dtype(data_type).itemsize, 1)
+        except (KeyError, ValueError, TypeError):
+            return 1
+
+    constants = {}
+    for tensor in _onnx_tensors(model):
+        nbytes = math.prod(tensor.dims) * itemsize(tensor.data_type)
+        if nbytes > ONNX_MAX_TENSOR_BYTES:
+            raise too_big(f"tensor '{tensor.name}'", tensor.dims, nbytes)
+        if tensor.name:
+            constants[tensor.name] = tensor
+    for node in model.graph.node:
+        if node.op_type == "Constant" and node.output:
+            for attr in node.attribute:
+                if attr.name == "value" and attr.HasField("t"):
+                    constants[node.output[0]] = attr.t
+    for node in model.graph.node:
+        if node.op_type not in _GROWING or len(node.input) < (1 if node.op_type == "ConstantOfShape" else 2):
+            continue
+        sizes = constants.get(node.input[0 if node.op_type == "ConstantOfShape" else 1])
+        if sizes is None or sizes.data_location == 1:
+            continue  # not known before the model runs (the batch then bounds it)
+        try:
+            values = [int(v) for v in numpy_helper.to_array(sizes).reshape(-1)]
+        except (ValueError, TypeError, OverflowError):
+            continue
+        count = math.prod(max(v, 1) for v in values)
+        source = constants.get(node.input[0]) if node.op_type != "ConstantOfShape" else None
+        if node.op_type == "Tile" and source is not None:
+            count *= math.prod(source.dims)
+        value = next((a.t for a in node.attribute if a.name == "value" and a.HasField("t")), None)
+        width = itemsize(value.data_type) if value is not None else 4
+        if count * width > ONNX_MAX_TENSOR_BYTES:
+            raise too_big(f"the output of {node.op_type} node '{node.name or node.output[0]}'", values,
+                          count * width)
 
 
 def _onnx_tensors(model):

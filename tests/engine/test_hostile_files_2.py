@@ -190,3 +190,73 @@ def test_a_csv_row_that_cannot_be_parsed_is_named(tmp_path, demo_dict):
     demo_dict["data"] = {"format": "csv", "path": str(path), "label_column": "y"}
     [problem] = validate(tmp_path, demo_dict)
     assert problem["path"] == "data.path" and "row 4" in problem["message"]
+
+
+# ── ONNX: constants and statically known outputs that would take gigabytes ───────────────────
+
+
+def onnx_teacher(folder, demo_dict, nodes, initializers, outputs=5, name="teacher.onnx"):
+    """An ONNX teacher of the digits (64 inputs) from `nodes`, which compute y from x."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 64])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", outputs])],
+                              initializers)
+    path = folder / name
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    demo_dict["teachers"] = [{"name": "forged", "path": str(path), "classes": [str(i) for i in range(outputs)]}]
+    return path
+
+
+@pytest.mark.parametrize("count", [10**9, 10**12])
+def test_an_onnx_constant_of_shape_bomb_is_refused(count, tmp_path, demo_dict):
+    from onnx import helper, numpy_helper
+
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["m"]),
+             helper.make_node("ConstantOfShape", ["shape"], ["c"],
+                              value=numpy_helper.from_array(np.zeros(1, np.float32))),
+             helper.make_node("ReduceSum", ["c"], ["s"], keepdims=0),
+             helper.make_node("Add", ["m", "s"], ["y"])]
+    path = onnx_teacher(tmp_path, demo_dict, nodes, [numpy_helper.from_array(np.zeros((64, 5), np.float32), "W"),
+                                                      numpy_helper.from_array(np.array([count], np.int64), "shape")])
+    assert path.stat().st_size < 4096
+    inspected = limited_engine("inspect", path)
+    assert inspected.returncode == 2 and "Traceback" not in inspected.stderr, inspected.stderr[-2000:]
+    assert f"[{count}]" in inspected.stderr and "ConstantOfShape" in inspected.stderr
+    [problem] = validate(tmp_path, demo_dict)
+    assert problem["path"] == "teachers[0].path" and f"[{count}]" in problem["message"]
+
+
+def test_an_onnx_expand_bomb_is_refused(tmp_path, demo_dict):
+    from onnx import helper, numpy_helper
+
+    nodes = [helper.make_node("Expand", ["one", "shape"], ["c"]),
+             helper.make_node("ReduceSum", ["c"], ["s"], keepdims=0),
+             helper.make_node("MatMul", ["x", "W"], ["m"]),
+             helper.make_node("Add", ["m", "s"], ["y"])]
+    onnx_teacher(tmp_path, demo_dict, nodes, [numpy_helper.from_array(np.zeros((64, 5), np.float32), "W"),
+                                              numpy_helper.from_array(np.ones(1, np.float32), "one"),
+                                              numpy_helper.from_array(np.array([10**5, 10**5], np.int64), "shape")])
+    [problem] = validate(tmp_path, demo_dict)
+    assert "Expand" in problem["message"] and "[100000, 100000]" in problem["message"]
+
+
+def test_a_teacher_whose_output_is_batch_by_batch_is_refused_by_validate(tmp_path, demo_dict):
+    """[batch, batch] outputs (x·xᵀ) have the declared width at the probe's batch size only."""
+    from onnx import helper
+
+    nodes = [helper.make_node("Transpose", ["x"], ["t"]), helper.make_node("MatMul", ["x", "t"], ["y"])]
+    onnx_teacher(tmp_path, demo_dict, nodes, [], outputs=8)  # the probe is 8 samples
+    [problem] = validate(tmp_path, demo_dict)
+    assert problem["path"].startswith("teachers[0]") and "[batch, classes]" in problem["message"]
+
+
+def test_a_teacher_whose_output_is_transposed_is_refused_by_validate(tmp_path, demo_dict):
+    from onnx import helper, numpy_helper
+
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["m"]), helper.make_node("Transpose", ["m"], ["y"])]
+    onnx_teacher(tmp_path, demo_dict, nodes, [numpy_helper.from_array(np.zeros((64, 8), np.float32), "W")],
+                 outputs=8)
+    [problem] = validate(tmp_path, demo_dict)
+    assert problem["path"].startswith("teachers[0]") and "[batch, classes]" in problem["message"]
