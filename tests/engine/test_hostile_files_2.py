@@ -260,3 +260,44 @@ def test_a_teacher_whose_output_is_transposed_is_refused_by_validate(tmp_path, d
                  outputs=8)
     [problem] = validate(tmp_path, demo_dict)
     assert problem["path"].startswith("teachers[0]") and "[batch, classes]" in problem["message"]
+
+
+# ── specs nested too deeply, and a damaged run store ───────────────────────────────────────
+
+
+@pytest.mark.parametrize("depth", [150, 100_000])
+def test_a_deeply_nested_spec_is_refused(depth, tmp_path, demo_dict):
+    from engine.errors import InputError
+    from engine.spec import load_spec
+
+    path = tmp_path / "deep.distill.json"
+    text = json.dumps(demo_dict)
+    path.write_text(text[:-1] + ', "name": ' + "[" * depth + "]" * depth + "}")
+    with pytest.raises(InputError, match="nested"):
+        load_spec(path)
+    done = limited_engine("validate", path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr and "nested" in done.stdout + done.stderr
+
+
+def test_a_damaged_store_is_said_to_be_damaged_and_kept(tmp_path):
+    db = tmp_path / "runs.sqlite"
+    garbage = np.random.default_rng(0).bytes(64 * 1024)
+    db.write_bytes(garbage)
+    done = limited_engine("runs", "--db", db)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert str(db) in done.stderr and "damaged" in done.stderr
+    assert db.read_bytes() == garbage  # read only: the old file is as it was
+
+
+def test_a_damaged_store_can_be_moved_aside_and_a_new_one_started(tmp_path):
+    from engine.store import StoreDamaged, move_aside, open_checked
+
+    db = tmp_path / "runs.sqlite"
+    db.write_bytes(b"SQLite format 3\0" + bytes(range(256)) * 64)  # a header, then garbage
+    with pytest.raises(StoreDamaged) as raised:
+        open_checked(db)
+    kept = move_aside(raised.value.path)
+    assert kept.exists() and kept.read_bytes().startswith(b"SQLite format 3") and not db.exists()
+    store = open_checked(db)
+    assert store.runs() == []
+    store.close()
