@@ -302,3 +302,14 @@ def test_a_damaged_store_can_be_moved_aside_and_a_new_one_started(tmp_path):
     store = open_checked(db)
     assert store.runs() == []
     store.close()
+
+
+def test_an_onnxruntime_failure_during_validate_is_a_problem_of_that_teacher(tmp_path, demo_dict):
+    """The graph is valid, but onnxruntime fails running it (64 values cannot be reshaped to 7s)."""
+    from onnx import helper, numpy_helper
+
+    nodes = [helper.make_node("Reshape", ["x", "shape"], ["y"])]
+    onnx_teacher(tmp_path, demo_dict, nodes, [numpy_helper.from_array(np.array([-1, 7], np.int64), "shape")],
+                 outputs=7)
+    [problem] = validate(tmp_path, demo_dict)
+    assert problem["path"].startswith("teachers[0]") and "forged" in problem["message"]
