@@ -287,9 +287,13 @@ def cmd_devices(args) -> int:
 
 
 def cmd_runs(args) -> int:
-    from engine.store import Store
+    from engine.store import StoreDamaged, open_checked
 
-    store = Store(args.db)
+    try:
+        store = open_checked(args.db)
+    except StoreDamaged as exc:
+        print(f"cannot list runs: {exc}", file=sys.stderr)
+        return 2
     rows = store.runs(limit=args.limit)
     store.close()
     if args.json:

@@ -84,7 +84,7 @@ def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safeten
     from engine import compress, table_export
     from engine.data import load_dataset
     from engine.model_files import load_safetensors, pruned_widths, sha256_of
-    from engine.models import build_model, count_parameters
+    from engine.models import count_parameters, fit_weights
     from engine.spec import load_spec
 
     progress("load", 0.0)
@@ -107,10 +107,9 @@ def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safeten
     spec = load_spec(run_dir / "spec.distill.json")
     data = load_dataset(spec)
     state = load_safetensors(weights, "RUN_DIR")  # checks the header before anything reads it
-    widths = pruned_widths(weights)
-    model = build_model(spec.student.architecture, data.sample_shape, len(spec.classes), widths=widths)
-    model.load_state_dict(state)
-    model.eval()
+    widths = pruned_widths(weights, "RUN_DIR")
+    model = fit_weights(spec.student.architecture, data.sample_shape, len(spec.classes),
+                        "RUN_DIR", state, weights.name, widths=widths)
     evaluated_on, test = next(((name, part) for name, part in (("test", data.test), ("val", data.val),
                                                                ("train", data.train)) if len(part)))
     y = data.known_train_labels if evaluated_on == "train" else test.y  # None: accuracy not measured

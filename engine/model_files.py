@@ -57,7 +57,10 @@ def read_onnx(path: Path, where: str):
         model = onnx.load(str(path), load_external_data=False)
         _check_external_data(model, path, where)  # first: the checker would follow the paths
         onnx.checker.check_model(model)
-    except (DecodeError, onnx.checker.ValidationError, ValueError, RuntimeError) as exc:
+        _check_static_sizes(model, path, where)
+    except InputError:
+        raise
+    except (DecodeError, onnx.checker.ValidationError, ValueError, RuntimeError, RecursionError) as exc:
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise InputError.one(where, f"{path.name} is not a valid ONNX model ({first})",
                              "re-export the model to ONNX; the file may be damaged or of "
@@ -81,6 +84,62 @@ def _check_external_data(model, path: Path, where: str) -> None:
         if not target.is_file():
             raise InputError.one(where, f"{path.name} needs its external data file '{location}'",
                                  "copy that file into the model's folder", "missing_file")
+
+
+ONNX_MAX_TENSOR_BYTES = 2**30  # the most one constant, or a node's statically known output, may take
+_GROWING = {"ConstantOfShape", "Expand", "Tile"}  # ops whose output size comes from an input's values
+
+
+def _check_static_sizes(model, path: Path, where: str) -> None:
+    """Refuse a graph whose constants, or the outputs of ConstantOfShape / Expand / Tile with
+    constant shapes, would take more than ONNX_MAX_TENSOR_BYTES: a small file must not make
+    onnxruntime allocate gigabytes when it folds them at load."""
+    from onnx import helper, numpy_helper
+
+    def too_big(what: str, shape, nbytes: int) -> InputError:
+        return InputError.one(where, f"{path.name}: {what} has shape {list(shape)[:8]}, which would take "
+                              f"{nbytes / 2**30:.1f} GiB (more than the {ONNX_MAX_TENSOR_BYTES >> 30} GiB "
+                              "a model's constant may take; a damaged or forged model)",
+                              "re-export the model; its constants should be the size of its weights",
+                              "corrupt_model")
+
+    def itemsize(data_type: int) -> int:
+        try:
+            return max(helper.tensor_dtype_to_np_dtype(data_type).itemsize, 1)
+        except (KeyError, ValueError, TypeError):
+            return 1
+
+    constants = {}
+    for tensor in _onnx_tensors(model):
+        nbytes = math.prod(tensor.dims) * itemsize(tensor.data_type)
+        if nbytes > ONNX_MAX_TENSOR_BYTES:
+            raise too_big(f"tensor '{tensor.name}'", tensor.dims, nbytes)
+        if tensor.name:
+            constants[tensor.name] = tensor
+    for node in model.graph.node:
+        if node.op_type == "Constant" and node.output:
+            for attr in node.attribute:
+                if attr.name == "value" and attr.HasField("t"):
+                    constants[node.output[0]] = attr.t
+    for node in model.graph.node:
+        if node.op_type not in _GROWING or len(node.input) < (1 if node.op_type == "ConstantOfShape" else 2):
+            continue
+        sizes = constants.get(node.input[0 if node.op_type == "ConstantOfShape" else 1])
+        if sizes is None or sizes.data_location == 1:
+            continue  # not known before the model runs (the batch then bounds it)
+        try:
+            values = [int(v) for v in numpy_helper.to_array(sizes).reshape(-1)]
+        except (ValueError, TypeError, OverflowError):
+            continue
+        count = math.prod(max(v, 1) for v in values)
+        source = constants.get(node.input[0]) if node.op_type != "ConstantOfShape" else None
+        if node.op_type == "Tile" and source is not None:
+            count *= math.prod(source.dims)
+        value = next((a.t for a in node.attribute if a.name == "value" and a.HasField("t")), None)
+        width = itemsize(value.data_type) if value is not None else 4
+        if count * width > ONNX_MAX_TENSOR_BYTES:
+            raise too_big(f"the output of {node.op_type} node '{node.name or node.output[0]}'", values,
+                          count * width)
 
 
 def _onnx_tensors(model):
@@ -130,6 +189,12 @@ def read_safetensors_header(path: Path, where: str) -> dict:
                                  "save the weights again with safetensors", "corrupt_model") from None
     if not isinstance(header, dict):
         raise InputError.one(where, f"{path.name} has a damaged safetensors header",
+                             "save the weights again with safetensors", "corrupt_model")
+    meta = header.get("__metadata__", {})
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        shown = type(meta).__name__ if not isinstance(meta, dict) else "a map with values that are not text"
+        raise InputError.one(where, f"{path.name} has a damaged safetensors header: its __metadata__ "
+                             f"is {shown}, not a map of text to text",
                              "save the weights again with safetensors", "corrupt_model")
     data_len = size - 8 - n
     for name, info in header.items():
@@ -251,26 +316,43 @@ def load_torchscript(path: Path, where: str, trusted: bool):
     return model.eval()
 
 
-def pruned_widths(path: Path) -> list[int] | None:
-    """A student saved after structured pruning records its hidden widths in the metadata."""
-    import json
+MAX_WIDTHS = 64  # hidden widths a pruned student records: one per layer (the spec's deepest)
+MAX_WIDTH = 65536  # units or channels of one layer (the spec's widest)
 
-    from safetensors import safe_open
 
-    with safe_open(str(path), framework="pt") as f:
-        raw = (f.metadata() or {}).get("widths")
+def pruned_widths(path: Path, where: str = "RUN_DIR") -> list[int] | None:
+    """A student saved after structured pruning records its hidden widths in the metadata: at
+    most MAX_WIDTHS of them, each at most MAX_WIDTH, and each the size of a tensor dimension in
+    the file (the model built from them must hold what the file holds; `fit_weights` checks that
+    on the meta device before anything is allocated)."""
+    header = read_safetensors_header(path, where)
+    raw = header.get("__metadata__", {}).get("widths")
     try:
         widths = json.loads(raw) if raw else None
     except json.JSONDecodeError:
         return None
-    return widths if isinstance(widths, list) and widths and all(
-        isinstance(w, int) and not isinstance(w, bool) and 0 < w <= 65536 for w in widths) else None
+    if widths is None:
+        return None
+    if not isinstance(widths, list) or not widths or len(widths) > MAX_WIDTHS or not all(
+            isinstance(w, int) and not isinstance(w, bool) and 0 < w <= MAX_WIDTH for w in widths):
+        shown = f"{len(widths)} widths" if isinstance(widths, list) and len(widths) > 8 else str(raw)[:80]
+        raise InputError.one(where, f"{path.name} records hidden widths {shown} in its metadata: a "
+                             f"pruned model has 1 to {MAX_WIDTHS} of them, each 1 to {MAX_WIDTH}",
+                             "give the student.safetensors a run saved, or remove 'widths' from its "
+                             "metadata", "corrupt_model")
+    dims = {d for info in header.values() if isinstance(info, dict) for d in info.get("shape", ())}
+    absent = [w for w in widths if w not in dims]
+    if absent:
+        raise InputError.one(where, f"{path.name} records hidden width {absent[0]} in its metadata, "
+                             "but none of its tensors has that size (damaged or forged metadata)",
+                             "give the student.safetensors a run saved, or remove 'widths' from its "
+                             "metadata", "corrupt_model")
+    return widths
 
 
 def recorded_classes(text: str) -> list[str]:
     """A student's classes as its metadata records them: a JSON list of names (a name may hold a
     comma), or, in files of earlier versions, the names joined by commas."""
-    import json
 
     if text.startswith("["):
         try:
@@ -284,20 +366,15 @@ def recorded_classes(text: str) -> list[str]:
 
 def student_metadata(path: Path, where: str) -> tuple[list[str], object]:
     """The classes and architecture a Distill Studio student records in its safetensors file."""
-    import json
-
     from pydantic import TypeAdapter, ValidationError
-    from safetensors import safe_open
 
     from engine.spec import Architecture
 
-    read_safetensors_header(path, where)  # sizes checked before safetensors reads anything
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
+    meta = read_safetensors_header(path, where).get("__metadata__", {})  # sizes and types checked
     classes = recorded_classes(meta.get("classes", ""))
     try:
         arch = TypeAdapter(Architecture).validate_python(json.loads(meta.get("architecture", "")))
-    except (json.JSONDecodeError, ValidationError):
+    except (json.JSONDecodeError, ValidationError, RecursionError):
         arch = None
     if not classes or arch is None:
         raise InputError.one(where, f"{path.name} does not record its classes and architecture, "

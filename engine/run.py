@@ -192,7 +192,7 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
         from engine import dist
         from engine.device import choose_device, choose_precision, describe, set_threads
         from engine.preflight import prepare
-        from engine.store import Store
+        from engine.store import open_checked
         from engine.train import Job, StopRequested, describe_split, plan, train
 
         # 1. Where it runs: threads, device, and (under torchrun) which process this is.
@@ -213,7 +213,7 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
         data, teachers = prepared.data, prepared.teachers
 
         # 3. Its row in the store: a new one, or the stopped run's own.
-        store = Store(db_path)
+        store = open_checked(db_path)  # a damaged store: exit 2, saying so
         run_id, resume_state = open_row(store, spec, run_dir, run_id, checkpoint_path, describe(device))
         owns_row = True
         emitter.emit("started", run_id=run_id, resumed=resume, name=spec.name, run_dir=str(run_dir),

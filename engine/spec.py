@@ -643,11 +643,45 @@ def check_schema_version(data: dict) -> None:
                                   f"set \"schema_version\": {SCHEMA_VERSION}")])
 
 
+MAX_JSON_DEPTH = 100  # nesting of objects and lists in a spec or project (a real one has under 10)
+
+
+def check_json_depth(data: Any, name: str = "the spec") -> None:
+    """Refuse JSON nested deeper than MAX_JSON_DEPTH (checked without recursion), so that
+    nothing that walks it later (validation, copying) runs out of stack."""
+    level = [data]
+    for _ in range(MAX_JSON_DEPTH + 1):
+        level = [v for item in level if isinstance(item, (dict, list))
+                 for v in (item.values() if isinstance(item, dict) else item)]
+        if not level:
+            return
+    raise InputError([Problem("(file)", f"{name} is nested more than {MAX_JSON_DEPTH} levels deep",
+                              "a spec is a few levels of objects and lists; the file is damaged "
+                              "or not a spec")])
+
+
+def loads_json(text: str, name: str) -> Any:
+    """Parsed JSON text, or InputError: broken, or nested too deeply (Python's parser would
+    raise RecursionError)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError([Problem(
+            "(file)", f"{name} is not valid JSON: {exc.msg} at line {exc.lineno}, "
+            f"column {exc.colno}", "fix the JSON syntax there (a missing comma or quote?)")]) from None
+    except RecursionError:
+        raise InputError([Problem("(file)", f"{name} is nested too deeply to read",
+                                  "the file is damaged or not a spec")]) from None
+    check_json_depth(data, name)
+    return data
+
+
 def parse_spec(data: Any, base_dir: Path | None = None) -> PipelineSpec:
     """Validate a spec given as parsed JSON. Raises InputError listing every problem."""
     if not isinstance(data, dict):
         raise InputError([Problem("(file)", "a spec must be a JSON object",
                                   "start from assets/examples/digits-experts.distill.json")])
+    check_json_depth(data)
     check_schema_version(data)
     try:
         spec = PipelineSpec.model_validate(data)
@@ -712,10 +746,4 @@ def load_spec(path: str | Path) -> PipelineSpec:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError([Problem("(file)", f"cannot read {path}: {exc}",
                                   "check the file's permissions and that it is a text file")]) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError([Problem(
-            "(file)", f"{path.name} is not valid JSON: {exc.msg} at line {exc.lineno}, "
-            f"column {exc.colno}", "fix the JSON syntax there (a missing comma or quote?)")]) from None
-    return parse_spec(data, base_dir=path.resolve().parent)
+    return parse_spec(loads_json(text, path.name), base_dir=path.resolve().parent)

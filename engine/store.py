@@ -15,7 +15,7 @@ from pathlib import Path
 
 import platformdirs
 
-from engine.errors import RunFailed
+from engine.errors import InputError, RunFailed
 
 BUSY_TIMEOUT_MS = 10_000
 FLUSH_EVERY_S = 1.0  # metrics reach readers (the app) within a second, in batched inserts
@@ -23,6 +23,75 @@ FLUSH_EVERY_S = 1.0  # metrics reach readers (the app) within a second, in batch
 
 def default_db_path() -> Path:
     return Path(platformdirs.user_data_dir("distill-studio", appauthor=False)) / "runs.sqlite"
+
+
+class StoreDamaged(InputError):
+    """The store's file is not a readable SQLite database (overwritten, truncated, not one)."""
+
+    kind = "store_damaged"
+
+    def __init__(self, path: Path, detail: str):
+        from engine.errors import Problem
+
+        self.path, self.detail = path, detail
+        super().__init__([Problem("--db", f"the run store {path} is damaged ({detail}); its runs "
+                                  "cannot be read", f"move it aside (for example to {aside_name(path)}) "
+                                  "and a new, empty store is started; the old file is kept")])
+
+
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    """A damaged file, not a busy or unopenable one (those are OperationalError)."""
+    return not isinstance(exc, sqlite3.OperationalError) or "malformed" in str(exc)
+
+
+def open_checked(path: str | Path | None = None) -> Store:
+    """The store, after reading its file read-only (nothing is written to a damaged file), or
+    StoreDamaged."""
+    path = Path(path) if path else default_db_path()
+    if path.is_file() and path.stat().st_size:
+        try:
+            probe = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                probe.execute("select count(*) from sqlite_master").fetchone()
+                probe.execute("PRAGMA schema_version").fetchone()
+            finally:
+                probe.close()
+        except sqlite3.DatabaseError as exc:
+            if _damaged(exc):
+                raise StoreDamaged(path, str(exc)) from None
+            raise
+    try:
+        store = Store(path)
+    except sqlite3.DatabaseError as exc:
+        if _damaged(exc):
+            raise StoreDamaged(path, str(exc)) from None
+        raise
+    try:
+        store.runs(limit=1)
+    except sqlite3.DatabaseError as exc:
+        store.conn.close()
+        if _damaged(exc):
+            raise StoreDamaged(path, str(exc)) from None
+        raise
+    return store
+
+
+def aside_name(path: Path) -> Path:
+    return path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def move_aside(path: Path) -> Path:
+    """Rename a damaged store (and its WAL files) out of the way, keeping it; where it went."""
+    target = aside_name(path)
+    n = 1
+    while target.exists():
+        target, n = target.with_name(f"{aside_name(path).name}-{n}"), n + 1
+    path.rename(target)
+    for suffix in ("-wal", "-shm"):
+        extra = path.with_name(path.name + suffix)
+        if extra.exists():
+            extra.rename(target.with_name(target.name + suffix))
+    return target
 
 
 class Store:

@@ -27,7 +27,7 @@ from engine.model_files import (
     sha256_of,
     student_metadata,
 )
-from engine.models import build_model
+from engine.models import fit_weights
 from engine.spec import PipelineSpec, TeacherSpec
 from engine.teacher_checks import Finding, looks_like_probabilities
 from engine.teacher_input import InputAdapter
@@ -71,7 +71,22 @@ class Teacher(ABC):
 
     def raw(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """The model's own outputs on raw samples (seen through its input contract)."""
-        return np.concatenate([self.guarded(self._run, inputs)[:real] for inputs, real in self.batches(x, batch_size)])
+        outs: list[np.ndarray] = []
+        for inputs, real in self.batches(x, batch_size):
+            out = np.asarray(self.guarded(self._run, inputs))
+            if out.ndim == 0 or out.shape[0] != len(inputs) or (outs and out.shape[1:] != outs[0].shape[1:]):
+                raise self._rows_error(len(inputs), list(out.shape), list(outs[0].shape) if outs else None)
+            outs.append(out[:real])
+        return np.concatenate(outs)
+
+    def _rows_error(self, rows: int, shape: list[int], before: list[int] | None) -> InputError:
+        said = (f"gives outputs shaped {shape} for {rows} samples" if before is None or shape[:1] != [rows]
+                else f"gives outputs shaped {shape} for {rows} samples, and {before} for {before[0]}")
+        return InputError.one(f"{self.where}.path", f"teacher '{self.name}' {said}: a teacher's output "
+                              "must be [batch, classes], one row per sample, whatever the batch size "
+                              "(this one may be transposed, or depend on the batch)",
+                              "export the model with the batch as the first dimension of its output",
+                              "shape_mismatch")
 
     def guarded(self, run, inputs: np.ndarray):
         """`run(inputs)`, with a failure of the model on them (onnxruntime and torch raise their
@@ -170,7 +185,12 @@ class OnnxTeacher(Teacher):
         if layer not in names:
             raise self._layer_error(layer, where, names)
         model.graph.output.append(onnx.helper.make_empty_tensor_value_info(layer))
-        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        try:
+            session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types per failure
+            raise InputError.one(where, f"onnxruntime cannot read layer '{layer}' of {self.spec.path.name}: "
+                                 f"{(str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]}",
+                                 "hint another layer, or drop the hint", "corrupt_model") from None
         return np.concatenate([self.guarded(lambda b: session.run([layer], {self.input_name: b})[0], inputs)[:real]
                                for inputs, real in self.batches(x, batch_size)]).astype(np.float32)
 
@@ -191,26 +211,9 @@ class ZooTeacher(Teacher):
         state = (load_safetensors if fmt == "safetensors" else load_state_dict_pt)(spec.path, f"{where}.path")
         check_float_weights(state, spec.path, f"{where}.path")  # a .pt state dict as well
         self.adapter = InputAdapter(spec.input, sample_shape, None, np.float32, table, f"{where}.input", self.name)
-        self.model = build_model(spec.architecture, self.adapter.out_shape, len(spec.classes),
-                                 f"{where}.architecture",
-                                 widths=pruned_widths(spec.path) if fmt == "safetensors" else None)
-        expected = self.model.state_dict()
-        missing = sorted(set(expected) - set(state))
-        unexpected = sorted(set(state) - set(expected))
-        wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
-        if missing or unexpected or wrong:
-            detail = "; ".join(part for part in (
-                f"missing {', '.join(missing[:4])}" if missing else "",
-                f"unexpected {', '.join(unexpected[:4])}" if unexpected else "",
-                "shape differs for " + ", ".join(
-                    f"{k} (file {list(state[k].shape)}, architecture {list(expected[k].shape)})"
-                    for k in wrong[:3]) if wrong else "") if part)
-            raise InputError.one(f"{where}.architecture",
-                                 f"the weights in {spec.path.name} do not fit the architecture: {detail}",
-                                 "set the architecture (kind, width/channels, depth) the weights "
-                                 "were trained with, and the teacher's classes", "shape_mismatch")
-        self.model.load_state_dict(state)
-        self.model.eval()
+        self.model = fit_weights(spec.architecture, self.adapter.out_shape, len(spec.classes),
+                                 f"{where}.architecture", state, spec.path.name,
+                                 widths=pruned_widths(spec.path, f"{where}.path") if fmt == "safetensors" else None)
 
     @torch.inference_mode()
     def _run(self, x: np.ndarray) -> np.ndarray:
@@ -261,7 +264,12 @@ def load_teachers(spec: PipelineSpec, probe: np.ndarray, threads: int, table=Non
             kind = OnnxTeacher if fmt == "onnx" else ScriptTeacher if fmt == "torchscript" else ZooTeacher
             teacher = kind(t, spec.classes, where, sample_shape, *([threads] if kind is OnnxTeacher else []),
                            table=table)
-            read_outputs(teacher, teacher.raw(probe))
+            raw = teacher.raw(probe)
+            if len(probe) > 1:  # one row per sample at another batch size too: not [classes, batch]
+                fewer = teacher.raw(probe[:-1])
+                if fewer.shape[1:] != raw.shape[1:]:
+                    raise teacher._rows_error(len(fewer), list(fewer.shape), list(raw.shape))
+            read_outputs(teacher, raw)
             teacher.predict(probe)  # output width and finiteness, before any training
             teachers.append(teacher)
         except InputError as exc:

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel, QM
 
 from engine.atomic_io import atomic_write, atomic_write_text
 from engine.errors import InputError, Problem
-from engine.store import Store
 from gui.asset_paths import EXAMPLES
 from gui.autosave import Autosave
 from gui.canvas.drops import DropHandler
@@ -37,6 +36,7 @@ from gui.panels.inspector import Inspector
 from gui.panels.palette import Palette
 from gui.panels.runs import RunsPanel
 from gui.run_controller import RunController
+from gui.store_recovery import open_store
 from gui.teacher_files import TeacherFiles
 
 PROJECT_FILTER = "Distill Studio projects (*.distill.json);;JSON (*.json)"
@@ -66,7 +66,7 @@ class MainWindow(QMainWindow):
         self.inspector = Inspector(self.doc, self.undo_stack)
         self.palette_dock = self._dock(self.palette, "Palette", Qt.LeftDockWidgetArea, "palette-dock")
         self.inspector_dock = self._dock(self.inspector, "Inspector", Qt.RightDockWidgetArea, "inspector-dock")
-        self.store = Store(db)  # read here; written by the engine processes
+        self.store = open_store(db)  # read here; written by the engine processes (a damaged one: asked)
         self.dashboard = Dashboard()
         self.runs = RunsPanel(self.store)
         self.dashboard_dock = self._dock(self.dashboard, "Dashboard", Qt.BottomDockWidgetArea, "dashboard-dock")
@@ -327,6 +327,10 @@ class MainWindow(QMainWindow):
             name, nodes, links = project_to_nodes(read_project(path), path.resolve().parent, fixed)
         except InputError as exc:
             self.show_problems(f"Cannot open {path.name}", exc)
+            return False
+        except RecursionError:  # whatever walks the project, a damaged file must not end the app
+            self.show_problems(f"Cannot open {path.name}", InputError.one(
+                "(file)", f"{path.name} is nested too deeply to read", "open another project"))
             return False
         self._load_document(name, nodes, links)
         self.path = None if as_copy else path.resolve()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,9 @@ QUOTED_CELLS = 3  # columns whose first bad cell is quoted (an excerpt): a file 
 _CELL = "\x00cell\x00"  # where a bad cell's excerpt goes in its message (never in an escaped excerpt)
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 _NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
+MAX_BYTES = 2 * 2**30  # the largest table read (it is held in memory, as text and as cells)
+MAX_FIELD = 64 * 2**20  # the longest cell (the csv module's default, 128 KiB, is short for text)
+csv.field_size_limit(MAX_FIELD)
 
 
 @register("csv")
@@ -107,19 +111,44 @@ def open_csv(src: CsvData, classes: list[str], table: Table | None = None) -> Ar
 def _read(path: Path, delimiter: str | None) -> tuple[list[str], list[tuple[int, list[str]]], str]:
     """The header (stripped names), the data rows with their row numbers (blank rows left
     out), and the field separator."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as f:  # Excel's "CSV UTF-8" has a BOM
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError.one("data.path", f"cannot read {path.name} as a text table ({exc})",
-                             "save the table as UTF-8 CSV with a header row") from None
+    text = read_table_text(path, "data.path")
     delimiter = delimiter or detect_delimiter(text[:SNIFF_CHARS])
-    rows = [(n, row) for n, row in enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter),
-                                            start=1) if any(cell.strip() for cell in row)]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        rows = [(n, row) for n, row in enumerate(reader, start=1) if any(cell.strip() for cell in row)]
+    except csv.Error as exc:
+        raise InputError.one("data.path", f"{path.name}: row {reader.line_num} cannot be read as "
+                             f"CSV ({exc})", "check that row's quotes; a cell may be at most "
+                             f"{MAX_FIELD // 2**20} MiB") from None
     if len(rows) < 2:
         raise InputError.one("data.path", f"{path.name} has no data rows",
                              "the first row names the columns; samples follow, one per row")
     return [h.strip() for h in rows[0][1]], rows[1:], delimiter
+
+
+def read_table_text(path: Path, where: str, limit: int = MAX_BYTES) -> str:
+    """A table file's text: only a regular file (not a device, pipe or /proc file that streams
+    without end), read up to `limit` bytes and refused beyond."""
+    import stat
+
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode) or path.resolve().is_relative_to("/proc") \
+                or path.resolve().is_relative_to("/sys"):  # checked before opening: a pipe would block
+            raise InputError.one(where, f"{path} is not a regular file", "give a CSV file saved on disk")
+        with path.open("rb") as f:
+            info = os.fstat(f.fileno())
+            if info.st_size > limit:
+                raise InputError.one(where, f"{path.name} is {info.st_size / 2**30:.1f} GiB, more than the "
+                                     f"{limit / 2**30:.0f} GiB a table may be", "split the table, or "
+                                     "save it as .npz arrays", "data_too_large")
+            raw = f.read(limit + 1)
+        if len(raw) > limit:  # grew, or its size was not told
+            raise InputError.one(where, f"{path.name} holds more than the {limit / 2**30:.0f} GiB a "
+                                 "table may be", "split the table, or save it as .npz arrays", "data_too_large")
+        return raw.decode("utf-8-sig")  # Excel's "CSV UTF-8" has a BOM
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError.one(where, f"cannot read {path.name} as a text table ({exc})",
+                             "save the table as UTF-8 CSV with a header row") from None
 
 
 def detect_delimiter(sample: str) -> str:

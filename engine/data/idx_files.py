@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import math
 from pathlib import Path
 
 import numpy as np
 
 from engine.data.labels import check_indices
-from engine.data.source import ArraySource, register, require_file
+from engine.data.source import ArraySource, check_declared_size, register, require_file
 from engine.errors import InputError
 from engine.spec import IdxData
 
@@ -35,30 +36,40 @@ def open_idx(src: IdxData, classes: list[str]) -> ArraySource:
 
 
 def read_idx(path: Path, where: str) -> np.ndarray:
-    """The IDX format: 2 zero bytes, a type byte, a rank byte, big-endian int32 sizes, data."""
+    """The IDX format: 2 zero bytes, a type byte, a rank byte, big-endian int32 sizes, data. The
+    sizes are checked (against the file, and against free memory with the float32 copy the
+    samples become) before the data is read or decompressed: a small .gz must not unpack to
+    gigabytes."""
     with path.open("rb") as f:
-        raw = f.read()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise InputError.one(where, f"{path.name} is a damaged gzip file ({exc})",
-                                 "download or copy the file again") from None
-    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in _IDX_TYPES:
-        raise InputError.one(where, f"{path.name} is not an IDX file",
-                             "use MNIST-format files such as train-images-idx3-ubyte(.gz)")
-    rank = raw[3]
-    if not 1 <= rank <= 4 or len(raw) < 4 + 4 * rank:
-        raise InputError.one(where, f"{path.name} has a damaged IDX header (rank {rank})",
-                             "use MNIST-format files such as train-images-idx3-ubyte(.gz)")
-    dims = np.frombuffer(raw, dtype=">i4", count=rank, offset=4).astype(int)
-    if np.any(dims < 0):
-        raise InputError.one(where, f"{path.name} has a damaged IDX header (sizes {list(dims)})",
-                             "copy the file again")
-    dtype = np.dtype(_IDX_TYPES[raw[2]])
-    need = int(np.prod(dims)) * dtype.itemsize
-    start = 4 + 4 * rank
-    if len(raw) - start < need:
-        raise InputError.one(where, f"{path.name} is truncated: {len(raw) - start} bytes "
-                             f"of data for shape {list(dims)}", "copy the complete file")
-    return np.frombuffer(raw, dtype=dtype, count=int(np.prod(dims)), offset=start).reshape(dims)
+        gzipped = f.read(2) == b"\x1f\x8b"
+    try:
+        with (gzip.open(path, "rb") if gzipped else path.open("rb")) as f:
+            head = f.read(4)
+            if len(head) < 4 or head[:2] != b"\0\0" or head[2] not in _IDX_TYPES:
+                raise InputError.one(where, f"{path.name} is not an IDX file",
+                                     "use MNIST-format files such as train-images-idx3-ubyte(.gz)")
+            rank = head[3]
+            sizes = f.read(4 * rank)
+            if not 1 <= rank <= 4 or len(sizes) < 4 * rank:
+                raise InputError.one(where, f"{path.name} has a damaged IDX header (rank {rank})",
+                                     "use MNIST-format files such as train-images-idx3-ubyte(.gz)")
+            dims = [int(d) for d in np.frombuffer(sizes, dtype=">i4")]
+            if any(d < 0 for d in dims):
+                raise InputError.one(where, f"{path.name} has a damaged IDX header (sizes {dims})",
+                                     "copy the file again")
+            dtype = np.dtype(_IDX_TYPES[head[2]])
+            count = math.prod(dims)  # Python integers: a product past int64 is still seen as huge
+            need = count * dtype.itemsize
+            start = 4 + 4 * rank
+            if not gzipped and path.stat().st_size - start < need:
+                raise InputError.one(where, f"{path.name} is truncated: {path.stat().st_size - start} "
+                                     f"bytes of data for shape {dims}", "copy the complete file")
+            check_declared_size(where, path.name, "its IDX header", dims, need + count * 4)
+            raw = f.read(need)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise InputError.one(where, f"{path.name} is a damaged gzip file ({exc})",
+                             "download or copy the file again") from None
+    if len(raw) < need:
+        raise InputError.one(where, f"{path.name} is truncated: {len(raw)} bytes "
+                             f"of data for shape {dims}", "copy the complete file")
+    return np.frombuffer(raw, dtype=dtype, count=count).reshape(dims)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.data.labels import labels_to_indices
-from engine.data.source import ArraySource, register, require_file
+from engine.data.source import ArraySource, check_declared_size, register, require_file
 from engine.errors import InputError
 from engine.spec import NpzData
 from engine.text_safety import listed
@@ -15,6 +15,7 @@ from engine.text_safety import listed
 def open_npz(src: NpzData, classes: list[str]) -> ArraySource:
     path = src.path
     require_file(path, "data.path")
+    check_members(path, "data.path")
     try:
         with np.load(path, allow_pickle=False) as arrays:
             if "x" not in arrays.files:
@@ -38,6 +39,42 @@ def open_npz(src: NpzData, classes: list[str]) -> ArraySource:
                                  "give y one label per sample of x")
         y = labels_to_indices(y.reshape(-1), classes, "data.path")
     return ArraySource(x, y, notes)
+
+
+def check_members(path, where: str) -> None:
+    """Each array's declared shape and type, read from its .npy header inside the zip without
+    decompressing its data, against the member's declared size and this machine's free memory:
+    a small .npz must not unpack to gigabytes (a zip bomb)."""
+    import math
+    import zipfile
+
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        return  # np.load says what is wrong with it
+    with archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            try:
+                with archive.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                        np.lib.format.read_array_header_2_0
+                    shape, _, dtype = read(f)
+                    start = f.tell()
+            except (ValueError, OSError, EOFError, zipfile.BadZipFile, NotImplementedError) as exc:
+                raise InputError.one(where, f"{path.name}: {info.filename} is not a readable array "
+                                     f"({str(exc)[:160]})", "save it with numpy.savez from numeric "
+                                     "arrays (no objects)") from None
+            count = math.prod(shape)
+            stored = count * dtype.itemsize
+            if start + stored > info.file_size:
+                raise InputError.one(where, f"{path.name}: {info.filename} declares shape {list(shape)} "
+                                     f"({stored} bytes) but holds {max(info.file_size - start, 0)} bytes "
+                                     "(damaged or forged header)", "save the arrays again with numpy.savez")
+            # as stored, plus the float32 copy the samples are turned into
+            check_declared_size(where, path.name, info.filename, shape, stored + count * 4)
 
 
 CHANNELS = (1, 3, 4)  # grey, RGB, RGBA

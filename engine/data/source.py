@@ -93,3 +93,53 @@ def open_source(settings, classes: list[str], table: object | None = None) -> So
 def require_file(path, where: str) -> None:
     if not path.is_file():
         raise InputError.one(where, f"no data file at {path}", "check the path in the spec")
+
+
+def memory_available() -> int:
+    """Bytes of memory this process can still get: the machine's MemAvailable, and no more than
+    its address-space limit (`ulimit -v`) leaves."""
+    import resource
+
+    free = _machine_available()
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if limit != resource.RLIM_INFINITY:
+        try:
+            with open("/proc/self/status") as f:
+                used = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+        except (OSError, ValueError, StopIteration):
+            used = 0
+        free = min(free, max(limit - used, 0))
+    return free
+
+
+def _machine_available() -> int:
+    import os
+
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
+def check_declared_size(where: str, name: str, what: str, shape, nbytes: int) -> None:
+    """Refuse a file whose header declares data larger than this machine's free memory, before
+    anything is allocated: a few bytes of header (or a small compressed file) must not take
+    gigabytes. `nbytes`: what loading it would take, in Python integers (no overflow)."""
+    available = memory_available()
+    if nbytes > available:
+        raise InputError.one(where, f"{name}: {what} declares shape {list(shape)}, which would take "
+                             f"{_gib(nbytes)} in memory, more than the {_gib(available)} this machine "
+                             "has free (a damaged or forged header, or data too large to load)",
+                             "check the file; split a genuinely large data set into smaller files",
+                             "data_too_large")

@@ -7,7 +7,7 @@
 from engine.models import cnn, mlp  # noqa: F401  (each registers itself)
 from engine.models.contract import Student, require
 from engine.models.normalize import Normalize
-from engine.models.registry import ARCHITECTURES, build_model, count_parameters, hidden_widths
+from engine.models.registry import ARCHITECTURES, build_model, count_parameters, fit_weights, hidden_widths
 
-__all__ = ["ARCHITECTURES", "Normalize", "Student", "build_model", "count_parameters", "hidden_widths",
+__all__ = ["ARCHITECTURES", "Normalize", "Student", "build_model", "count_parameters", "fit_weights", "hidden_widths",
            "require"]

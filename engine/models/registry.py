@@ -42,6 +42,40 @@ def build_model(arch, sample_shape: tuple[int, ...], n_classes: int,
     return cls(tuple(sample_shape), n_classes, arch, widths)
 
 
+def fit_weights(arch, sample_shape: tuple[int, ...], n_classes: int, where: str, state: dict,
+                file_name: str, widths: list[int] | None = None) -> nn.Module:
+    """The model `arch` describes with `state` (a file's weights) loaded, in eval mode. The model
+    is first built on the meta device (no memory) and its tensors' shapes compared with the
+    file's, so hidden widths a file records cannot make it allocate more than the file holds."""
+    import torch
+
+    with torch.device("meta"):
+        shell = build_model(arch, sample_shape, n_classes, where, widths=widths)
+    expected = {k: tuple(v.shape) for k, v in shell.state_dict().items()}
+    del shell
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(state) & set(expected) if tuple(state[k].shape) != expected[k])
+    if missing or unexpected or wrong:
+        detail = "; ".join(part for part in (
+            f"missing {', '.join(missing[:4])}" if missing else "",
+            f"unexpected {', '.join(unexpected[:4])}" if unexpected else "",
+            "shape differs for " + ", ".join(
+                f"{k} (file {list(state[k].shape)}, architecture {list(expected[k])})"
+                for k in wrong[:3]) if wrong else "") if part)
+        if widths is not None:
+            raise InputError.one(where, f"the hidden widths {widths[:8]}{' …' if len(widths) > 8 else ''} "
+                                 f"recorded in {file_name}'s metadata do not fit its tensors: {detail}",
+                                 "give the file a run saved, or remove 'widths' from its metadata",
+                                 "corrupt_model")
+        raise InputError.one(where, f"the weights in {file_name} do not fit the architecture: {detail}",
+                             "set the architecture (kind, width/channels, depth) the weights "
+                             "were trained with, and the teacher's classes", "shape_mismatch")
+    model = build_model(arch, sample_shape, n_classes, where, widths=widths)
+    model.load_state_dict(state)
+    return model.eval()
+
+
 def hidden_widths(model: nn.Module) -> list[int]:
     return model.hidden_widths() if hasattr(model, "hidden_widths") else []
 

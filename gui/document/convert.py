@@ -28,6 +28,7 @@ from engine.spec import (
     StudentSpec,
     TeacherSpec,
     TrainingSpec,
+    check_json_depth,
     check_schema_version,
 )
 from gui.document.chain import chain_after
@@ -130,6 +131,10 @@ def read_project(path: Path) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise InputError.one("(file)", f"{Path(path).name} is not valid JSON: {exc.msg} at line "
                              f"{exc.lineno}", "fix the file in a text editor, or open another") from None
+    except RecursionError:
+        raise InputError.one("(file)", f"{Path(path).name} is nested too deeply to read",
+                             "the file is damaged or not a project; open another") from None
+    check_json_depth(data, Path(path).name)
     if not isinstance(data, dict):
         raise InputError.one("(file)", "a project file must hold a JSON object", "open a .distill.json file")
     check_schema_version(data)
