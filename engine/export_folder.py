@@ -13,12 +13,12 @@ so the files of an export that was killed half-way are still known as the produc
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 from engine.atomic_io import atomic_write_text
 from engine.errors import InputError
+from engine.model_files import sha256_of
 
 MANIFEST = "export-manifest.json"
 FILES = ("student.onnx", "student.int8.onnx", "student.safetensors", "report.json", "MODEL_CARD.md")
@@ -43,7 +43,7 @@ def claim(out_dir: Path, run_dir: Path, writing: list[str]) -> set[str]:
         if name == MANIFEST and ours is not None:
             continue
         if name in (ours or {}) and not path.is_symlink() and path.is_file() and \
-                (ours[name] is None or _sha256(path) == ours[name]):
+                (ours[name] is None or sha256_of(path) == ours[name]):
             mine.add(name)
         else:
             foreign.append(name)
@@ -77,11 +77,3 @@ def _manifest(out_dir: Path) -> dict[str, str | None] | None:
     if not isinstance(files, dict) or data.get("written_by") != "distill-engine export":
         return None
     return {k: v for k, v in files.items() if k in (*FILES, *SCRATCH) and (v is None or isinstance(v, str))}
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
