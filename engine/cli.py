@@ -282,7 +282,7 @@ def cmd_devices(args) -> int:
         say(f"CUDA GPUs: {cuda} ({gpus}); Apple MPS: {'yes' if info['mps'] else 'no'}; "
             f"CPU cores: {info['cpu_cores']}; torch {info['torch']}")
         if cuda > 1:
-            say(f"train on all of them: torchrun --nproc_per_node={cuda} -m engine run SPEC")
+            say(f"train on all of them: torchrun --nproc_per_node={cuda} --no-python distill-engine run SPEC")
     return 0
 
 
