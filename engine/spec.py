@@ -134,7 +134,47 @@ class IdxData(_Strict):
     use_labels: bool = True
 
 
-DataSource = Annotated[BuiltinData | NpzData | CsvData | IdxData, Field(discriminator="format")]
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")  # what an image folder reads (any case)
+
+
+class FolderData(_Strict):
+    """Images in a folder: one subfolder per class (labelled, each subfolder's name a class), or
+    the images directly in it (unlabelled: a transfer set the teachers label). JPEG, PNG, WebP
+    and BMP, read with Pillow; streamed from disk, so the folder need not fit in memory."""
+
+    file_patterns: ClassVar[tuple[str, ...]] = ()  # a folder, not a file: dropped as a folder
+    sample_rank: ClassVar[int | None] = 3
+    card: ClassVar[str] = "Images: {path}"
+    test_fields: ClassVar[dict[str, str]] = {"path": "test_folder"}
+    test_clears: ClassVar[tuple[str, ...]] = ("unlabeled",)  # not part of a test set
+
+    format: Literal["folder"] = "folder"
+    path: Path = Field(description="a folder with one subfolder of images per class (each "
+                       "subfolder's name is a class of the spec), or with the images directly in "
+                       "it (no labels)", json_schema_extra={"format": "directory-path"})
+    unlabeled: Path | None = Field(None, description="a folder of more images without labels (a "
+                                   "transfer set): they join the training part, the teachers alone "
+                                   "give their targets", json_schema_extra={"format": "directory-path"})
+    test_folder: Path | None = Field(None, description="a separate labelled folder (one subfolder "
+                                     "per class) for the test scores (replaces split.test)",
+                                     json_schema_extra={"format": "directory-path"})
+    size: list[Annotated[int, Field(ge=4, le=4096)]] = Field(
+        [64, 64], min_length=2, max_length=2, description="the images' size for the student, "
+        "[height, width]: each is scaled (keeping its aspect) and centre-cropped to it, or stretched")
+    resize: Literal["crop", "stretch"] = Field("crop", description="crop: scale the shorter side "
+                                               "and cut the centre; stretch: scale each side to size")
+    channels: Literal[1, 3] = Field(3, description="3: RGB; 1: grey. Grey, palette and RGBA "
+                                    "images are converted (transparency is dropped)")
+    corrupt: Literal["skip", "refuse"] = Field(
+        "skip", description="images that cannot be read (truncated, damaged, not an image): skip "
+        "them (counted, the first named in the log) or refuse the data (each named)")
+    workers: int | None = Field(None, ge=0, le=64, description="processes decoding images; none: "
+                                "the cores less one, from 1 to 8; 0: in the engine process itself")
+    split: Split = Split()
+    use_labels: bool = True
+
+
+DataSource = Annotated[BuiltinData | NpzData | CsvData | IdxData | FolderData, Field(discriminator="format")]
 
 
 # ── models ───────────────────────────────────────────────────────────────────────────────
