@@ -210,7 +210,9 @@ def cmd_validate(args) -> int:
 
         device = choose_device(spec.training.device)
         choose_precision(spec.training.precision, device)
-        prepared = prepare(spec, set_threads(spec.training.cpu_threads))  # what `run` checks
+        from engine.store import cache_root
+
+        prepared = prepare(spec, set_threads(spec.training.cpu_threads), cache_root(None))  # what `run` checks
         data, teachers = prepared.data, prepared.teachers
         import torch
 

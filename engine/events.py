@@ -91,6 +91,8 @@ class Progress(_Event):
     samples_per_s: float | None = None
     eta_s: float | None = None
     gpu_mem_mb: float | None = None  # CUDA only: the allocator's peak
+    data_wait: float | None = Field(None, ge=0, le=1)  # streamed data: the share of the time since
+    # the last progress the loop waited for its next batch (0: the data keeps up)
 
     @model_validator(mode="after")
     def _fits_phase(self) -> Progress:

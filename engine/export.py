@@ -105,7 +105,7 @@ def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safeten
     for name in stale:  # an earlier export's, still as it wrote them: not part of this one
         (out_dir / name).unlink(missing_ok=True)
     spec = load_spec(run_dir / "spec.distill.json")
-    data = load_dataset(spec)
+    data = load_dataset(spec, _cache_of(run_dir))
     state = load_safetensors(weights, "RUN_DIR")  # checks the header before anything reads it
     widths = pruned_widths(weights, "RUN_DIR")
     model = fit_weights(spec.student.architecture, data.sample_shape, len(spec.classes),
@@ -115,6 +115,7 @@ def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safeten
     y = data.known_train_labels if evaluated_on == "train" else test.y  # None: accuracy not measured
     if evaluated_on == "test" and data.test_from:
         evaluated_on = f"test file {data.test_from}"
+    test, y, evaluated_on = _bounded(test, y, evaluated_on)
     where = {"test": "the test split", "val": "the validation split",
              "train": "the training samples"}.get(evaluated_on, f"the {evaluated_on}")
     threads = timing_threads()
@@ -322,6 +323,41 @@ def _session(ort, path: Path, threads: int):
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+STREAMED_BYTES = 256 * 2**20  # the most of a streamed test part the export reads into memory
+
+
+def _bounded(part, y: np.ndarray | None, evaluated_on: str):
+    """(samples, labels, what they are) the export checks on: the part as it is in memory; of a
+    streamed part (an image folder), as many samples as fit in STREAMED_BYTES, spread over it.
+    Samples without a label (-1) are left out of an accuracy."""
+    from engine.data import Part
+
+    if not part.streamed and (y is None or (y >= 0).all()):
+        return part, y, evaluated_on
+    n = len(part)
+    rows = np.arange(n) if y is None else np.flatnonzero(y >= 0)
+    if not len(rows):
+        rows, y = np.arange(n), None
+    per_sample = 4 * int(np.prod(part.x.shape[1:]))
+    keep = max(1, min(len(rows), STREAMED_BYTES // per_sample))
+    if keep < len(rows):
+        rows = rows[np.unique(np.linspace(0, len(rows) - 1, num=keep).astype(np.int64))]
+        evaluated_on = f"{evaluated_on} ({len(rows)} of its {n} samples, spread over it)"
+    return Part(np.ascontiguousarray(part.x[rows]), None if part.y is None else part.y[rows]), \
+        None if y is None else y[rows], evaluated_on
+
+
+def _cache_of(run_dir: Path) -> Path | None:
+    """The cache beside the run's store (what was checked of an image folder), if it is known."""
+    from engine.store import cache_root
+
+    try:
+        info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        return cache_root(Path(info["db"])) if info.get("db") else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _accuracy(logits: np.ndarray, y: np.ndarray | None) -> float | None:

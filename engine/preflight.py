@@ -28,9 +28,10 @@ class Prepared:
     findings: list[Finding]  # for each teacher: what was read or noticed, warnings first to act on
 
 
-def prepare(spec: PipelineSpec, threads: int) -> Prepared:
-    """The data and teachers, checked; or one InputError with every problem found."""
-    data = load_dataset(spec)
+def prepare(spec: PipelineSpec, threads: int, cache_dir=None) -> Prepared:
+    """The data and teachers, checked; or one InputError with every problem found. `cache_dir`:
+    the cache beside the store (what was checked of an image folder is kept there)."""
+    data = load_dataset(spec, cache_dir)
     teachers = load_teachers(spec, data.train.x[:8], threads, data.table)
     findings = [f for t in teachers for f in t.findings] + check_teachers(teachers, data)
     problems = training_problems(spec, data, teachers)

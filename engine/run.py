@@ -151,16 +151,16 @@ def run_worker(spec, run_dir: Path | None, resume: bool, device, threads: int, c
     from engine.checkpoint import latest_checkpoint, load_checkpoint
     from engine.data import load_dataset
     from engine.device import choose_precision
-    from engine.store import default_db_path
+    from engine.store import cache_root
     from engine.teachers import load_teachers
     from engine.train import Job, StopRequested, train
 
     emitter.enabled = False
     run_dir = Path(dist.share(None))
-    data = load_dataset(spec)  # rank 0 checked them (engine/preflight.py)
+    data = load_dataset(spec, cache_root(db_path))  # rank 0 checked them (engine/preflight.py)
     teachers = load_teachers(spec, data.train.x[:8], threads, data.table)
     state = load_checkpoint(latest_checkpoint(run_dir / "checkpoints")) if resume else None
-    cache = Path(db_path or default_db_path()).resolve().parent / "cache" / "teacher-outputs"
+    cache = cache_root(db_path) / "teacher-outputs"
     job = Job(spec, data, teachers, device, choose_precision(spec.training.precision, device), run_dir,
               emitter, control, cache_dir=cache)
     try:
@@ -192,7 +192,7 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
         from engine import dist
         from engine.device import choose_device, choose_precision, describe, set_threads
         from engine.preflight import prepare
-        from engine.store import open_checked
+        from engine.store import cache_root, open_checked
         from engine.train import Job, StopRequested, describe_split, plan, train
 
         # 1. Where it runs: threads, device, and (under torchrun) which process this is.
@@ -209,7 +209,7 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
         run_dir = dist.share((run_dir or default_run_dir(spec.name, db_path)).resolve())
         lock = prepare_run_dir(run_dir, spec_path, resume, spec.to_json())
         amp = choose_precision(spec.training.precision, device)
-        prepared = prepare(spec, threads)
+        prepared = prepare(spec, threads, cache_root(db_path))
         data, teachers = prepared.data, prepared.teachers
 
         # 3. Its row in the store: a new one, or the stopped run's own.

@@ -25,6 +25,11 @@ def default_db_path() -> Path:
     return Path(platformdirs.user_data_dir("distill-studio", appauthor=False)) / "runs.sqlite"
 
 
+def cache_root(db_path: Path | None) -> Path:
+    """The cache folder beside a store: teacher outputs, what was checked of image folders."""
+    return Path(db_path or default_db_path()).resolve().parent / "cache"
+
+
 class StoreDamaged(InputError):
     """The store's file is not a readable SQLite database (overwritten, truncated, not one)."""
 

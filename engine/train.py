@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from engine import compress, dist
 from engine.atomic_io import atomic_write
 from engine.data import Dataset
+from engine.data.feed import Feed, workers_for
 from engine.errors import InputError, RunFailed
 from engine.events import Control, Emitter
 from engine.meter import Meter
@@ -93,7 +94,8 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
     phases = plan(spec)
     start_phase = resume.get("phase", 0) if resume else 0
 
-    # 1. The student, and the data on the device once (no per-step copies).
+    # 1. The student, and the data: in memory, on the device once (no per-step copies); an
+    #    image folder streamed from disk by worker processes (engine/data/feed.py).
     model = make_student(job, resume)
     for i, step in enumerate(spec.compression):  # before training, not after it
         if isinstance(step, PruneStep) and step.method == "structured":
@@ -101,15 +103,21 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
     result = Result(parameters=count_parameters(model),  # after pruning, the store's best is older
                     best=dict(best_so_far or {}) if start_phase == 0 else {})
     emit.log(f"student: {spec.student.architecture.kind}, {result.parameters:,} parameters")
-    x_train, y_train, x_val, y_val = on_device(data, device)
+    rank, world = dist.rank(), dist.size()
+    train_feed, val_feed = (Feed(part, device, cfg.batch_size, workers_for(spec.data), channels_last(data, device),
+                                 rank if part is data.train else 0, world if part is data.train else 1)
+                            for part in (data.train, data.val))
+    if data.streamed:
+        emit.log(f"data: streamed from disk, {train_feed.workers} decoding processes")
 
     # 2. The teachers are frozen: their soft targets are computed once (or read from the disk
     #    cache of an earlier run), or live on each batch.
-    targets, alpha, calibration, val_targets = teacher_targets(job, x_train, y_train)
+    targets, alpha, calibration, val_targets = teacher_targets(job, train_feed.y)
 
     # 3. The loss: every registered term the strategy asks for (engine/strategies/).
+    probe = torch.from_numpy(np.ascontiguousarray(data.train.x[:2])).to(device)
     criterion = build_criterion(Setup(spec, model, job.teachers, data.labeled, alpha, data.train.x,
-                                      x_train[:2], device, calibration, resumed_later_phase=start_phase > 0))
+                                      probe, device, calibration, resumed_later_phase=start_phase > 0))
     if resume and resume.get("aux"):
         criterion.load_learned(resume["aux"])
     state = TrainState(model, criterion, torch.amp.GradScaler(device.type, enabled=job.amp_dtype == torch.float16),
@@ -117,7 +125,6 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
 
     # 4. The phases, each a loop over epochs and batches (under torchrun, each rank takes its
     #    share of every global batch).
-    rank, world = dist.rank(), dist.size()
     n = len(data.train)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     total_steps = steps_per_epoch * sum(p.epochs for p in phases)
@@ -126,7 +133,7 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
     state.step = resume["step"] if resume else 0
     epochs_before = sum(p.epochs for p in phases[:start_phase])
 
-    say = Reporter(job, state, result, total_steps, total_epochs, x_val, y_val, val_targets)
+    say = Reporter(job, state, result, total_steps, total_epochs, train_feed, val_feed, val_targets)
     for k in range(start_phase, len(phases)):
         phase = phases[k]
         resuming = resume is not None and k == start_phase
@@ -153,9 +160,9 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
         for epoch in range(start_epoch, phase.epochs):
             state.model.train()
             order_state = state.order.get_state()
-            perm = torch.randperm(n, generator=state.order).to(device)
+            perm = torch.randperm(n, generator=state.order)
             first = start_batch if epoch == start_epoch else 0  # a run stopped mid-epoch goes on there
-            for b in range(first, steps_per_epoch):
+            for b, idx, x in train_feed.batches(perm, first):  # idx: positions in the training part
                 if job.control.paused:
                     job.control.wait_while_paused()
                 stop, save = dist.any_rank(job.control.stop_requested, job.control.checkpoint_requested)
@@ -166,12 +173,9 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
                     job.control.checkpoint_requested = False
                     say.checkpoint(epoch, b, order_state)
 
-                idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-                if world > 1:  # this rank's share of the global batch
-                    idx = idx[rank::world]
-                labels = y_train.index_select(0, idx) if y_train is not None else None
-                batch = Batch(x_train.index_select(0, idx), idx, labels, targets.batch(idx, labels),
-                              state.step, state.step / total_steps, student)
+                labels = train_feed.labels(idx)
+                batch = Batch(x, idx, labels, targets.batch(idx, labels, x), state.step, state.step / total_steps,
+                              student)
                 with autocast():
                     loss, values = criterion(batch)
                 state.update(loss)
@@ -203,9 +207,10 @@ class Reporter:
     result: Result
     total_steps: int
     total_epochs: int
-    x_val: torch.Tensor
-    y_val: torch.Tensor | None
+    train_feed: Feed
+    val_feed: Feed
     val_targets: Targets | None
+    _waited: tuple[float, float] = (0.0, 0.0)  # (clock, the feed's wait) at the last progress
 
     def checkpoint(self, epoch: int, batch: int, order_state: torch.Tensor) -> None:
         if dist.rank() == 0:  # rank 0 alone writes; everyone waits until it is on disk
@@ -226,6 +231,10 @@ class Reporter:
         self.job.on_metrics(step, epoch_progress, values)
         extra = {"gpu_mem_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)} \
             if device.type == "cuda" else {}  # the allocator's own counter: no sync
+        now, waited = time.perf_counter(), self.train_feed.wait_s
+        if self.train_feed.streamed and self._waited[0]:  # the share of the time spent waiting for data
+            extra["data_wait"] = round(min(1.0, (waited - self._waited[1]) / max(now - self._waited[0], 1e-9)), 4)
+        self._waited = (now, waited)
         self.job.emitter.emit(
             "progress", **extra, step=step, total_steps=self.total_steps, epoch=round(epoch_progress, 4),
             epochs=self.total_epochs, phase="distill" if phase.prune is None else "prune",
@@ -234,7 +243,7 @@ class Reporter:
 
     def validate(self, epoch_done: float) -> None:
         job = self.job
-        val = evaluate(self.state.model, self.x_val, self.y_val, self.val_targets, job.spec.strategy,
+        val = evaluate(self.state.model, self.val_feed, self.val_targets, job.spec.strategy,
                        job.amp_dtype, job.device)
         if val:
             job.emitter.emit("metric", step=self.state.step, epoch=epoch_done, values=val)
@@ -243,17 +252,6 @@ class Reporter:
                 better = max if key.endswith("acc") else min
                 self.result.best[key] = better(self.result.best.get(key, v), v)
             self.result.final.update(val)
-
-
-def on_device(data: Dataset, device: torch.device):
-    """The training and validation samples and labels on the device, once: no per-step copies."""
-    x_train = torch.from_numpy(data.train.x).to(device)
-    if channels_last(data, device):
-        x_train = x_train.contiguous(memory_format=torch.channels_last)
-    y_train = torch.from_numpy(data.train.y).to(device) if data.labeled else None
-    x_val = torch.from_numpy(data.val.x).to(device)
-    y_val = torch.from_numpy(data.val.y).to(device) if data.val.y is not None else None
-    return x_train, y_train, x_val, y_val
 
 
 def make_student(job: Job, resume: dict | None) -> torch.nn.Module:
@@ -267,7 +265,7 @@ def make_student(job: Job, resume: dict | None) -> torch.nn.Module:
     if started_from:
         job.emitter.log(f"student {started_from}")
     else:  # weights it starts from bring their own normalisation
-        model.normalize.fit(data.train.x)
+        model.normalize.fit(data.train.stats_sample())
     if resume and resume.get("masked"):
         compress.restore_masks(model)
     model.to(job.device)
@@ -281,7 +279,7 @@ def channels_last(data: Dataset, device: torch.device) -> bool:
     return device.type == "cuda" and len(data.sample_shape) == 3
 
 
-def teacher_targets(job: Job, x_train: torch.Tensor, y_train: torch.Tensor | None):
+def teacher_targets(job: Job, y_train: torch.Tensor | None):
     """(the teachers' targets, the hard-label weight α, the calibration samples, the
     unlabelled validation split's targets)."""
     spec, data, emit = job.spec, job.data, job.emitter
@@ -291,13 +289,13 @@ def teacher_targets(job: Job, x_train: torch.Tensor, y_train: torch.Tensor | Non
         emit.emit("teacher_outputs", teacher=name, cache="hit" if hit else "miss",
                   message=f"teacher '{name}': outputs " + ("read from the cache" if hit else "computed and cached"))
 
-    targets = TeacherTargets(spec, job.teachers, job.device, job.cache_dir, cache_report)
+    targets = TeacherTargets(spec, job.teachers, job.device, job.cache_dir, cache_report, workers_for(spec.data))
     warning = unlabeled_groups_warning(spec, data.labeled)
     if warning:
         emit.log(warning, "warning")
     calibration = None
     if strategy.calibration is not None and job.teachers:
-        calibration, right = calibrate(targets, data, x_train, strategy.calibration.labels_per_class,
+        calibration, right = calibrate(targets, data, job.device, strategy.calibration.labels_per_class,
                                        spec.training.seed)
         emit.log(f"calibration: {len(calibration[1])} labelled samples; the merged teachers get "
                  f"{right:.1%} of them right")
@@ -335,8 +333,8 @@ def finish(job: Job, model: torch.nn.Module, result: Result, step: int, total_ep
         return
     if not len(data.test):
         return
-    x_test, y_test = torch.from_numpy(data.test.x).to(device), torch.from_numpy(data.test.y).to(device)
-    test = evaluate(model, x_test, y_test, None, spec.strategy, job.amp_dtype, device, prefix="test")
+    test_feed = Feed(data.test, device, 1024, workers_for(spec.data))
+    test = evaluate(model, test_feed, None, spec.strategy, job.amp_dtype, device, prefix="test")
     test.update(teacher_accuracies(job.teachers, data.test.x, data.test.y))
     job.emitter.emit("metric", step=step, epoch=total_epochs, values=test)
     job.on_metrics(step, float(total_epochs), test)
@@ -369,14 +367,15 @@ def prune(model: torch.nn.Module, step: PruneStep, emitter: Emitter) -> torch.nn
 
 
 @torch.inference_mode()
-def evaluate(model, x, y, targets: Targets | None, strategy, amp_dtype, device, prefix="val",
+def evaluate(model, feed: Feed, targets: Targets | None, strategy, amp_dtype, device, prefix="val",
              batch_size: int = 1024) -> dict[str, float]:
     """Accuracy and cross-entropy against labels; without labels, the KD loss on this split."""
-    if len(x) == 0 or (y is None and targets is None):
+    y = feed.y
+    if len(feed) == 0 or (y is None and targets is None):
         return {}
     model.eval()
     with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-        logits = torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]).float()
+        logits = torch.cat([model(x) for _, x in feed.in_order(batch_size)]).float()
     if y is not None:
         acc = (logits.argmax(1) == y).float().mean()
         return {f"{prefix}/acc": acc.item(), f"{prefix}/loss": F.cross_entropy(logits, y).item()}
@@ -392,9 +391,10 @@ def teacher_accuracies(teachers: list, x: np.ndarray, y: np.ndarray | None) -> d
     if y is None or not len(y):
         return out
     for t in teachers:
-        known = np.isin(y, t.student_index)
-        if known.any():
-            pred = t.student_index[t.predict(x[known]).argmax(axis=1)]
+        known = np.flatnonzero(np.isin(y, t.student_index))
+        if len(known):  # in slices: a streamed test set is read a slice at a time
+            pred = np.concatenate([t.student_index[t.predict(x[known[i:i + 1024]]).argmax(axis=1)]
+                                   for i in range(0, len(known), 1024)])
             out[f"test/teacher_acc/{t.name}"] = float((pred == y[known]).mean())
     return out
 

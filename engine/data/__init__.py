@@ -13,23 +13,32 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.data import builtin, csv_table, idx_files, npz  # noqa: F401  (each registers itself)
-from engine.data.source import SOURCES, ArraySource, Source, open_source, register
+from engine.data import builtin, csv_table, idx_files, image_folder, npz  # noqa: F401  (each registers itself)
+from engine.data.source import SOURCES, ArraySource, Samples, Source, open_source, register
 from engine.errors import InputError
 from engine.spec import PipelineSpec
 
-__all__ = ["SOURCES", "ArraySource", "Dataset", "Part", "Source", "load_dataset", "register"]
+__all__ = ["SOURCES", "ArraySource", "Dataset", "Part", "Samples", "Source", "load_dataset", "register"]
 
 
 @dataclass
 class Part:
-    x: np.ndarray  # float32 [N, *sample_shape]
-    y: np.ndarray | None  # int64 [N] indices into the student's classes, or None
+    x: np.ndarray | Samples  # float32 [N, *sample_shape]; Samples when streamed from disk
+    y: np.ndarray | None  # int64 [N] indices into the student's classes (-1: no label), or None
     raw: dict[str, np.ndarray] | None = None  # the exported model's inputs for these samples,
     # where they differ from x (a table's cells before encoding: Source.raw_inputs)
 
     def __len__(self) -> int:
         return len(self.x)
+
+    @property
+    def streamed(self) -> bool:
+        return isinstance(self.x, Samples)
+
+    def stats_sample(self, n: int = 4096) -> np.ndarray:
+        """The samples the student's input statistics are fitted on: all of them in memory, up
+        to n spread over a streamed part."""
+        return self.x.spread(n) if self.streamed else self.x
 
 
 @dataclass
@@ -53,42 +62,40 @@ class Dataset:
     def labeled(self) -> bool:
         return self.train.y is not None
 
+    @property
+    def streamed(self) -> bool:
+        return self.train.streamed
+
     def labelled_samples(self, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
         """Up to n labelled samples, drawn from every part with labels (hidden training labels
         too), for the checks before training; None when no labels exist anywhere."""
-        parts = [(x, y) for x, y in ((self.train.x, self.known_train_labels), (self.val.x, self.val.y),
-                                     (self.test.x, self.test.y)) if y is not None and len(y)]
+        parts = [(x, y, np.flatnonzero(y >= 0)) for x, y in ((self.train.x, self.known_train_labels),
+                                                             (self.val.x, self.val.y), (self.test.x, self.test.y))
+                 if y is not None and len(y)]
+        parts = [p for p in parts if len(p[2])]  # rows with a label (-1: an unlabelled image)
         if not parts:
             return None
-        sizes = np.cumsum([0] + [len(y) for _, y in parts])
+        sizes = np.cumsum([0] + [len(rows) for _, _, rows in parts])
         pick = np.sort(np.random.default_rng(seed).permutation(sizes[-1])[:n])
         xs, ys = [], []
-        for (x, y), start, end in zip(parts, sizes[:-1], sizes[1:]):
-            own = pick[(pick >= start) & (pick < end)] - start
+        for (x, y, rows), start, end in zip(parts, sizes[:-1], sizes[1:]):
+            own = rows[pick[(pick >= start) & (pick < end)] - start]
             xs.append(x[own])
             ys.append(y[own])
         return np.concatenate(xs), np.concatenate(ys)
 
 
-def load_dataset(spec: PipelineSpec) -> Dataset:
-    """Open the spec's source, check it, and cut it into the three parts."""
+def load_dataset(spec: PipelineSpec, cache_dir=None) -> Dataset:
+    """Open the spec's source, check it, and cut it into the three parts. `cache_dir`: where a
+    source may keep what it checked (an image folder's unreadable files), beside the store."""
     settings = spec.data
-    source = open_source(settings, spec.classes)
+    source = open_source(settings, spec.classes, cache_dir=cache_dir)
     if len(source.sample_shape) < 1 or len(source) == 0:
         raise InputError.one("data", f"the data holds no samples (array shape "
                              f"{[len(source), *source.sample_shape]})",
                              "check the file: it must hold samples along its first axis")
     split = settings.split
-    test_source, test_from = _test_source(settings, spec.classes, source)
-    parts = _split_indices(len(source), split.val, 0.0 if test_source else split.test, split.seed)
-    train, val, test = (_part(source, idx) for idx in parts)
-    if test_source is not None:
-        test = _part(test_source, np.arange(len(test_source)))
-        parts[2] = np.arange(len(test_source))
-    _check_finite([train, val, test], parts)
-    if len(train) == 0:
-        raise InputError.one("data.split", "the training part is empty",
-                             "use more samples or smaller val/test fractions")
+    test_source, test_from = _test_source(settings, spec.classes, source, cache_dir)
     h = hashlib.sha256(repr((split.seed, split.val, split.test)).encode())
     source.digest(h)
     if settings.use_labels and source.labels is not None:
@@ -96,16 +103,29 @@ def load_dataset(spec: PipelineSpec) -> Dataset:
     if test_source is not None:
         test_source.digest(h)
         h.update(np.ascontiguousarray(test_source.labels).data)
+    parts = _split_indices(len(source), split.val, 0.0 if test_source else split.test, split.seed,
+                           source.labels)
+    train, val, test = (_part(source, idx, h.hexdigest(), name) for idx, name in zip(parts, ("train", "val", "test")))
+    if test_source is not None:
+        test = _part(test_source, np.arange(len(test_source)), h.hexdigest(), "test file")
+        parts[2] = np.arange(len(test_source))
+    _check_finite([train, val, test], parts)
+    if len(train) == 0:
+        raise InputError.one("data.split", "the training part is empty",
+                             "use more samples or smaller val/test fractions")
     hidden = None
+    notes = list(source.notes)
     if not settings.use_labels:  # training never sees them; validation and test still measure with them
         train, hidden = Part(train.x, None), train.y
-    notes = list(source.notes)
+    elif train.y is not None and (train.y < 0).any():
+        notes.append(f"training part: {int((train.y >= 0).sum())} labelled and {int((train.y < 0).sum())} "
+                     "unlabelled samples (the teachers alone give the targets of the unlabelled)")
     if test_source is not None:
         notes.append(f"test scores on {test_from} ({len(test)} labelled samples); split.test is not used")
     return Dataset(train, val, test, source.sample_shape, h.hexdigest(), hidden, notes, source.table, test_from)
 
 
-def _test_source(settings, classes: list[str], source: Source) -> tuple[Source | None, str | None]:
+def _test_source(settings, classes: list[str], source: Source, cache_dir=None) -> tuple[Source | None, str | None]:
     """The separate labelled test set a source's settings name (`test_fields`), or (None, None)."""
     fields = getattr(type(settings), "test_fields", {})
     named = {main: getattr(settings, test) for main, test in fields.items() if getattr(settings, test) is not None}
@@ -117,15 +137,16 @@ def _test_source(settings, classes: list[str], source: Source) -> tuple[Source |
                              f"but data.{first_test} is not", f"give the test samples in {first_test}")
     # every main field from its test field (one left unset is None: never the training file's)
     test_settings = settings.model_copy(update={**{m: getattr(settings, t) for m, t in fields.items()},
-                                                **{t: None for t in fields.values()}})
+                                                **{t: None for t in fields.values()},
+                                                **{k: None for k in getattr(type(settings), "test_clears", ())}})
     where = f"data.{first_test}"
     try:
-        test = open_source(test_settings, classes, table=source.table)
+        test = open_source(test_settings, classes, table=source.table, cache_dir=cache_dir)
     except InputError as exc:  # the same checks as the training file, named after the test fields
         pairs = {f"data.{main}": f"data.{test}" for main, test in fields.items()}
         raise InputError([p.__class__(pairs.get(p.path, p.path), p.message, p.hint) for p in exc.problems],
                          kind=exc.kind) from None
-    if test.labels is None:
+    if test.labels is None or (test.labels < 0).any():
         raise InputError.one(where, f"the test set {named[first_main].name} has no labels",
                              "a test set needs a label for every sample: it is what accuracy is measured on")
     if tuple(test.sample_shape) != tuple(source.sample_shape):
@@ -135,20 +156,36 @@ def _test_source(settings, classes: list[str], source: Source) -> tuple[Source |
     return test, named[first_main].name
 
 
-def _split_indices(n: int, val: float, test: float, seed: int) -> list[np.ndarray]:
+def _split_indices(n: int, val: float, test: float, seed: int,
+                   labels: np.ndarray | None = None) -> list[np.ndarray]:
+    """Shuffled with the seed, then cut. Samples without a label (-1, an unlabelled folder beside
+    a labelled one) all go to training: validation and test measure against labels."""
     order = np.random.default_rng(seed).permutation(n)
+    unlabelled = None
+    if labels is not None and (labels < 0).any():
+        unlabelled, order = order[labels[order] < 0], order[labels[order] >= 0]
+        n = len(order)
     n_val, n_test = int(round(n * val)), int(round(n * test))
-    return [np.sort(part) for part in np.split(order, [n - n_val - n_test, n - n_test])]
+    parts = np.split(order, [n - n_val - n_test, n - n_test])
+    if unlabelled is not None:
+        parts[0] = np.concatenate([parts[0], unlabelled])
+    return [np.sort(part) for part in parts]
 
 
-def _part(source: Source, idx: np.ndarray) -> Part:
-    return Part(source.read(idx), None if source.labels is None else source.labels[idx], source.raw_inputs(idx))
+def _part(source: Source, idx: np.ndarray, data_fp: str, name: str) -> Part:
+    y = None if source.labels is None else source.labels[idx]
+    if source.streamed:  # read batch by batch; the fingerprint names these samples for the teacher cache
+        fp = hashlib.sha256(f"{data_fp}|{name}|".encode() + np.ascontiguousarray(idx).data).hexdigest()
+        return Part(Samples(source, idx, fp), y)
+    return Part(source.read(idx), y, source.raw_inputs(idx))
 
 
 def _check_finite(parts: list[Part], indices: list[np.ndarray]) -> None:
     values = samples = 0
     first = None
     for part, idx in zip(parts, indices):
+        if part.streamed:  # decoded images: whole numbers 0-255
+            continue
         bad = ~np.isfinite(part.x)
         if bad.any():
             rows = np.unique(np.nonzero(bad)[0])

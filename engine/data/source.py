@@ -24,9 +24,11 @@ class Source(ABC):
     themselves), labels int64 [N] or None."""
 
     sample_shape: tuple[int, ...]
-    labels: np.ndarray | None
+    labels: np.ndarray | None  # -1 where a sample has none (an unlabelled folder beside a labelled one)
     notes: tuple[str, ...] = ()  # how the samples were read, said in the run log
     table: object | None = None  # a table's columns and encoding (engine/data/table.py), or None
+    streamed: bool = False  # read from disk batch by batch (Samples), never held whole in memory
+    dtype: np.dtype = np.dtype(np.float32)  # the type `read_native` gives (uint8 images stay uint8)
 
     @abstractmethod
     def __len__(self) -> int: ...
@@ -39,10 +41,51 @@ class Source(ABC):
     def digest(self, h) -> None:
         """Feed the bytes that identify the samples into the hash `h` (hashlib)."""
 
+    def read_native(self, idx: np.ndarray) -> np.ndarray:
+        """The samples at `idx` in the source's own type (`dtype`): what a streamed batch carries
+        to the device, where it becomes float32."""
+        return self.read(idx)
+
     def raw_inputs(self, idx: np.ndarray) -> dict[str, np.ndarray] | None:
         """The exported model's inputs for the samples at `idx` where they differ from the
         samples (a table's raw cells before its encoding, engine/data/table.py), else None."""
         return None
+
+
+class Samples:
+    """The samples of a streamed source at positions `idx`: indexed like a float32 array
+    (`x[:8]`, `x[rows]`), each read from disk when asked for; never loaded whole (converting it
+    to an array is refused, so code that would is found, not slow)."""
+
+    def __init__(self, source: Source, idx: np.ndarray, fingerprint: str):
+        self.source, self.idx, self.fingerprint = source, np.asarray(idx, dtype=np.int64), fingerprint
+        self.shape = (len(self.idx), *source.sample_shape)
+        self.dtype = np.dtype(np.float32)
+        self.ndim = len(self.shape)
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+    def positions(self, key) -> np.ndarray:
+        """The source's sample numbers for `key` (an int, a slice or an array of positions)."""
+        if isinstance(key, (int, np.integer)):
+            return self.idx[[key]]
+        return np.asarray(self.idx[key], dtype=np.int64).reshape(-1)
+
+    def __getitem__(self, key) -> np.ndarray:
+        out = self.source.read(self.positions(key))
+        return out[0] if isinstance(key, (int, np.integer)) else out
+
+    def native(self, key) -> np.ndarray:
+        return self.source.read_native(self.positions(key))
+
+    def spread(self, n: int) -> np.ndarray:
+        """Up to n samples spread evenly over the part (for statistics), float32."""
+        pick = np.unique(np.linspace(0, len(self) - 1, num=min(n, len(self))).astype(np.int64))
+        return self[pick]
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(f"{len(self)} streamed samples are read in batches, not as one array")
 
 
 class ArraySource(Source):
@@ -81,13 +124,19 @@ def register(fmt: str):
     return add
 
 
-def open_source(settings, classes: list[str], table: object | None = None) -> Source:
-    """`table`: a test file of a table is read with the training file's columns and encoding."""
+def open_source(settings, classes: list[str], table: object | None = None, cache_dir=None) -> Source:
+    """`table`: a test file of a table is read with the training file's columns and encoding.
+    `cache_dir`: where a source may keep what it learnt about its files (given to openers that
+    take it)."""
+    import inspect
+
     opener = SOURCES.get(settings.format)
     if opener is None:
         raise InputError.one("data.format", f"no data format '{settings.format}' in this build",
                              f"use one of: {', '.join(SOURCES)}")
-    return opener(settings, classes, table=table) if table is not None else opener(settings, classes)
+    takes = inspect.signature(opener).parameters
+    options = {k: v for k, v in (("table", table), ("cache_dir", cache_dir)) if v is not None and k in takes}
+    return opener(settings, classes, **options)
 
 
 def require_file(path, where: str) -> None:

@@ -60,17 +60,16 @@ def calibration_samples(data, per_class: int, seed: int) -> tuple[np.ndarray, np
                              "and the data has no labels", "give data with labels (the run still "
                              "reads only labels_per_class of them per class), or remove calibration")
     rng = np.random.default_rng(seed)
-    picked = [rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in np.unique(labels)]
+    picked = [rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in np.unique(labels[labels >= 0])]
     idx = np.sort(np.concatenate(picked))
     return idx, labels[idx].astype(np.int64)
 
 
-def calibrate(targets, data, x_train: torch.Tensor, per_class: int, seed: int):
+def calibrate(targets, data, device: torch.device, per_class: int, seed: int):
     """Fit the teachers' mixture on the calibration samples; returns ((x, y) on the device,
     the share of them the merged teachers get right)."""
     idx, labels = calibration_samples(data, per_class, seed)
-    device = x_train.device
-    x, y = x_train[torch.from_numpy(idx).to(device)], torch.from_numpy(labels).to(device)
+    x, y = torch.from_numpy(np.ascontiguousarray(data.train.x[idx])).to(device), torch.from_numpy(labels).to(device)
     targets.calibrator = Calibrator(targets.indices, len(targets.spec.classes)).to(device)
     right = targets.calibrator.fit(targets.outputs(data.train.x[idx], cached=False), y)
     return (x, y), right

@@ -29,7 +29,10 @@ class HardLabels(LossTerm):
         return cls(setup.hard_label_weight)  # 1 without teachers (engine/train.py decides α)
 
     def forward(self, batch: Batch):
-        return {"loss/ce": F.cross_entropy(batch.logits.float(), batch.labels)}
+        # the mean over the labelled samples (-1: an unlabelled image beside labelled ones);
+        # 0 for a batch with none
+        ce = F.cross_entropy(batch.logits.float(), batch.labels, ignore_index=-1, reduction="sum")
+        return {"loss/ce": ce / batch.labels.ge(0).sum().clamp_min(1)}
 
     def weight(self, name: str, batch: Batch) -> float:
         return self.alpha

@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine.data.source import Samples
 from engine.errors import InputError
 from engine.losses import average_logits, multi_teacher_kd, teacher_targets
 from engine.spec import PipelineSpec, StrategySpec, class_groups
 from engine.strategies.weightings import WEIGHTINGS
-from engine.teacher_cache import fingerprint, teacher_outputs
+from engine.teacher_cache import fingerprint, streamed_outputs, teacher_outputs
 
 
 @dataclass
@@ -86,17 +87,25 @@ class TeacherTargets:
     earlier run computed them) or for each batch (live), and for an unlabelled validation split."""
 
     def __init__(self, spec: PipelineSpec, teachers: list, device: torch.device, cache_dir: Path | None,
-                 report: Callable[[str, bool], None]):
+                 report: Callable[[str, bool], None], workers: int = 0):
         self.spec, self.teachers, self.device, self.cache_dir = spec, teachers, device, cache_dir
+        self.workers = workers  # processes decoding streamed samples for the teachers' pass
         self.report = report  # (teacher name, whether its outputs came from the cache)
         self.indices = [torch.from_numpy(t.student_index).to(device) for t in teachers]
         self.calibrator = None
         self.train: Targets | None = None
         self.live = spec.training.teacher_outputs == "live"
-        self._train_x: np.ndarray | None = None
 
-    def outputs(self, x: np.ndarray, cached: bool = True) -> list[torch.Tensor]:
+    def outputs(self, x: np.ndarray | Samples, cached: bool = True) -> list[torch.Tensor]:
         """Each teacher's logits on `x`, on the device; from the cache where there is one."""
+        if isinstance(x, Samples):  # one streamed pass for all the teachers not cached
+            out = []
+            for t, (values, hit) in zip(self.teachers, streamed_outputs(self.teachers, x, self.cache_dir,
+                                                                       self.workers)):
+                out.append(torch.from_numpy(np.array(values)).to(self.device))
+                if self.cache_dir is not None:
+                    self.report(t.name, hit)
+            return out
         fp = fingerprint(x) if cached and self.cache_dir is not None else None
         out = []
         for t in self.teachers:
@@ -112,17 +121,17 @@ class TeacherTargets:
         return build_targets(self.spec.strategy, self.teachers, self.outputs(x, cached), self.indices,
                              len(self.spec.classes), labels, self.calibrator)
 
-    def prepare(self, train_x: np.ndarray, train_y: torch.Tensor | None) -> None:
+    def prepare(self, train_x: np.ndarray | Samples, train_y: torch.Tensor | None) -> None:
         """The training split's targets, unless they are computed live per batch."""
-        self._train_x = train_x
         if not self.live:
             self.train = self.of(train_x, train_y)
 
-    def batch(self, idx: torch.Tensor, labels: torch.Tensor | None) -> Targets | None:
+    def batch(self, idx: torch.Tensor, labels: torch.Tensor | None, x: torch.Tensor) -> Targets | None:
+        """The targets of the training samples at `idx` (`x`: those samples, for live teachers)."""
         if not self.teachers:
             return None
         if self.live:
-            return self.of(self._train_x[idx.cpu().numpy()], labels, cached=False)
+            return self.of(np.ascontiguousarray(x.detach().float().cpu().numpy()), labels, cached=False)
         return self.train.rows(idx)
 
 

@@ -103,7 +103,8 @@ def label_aware(logits, indices, labels) -> torch.Tensor:
     for t, (lp, idx) in enumerate(zip(_log_p(logits), indices)):
         own = torch.full((max(int(labels.max()), int(idx.max())) + 1,), -1, dtype=torch.long, device=device)
         own[idx] = torch.arange(len(idx), device=device)
-        pos = own[labels]  # the label's place among the teacher's outputs, or -1
+        pos = torch.where(labels >= 0, own[labels.clamp_min(0)], -1)  # the label's place among the
+        # teacher's outputs, or -1 (also for a sample without a label: -1)
         knows = pos >= 0
         loss[knows, t] = -lp[knows, pos[knows]]
     knowing = torch.isfinite(loss)
