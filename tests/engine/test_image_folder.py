@@ -1,0 +1,197 @@
+"""Image folders (`data.format: folder`): listing, decoding, unreadable files, partial labels,
+streaming through worker processes, the teachers' pass into the memory-mapped cache, and a
+real run of the engine on a folder."""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from engine.data import Part, load_dataset
+from engine.data import images as folder_images
+from engine.data.feed import Feed
+from engine.errors import InputError
+from engine.spec import parse_spec
+from tests.helpers import TEACHERS, parse_events, run_engine, write_spec
+
+CLASSES = [str(i) for i in range(10)]
+
+
+def digit_folders(root: Path, labelled: int = 240, unlabelled: int = 60, test: int = 80) -> Path:
+    """scikit-learn's digits as grey PNGs and JPEGs: class subfolders, a flat folder, a test folder."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    for i, (img, y) in enumerate(zip(d.images[:labelled + unlabelled + test], d.target)):
+        im = Image.fromarray((img / 16 * 255).astype(np.uint8))
+        folder = (root / "labelled" / str(y) if i < labelled else root / "unlabelled" if i < labelled + unlabelled
+                  else root / "test" / str(y))
+        folder.mkdir(parents=True, exist_ok=True)
+        im.save(folder / f"{i:05d}.{'png' if i % 2 else 'bmp'}")
+    return root
+
+
+def folder_spec(root: Path, **data) -> dict:
+    return {"schema_version": 1, "name": "folder", "classes": CLASSES,
+            "data": {"format": "folder", "path": str(root / "labelled"), "size": [8, 8], "channels": 1,
+                     "workers": 0, **data},
+            "teachers": [{"name": "low", "path": str(TEACHERS / "digits-0-4.onnx"),
+                          "classes": ["0", "1", "2", "3", "4"], "input": {"scale": 16 / 255}}],
+            "student": {"architecture": {"kind": "cnn"}},
+            "training": {"epochs": 2, "batch_size": 32}}
+
+
+def test_labelled_unlabelled_and_test_folders_combine(tmp_path):
+    root = digit_folders(tmp_path)
+    spec = parse_spec(folder_spec(root, unlabeled=str(root / "unlabelled"), test_folder=str(root / "test")))
+    data = load_dataset(spec, tmp_path / "cache")
+    assert data.streamed and data.sample_shape == (1, 8, 8)
+    assert len(data.test) == 80 and data.test_from == "test"
+    # the unlabelled images all train (label -1); validation measures against labels only
+    assert int((data.train.y < 0).sum()) == 60
+    assert (data.val.y >= 0).all() and len(data.train) + len(data.val) == 300
+    x = data.train.x[:4]
+    assert x.dtype == np.float32 and x.shape == (4, 1, 8, 8) and x.max() > 100  # 0-255, as the folder holds it
+    with pytest.raises(TypeError, match="read in batches"):
+        np.asarray(data.train.x)
+    picked = data.labelled_samples(500)
+    assert picked is not None and (picked[1] >= 0).all()
+
+
+def test_unreadable_images_are_named_and_skipped_or_refused(tmp_path):
+    root = digit_folders(tmp_path, 40, 0, 0)
+    broken = root / "labelled" / "3" / "truncated.png"
+    good = (root / "labelled" / "3").iterdir().__next__().read_bytes()
+    broken.write_bytes(good[: len(good) // 2])
+    (root / "labelled" / "4" / "notes.jpg").write_text("not an image")
+    (root / "labelled" / "README.txt").write_text("left alone")
+    data = load_dataset(parse_spec(folder_spec(root)), None)
+    said = " ".join(data.notes)
+    assert "skipped 2 of 42 images" in said and str(broken) in said and "notes.jpg" in said
+    assert "1 file that is not an image" in said or "1 files that are not images" in said
+    assert len(data.train) + len(data.val) + len(data.test) == 40
+    with pytest.raises(InputError) as refused:
+        load_dataset(parse_spec(folder_spec(root, corrupt="refuse")), None)
+    assert str(broken) in str(refused.value) and "data.corrupt" in refused.value.problems[0].hint
+
+
+def test_the_check_is_kept_and_a_changed_folder_is_checked_again(tmp_path, monkeypatch):
+    root = digit_folders(tmp_path, 40, 0, 0)
+    spec = parse_spec(folder_spec(root))
+    load_dataset(spec, tmp_path / "cache")
+    assert list((tmp_path / "cache" / "image-checks").glob("*.json"))
+    calls = []
+    real = folder_images.decode
+    monkeypatch.setattr(folder_images, "decode", lambda *a, **k: calls.append(a) or real(*a, **k))
+    load_dataset(spec, tmp_path / "cache")
+    assert calls == []  # the same folder: read from the cache
+    Image.new("L", (8, 8), 200).save(root / "labelled" / "5" / "new.png")
+    load_dataset(spec, tmp_path / "cache")
+    assert len(calls) == 41  # another fingerprint: every image decoded again
+
+
+def test_folders_that_cannot_be_used_say_why(tmp_path):
+    root = digit_folders(tmp_path, 20, 0, 0)
+    Image.new("L", (8, 8)).save(root / "labelled" / "loose.png")
+    with pytest.raises(InputError, match="either one subfolder per class"):
+        load_dataset(parse_spec(folder_spec(root)), None)
+    (root / "labelled" / "loose.png").unlink()
+    (root / "labelled" / "cat").mkdir()
+    Image.new("L", (8, 8)).save(root / "labelled" / "cat" / "a.png")
+    with pytest.raises(InputError, match="not classes of the spec: 'cat'"):
+        load_dataset(parse_spec(folder_spec(root)), None)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no images in"):
+        load_dataset(parse_spec(folder_spec(tmp_path, path=str(tmp_path / "empty"))), None)
+    with pytest.raises(InputError, match="is a file, not a folder"):
+        load_dataset(parse_spec(folder_spec(tmp_path, path=str(root / "labelled" / "cat" / "a.png"))), None)
+    (root / "labelled" / "cat" / "a.png").unlink()
+    (root / "labelled" / "cat").rmdir()
+    with pytest.raises(InputError, match="holds class subfolders"):
+        load_dataset(parse_spec(folder_spec(root, unlabeled=str(root / "labelled"))), None)
+
+
+def test_decoding_honours_exif_and_converts_modes(tmp_path):
+    tall = np.zeros((40, 20, 3), dtype=np.uint8)
+    tall[:10] = 255  # white at the top
+    img = Image.fromarray(tall)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: shown turned 90° clockwise
+    img.save(tmp_path / "rotated.jpg", exif=exif.tobytes(), quality=95)
+    out = folder_images.decode(tmp_path / "rotated.jpg", (20, 40), "stretch", 3)
+    assert out.shape == (3, 20, 40)
+    assert out[:, :, -8:].mean() > 200 and out[:, :, :8].mean() < 50  # the white band is now on the right
+    Image.new("RGBA", (16, 16), (255, 0, 0, 0)).save(tmp_path / "rgba.png")
+    Image.new("P", (16, 16)).save(tmp_path / "palette.bmp")
+    Image.new("L", (16, 16), 77).save(tmp_path / "grey.webp", lossless=True)
+    assert folder_images.decode(tmp_path / "rgba.png", (8, 8), "crop", 3)[:, 0, 0].tolist() == [255, 0, 0]
+    assert folder_images.decode(tmp_path / "palette.bmp", (8, 8), "crop", 1).shape == (1, 8, 8)
+    assert folder_images.decode(tmp_path / "grey.webp", (8, 8), "crop", 3)[:, 0, 0].tolist() == [77, 77, 77]
+
+
+def test_an_image_declaring_huge_dimensions_is_refused_before_decoding(tmp_path):
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
+    (tmp_path / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    with pytest.raises(folder_images.BadImage, match="pixels"):
+        folder_images.decode(tmp_path / "bomb.png", (8, 8))
+
+
+def test_streamed_batches_match_the_images_and_split_by_rank(tmp_path):
+    root = digit_folders(tmp_path, 60, 0, 0)
+    data = load_dataset(parse_spec(folder_spec(root, split={"val": 0.0, "test": 0.0})), None)
+    order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(0))
+    expected = data.train.x[order.numpy()]
+    for workers in (0, 2):
+        feed = Feed(data.train, torch.device("cpu"), 16, workers)
+        got = list(feed.batches(order))
+        assert [b for b, _, _ in got] == [0, 1, 2, 3]
+        assert torch.equal(torch.cat([idx for _, idx, _ in got]), order)
+        assert np.array_equal(torch.cat([x for _, _, x in got]).numpy(), expected)
+    halves = [list(Feed(data.train, torch.device("cpu"), 16, 0, rank=r, world=2).batches(order, first=1))
+              for r in (0, 1)]
+    assert torch.equal(halves[0][0][1], order[16:32:2]) and torch.equal(halves[1][0][1], order[17:32:2])
+    memory = Feed(Part(np.asarray(expected), None), torch.device("cpu"), 16)  # the in-memory path, alike
+    assert np.array_equal(torch.cat([x for _, x in memory.in_order()]).numpy(), expected)
+
+
+@pytest.mark.slow
+def test_a_run_on_folders_streams_caches_and_exports(tmp_path):
+    root = digit_folders(tmp_path)
+    spec = folder_spec(root, unlabeled=str(root / "unlabelled"), test_folder=str(root / "test"), workers=1)
+    spec["compression"] = [{"kind": "quantize", "mode": "dynamic"}]
+    path = write_spec(tmp_path, spec)
+    db = tmp_path / "store" / "runs.sqlite"
+    done = run_engine("run", path, "--db", db, "--run-dir", tmp_path / "run1", timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    events = parse_events(done.stdout)
+    assert [e["cache"] for e in events if e["event"] == "teacher_outputs"] == ["miss"]
+    assert any("60 unlabelled" in e.get("message", "") for e in events if e["event"] == "log")
+    assert any("data_wait" in e for e in events if e["event"] == "progress" and e["phase"] == "distill")
+    final = next(e for e in events if e["event"] == "finished")["final"]
+    assert final["test/acc"] > 0.5 and "test/teacher_acc/low" in final
+    cached = list((db.parent / "cache" / "teacher-outputs").glob("*.npy"))
+    assert len(cached) == 1 and np.load(cached[0], mmap_mode="r").shape == (240 - 36 + 60, 5)
+    report = json.loads((tmp_path / "run1" / "export" / "report.json").read_text())
+    assert report["input"]["shape"] == ["batch", 1, 8, 8] and "onnx_int8" in report["accuracy"]
+    again = run_engine("run", path, "--db", db, "--run-dir", tmp_path / "run2", timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert [e["cache"] for e in parse_events(again.stdout) if e["event"] == "teacher_outputs"] == ["hit"]
+
+
+@pytest.mark.slow
+def test_validate_refuses_a_folder_with_a_damaged_image_by_name(tmp_path):
+    root = digit_folders(tmp_path, 30, 0, 0)
+    bad = root / "labelled" / "7" / "damaged.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 40)
+    done = run_engine("validate", write_spec(tmp_path, folder_spec(root, corrupt="refuse")))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert str(bad) in done.stderr and "data.corrupt" in done.stderr
