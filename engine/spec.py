@@ -456,6 +456,46 @@ class ExportSpec(_Strict):
     safetensors: bool = Field(True, description="also copy the student's weights as safetensors")
 
 
+class AugmentSpec(_Strict):
+    """Random changes to the training images, a new draw per sample and epoch (engine/augment.py):
+    an Inception-style random resized crop (Szegedy et al. 2015), a horizontal flip and a colour
+    jitter (Krizhevsky et al. 2012; Howard 2013). Images only; validation and test see the
+    images as they are. Each sample's draw depends only on the seed, the sample and the epoch
+    (or view), so it is the same on any device and in any batch."""
+
+    crop: bool = Field(True, description="a random resized crop: a random part of the image "
+                       "(area share in crop_scale, aspect in crop_ratio) scaled back to the "
+                       "full size; false: the whole image")
+    crop_scale: list[Annotated[float, Field(gt=0.0, le=1.0)]] = Field(
+        [0.6, 1.0], min_length=2, max_length=2, description="[min, max] share of the image's "
+        "area the crop keeps (each above 0, at most 1)")
+    crop_ratio: list[Annotated[float, Field(gt=0.0, le=100.0)]] = Field(
+        [3 / 4, 4 / 3], min_length=2, max_length=2, description="[min, max] aspect "
+        "(width / height) of the crop, e.g. [0.75, 1.333]")
+    flip: bool = Field(True, description="mirror left-right with probability 0.5 (leave off "
+                       "for data where sides matter, e.g. digits or text)")
+    color_jitter: float = Field(0.2, ge=0.0, le=1.0, description="strength s of a random "
+                                "brightness, contrast and saturation change, each a factor in "
+                                "[1-s, 1+s], relative to the image's own values (any value "
+                                "range); 0: off")
+    targets: Literal["live", "views"] = Field(
+        "live", description="live: the teachers run on every augmented batch (exact; a teacher "
+        "pass per epoch); views: `views` augmented copies of each sample are labelled by the "
+        "teachers once and kept on disk, epoch e uses copy e % views (cheap per epoch; the "
+        "cache takes samples × views × classes × 4 bytes per teacher)")
+    views: int = Field(4, ge=1, le=64, description="views: the augmented copies per sample "
+                       "(K) the teachers label once")
+
+    @model_validator(mode="after")
+    def _ranges_ordered(self) -> AugmentSpec:
+        for name in ("crop_scale", "crop_ratio"):
+            low, high = getattr(self, name)
+            if low > high:
+                raise ValueError(f"{name} is [{low:g}, {high:g}]: the minimum is above the "
+                                 f"maximum; give [min, max]")
+        return self
+
+
 class TrainingSpec(_Strict):
     """How the student trains."""
 
@@ -481,6 +521,9 @@ class TrainingSpec(_Strict):
         "cache", description="cache: each teacher runs once over the data, its outputs kept on "
         "disk and reused by later runs with the same teacher and data; live: every teacher runs "
         "on every batch")
+    augment: AugmentSpec | None = Field(
+        None, description="random crops, flips and colour changes of the training images "
+        "(images only); none: no augmentation")
 
 
 class PipelineSpec(_Strict):
@@ -644,7 +687,24 @@ def strategy_problems(spec: PipelineSpec) -> list[Problem]:
         problems.append(Problem("strategy.teacher_weighting", f"{needs_labels} needs labels, and "
                                 "the data's labels are off", "turn data.use_labels on, or pick "
                                 "a label-free weighting: confidence, entropy or selective"))
-    return problems
+    return problems + augment_problems(spec)
+
+
+def augment_problems(spec: PipelineSpec) -> list[Problem]:
+    """Augmentation changes images [C, H, W]: refused for data whose format fixes another sample
+    rank (a table row). Where the format does not fix it (npz, idx) the engine checks the
+    samples it reads."""
+    if spec.training.augment is None:
+        return []
+    data = spec.data
+    shape = getattr(type(data), "sample_shapes", {}).get(getattr(data, "name", None))
+    rank = len(shape) if shape else type(data).sample_rank
+    if rank is None or rank == 3:
+        return []
+    what = "a row of features" if rank == 1 else f"rank {rank}"
+    return [Problem("training.augment", f"augmentation crops, flips and recolours images "
+                    f"[C, H, W], and {data.format} data holds samples of another shape ({what})",
+                    "remove training.augment, or use image data")]
 
 
 def class_groups(spec: PipelineSpec) -> list[list[str]]:
