@@ -151,6 +151,11 @@ class Augmenter:
         self.seed = int(seed)
         self.value_range = value_range
 
+    def key(self, epoch: int) -> int:
+        """The draw of an epoch: its own under targets 'live'; view epoch % K under 'views'
+        (the teachers labelled views 0..K-1 before training)."""
+        return epoch % self.spec.views if self.spec.targets == "views" else epoch
+
     def params(self, idx: torch.Tensor, key: int, height: int, width: int) -> AugmentParams:
         """The draws for samples `idx` under `key`, for images of height × width (CPU tensors)."""
         if idx.dim() != 1:

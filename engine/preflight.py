@@ -74,6 +74,15 @@ def training_problems(spec: PipelineSpec, data: Dataset, teachers: list) -> list
     for i, step in enumerate(spec.compression):
         if isinstance(step, PruneStep) and step.method == "structured":
             attempt(lambda i=i: require(ARCHITECTURES[arch.kind], "structured_pruning", f"compression[{i}].method"))
+    augment = spec.training.augment
+    if augment is not None and len(data.sample_shape) != 3:
+        problems.append(Problem("training.augment", f"augmentation crops, flips and colours images "
+                                f"[C, H, W]; the samples are shaped {list(data.sample_shape)}",
+                                "remove training.augment"))
+    if augment is not None and strategy.hints:
+        problems.append(Problem("training.augment", "feature hints are read from the teachers once, on "
+                                "the images as they are, and would not match the augmented images the "
+                                "student sees", "remove the hints or the augmentation"))
     if not teachers and not data.labeled:
         problems.append(Problem("teachers", "the spec has no teachers and the data has no labels, so "
                                 "there is nothing to learn from", "add a teacher, or give data with labels"))

@@ -72,10 +72,12 @@ def _save(tmp: Path, array: np.ndarray) -> None:
 
 
 def streamed_outputs(teachers: list, samples, folder: Path | None, workers: int,
-                     batch_size: int = 256) -> list[tuple[np.ndarray, bool]]:
+                     batch_size: int = 256, transform=None) -> list[tuple[np.ndarray, bool]]:
     """(outputs, from the cache) of each teacher on streamed samples (engine/data/source.py
     Samples): the cached ones memory-mapped, the others computed in one pass over the samples
-    and written row by row into memory-mapped files (in memory only without a cache folder)."""
+    and written row by row into memory-mapped files (in memory only without a cache folder).
+    `transform(positions, batch)`: what the teachers see of each batch (an augmented view); its
+    `key` names it in the cache."""
     import os
 
     import torch
@@ -84,9 +86,11 @@ def streamed_outputs(teachers: list, samples, folder: Path | None, workers: int,
     from engine.data.feed import Feed
 
     n = len(samples)
+    fp = samples.fingerprint if transform is None else \
+        hashlib.sha256(f"{samples.fingerprint}|{transform.key}".encode()).hexdigest()
     results: list[tuple[np.ndarray, bool] | None] = []
     for t in teachers:
-        hit = cached(t, n, samples.fingerprint, folder)
+        hit = cached(t, n, fp, folder)
         results.append((hit, True) if hit is not None else None)
     missing = [i for i, r in enumerate(results) if r is None]
     if not missing:
@@ -98,7 +102,7 @@ def streamed_outputs(teachers: list, samples, folder: Path | None, workers: int,
         if folder is not None:
             try:
                 Path(folder).mkdir(parents=True, exist_ok=True)
-                tmp[i] = cache_path(teachers[i], samples.fingerprint, folder).with_suffix(f".tmp-{os.getpid()}.npy")
+                tmp[i] = cache_path(teachers[i], fp, folder).with_suffix(f".tmp-{os.getpid()}.npy")
                 outs[i] = np.lib.format.open_memmap(tmp[i], mode="w+", dtype=np.float32, shape=shape)
                 continue
             except OSError:
@@ -107,14 +111,14 @@ def streamed_outputs(teachers: list, samples, folder: Path | None, workers: int,
     try:
         feed = Feed(Part(samples, None), torch.device("cpu"), batch_size, workers)
         for pos, x in feed.in_order():
-            rows = x.numpy()
+            rows = (x if transform is None else transform(pos, x)).numpy()
             start = int(pos[0])
             for i in missing:
                 outs[i][start:start + len(rows)] = teachers[i].predict(rows)
         for i in missing:
             if i in tmp:
                 outs[i].flush()
-                final = cache_path(teachers[i], samples.fingerprint, folder)
+                final = cache_path(teachers[i], fp, folder)
                 del outs[i]
                 os.replace(tmp.pop(i), final)
                 outs[i] = np.load(final, mmap_mode="r", allow_pickle=False)

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from engine import compress, dist
 from engine.atomic_io import atomic_write
+from engine.augment import Augmenter, cost_note
 from engine.data import Dataset
 from engine.data.feed import Feed, workers_for
 from engine.errors import InputError, RunFailed
@@ -109,10 +110,14 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
                             for part in (data.train, data.val))
     if data.streamed:
         emit.log(f"data: streamed from disk, {train_feed.workers} decoding processes")
+    augment = augmenter(spec, data)
+    if augment is not None:
+        emit.log(cost_note(cfg.augment, len(data.train), len(job.teachers), len(spec.classes),
+                           sum(p.epochs for p in phases)))
 
     # 2. The teachers are frozen: their soft targets are computed once (or read from the disk
     #    cache of an earlier run), or live on each batch.
-    targets, alpha, calibration, val_targets = teacher_targets(job, train_feed.y)
+    targets, alpha, calibration, val_targets = teacher_targets(job, train_feed.y, augment)
 
     # 3. The loss: every registered term the strategy asks for (engine/strategies/).
     probe = torch.from_numpy(np.ascontiguousarray(data.train.x[:2])).to(device)
@@ -162,6 +167,7 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
             order_state = state.order.get_state()
             perm = torch.randperm(n, generator=state.order)
             first = start_batch if epoch == start_epoch else 0  # a run stopped mid-epoch goes on there
+            seen = epochs_before + epoch  # which augmented draw (or cached view) this epoch uses
             for b, idx, x in train_feed.batches(perm, first):  # idx: positions in the training part
                 if job.control.paused:
                     job.control.wait_while_paused()
@@ -174,8 +180,10 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
                     say.checkpoint(epoch, b, order_state)
 
                 labels = train_feed.labels(idx)
-                batch = Batch(x, idx, labels, targets.batch(idx, labels, x), state.step, state.step / total_steps,
-                              student)
+                if augment is not None:  # each sample's draw depends on (seed, sample, epoch) alone
+                    x = augment(x, train_feed.positions(perm, b), augment.key(seen))
+                batch = Batch(x, idx, labels, targets.batch(idx, labels, x, seen), state.step,
+                              state.step / total_steps, student)
                 with autocast():
                     loss, values = criterion(batch)
                 state.update(loss)
@@ -279,7 +287,16 @@ def channels_last(data: Dataset, device: torch.device) -> bool:
     return device.type == "cuda" and len(data.sample_shape) == 3
 
 
-def teacher_targets(job: Job, y_train: torch.Tensor | None):
+def augmenter(spec: PipelineSpec, data: Dataset) -> Augmenter | None:
+    """The student's augmentation (spec.training.augment), or None. uint8 images (a folder)
+    stay within 0-255; other data keeps its own range."""
+    settings = spec.training.augment
+    if settings is None:
+        return None
+    return Augmenter(settings, spec.training.seed, (0.0, 255.0) if data.train.streamed else None)
+
+
+def teacher_targets(job: Job, y_train: torch.Tensor | None, augment: Augmenter | None = None):
     """(the teachers' targets, the hard-label weight α, the calibration samples, the
     unlabelled validation split's targets)."""
     spec, data, emit = job.spec, job.data, job.emitter
@@ -300,7 +317,7 @@ def teacher_targets(job: Job, y_train: torch.Tensor | None):
         emit.log(f"calibration: {len(calibration[1])} labelled samples; the merged teachers get "
                  f"{right:.1%} of them right")
     started = time.monotonic()
-    targets.prepare(data.train.x, y_train)
+    targets.prepare(data.train.x, y_train, augment)
     val_targets = targets.of(data.val.x, None) if data.val.y is None and len(data.val) else None
     emit.log(f"teacher outputs {'run live on each batch' if targets.live else 'ready'} for "
              f"{len(job.teachers)} teachers on {len(data.train)} samples in {time.monotonic() - started:.2f}s")

@@ -80,15 +80,19 @@ class Feed:
         batches of `order` (a permutation of the part, on the CPU) from batch `first` on; under
         torchrun each rank gets its share of every global batch."""
         bs = self.batch_size
-        cuts = [order[b * bs:(b + 1) * bs][self.rank::self.world] for b in range(first, self.steps())]
         if not self.streamed:
             order_dev = order.to(self.device)
             for b in range(first, self.steps()):
                 idx = order_dev[b * bs:(b + 1) * bs][self.rank::self.world]
                 yield b, idx, self.x.index_select(0, idx)
             return
-        for b, (idx, x) in zip(range(first, self.steps()), self._stream([c.tolist() for c in cuts])):
+        cuts = [self.positions(order, b).tolist() for b in range(first, self.steps())]
+        for b, (idx, x) in zip(range(first, self.steps()), self._stream(cuts)):
             yield b, idx, x
+
+    def positions(self, order: torch.Tensor, b: int) -> torch.Tensor:
+        """The positions of this rank's samples in global batch b of `order`, on the CPU."""
+        return order[b * self.batch_size:(b + 1) * self.batch_size][self.rank::self.world]
 
     def in_order(self, batch_size: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """(positions, samples) on the device, every sample once, in order."""

@@ -100,10 +100,10 @@ def open_folder(src: FolderData, classes: list[str], cache_dir: Path | None = No
         what = (f"{len(kept)} images in {len(counts)} classes" if listing.labelled
                 else f"{len(kept)} unlabelled images")
         ignored = sum(listing.ignored.values())
+        others = "1 file that is not an image was" if ignored == 1 else f"{ignored} files that are not images were"
         notes.append(f"{root}: {what}, read at {src.size[0]}×{src.size[1]} "
                      f"({'RGB' if src.channels == 3 else 'grey'}, {src.resize})"
-                     + (f"; {ignored} {'file that is not an image was' if ignored == 1 else 'files that are not images were'}"
-                        " left alone" if ignored else ""))
+                     + (f"; {others} left alone" if ignored else ""))
     if not paths:
         raise InputError.one("data.path", f"none of the images in {src.path} can be read",
                              "check the files: they are all damaged or not images")

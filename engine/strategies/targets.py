@@ -94,14 +94,19 @@ class TeacherTargets:
         self.indices = [torch.from_numpy(t.student_index).to(device) for t in teachers]
         self.calibrator = None
         self.train: Targets | None = None
-        self.live = spec.training.teacher_outputs == "live"
+        augment = spec.training.augment
+        # augmented batches are new images: the teachers see each (live), or label K views once
+        self.live = spec.training.teacher_outputs == "live" or (augment is not None and augment.targets == "live")
+        self.views: list[Targets] = []  # targets 'views': the training split's targets per view
 
-    def outputs(self, x: np.ndarray | Samples, cached: bool = True) -> list[torch.Tensor]:
-        """Each teacher's logits on `x`, on the device; from the cache where there is one."""
+    def outputs(self, x: np.ndarray | Samples, cached: bool = True, transform=None) -> list[torch.Tensor]:
+        """Each teacher's logits on `x`, on the device; from the cache where there is one.
+        `transform`: (key, positions, float32 CPU batch) -> batch, applied to streamed samples
+        before the teachers see them (an augmented view), its key part of the cache's."""
         if isinstance(x, Samples):  # one streamed pass for all the teachers not cached
             out = []
             for t, (values, hit) in zip(self.teachers, streamed_outputs(self.teachers, x, self.cache_dir,
-                                                                       self.workers)):
+                                                                       self.workers, transform=transform)):
                 out.append(torch.from_numpy(np.array(values)).to(self.device))
                 if self.cache_dir is not None:
                     self.report(t.name, hit)
@@ -115,23 +120,41 @@ class TeacherTargets:
                 self.report(t.name, hit)
         return out
 
-    def of(self, x: np.ndarray, labels: torch.Tensor | None, cached: bool = True) -> Targets | None:
+    def of(self, x: np.ndarray, labels: torch.Tensor | None, cached: bool = True, transform=None) -> Targets | None:
         if not self.teachers:  # labels alone
             return None
-        return build_targets(self.spec.strategy, self.teachers, self.outputs(x, cached), self.indices,
+        return build_targets(self.spec.strategy, self.teachers, self.outputs(x, cached, transform), self.indices,
                              len(self.spec.classes), labels, self.calibrator)
 
-    def prepare(self, train_x: np.ndarray | Samples, train_y: torch.Tensor | None) -> None:
-        """The training split's targets, unless they are computed live per batch."""
-        if not self.live:
+    def prepare(self, train_x: np.ndarray | Samples, train_y: torch.Tensor | None, augment=None) -> None:
+        """The training split's targets, unless they are computed live per batch: once, or
+        under augmentation with targets 'views', once per view (each view's augmented images)."""
+        if self.live or not self.teachers:
+            return
+        if augment is None:
             self.train = self.of(train_x, train_y)
+            return
+        for view in range(augment.spec.views):
+            def transform(pos: torch.Tensor, x: torch.Tensor, view=view) -> torch.Tensor:
+                return augment(x, pos, view)
+            transform.key = f"augment|{augment.spec.model_dump_json()}|{augment.seed}|{view}"
+            if isinstance(train_x, Samples):
+                self.views.append(self.of(train_x, train_y, transform=transform))
+            else:  # in memory: the view itself, whose bytes key the cache
+                viewed = np.concatenate([transform(torch.arange(i, min(i + 1024, len(train_x))),
+                                                   torch.from_numpy(train_x[i:i + 1024])).numpy()
+                                         for i in range(0, len(train_x), 1024)])
+                self.views.append(self.of(viewed, train_y))
 
-    def batch(self, idx: torch.Tensor, labels: torch.Tensor | None, x: torch.Tensor) -> Targets | None:
-        """The targets of the training samples at `idx` (`x`: those samples, for live teachers)."""
+    def batch(self, idx: torch.Tensor, labels: torch.Tensor | None, x: torch.Tensor, epoch: int = 0) -> Targets | None:
+        """The targets of the training samples at `idx` in `epoch` (`x`: those samples as the
+        student sees them, for live teachers)."""
         if not self.teachers:
             return None
         if self.live:
             return self.of(np.ascontiguousarray(x.detach().float().cpu().numpy()), labels, cached=False)
+        if self.views:
+            return self.views[epoch % len(self.views)].rows(idx)
         return self.train.rows(idx)
 
 
