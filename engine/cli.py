@@ -65,6 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("model", type=Path)
     p.add_argument("--json", action="store_true", help="print JSON")
 
+    p = sub.add_parser("scan", help="what an image folder holds: labelled or flat, images per "
+                       "class, other files, a few thumbnails per class")
+    p.add_argument("folder", type=Path)
+    p.add_argument("--thumbs", type=int, default=4, metavar="N", help="thumbnails per class, 0–8 "
+                   "(of the first 12 classes; default 4)")
+    p.add_argument("--json", action="store_true", help="progress and the result as JSON-line events")
+
     p = sub.add_parser("devices", help="the devices training can use here (CUDA GPUs, MPS, CPU)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -75,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     return {"run": cmd_run, "resume": cmd_resume, "export": cmd_export, "validate": cmd_validate,
-            "inspect": cmd_inspect,
+            "inspect": cmd_inspect, "scan": cmd_scan,
             "runs": cmd_runs, "devices": cmd_devices}[args.command](args)
 
 
@@ -265,6 +272,46 @@ def cmd_inspect(args) -> int:
             file=sys.stderr)
         return EXIT_INVALID
     say(json.dumps(info, indent=2) if args.json else format_report(info))
+    return 0
+
+
+def cmd_scan(args) -> int:
+    from engine.events import Emitter
+    from engine.scan_folder import format_scan, scan
+
+    emitter = Emitter.take_stdout() if args.json else None
+
+    def progress(stage: str, count: int, fraction: float) -> None:
+        if emitter:
+            emitter.emit("progress", phase="scan", stage=stage, step=count, fraction=fraction)
+        elif stage == "listing":
+            say(f"listed {count:,} images…", file=sys.stderr)
+
+    try:
+        result = scan(args.folder, args.thumbs, progress)
+    except InputError as exc:
+        p = exc.problems[0]
+        if emitter:
+            emitter.error(exc.kind, p.message, p.hint, field=p.path)
+            emitter.emit("finished", status="failed", exit_code=EXIT_INVALID)
+        else:
+            say(f"cannot scan: {p.message}\n  hint: {p.hint}", file=sys.stderr)
+        return EXIT_INVALID
+    except Exception as exc:  # noqa: BLE001 — a folder no check foresaw: a message, never a traceback
+        detail = " ".join(str(exc).split())[:200]
+        message, hint = (f"the folder {args.folder} cannot be scanned ({type(exc).__name__}: {detail})",
+                         "check that the folder and its files can be read")
+        if emitter:
+            emitter.error("crash", message, hint)
+            emitter.emit("finished", status="failed", exit_code=1)
+        else:
+            say(f"cannot scan: {message}\n  hint: {hint}", file=sys.stderr)
+        return 1
+    if emitter:
+        emitter.emit("finished", status="completed", exit_code=0, report=result)
+    else:
+        for line in format_scan(result):
+            say(line)
     return 0
 
 

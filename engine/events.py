@@ -77,13 +77,15 @@ class Metric(_Event):
 
 
 class Progress(_Event):
-    """Training progress (phase distill or prune: steps, speed, ETA), or an export's stage."""
+    """Training progress (phase distill or prune: steps, speed, ETA), an export's stage, or a
+    folder scan's (phase scan: stage listing or thumbnails, `step` the images listed or the
+    thumbnails made so far; listing has no fraction to tell, it stays 0)."""
 
     event: Literal["progress"] = "progress"
-    phase: Literal["distill", "prune", "export"]
+    phase: Literal["distill", "prune", "export", "scan"]
     fraction: float = Field(ge=0, le=1)
     prune_step: int | None = Field(None, ge=0)  # 0-based index of the spec's prune step
-    stage: str | None = None  # export: load, onnx, verify, quantize, evaluate, report, done
+    stage: str | None = None  # export: load, onnx, verify, quantize, evaluate, report, done; scan: listing, thumbnails
     step: int | None = None
     total_steps: int | None = None
     epoch: float | None = None
@@ -101,6 +103,9 @@ class Progress(_Event):
         if self.phase == "export":
             if self.stage is None:
                 raise ValueError("an export progress names its stage")
+        elif self.phase == "scan":
+            if self.stage not in ("listing", "thumbnails") or self.step is None:
+                raise ValueError("a scan progress has stage listing or thumbnails, and step")
         elif None in (self.step, self.total_steps, self.epoch, self.epochs, self.samples_per_s, self.eta_s):
             raise ValueError("a training progress has step, total_steps, epoch, epochs, "
                              "samples_per_s and eta_s")
@@ -170,7 +175,7 @@ class Error(_Event):
 
 class Finished(_Event):
     """The last event. A run has run_id (once known) and its results; `engine export` has out
-    and report."""
+    and report; `engine scan --json` has the scan as report (engine/scan_folder.py)."""
 
     event: Literal["finished"] = "finished"
     status: Literal["completed", "stopped", "failed"]

@@ -30,6 +30,7 @@ from gui.document.validation import OK, node_status
 from gui.engine_client.engine_command import describe_program
 from gui.engine_client.inspect import ModelInspector
 from gui.engine_client.process import start_engine
+from gui.folder_scans import FolderScans
 from gui.panels.dashboard import Dashboard
 from gui.panels.export_panel import ExportPanel
 from gui.panels.inspector import Inspector
@@ -63,7 +64,8 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.view)
 
         self.palette = Palette(self.model_inspector, self.settings)
-        self.inspector = Inspector(self.doc, self.undo_stack)
+        self.folder_scans = FolderScans(self.doc, self.undo_stack, self)
+        self.inspector = Inspector(self.doc, self.undo_stack, folders=self.folder_scans)
         self.palette_dock = self._dock(self.palette, "Palette", Qt.LeftDockWidgetArea, "palette-dock")
         self.inspector_dock = self._dock(self.inspector, "Inspector", Qt.RightDockWidgetArea, "inspector-dock")
         self.store = open_store(db)  # read here; written by the engine processes (a damaged one: asked)
@@ -84,7 +86,7 @@ class MainWindow(QMainWindow):
         self.status_label = QLabel()
         self.statusBar().addPermanentWidget(self.status_label)
         for source in (self.scene.message, self.drops.message, self.palette.message,
-                       self.export_panel.message):
+                       self.export_panel.message, self.folder_scans.message):
             source.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
         self.scene.selectionChanged.connect(self._selection_changed)
@@ -506,6 +508,7 @@ class MainWindow(QMainWindow):
             devices.kill()
         if self.maybe_save():
             self.autosave.discard()  # saved, or the user chose to discard the changes
+            self.folder_scans.scanner.cancel_all()  # a scan is quick to redo
             self._save_layout()
             self.settings.sync()
             event.accept()

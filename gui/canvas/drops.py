@@ -1,16 +1,21 @@
 """What can be dropped on the canvas: a node kind from the palette, a model from the library,
-or files from the desktop's file manager (model files become teachers, data files data sources).
+or files from the desktop's file manager (model files become teachers, data files data sources,
+folders image-folder data sources; a folder dropped on an image-folder data node becomes its
+folder).
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import os
 from fnmatch import fnmatch
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QObject, QPointF, Signal
 
-from gui.document.commands import AddNode
+from gui.document.commands import AddNode, SetProps
+from gui.document.folder_info import is_folder_node
 from gui.document.kinds import KINDS, default_props
 from gui.document.model import Document, Node
 from gui.document.schema import DATA_FORMATS, file_fields, swap_member
@@ -53,6 +58,17 @@ def data_node(doc: Document, path: Path, pos: tuple[float, float]) -> Node:
     return Node(doc.new_id("data"), "data", props, pos)
 
 
+def folder_node(doc: Document, path: Path, pos: tuple[float, float]) -> Node:
+    """An image-folder data source for a folder (its scan starts when it is added)."""
+    props = default_props("data")
+    props = swap_member(DATA_FORMATS["folder"], props, DATA_FORMATS.get(props.get("format")))
+    props["path"] = os.path.abspath(path)
+    return Node(doc.new_id("data"), "data", props, pos)
+
+
+MAX_REMEMBERED = 256  # folder-or-not answers kept for the drag under way
+
+
 def data_patterns() -> str:
     return " ".join(p for cls in DATA_FORMATS.values() for p in cls.file_patterns)
 
@@ -63,6 +79,15 @@ class DropHandler(QObject):
     def __init__(self, doc: Document, undo_stack, inspector: ModelInspector, parent=None):
         super().__init__(parent)
         self.doc, self.undo_stack, self.inspector = doc, undo_stack, inspector
+        self._folders: dict[str, bool] = {}  # a drag asks on every move: one stat per path
+
+    def is_folder(self, path: Path) -> bool:
+        key = str(path)
+        if key not in self._folders:
+            if len(self._folders) >= MAX_REMEMBERED:
+                self._folders.clear()
+            self._folders[key] = path.is_dir()
+        return self._folders[key]
 
     def accepts(self, mime: QMimeData) -> bool:
         if mime.hasFormat(KIND_MIME) or mime.hasFormat(MODEL_MIME):
@@ -71,9 +96,12 @@ class DropHandler(QObject):
 
     def _usable(self, path: Path) -> bool:
         suffix = path.suffix.lower()
-        return suffix in MODEL_SUFFIXES or data_format(path) is not None
+        return suffix in MODEL_SUFFIXES or data_format(path) is not None or self.is_folder(path)
 
-    def drop(self, mime: QMimeData, at: QPointF) -> None:
+    def drop(self, mime: QMimeData, at: QPointF, onto: str | None = None) -> None:
+        """`onto`: the node under the drop, if any (a folder dropped on an image-folder data
+        node becomes its folder)."""
+        self._folders.clear()
         pos = (at.x() - 115, at.y() - 40)
         if mime.hasFormat(KIND_MIME):
             kind = bytes(mime.data(KIND_MIME)).decode()
@@ -92,9 +120,12 @@ class DropHandler(QObject):
                 self.add_model_file(path, here)
             elif data_format(path) is not None:
                 self.add(data_node(self.doc, path, here))
+            elif self.is_folder(path):
+                self.add_folder(path, here, onto if offset == 0 else None)
             else:
                 self.message.emit(f"{path.name}: not a model or data file Distill Studio reads "
-                                  f"(models: .onnx .safetensors .pt .pth; data: {data_patterns()})")
+                                  f"(models: .onnx .safetensors .pt .pth; data: {data_patterns()}, "
+                                  "or a folder of images)")
             offset += 30
 
     def add_model_file(self, path: Path, pos: tuple[float, float]) -> None:
@@ -109,6 +140,18 @@ class DropHandler(QObject):
             self.message.emit(f"Added teacher {path.name}")
 
         self.inspector.inspect(path, done)
+
+    def add_folder(self, path: Path, pos: tuple[float, float], onto: str | None) -> None:
+        target = self.doc.nodes.get(onto) if onto else None
+        if target is not None and is_folder_node(target):
+            props = copy.deepcopy(target.props)
+            props["path"] = os.path.abspath(path)
+            if props != target.props:
+                self.undo_stack.push(SetProps(self.doc, target.id, props, "path"))
+            self.message.emit(f"Images from {path.name}: scanning the folder…")
+            return
+        self.add(folder_node(self.doc, path, pos))
+        self.message.emit(f"Added the image folder {path.name}: scanning it…")
 
     def add(self, node: Node) -> None:
         self.undo_stack.push(AddNode(self.doc, node))

@@ -16,6 +16,7 @@ from engine.spec import (
     StudentSpec,
     TrainingSpec,
 )
+from gui.document.folder_info import is_folder_node, scan_words
 from gui.document.kinds import KINDS
 from gui.document.model import Link, Node
 from gui.document.schema import ARCHITECTURES, DATA_FORMATS, base_name, card_line, with_defaults
@@ -44,7 +45,8 @@ def summary(node: Node) -> list[str]:
         test = f"test {base_name(tests[0])}" if tests else f"test {fractions[1]:g}" if shown else ""
         second = " · ".join(([f"split val {fractions[0]:g}"] if shown else []) + ([test] if test else [])
                             + ([] if values.get("use_labels", True) else ["no labels"]))
-        return [card_line(member, p), second]
+        scan = scan_words(info) if is_folder_node(node) else ""
+        return [card_line(member, p), second, *([scan] if scan else [])]
     if node.kind == "teacher":
         classes = p.get("classes") or []
         first = f"{len(classes)} classes: {', '.join(classes[:5])}{'…' if len(classes) > 5 else ''}" \

@@ -7,6 +7,7 @@ from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsView
 
 from gui.canvas.drops import DropHandler
+from gui.canvas.items import NodeItem
 from gui.canvas.scene import PipelineScene
 
 GRID = 24.0
@@ -98,7 +99,11 @@ class CanvasView(QGraphicsView):
             event.ignore()
 
     def dropEvent(self, event):
-        self.drops.drop(event.mimeData(), self.mapToScene(event.position().toPoint()))
+        point = event.position().toPoint()
+        item = self.itemAt(point)
+        while item is not None and not isinstance(item, NodeItem):
+            item = item.parentItem()
+        self.drops.drop(event.mimeData(), self.mapToScene(point), item.node.id if item is not None else None)
         event.acceptProposedAction()
 
     def drawBackground(self, painter: QPainter, rect: QRectF) -> None:

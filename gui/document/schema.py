@@ -72,7 +72,7 @@ class Setting:
     optional: bool = False  # None (no value) is allowed
     default: Any = MISSING  # as JSON; MISSING: required
     help: str = ""
-    choices: tuple[str, ...] = ()  # choice: the Literal's values; union: the tags
+    choices: tuple = ()  # choice: the Literal's values (text or numbers); union: the tags
     bounds: Bounds = field(default_factory=Bounds)
     model: type[BaseModel] | None = None  # model: its class; union: the chosen member, if any
     members: dict[str, type[BaseModel]] = field(default_factory=dict)  # union: tag -> class
@@ -143,7 +143,7 @@ def describe(path, annotation, info: FieldInfo | None, owner: type[BaseModel] | 
     if get_origin(inner) is Annotated:
         inner = get_args(inner)[0]
     if get_origin(inner) is Literal:
-        return Setting(type="choice", choices=tuple(str(a) for a in get_args(inner)),
+        return Setting(type="choice", choices=tuple(get_args(inner)),  # as the spec has them: 1, 3 for channels
                        help=help_text or _docstring_if_first(path, owner), **common)
     if isinstance(inner, type) and issubclass(inner, BaseModel):
         return Setting(type="model", model=inner, help=help_text or _doc(inner), **common)
@@ -299,8 +299,10 @@ def file_fields(member: type[BaseModel], required: bool = False) -> list[str]:
 
 
 def card_line(member: type[BaseModel], value: dict) -> str:
-    """A class's `card` template filled with the section's values (paths as base names)."""
-    shown = {k: base_name(v) if isinstance(v, str) and k in file_fields(member) else v
+    """A class's `card` template filled with the section's values (files and folders as base names)."""
+    named = {name for name, info in member.model_fields.items()
+             if describe((name,), info.annotation, info, member).type in ("path", "folder")}
+    shown = {k: base_name(v.rstrip("/\\")) if isinstance(v, str) and k in named else v
              for k, v in with_defaults(member, value).items()}
     shown = {k: ("?" if v in ("", None) else v) for k, v in shown.items()}
     return member.card.format_map(_Blank(shown))

@@ -13,6 +13,7 @@ from engine.errors import Problem
 from engine.spec import PipelineSpec, strategy_problems
 from gui.document.chain import chain_root
 from gui.document.convert import document_to_project
+from gui.document.folder_info import folder_classes, unknown_classes
 from gui.document.kinds import CHAIN, FILE_FIELDS
 from gui.document.model import Document, Node, get_in
 from gui.document.node_checks import ADAPTERS, STUDENT, prop_problems, unfinished, unmapped_classes, weights_only
@@ -92,6 +93,13 @@ def node_status(doc: Document, node: Node) -> tuple[str, str]:
         missing = unmapped_classes(node, student)
         if missing:
             return ERROR, f"map its classes {', '.join(missing[:5])} to student classes"
+    if node.kind == "data" and student is not None:
+        unknown = unknown_classes(node, student.props.get("classes") or [])
+        if unknown:
+            n, many = len(folder_classes(node)), len(unknown) > 1
+            return ERROR, (f"{len(unknown)} class subfolder{'s are' if many else ' is'} not a class of "
+                           f"the student ({', '.join(unknown[:5])}{' …' if len(unknown) > 5 else ''}): "
+                           f"'Use these {n} classes' in the inspector, or move {'them' if many else 'it'} out")
     if node.kind in CHAIN:
         if not doc.inputs_of(node.id, "model"):
             return INCOMPLETE, "connect the student (or the step before) to its input"

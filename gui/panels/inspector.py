@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.document.commands import SetName, SetProps
+from gui.document.folder_info import is_folder_node, scan_words
 from gui.document.hints import DEFAULT_STUDENT_LAYER, format_hints, parse_hints
 from gui.document.hints import FORMAT as HINT_FORMAT
 from gui.document.hints import example as example_hint
@@ -35,6 +36,7 @@ from gui.document.kinds import KINDS
 from gui.document.model import Document, Node, get_in
 from gui.document.node_checks import prop_problems
 from gui.document.validation import linked_teacher_names, node_status
+from gui.panels.folder_view import FolderSection
 from gui.panels.form_widgets import LinesEdit, NumberEdit
 from gui.panels.schema_form import FormField, apply_change, fields_for
 from gui.theme import STATE_COLORS, STATE_WORDS
@@ -45,9 +47,11 @@ __all__ = ["Inspector", "LinesEdit"]
 class Inspector(QWidget):
     """Observes the document and the selection; edits go through the undo stack."""
 
-    def __init__(self, doc: Document, undo_stack, parent=None):
+    def __init__(self, doc: Document, undo_stack, parent=None, folders=None):
         super().__init__(parent)
         self.doc, self.undo_stack = doc, undo_stack
+        self.folders = folders  # gui.folder_scans.FolderScans: an image folder's scan, cancel, classes
+        self.folder_section: FolderSection | None = None
         self.setObjectName("inspector")
         self.setAccessibleName("Inspector")
         self.node_id: str | None = None
@@ -75,6 +79,7 @@ class Inspector(QWidget):
     def _clear(self) -> None:
         _delete_layout(self.layout_)
         self.editors = {}
+        self.folder_section = None
 
     def _rebuild(self) -> None:
         self._clear()
@@ -134,8 +139,21 @@ class Inspector(QWidget):
         self.layout_.addLayout(form)
         if node.kind == "teacher":
             self._build_teacher_extras(node)
+        if is_folder_node(node) and node.props.get("path"):
+            self._build_folder_extras(node)
         self.layout_.addStretch(1)
         self._update_status(node)
+
+    def _build_folder_extras(self, node: Node) -> None:
+        student = self.doc.student()
+        folders = self.folders
+        node_id = node.id
+        self.folder_section = FolderSection(
+            node, (student.props.get("classes") or []) if student is not None else None,
+            cancel=lambda: folders.cancel(node_id) if folders else None,
+            rescan=lambda: folders.rescan(node_id) if folders else None,
+            use_classes=lambda: folders.use_classes(node_id) if folders else None)
+        self.layout_.addWidget(self.folder_section)
 
     def _build_pipeline_form(self) -> None:
         self.layout_.addWidget(QLabel("<b style='font-size:13pt'>Pipeline</b>"))
@@ -186,7 +204,7 @@ class Inspector(QWidget):
         if f.kind == "choice":
             w = QComboBox()
             for choice in f.choices:
-                w.addItem(choice or f.none_label, choice)
+                w.addItem(f.none_label if choice in ("", None) else str(choice), choice)
             w.currentIndexChanged.connect(lambda _i, f=f, w=w: self._commit(f, w.currentData()))
         elif f.kind == "bool":
             w = QCheckBox()
@@ -442,6 +460,10 @@ class Inspector(QWidget):
         extras = (tuple(node.props.get("classes") or []), tuple(sorted((node.props.get("mapping") or {}).items())),
                   tuple(student.props.get("classes") or []) if student else None,
                   repr(sorted(node.info.items()))) if node.kind == "teacher" else ()
+        if is_folder_node(node):  # the scan's count alone changes the status line in place
+            student_classes = tuple(student.props.get("classes") or []) if student else None
+            extras = (node.props.get("path"), student_classes,
+                      repr(sorted((k, v) for k, v in node.info.items() if k != "scanning")))
         hints = self._hints_note() if any(f.kind == "hints" for f in fields) else ""
         return (node.id, tuple((f.path, f.kind, tuple(f.choices)) for f in fields), hints, extras)
 
@@ -471,6 +493,8 @@ class Inspector(QWidget):
                 continue
             self._show(f, widget, get_in(node.props, path))
             error.hide()
+        if self.folder_section is not None:
+            self.folder_section.status.setText(scan_words(node.info))
         self._update_status(node)
 
     def _update_status(self, node: Node) -> None:

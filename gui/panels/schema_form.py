@@ -22,7 +22,7 @@ class FormField:
     path: tuple[str, ...]  # where the value lives in the node's properties
     label: str
     kind: str  # choice, bool, int, float, text, path, folder, list, heading, section, hints, teacher
-    choices: list[str]  # "" is the choice of no value
+    choices: list  # the values offered (text or numbers); "" is the choice of no value
     help: str = ""
     default: Any = None  # the spec's; None where it has none
     bounds: Bounds = field(default_factory=Bounds)
