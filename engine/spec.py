@@ -134,6 +134,30 @@ class IdxData(_Strict):
     use_labels: bool = True
 
 
+class NpyData(_Strict):
+    """A NumPy .npy array of samples (samples first), memory-mapped: streamed from disk, so it
+    need not fit in memory; uint8 images stay uint8 until the device. Labels, if any, in a
+    second .npy."""
+
+    file_patterns: ClassVar[tuple[str, ...]] = ("*.npy",)
+    sample_rank: ClassVar[int | None] = None
+    card: ClassVar[str] = "NPY: {path}"
+    test_fields: ClassVar[dict[str, str]] = {"path": "test_path", "labels": "test_labels"}
+
+    format: Literal["npy"] = "npy"
+    path: Path = Field(description="the .npy file of the samples, samples first (np.save; no objects)")
+    labels: Path | None = Field(None, description="a .npy of one label per sample (class names or "
+                                "indices into classes); none: unlabelled, the teachers give the targets")
+    layout: Literal["auto", "nchw", "nhwc"] = Field(
+        "auto", description="how images are stored: nchw [N, C, H, W] or nhwc [N, H, W, C] "
+        "(transposed batch by batch); auto: nhwc when the last axis holds 1, 3 or 4 channels and "
+        "the first does not")
+    test_path: Path | None = Field(None, description="a separate .npy of test samples (replaces split.test)")
+    test_labels: Path | None = Field(None, description="the .npy of the test samples' labels")
+    split: Split = Split()
+    use_labels: bool = True
+
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")  # what an image folder reads (any case)
 
 
@@ -174,7 +198,7 @@ class FolderData(_Strict):
     use_labels: bool = True
 
 
-DataSource = Annotated[BuiltinData | NpzData | CsvData | IdxData | FolderData, Field(discriminator="format")]
+DataSource = Annotated[BuiltinData | NpzData | NpyData | CsvData | IdxData | FolderData, Field(discriminator="format")]
 
 
 # ── models ───────────────────────────────────────────────────────────────────────────────

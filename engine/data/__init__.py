@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.data import builtin, csv_table, idx_files, image_folder, npz  # noqa: F401  (each registers itself)
+from engine.data import builtin, csv_table, idx_files, image_folder, npy, npz  # noqa: F401  (each registers itself)
 from engine.data.source import SOURCES, ArraySource, Samples, Source, open_source, register
 from engine.errors import InputError
 from engine.spec import PipelineSpec
