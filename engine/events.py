@@ -307,12 +307,28 @@ class Control:
         self.checkpoint_requested = False
 
     def listen(self, stream: IO[str] | None = None, signals: bool = True) -> None:
-        stream = stream if stream is not None else sys.stdin
+        if stream is None:
+            stream = self._take_stdin()
         if stream is not None and not stream.closed:
             threading.Thread(target=self._read, args=(stream,), daemon=True, name="control").start()
         if signals and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: self.command("stop"))
+
+    @staticmethod
+    def _take_stdin() -> IO[str] | None:
+        """The commands' pipe, read through a file object of its own; `sys.stdin` becomes
+        /dev/null. A worker process forked while the control thread waits on stdin (image
+        decoding: engine/data/feed.py) closes `sys.stdin` first thing, and would wait forever
+        for the lock that thread holds on it."""
+        if sys.stdin is None or sys.stdin.closed:
+            return None
+        try:
+            fd = os.dup(sys.stdin.fileno())
+        except (OSError, ValueError, AttributeError):  # not a real file (a test's stand-in)
+            return sys.stdin
+        sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 — for the process's lifetime
+        return os.fdopen(fd, "r", encoding="utf-8", errors="replace")
 
     def _read(self, stream: IO[str]) -> None:
         try:

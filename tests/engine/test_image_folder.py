@@ -195,3 +195,34 @@ def test_validate_refuses_a_folder_with_a_damaged_image_by_name(tmp_path):
     done = run_engine("validate", write_spec(tmp_path, folder_spec(root, corrupt="refuse")))
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert str(bad) in done.stderr and "data.corrupt" in done.stderr
+
+
+@pytest.mark.slow
+def test_worker_processes_start_while_the_command_pipe_is_open(tmp_path):
+    """As the app runs it: stdin is a pipe that stays open for pause/stop. The workers that
+    check and decode the images are forked while the control thread waits on that pipe; they
+    must not wait forever for its lock (they did)."""
+    import os
+    import subprocess
+
+    from tests.helpers import SAFE_PATH, engine_cmd
+
+    root = digit_folders(tmp_path, 300, 0, 0)
+    path = write_spec(tmp_path, folder_spec(root, workers=1))
+    proc = subprocess.Popen(engine_cmd("run", path, "--db", tmp_path / "runs.sqlite"), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **SAFE_PATH})
+    import threading
+
+    threading.Timer(300, proc.kill).start()  # a hang fails the test instead of stalling the suite
+    try:
+        lines = []
+        for line in proc.stdout:  # stdin stays open throughout
+            lines.append(line)
+            if '"event":"finished"' in line.replace(" ", ""):
+                break
+        proc.stdin.close()
+        assert proc.wait(timeout=60) == 0, proc.stderr.read()[-2000:]
+    finally:
+        proc.kill()
+    assert next(e for e in parse_events("".join(lines)) if e["event"] == "finished")["status"] == "completed"
