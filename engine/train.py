@@ -31,6 +31,7 @@ from engine.data import Dataset
 from engine.data.feed import Feed, workers_for
 from engine.errors import InputError, RunFailed
 from engine.events import Control, Emitter
+from engine.memory import release
 from engine.meter import Meter
 from engine.models import build_model, count_parameters, hidden_widths, require
 from engine.spec import PipelineSpec, PruneStep
@@ -252,7 +253,7 @@ class Reporter:
     def validate(self, epoch_done: float) -> None:
         job = self.job
         val = evaluate(self.state.model, self.val_feed, self.val_targets, job.spec.strategy,
-                       job.amp_dtype, job.device)
+                       job.amp_dtype, job.device, batch_size=eval_batch(self.val_feed))
         if val:
             job.emitter.emit("metric", step=self.state.step, epoch=epoch_done, values=val)
             job.on_metrics(self.state.step, epoch_done, val)
@@ -350,8 +351,9 @@ def finish(job: Job, model: torch.nn.Module, result: Result, step: int, total_ep
         return
     if not len(data.test):
         return
-    test_feed = Feed(data.test, device, 1024, workers_for(spec.data))
-    test = evaluate(model, test_feed, None, spec.strategy, job.amp_dtype, device, prefix="test")
+    test_feed = Feed(data.test, device, spec.training.batch_size, workers_for(spec.data))
+    test = evaluate(model, test_feed, None, spec.strategy, job.amp_dtype, device, prefix="test",
+                    batch_size=eval_batch(test_feed))
     test.update(teacher_accuracies(job.teachers, data.test.x, data.test.y))
     job.emitter.emit("metric", step=step, epoch=total_epochs, values=test)
     job.on_metrics(step, float(total_epochs), test)
@@ -383,6 +385,13 @@ def prune(model: torch.nn.Module, step: PruneStep, emitter: Emitter) -> torch.nn
     return model
 
 
+def eval_batch(feed: Feed) -> int:
+    """Samples per evaluation batch: 1024 from memory; from disk, the training batch size, so
+    the activations of evaluation take no more memory than training's (streamed data exists to
+    keep memory bounded)."""
+    return min(feed.batch_size, 1024) if feed.streamed else 1024
+
+
 @torch.inference_mode()
 def evaluate(model, feed: Feed, targets: Targets | None, strategy, amp_dtype, device, prefix="val",
              batch_size: int = 1024) -> dict[str, float]:
@@ -393,6 +402,8 @@ def evaluate(model, feed: Feed, targets: Targets | None, strategy, amp_dtype, de
     model.eval()
     with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
         logits = torch.cat([model(x) for _, x in feed.in_order(batch_size)]).float()
+    if feed.streamed:
+        release()  # what evaluation freed goes back to the system (engine/memory.py)
     if y is not None:
         acc = (logits.argmax(1) == y).float().mean()
         return {f"{prefix}/acc": acc.item(), f"{prefix}/loss": F.cross_entropy(logits, y).item()}

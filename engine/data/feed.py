@@ -14,6 +14,7 @@ of the progress events: near 0 means the data keeps up with training).
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 
@@ -22,8 +23,10 @@ import torch
 
 from engine.data import Part
 from engine.errors import InputError
+from engine.memory import release
 
 PREFETCH = 4  # batches each worker reads ahead
+RELEASE_EVERY = 16  # streamed batches between returns of freed memory to the system (engine/memory.py)
 
 
 class _Reader(torch.utils.data.Dataset):
@@ -113,7 +116,9 @@ class Feed:
             pin_memory=pin, prefetch_factor=PREFETCH if self.workers else None,
             worker_init_fn=_one_thread if self.workers else None)
         it = iter(loader)
-        while True:
+        for count in itertools.count(1):
+            if count % RELEASE_EVERY == 0:
+                release()
             started = time.perf_counter()
             got = next(it, None)
             self.wait_s += time.perf_counter() - started
