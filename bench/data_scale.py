@@ -285,11 +285,13 @@ def run_engine(spec: Path, db: Path, run_dir: Path, interval: float) -> dict:
     events: list[dict] = []
 
     def read() -> None:
-        for line in proc.stdout:
-            try:
-                events.append(json.loads(line))
-            except ValueError:
-                events.append({"event": "unparsed", "time": time.time(), "line": line[:300]})
+        with open(run_dir.parent / f"{run_dir.name}.events.jsonl", "w") as kept:  # for a post-mortem
+            for line in proc.stdout:
+                kept.write(line)
+                try:
+                    events.append(json.loads(line))
+                except ValueError:
+                    events.append({"event": "unparsed", "time": time.time(), "line": line[:300]})
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
@@ -371,7 +373,7 @@ def figures(run: dict, db: Path) -> dict:
         if progress else None,
         "data_wait_mean": round(float(np.average(waits, weights=weights)), 4) if waits and sum(weights) > 0 else None,
         "data_wait_max": max(waits) if waits else None,
-        "test_acc": rnd((finished_e or {}).get("final", {}) and finished_e["final"].get("test/acc"), 4),
+        "test_acc": rnd(((finished_e or {}).get("final") or {}).get("test/acc"), 4),
         "teacher_outputs": [f"{e['teacher']}: {e['cache']}" for e in events if e["event"] == "teacher_outputs"],
     }
 
@@ -417,7 +419,8 @@ def main() -> None:
         "cores": os.cpu_count(), "decode_workers": images.default_workers(args.workers),
         **rates, "teacher_train_acc": [t["train_acc"] for t in teachers],
         "student": {"kind": "cnn", "channels": args.student_channels, "depth": 3}, "epochs": args.epochs,
-        "batch_size": args.batch_size, "warm": args.warm, **found,
+        "batch_size": args.batch_size, "warm": args.warm,
+        "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}, **found,
         "within_goal": found["peak_pss_mb"] is not None and found["peak_pss_mb"] <= GOAL_MB,
         "run_dir": str(run_dir), "spec": str(spec), "store": str(db_dir / "runs.sqlite"),
     }
