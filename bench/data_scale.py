@@ -23,6 +23,10 @@ ran in the engine process, a small folder),
 `teacher_pass_s` (the engine's own figure, from its log), `training_s` (teachers ready → student
 saved, validation included), `test_eval_s`, `export_s`. `data_wait_mean` is the share of the
 training time the loop waited for its next batch, weighted by time (`progress` events).
+
+The engine inherits this process's environment; glibc's MALLOC_* settings, which change how much
+freed memory a process keeps (MALLOC_MMAP_THRESHOLD_), are recorded in `malloc_env`. The events
+are kept beside the run folder (`RUN.events.jsonl`, `RUN.stderr.log`).
 """
 
 from __future__ import annotations
