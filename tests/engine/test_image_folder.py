@@ -226,3 +226,31 @@ def test_worker_processes_start_while_the_command_pipe_is_open(tmp_path):
     finally:
         proc.kill()
     assert next(e for e in parse_events("".join(lines)) if e["event"] == "finished")["status"] == "completed"
+
+
+@pytest.mark.slow
+def test_a_stopped_streamed_run_resumes_to_the_same_weights(tmp_path):
+    """Streamed batches, augmented views and the data position survive a stop: the resumed run
+    ends with exactly the weights of an uninterrupted one."""
+    from safetensors.torch import load_file
+
+    from tests.helpers import start_engine, wait_for
+
+    root = digit_folders(tmp_path, 240, 60, 0)
+    spec = folder_spec(root, unlabeled=str(root / "unlabelled"), workers=1)
+    spec["training"].update(epochs=6, cpu_threads=1, batch_size=16,
+                            augment={"targets": "views", "views": 2, "flip": False})
+    path, db = write_spec(tmp_path, spec), tmp_path / "db.sqlite"
+    whole = run_engine("run", path, "--run-dir", tmp_path / "whole", "--db", db, timeout=300)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    proc = start_engine(path, tmp_path / "parts", db)
+    wait_for(proc, "checkpoint", 2)
+    proc.stdin.write("stop\n")
+    proc.stdin.flush()
+    rest = parse_events(proc.stdout.read())
+    assert proc.wait(timeout=120) == 3 and rest[-1]["status"] == "stopped"
+    resumed = run_engine("resume", tmp_path / "parts", timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a = load_file(str(tmp_path / "whole" / "student.safetensors"))
+    b = load_file(str(tmp_path / "parts" / "student.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
