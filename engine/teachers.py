@@ -202,10 +202,11 @@ INPUT_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tenso
 
 
 class ZooTeacher(Teacher):
-    """Weights (safetensors or a PyTorch state dict) for a zoo architecture."""
+    """Weights (safetensors or a PyTorch state dict) for a zoo architecture, run where the
+    student trains (a GPU when there is one: `device`)."""
 
     def __init__(self, spec: TeacherSpec, student_classes: list[str], where: str,
-                 sample_shape: tuple[int, ...], table=None):
+                 sample_shape: tuple[int, ...], table=None, device: torch.device | None = None):
         super().__init__(spec, student_classes, where)
         fmt = spec.resolved_format
         state = (load_safetensors if fmt == "safetensors" else load_state_dict_pt)(spec.path, f"{where}.path")
@@ -214,10 +215,12 @@ class ZooTeacher(Teacher):
         self.model = fit_weights(spec.architecture, self.adapter.out_shape, len(spec.classes),
                                  f"{where}.architecture", state, spec.path.name,
                                  widths=pruned_widths(spec.path, f"{where}.path") if fmt == "safetensors" else None)
+        self.device = device or torch.device("cpu")
+        self.model.to(self.device)
 
     @torch.inference_mode()
     def _run(self, x: np.ndarray) -> np.ndarray:
-        return self.model(torch.from_numpy(x)).float().numpy()
+        return self.model(torch.from_numpy(x).to(self.device)).float().cpu().numpy()
 
     @torch.inference_mode()
     def features(self, x: np.ndarray, layer: str, where: str, batch_size: int = 1024) -> np.ndarray:
@@ -228,10 +231,10 @@ class ZooTeacher(Teacher):
         hook = modules[layer].register_forward_hook(lambda _m, _i, o: out.append(o.float()))
         try:
             for inputs, _ in self.batches(x, batch_size):
-                self.guarded(lambda b: self.model(torch.from_numpy(b)), inputs)
+                self.guarded(lambda b: self.model(torch.from_numpy(b).to(self.device)), inputs)
         finally:
             hook.remove()
-        return torch.cat(out).numpy()
+        return torch.cat(out).cpu().numpy()
 
 
 class ScriptTeacher(Teacher):
@@ -253,6 +256,7 @@ def load_teachers(spec: PipelineSpec, probe: np.ndarray, threads: int, table=Non
     InputError listing every teacher that cannot be used. `table`: the data's columns, when it
     is a table (engine/data/table.py), for teachers that name theirs."""
     sample_shape = tuple(probe.shape[1:])
+    device = teacher_device(spec)
     teachers, problems = [], []
     for i, t in enumerate(spec.teachers):
         where = f"teachers[{i}]"
@@ -263,7 +267,7 @@ def load_teachers(spec: PipelineSpec, probe: np.ndarray, threads: int, table=Non
                                      f"spec says {t.resolved_format}", "fix `format` or the file")
             kind = OnnxTeacher if fmt == "onnx" else ScriptTeacher if fmt == "torchscript" else ZooTeacher
             teacher = kind(t, spec.classes, where, sample_shape, *([threads] if kind is OnnxTeacher else []),
-                           table=table)
+                           table=table, **({"device": device} if kind is ZooTeacher else {}))
             raw = teacher.raw(probe)
             if len(probe) > 1:  # one row per sample at another batch size too: not [classes, batch]
                 fewer = teacher.raw(probe[:-1])
@@ -279,6 +283,18 @@ def load_teachers(spec: PipelineSpec, probe: np.ndarray, threads: int, table=Non
     if problems:
         raise InputError(problems, kind="invalid_teacher")
     return teachers
+
+
+def teacher_device(spec: PipelineSpec) -> torch.device:
+    """Where torch teachers run: on the student's GPU when it trains on one (under torchrun,
+    this rank's), else on the CPU. ONNX teachers run in onnxruntime on the CPU."""
+    from engine.device import choose_device
+
+    try:
+        device = choose_device(spec.training.device)
+    except InputError:  # said where the run picks its device
+        return torch.device("cpu")
+    return torch.device("cuda", torch.cuda.current_device()) if device.type == "cuda" else torch.device("cpu")
 
 
 def read_outputs(teacher: Teacher, raw: np.ndarray) -> None:
@@ -329,5 +345,5 @@ def previous_student(spec: PipelineSpec, sample_shape: tuple[int, ...]) -> Teach
                              f"{', '.join(unknown[:5])}", "keep every old class in the student's classes")
     t = TeacherSpec(name=PREVIOUS_STUDENT, path=path, format="safetensors", classes=classes,
                     architecture=arch, outputs="logits")
-    return ZooTeacher(t, spec.classes, where, sample_shape)
+    return ZooTeacher(t, spec.classes, where, sample_shape, device=teacher_device(spec))
 
