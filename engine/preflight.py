@@ -79,7 +79,12 @@ def training_problems(spec: PipelineSpec, data: Dataset, teachers: list) -> list
         problems.append(Problem("training.augment", f"augmentation crops, flips and colours images "
                                 f"[C, H, W]; the samples are shaped {list(data.sample_shape)}",
                                 "remove training.augment"))
-    if augment is not None and strategy.hints:
+    if data.streamed and strategy.hints:
+        problems.append(Problem("strategy.hints", "feature hints read every training sample's teacher "
+                                "features into memory, and this data is streamed from disk because it "
+                                "need not fit there", "remove the hints, or use data held in memory "
+                                "(.npz) for a hint-based distillation"))
+    elif augment is not None and strategy.hints:
         problems.append(Problem("training.augment", "feature hints are read from the teachers once, on "
                                 "the images as they are, and would not match the augmented images the "
                                 "student sees", "remove the hints or the augmentation"))

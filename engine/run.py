@@ -157,6 +157,7 @@ def run_worker(spec, run_dir: Path | None, resume: bool, device, threads: int, c
 
     emitter.enabled = False
     run_dir = Path(dist.share(None))
+    dist.barrier()  # rank 0 has checked the data (an image folder's check is then in the cache)
     data = load_dataset(spec, cache_root(db_path))  # rank 0 checked them (engine/preflight.py)
     teachers = load_teachers(spec, data.train.x[:8], threads, data.table)
     state = load_checkpoint(latest_checkpoint(run_dir / "checkpoints")) if resume else None
@@ -211,6 +212,7 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
         amp = choose_precision(spec.training.precision, device)
         prepared = prepare(spec, threads, cache_root(db_path))
         data, teachers = prepared.data, prepared.teachers
+        dist.barrier()  # the other ranks read the data now (engine/run.py run_worker)
 
         # 3. Its row in the store: a new one, or the stopped run's own.
         store = open_checked(db_path)  # a damaged store: exit 2, saying so

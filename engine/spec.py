@@ -154,6 +154,8 @@ class NpyData(_Strict):
         "the first does not")
     test_path: Path | None = Field(None, description="a separate .npy of test samples (replaces split.test)")
     test_labels: Path | None = Field(None, description="the .npy of the test samples' labels")
+    workers: int | None = Field(None, ge=0, le=64, description="processes reading batches; none: "
+                                "the cores less one, from 1 to 8; 0: in the engine process itself")
     split: Split = Split()
     use_labels: bool = True
 

@@ -15,6 +15,7 @@ their source's (engine/data/images.py for a folder) with the positions of the pa
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from pathlib import Path
 
@@ -97,9 +98,11 @@ def streamed_outputs(teachers: list, samples, folder: Path | None, workers: int,
         return results  # type: ignore[return-value]
     tmp: dict[int, Path] = {}
     outs: dict[int, np.ndarray] = {}
+    if folder is not None:
+        _remove_stale(Path(folder))
     for i in missing:
         shape = (n, len(teachers[i].spec.classes))
-        if folder is not None:
+        if folder is not None and _room_for(Path(folder), n * shape[1] * 4):
             try:
                 Path(folder).mkdir(parents=True, exist_ok=True)
                 tmp[i] = cache_path(teachers[i], fp, folder).with_suffix(f".tmp-{os.getpid()}.npy")
@@ -119,11 +122,39 @@ def streamed_outputs(teachers: list, samples, folder: Path | None, workers: int,
             if i in tmp:
                 outs[i].flush()
                 final = cache_path(teachers[i], fp, folder)
-                del outs[i]
-                os.replace(tmp.pop(i), final)
-                outs[i] = np.load(final, mmap_mode="r", allow_pickle=False)
+                try:
+                    os.replace(tmp[i], final)
+                    del outs[i]
+                    tmp.pop(i)
+                    outs[i] = np.load(final, mmap_mode="r", allow_pickle=False)
+                except OSError:
+                    pass  # not kept (the temp file goes below); the outputs are in outs[i]
             results[i] = (outs[i], False)
     finally:
         for path in tmp.values():
             path.unlink(missing_ok=True)
     return results  # type: ignore[return-value]
+
+
+def _room_for(folder: Path, nbytes: int) -> bool:
+    """Whether the cache's disk has room for a file of nbytes, with a margin: a memory-mapped
+    file that runs out of disk kills the process (SIGBUS) instead of raising."""
+    import shutil
+
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        return shutil.disk_usage(probe).free > nbytes + (256 << 20)
+    except OSError:
+        return False
+
+
+def _remove_stale(folder: Path) -> None:
+    """Temp files of a pass that was killed (their process is gone): not part of the cache."""
+
+    for path in folder.glob("*.tmp-*.npy"):
+        pid = path.name.rsplit(".tmp-", 1)[1].removesuffix(".npy")
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists() and Path("/proc/self").exists():
+            with contextlib.suppress(OSError):
+                path.unlink()

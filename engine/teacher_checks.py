@@ -53,7 +53,7 @@ def check_teachers(teachers: list, data) -> list[Finding]:
         if labelled is None:
             findings.append(Finding(t.name, t.where, "info", f"teacher '{t.name}': its accuracy cannot "
                                     "be checked before training, as no labelled samples exist",
-                                    "set data.test_file to a labelled file to check every teacher"))
+                                    f"set data.{data.test_field} to labelled samples to check every teacher"))
             continue
         x, y = labelled
         known = np.isin(y, t.student_index)

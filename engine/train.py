@@ -289,12 +289,13 @@ def channels_last(data: Dataset, device: torch.device) -> bool:
 
 
 def augmenter(spec: PipelineSpec, data: Dataset) -> Augmenter | None:
-    """The student's augmentation (spec.training.augment), or None. uint8 images (a folder)
-    stay within 0-255; other data keeps its own range."""
+    """The student's augmentation (spec.training.augment), or None. uint8 images (a folder, a
+    uint8 .npy) stay within 0-255; float data keeps its own range, unclamped."""
     settings = spec.training.augment
     if settings is None:
         return None
-    return Augmenter(settings, spec.training.seed, (0.0, 255.0) if data.train.streamed else None)
+    uint8 = data.train.streamed and data.train.x.source.dtype == np.uint8
+    return Augmenter(settings, spec.training.seed, (0.0, 255.0) if uint8 else None)
 
 
 def teacher_targets(job: Job, y_train: torch.Tensor | None, augment: Augmenter | None = None):
@@ -318,7 +319,11 @@ def teacher_targets(job: Job, y_train: torch.Tensor | None, augment: Augmenter |
         emit.log(f"calibration: {len(calibration[1])} labelled samples; the merged teachers get "
                  f"{right:.1%} of them right")
     started = time.monotonic()
+    if dist.rank() > 0:  # rank 0 computes the teachers' outputs into the cache; the others read them
+        dist.barrier()
     targets.prepare(data.train.x, y_train, augment)
+    if dist.rank() == 0 and dist.size() > 1:
+        dist.barrier()
     val_targets = targets.of(data.val.x, None) if data.val.y is None and len(data.val) else None
     emit.log(f"teacher outputs {'run live on each batch' if targets.live else 'ready'} for "
              f"{len(job.teachers)} teachers on {len(data.train)} samples in {time.monotonic() - started:.2f}s")

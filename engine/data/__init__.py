@@ -53,6 +53,7 @@ class Dataset:
     notes: list[str] = field(default_factory=list)  # how the data was read, for the run log
     table: object | None = None  # a table's columns and their encoding (engine/data/table.py)
     test_from: str | None = None  # the file the test part comes from, when not the split
+    test_field: str = "test_file"  # the data format's field naming a labelled test set
 
     @property
     def known_train_labels(self) -> np.ndarray | None:
@@ -122,7 +123,9 @@ def load_dataset(spec: PipelineSpec, cache_dir=None) -> Dataset:
                      "unlabelled samples (the teachers alone give the targets of the unlabelled)")
     if test_source is not None:
         notes.append(f"test scores on {test_from} ({len(test)} labelled samples); split.test is not used")
-    return Dataset(train, val, test, source.sample_shape, h.hexdigest(), hidden, notes, source.table, test_from)
+    test_field = next(iter(getattr(type(settings), "test_fields", {}).values()), "test_file")
+    return Dataset(train, val, test, source.sample_shape, h.hexdigest(), hidden, notes, source.table, test_from,
+                   test_field)
 
 
 def _test_source(settings, classes: list[str], source: Source, cache_dir=None) -> tuple[Source | None, str | None]:

@@ -54,6 +54,11 @@ def _one_thread(_worker: int) -> None:
     torch.set_num_threads(1)
 
 
+def _as_is(batch):
+    """The batch `__getitems__` made (module-level: a spawned worker must be able to import it)."""
+    return batch
+
+
 class Feed:
     """One part's batches on `device`: `batches(order)` for training (shuffled, this rank's share
     of each global batch), `in_order()` for evaluation."""
@@ -112,7 +117,7 @@ class Feed:
             return
         pin = self.device.type == "cuda"
         loader = torch.utils.data.DataLoader(
-            _Reader(self.part), batch_sampler=cuts, num_workers=self.workers, collate_fn=lambda b: b,
+            _Reader(self.part), batch_sampler=cuts, num_workers=self.workers, collate_fn=_as_is,
             pin_memory=pin, prefetch_factor=PREFETCH if self.workers else None,
             worker_init_fn=_one_thread if self.workers else None)
         it = iter(loader)

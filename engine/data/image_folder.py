@@ -104,6 +104,13 @@ def open_folder(src: FolderData, classes: list[str], cache_dir: Path | None = No
         notes.append(f"{root}: {what}, read at {src.size[0]}×{src.size[1]} "
                      f"({'RGB' if src.channels == 3 else 'grey'}, {src.resize})"
                      + (f"; {others} left alone" if ignored else ""))
+    if labelled_any:
+        present = {c for c in labels if c >= 0}
+        missing = [c for i, c in enumerate(classes) if i not in present]
+        if missing:
+            notes.append(f"no images of {len(missing)} of the spec's classes ({', '.join(missing[:8])}"
+                         f"{', …' if len(missing) > 8 else ''}): only the teachers teach them, and no "
+                         "score measures them")
     if not paths:
         raise InputError.one("data.path", f"none of the images in {src.path} can be read",
                              "check the files: they are all damaged or not images")

@@ -3,8 +3,8 @@ app shows on a data node (engine/scan_folder.py): one subfolder per class (label
 images directly in a folder (unlabelled), read with Pillow.
 
 - **Listing** (`list_images`): the images (JPEG, PNG, WebP, BMP, any case) of a folder, sorted
-  by path; files of other kinds are counted and left alone; hidden files and folders are skipped,
-  linked folders are not followed.
+  by path; files of other kinds are counted and left alone; hidden files and folders are skipped;
+  linked folders are followed (a class folder may be a link), each real folder once (no loops).
 - **Decoding** (`decode`): EXIF orientation honoured; grey, palette and RGBA converted to RGB
   (transparency dropped) or to grey; scaled (JPEGs decoded at a reduced scale first, which is
   much faster) and centre-cropped, or stretched, to `size`; uint8 [C, H, W], 0–255, as the data.
@@ -81,13 +81,12 @@ def list_images(root: Path, where: str, progress: Callable[[int], None] | None =
     for entry in _entries(root, where):
         if entry.name.startswith("."):
             continue
-        if entry.is_dir(follow_symlinks=False):
+        if _is_dir(entry):
             subfolders.append(entry)
-        elif entry.is_file():
-            if _is_image(entry.name):
-                top.append(entry)
-            else:
-                _ignored(listing, entry.name)
+        elif entry.is_file() and _is_image(entry.name):
+            top.append(entry)
+        else:  # another kind of file, or a link to nothing
+            _ignored(listing, entry.name)
 
     def add(entry: os.DirEntry, cls: str | None) -> None:
         try:
@@ -104,9 +103,10 @@ def list_images(root: Path, where: str, progress: Callable[[int], None] | None =
             raise Cancelled()
 
     in_classes = 0
+    seen: set[tuple[int, int]] = {_identity(root)}
     for folder in sorted(subfolders, key=lambda e: e.name):
         before = len(listing.files)
-        for entry in _walk(Path(folder.path), where, listing):
+        for entry in _walk(Path(folder.path), where, listing, seen):
             add(entry, folder.name)
         in_classes += len(listing.files) - before
     if top and in_classes:
@@ -142,19 +142,37 @@ def _entries(folder: Path, where: str) -> list[os.DirEntry]:
                              "check that it exists and that you may read it") from None
 
 
-def _walk(folder: Path, where: str, listing: Listing):
-    """The image files under `folder`, sorted, depth first (linked folders not followed)."""
-    entries = sorted(_entries(folder, where), key=lambda e: e.name)
-    for entry in entries:
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()  # a link to a folder too
+    except OSError:
+        return False
+
+
+def _identity(folder: Path) -> tuple[int, int]:
+    st = os.stat(folder)
+    return st.st_dev, st.st_ino
+
+
+def _walk(folder: Path, where: str, listing: Listing, seen: set[tuple[int, int]]):
+    """The image files under `folder`, sorted, depth first; each real folder once, however many
+    links lead to it (so a link loop ends)."""
+    try:
+        identity = _identity(folder)
+    except OSError:
+        return
+    if identity in seen:
+        return
+    seen.add(identity)
+    for entry in sorted(_entries(folder, where), key=lambda e: e.name):
         if entry.name.startswith("."):
             continue
-        if entry.is_dir(follow_symlinks=False):
-            yield from _walk(Path(entry.path), where, listing)
-        elif entry.is_file():
-            if _is_image(entry.name):
-                yield entry
-            else:
-                _ignored(listing, entry.name)
+        if _is_dir(entry):
+            yield from _walk(Path(entry.path), where, listing, seen)
+        elif entry.is_file() and _is_image(entry.name):
+            yield entry
+        else:
+            _ignored(listing, entry.name)
 
 
 def fingerprint(listing: Listing) -> str:
@@ -177,7 +195,12 @@ def fingerprint(listing: Listing) -> str:
 
 
 class BadImage(Exception):
-    """An image that cannot be used; the message says why."""
+    """An image that cannot be used; the message says why. `lasting`: false when the cause may
+    pass (no permission, an I/O error, too many open files), so it is not remembered."""
+
+    def __init__(self, message: str, lasting: bool = True):
+        super().__init__(message)
+        self.lasting = lasting
 
 
 def decode(path: Path, size: tuple[int, int], resize: str = "crop", channels: int = 3) -> np.ndarray:
@@ -211,21 +234,26 @@ def decode(path: Path, size: tuple[int, int], resize: str = "crop", channels: in
     except UnidentifiedImageError:
         raise BadImage("is not an image Pillow can read (damaged, or another format under an image "
                        "name)") from None
-    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError,
+    except OSError as exc:
+        if exc.errno is not None:  # the file system said no: the image may be fine
+            raise BadImage(f"cannot be read ({exc.strerror or exc})", lasting=False) from None
+        said = str(exc).splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise BadImage(f"cannot be decoded ({said})") from None
+    except (ValueError, SyntaxError, EOFError, Image.DecompressionBombError,
             Image.DecompressionBombWarning, MemoryError) as exc:
         said = str(exc).splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise BadImage(f"cannot be decoded ({said})") from None
     return array[None] if array.ndim == 2 else np.ascontiguousarray(array.transpose(2, 0, 1))
 
 
-def _check_chunk(args) -> list[tuple[int, str]]:
+def _check_chunk(args) -> list[tuple[int, str, bool]]:
     root, files, start, size, resize, channels = args
     bad = []
     for i, name in enumerate(files):
         try:
             decode(Path(root) / name, size, resize, channels)
         except BadImage as exc:
-            bad.append((start + i, str(exc)))
+            bad.append((start + i, str(exc), exc.lasting))
     return bad
 
 
@@ -239,7 +267,11 @@ def check_images(listing: Listing, settings: FolderData, workers: int, cache: Pa
                  fp: str) -> list[tuple[str, str]]:
     """(relative path, why) of every image that cannot be decoded; from the cache when this
     folder (same fingerprint) was checked before."""
-    key = cache / f"{fp[:40]}.json" if cache else None
+    import PIL
+
+    settings_key = hashlib.sha256(repr((fp, settings.size, settings.resize, settings.channels,
+                                        PIL.__version__)).encode()).hexdigest()
+    key = cache / f"{settings_key[:40]}.json" if cache else None
     if key is not None and key.is_file():
         try:
             bad = json.loads(key.read_text(encoding="utf-8"))
@@ -260,8 +292,8 @@ def check_images(listing: Listing, settings: FolderData, workers: int, cache: Pa
             found = [b for part in pool.map(_check_chunk, chunks) for b in part]
     else:
         found = [b for chunk in chunks for b in _check_chunk(chunk)]
-    bad = [(listing.files[i], why) for i, why in sorted(found)]
-    if key is not None:
+    bad = [(listing.files[i], why) for i, why, _ in sorted(found)]
+    if key is not None and all(lasting for _, _, lasting in found):  # a passing cause is checked again
         from engine.atomic_io import atomic_write_text
 
         try:

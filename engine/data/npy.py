@@ -109,4 +109,22 @@ def open_npy(src: NpyData, classes: list[str]) -> NpySource:
             raise InputError.one("data.labels", f"{len(labels)} labels for {len(x)} samples",
                                  "give one label per sample, in the same order")
         y = labels_to_indices(np.asarray(labels).reshape(-1), classes, "data.labels")
+    if np.issubdtype(x.dtype, np.floating):
+        _check_finite(x, src.path.name)
     return NpySource(src.path, x, nhwc, y, notes)
+
+
+def _check_finite(x: np.ndarray, name: str, chunk_bytes: int = 64 * 2**20) -> None:
+    """NaN or infinite values refuse the data, the rows named (read in chunks: the file may not
+    fit in memory)."""
+    rows = max(1, chunk_bytes // max(1, x[0].nbytes))
+    bad_rows: list[int] = []
+    count = 0
+    for start in range(0, len(x), rows):
+        bad = ~np.isfinite(np.asarray(x[start:start + rows]))
+        if bad.any():
+            count += int(bad.sum())
+            bad_rows += (np.flatnonzero(bad.reshape(len(bad), -1).any(axis=1)) + start).tolist()[:20]
+    if count:
+        raise InputError.one("data.path", f"{name}: {count} values are NaN or infinite (first in samples "
+                             f"{', '.join(map(str, bad_rows[:5]))})", "clean or drop those samples before training")

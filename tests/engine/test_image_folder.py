@@ -254,3 +254,106 @@ def test_a_stopped_streamed_run_resumes_to_the_same_weights(tmp_path):
     a = load_file(str(tmp_path / "whole" / "student.safetensors"))
     b = load_file(str(tmp_path / "parts" / "student.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_linked_class_folders_are_read_once_each_and_loops_end(tmp_path):
+    root = digit_folders(tmp_path / "real", 40, 0, 0)
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    for c in CLASSES:  # a data set assembled from links, one of them a loop back to the top
+        (linked / c).symlink_to(root / "labelled" / c, target_is_directory=True)
+    (root / "labelled" / "3" / "loop").symlink_to(linked, target_is_directory=True)
+    data = load_dataset(parse_spec(folder_spec(root, path=str(linked), split={"val": 0.0, "test": 0.0})), None)
+    assert len(data.train) == 40 and sorted(set(data.train.y.tolist())) == list(range(10))
+
+
+def test_a_class_without_images_is_said(tmp_path):
+    root = digit_folders(tmp_path, 40, 0, 0)
+    import shutil
+
+    shutil.rmtree(root / "labelled" / "9")
+    data = load_dataset(parse_spec(folder_spec(root)), None)
+    assert any("no images of 1 of the spec's classes (9)" in n for n in data.notes)
+
+
+def test_a_passing_read_failure_is_not_remembered(tmp_path, monkeypatch):
+    root = digit_folders(tmp_path, 20, 0, 0)
+    real = folder_images.decode
+
+    def flaky(path, *a, **k):
+        if path.name.startswith("00003"):
+            raise folder_images.BadImage("cannot be read (Permission denied)", lasting=False)
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(folder_images, "decode", flaky)
+    data = load_dataset(parse_spec(folder_spec(root)), tmp_path / "cache")
+    assert any("Permission denied" in n for n in data.notes)
+    assert not list((tmp_path / "cache" / "image-checks").glob("*.json"))  # checked again next time
+    monkeypatch.setattr(folder_images, "decode", real)
+    data = load_dataset(parse_spec(folder_spec(root)), tmp_path / "cache")
+    assert not any("skipped" in n for n in data.notes)
+
+
+def test_augmentation_keeps_float_data_unclamped_and_uint8_in_range(tmp_path):
+    from engine.train import augmenter
+
+    x = np.random.default_rng(0).normal(0, 2, size=(40, 3, 8, 8)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    spec = {"schema_version": 1, "name": "f", "classes": ["a", "b"], "strategy": {"hard_label_weight": 1.0},
+            "data": {"format": "npy", "path": str(tmp_path / "x.npy")}, "training": {"augment": {}}}
+    data = load_dataset(parse_spec(spec))
+    assert augmenter(parse_spec(spec), data).value_range is None  # normalised floats: negatives kept
+    root = digit_folders(tmp_path, 20, 0, 0)
+    folder = {**folder_spec(root), "training": {"augment": {}}}
+    assert augmenter(parse_spec(folder), load_dataset(parse_spec(folder))).value_range == (0.0, 255.0)
+
+
+def test_hints_are_refused_for_streamed_data(tmp_path):
+    from engine.preflight import prepare
+
+    root = digit_folders(tmp_path, 60, 0, 0)
+    spec = folder_spec(root)
+    spec["strategy"] = {"hints": [{"teacher": "low", "teacher_layer": "x", "student_layer": "body.2"}]}
+    with pytest.raises(InputError, match="streamed from disk"):
+        prepare(parse_spec(spec), 1)
+
+
+def test_stale_temp_files_of_a_killed_pass_are_removed(tmp_path):
+    from engine.teacher_cache import _remove_stale
+
+    (tmp_path / "abc.tmp-999999999.npy").write_bytes(b"x")
+    (tmp_path / "abc.npy").write_bytes(b"x")
+    import os
+
+    (tmp_path / f"def.tmp-{os.getpid()}.npy").write_bytes(b"x")  # a live process's: kept
+    _remove_stale(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["abc.npy", f"def.tmp-{os.getpid()}.npy"]
+
+
+@pytest.mark.slow
+def test_streaming_works_when_workers_are_spawned(tmp_path):
+    """macOS and Windows start worker processes by spawning them: what they are given must be
+    importable, not a local function."""
+    import subprocess
+    import sys
+
+    root = digit_folders(tmp_path, 40, 0, 0)
+    script = tmp_path / "spawned.py"
+    script.write_text(f"""
+import multiprocessing, sys
+sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+if __name__ == "__main__":
+    multiprocessing.set_start_method("spawn")
+    import torch
+    from engine.data import load_dataset
+    from engine.data.feed import Feed
+    from engine.spec import parse_spec
+    spec = {json.dumps(folder_spec(root, split={"val": 0.0, "test": 0.0}))!r}
+    import json
+    data = load_dataset(parse_spec(json.loads(spec)), None)
+    got = list(Feed(data.train, torch.device("cpu"), 16, 1).in_order())
+    print(sum(len(x) for _, x in got))
+""")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "40"

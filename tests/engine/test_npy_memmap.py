@@ -69,3 +69,14 @@ def test_a_run_trains_from_a_memory_mapped_array(tmp_path):
     events = parse_events(done.stdout)
     assert any("streamed from disk" in e.get("message", "") for e in events if e["event"] == "log")
     assert next(e for e in events if e["event"] == "finished")["final"]["test/acc"] > 0.6
+
+
+def test_nan_in_float_samples_is_refused_with_the_rows(tmp_path):
+    x = np.zeros((50, 4), dtype=np.float32)
+    x[7, 2] = np.nan
+    x[31, 0] = np.inf
+    np.save(tmp_path / "x.npy", x)
+    spec = {"schema_version": 1, "name": "n", "classes": ["a", "b"], "strategy": {"hard_label_weight": 1.0},
+            "data": {"format": "npy", "path": str(tmp_path / "x.npy")}}
+    with pytest.raises(InputError, match=r"2 values are NaN or infinite \(first in samples 7, 31\)"):
+        load_dataset(parse_spec(spec))
