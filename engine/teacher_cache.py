@@ -73,12 +73,13 @@ def _save(tmp: Path, array: np.ndarray) -> None:
 
 
 def streamed_outputs(teachers: list, samples, folder: Path | None, workers: int,
-                     batch_size: int = 256, transform=None) -> list[tuple[np.ndarray, bool]]:
+                     batch_size: int = 256, transform=None, on_batch=None) -> list[tuple[np.ndarray, bool]]:
     """(outputs, from the cache) of each teacher on streamed samples (engine/data/source.py
     Samples): the cached ones memory-mapped, the others computed in one pass over the samples
     and written row by row into memory-mapped files (in memory only without a cache folder).
     `transform(positions, batch)`: what the teachers see of each batch (an augmented view); its
-    `key` names it in the cache."""
+    `key` names it in the cache. `on_batch(done, total)`: after each batch (progress; it may
+    raise to stop the pass, whose temp files are then removed)."""
     import os
 
     import torch
@@ -118,6 +119,8 @@ def streamed_outputs(teachers: list, samples, folder: Path | None, workers: int,
             start = int(pos[0])
             for i in missing:
                 outs[i][start:start + len(rows)] = teachers[i].predict(rows)
+            if on_batch is not None:
+                on_batch(start + len(rows), n)
         for i in missing:
             if i in tmp:
                 outs[i].flush()

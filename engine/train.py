@@ -308,7 +308,18 @@ def teacher_targets(job: Job, y_train: torch.Tensor | None, augment: Augmenter |
         emit.emit("teacher_outputs", teacher=name, cache="hit" if hit else "miss",
                   message=f"teacher '{name}': outputs " + ("read from the cache" if hit else "computed and cached"))
 
-    targets = TeacherTargets(spec, job.teachers, job.device, job.cache_dir, cache_report, workers_for(spec.data))
+    said = [0.0]
+
+    def streamed_pass(done: int, total: int) -> None:
+        """A pass over streamed data takes minutes: say how far it is, and stop when asked."""
+        if job.control.stop_requested:
+            raise StopRequested()
+        if done == total or time.monotonic() - said[0] > 5:
+            said[0] = time.monotonic()
+            emit.log(f"teacher outputs: {done:,} of {total:,} samples")
+
+    targets = TeacherTargets(spec, job.teachers, job.device, job.cache_dir, cache_report, workers_for(spec.data),
+                             streamed_pass)
     warning = unlabeled_groups_warning(spec, data.labeled)
     if warning:
         emit.log(warning, "warning")

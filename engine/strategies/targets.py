@@ -87,9 +87,11 @@ class TeacherTargets:
     earlier run computed them) or for each batch (live), and for an unlabelled validation split."""
 
     def __init__(self, spec: PipelineSpec, teachers: list, device: torch.device, cache_dir: Path | None,
-                 report: Callable[[str, bool], None], workers: int = 0):
+                 report: Callable[[str, bool], None], workers: int = 0,
+                 on_batch: Callable[[int, int], None] | None = None):
         self.spec, self.teachers, self.device, self.cache_dir = spec, teachers, device, cache_dir
         self.workers = workers  # processes decoding streamed samples for the teachers' pass
+        self.on_batch = on_batch  # (done, total) during a streamed pass: progress, and a stop
         self.report = report  # (teacher name, whether its outputs came from the cache)
         self.indices = [torch.from_numpy(t.student_index).to(device) for t in teachers]
         self.calibrator = None
@@ -106,7 +108,8 @@ class TeacherTargets:
         if isinstance(x, Samples):  # one streamed pass for all the teachers not cached
             out = []
             for t, (values, hit) in zip(self.teachers, streamed_outputs(self.teachers, x, self.cache_dir,
-                                                                       self.workers, transform=transform)):
+                                                                       self.workers, transform=transform,
+                                                                       on_batch=self.on_batch)):
                 out.append(torch.from_numpy(np.array(values)).to(self.device))
                 if self.cache_dir is not None:
                     self.report(t.name, hit)

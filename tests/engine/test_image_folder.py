@@ -357,3 +357,19 @@ if __name__ == "__main__":
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "40"
+
+
+@pytest.mark.slow
+def test_stop_during_the_teachers_pass_stops_there_and_leaves_no_temp_files(tmp_path):
+    from tests.helpers import start_engine, wait_for
+
+    root = digit_folders(tmp_path, 900, 0, 0)
+    path, db = write_spec(tmp_path, folder_spec(root, workers=1)), tmp_path / "store" / "runs.sqlite"
+    proc = start_engine(path, tmp_path / "run", db)
+    wait_for(proc, "started", 1)
+    proc.stdin.write("stop\n")  # the pass over the folder starts now, 256 images a batch
+    proc.stdin.flush()
+    rest = parse_events(proc.stdout.read())
+    assert proc.wait(timeout=120) == 3 and rest[-1]["status"] == "stopped"
+    assert not [e for e in rest if e["event"] in ("checkpoint", "teacher_outputs")]  # stopped in the pass
+    assert not list((db.parent / "cache" / "teacher-outputs").glob("*"))
