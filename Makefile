@@ -15,7 +15,7 @@ demo: setup
 	fi
 
 test: setup lint
-	QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest -q
+	QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest -q --durations=25
 
 # ruff (style and likely bugs) and the import contracts in pyproject.toml (DESIGN.md's layers)
 lint: setup

@@ -42,10 +42,12 @@ def summary(node: Node) -> list[str]:
         fractions = [split.get("val"), split.get("test")]
         shown = all(isinstance(f, (int, float)) and not isinstance(f, bool) for f in fractions)
         tests = [values.get(f) for f in member.test_fields.values() if values.get(f)]
-        test = f"test {base_name(tests[0])}" if tests else f"test {fractions[1]:g}" if shown else ""
+        folder = is_folder_node(node)
+        test = (f"test {'folder ' if folder else ''}{base_name(tests[0])}" if tests
+                else f"test {fractions[1]:g}" if shown else "")
         second = " · ".join(([f"split val {fractions[0]:g}"] if shown else []) + ([test] if test else [])
                             + ([] if values.get("use_labels", True) else ["no labels"]))
-        scan = scan_words(info) if is_folder_node(node) else ""
+        scan = scan_words(info) if folder else ""
         return [card_line(member, p), second, *([scan] if scan else [])]
     if node.kind == "teacher":
         classes = p.get("classes") or []
