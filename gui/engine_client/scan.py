@@ -8,6 +8,7 @@ for the same key ends the one before; `cancel` kills it.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import shiboken6
@@ -66,8 +67,19 @@ class FolderScanner(QObject):
         if scan is None:
             return
         scan.cancelled = True
-        if scan.proc is not None and scan.proc.state() != QProcess.NotRunning:
-            scan.proc.kill()
+        proc, scan.proc = scan.proc, None
+        if proc is not None and shiboken6.isValid(proc):
+            # nothing of a cancelled scan may call back later (the window may be gone by then):
+            # its signals are cut, the killed child reaped (milliseconds after SIGKILL), the
+            # process object deleted by the event loop
+            for signal in (proc.readyReadStandardOutput, proc.readyReadStandardError, proc.finished,
+                           proc.errorOccurred):
+                with contextlib.suppress(RuntimeError, TypeError):
+                    signal.disconnect()
+            if proc.state() != QProcess.NotRunning:
+                proc.kill()
+                proc.waitForFinished(2000)
+            proc.deleteLater()
         self.busyChanged.emit(self.busy)
         if not quiet:
             self.cancelled.emit(key, scan.folder)

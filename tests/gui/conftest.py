@@ -30,6 +30,7 @@ def window(qtbot, settings, tmp_path):
     for proc in win.model_inspector.findChildren(QProcess):
         proc.kill()
     qtbot.waitUntil(lambda: win.model_inspector.busy == 0, timeout=30000)
+    win.folder_scans.scanner.cancel_all()  # folder scans: killed and reaped, nothing calls back later
     if win.runner.running:
         win.runner.engine.kill()
         qtbot.waitUntil(lambda: not win.runner.running, timeout=30000)
