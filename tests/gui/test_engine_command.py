@@ -94,6 +94,9 @@ def test_a_frozen_app_reads_a_model_through_its_own_executable(qtbot, monkeypatc
     assert error is None and info["format"] == "onnx"
     calls = log.read_text().splitlines()  # another window's background `devices` query may land here too
     assert f"--engine inspect --json {TEACHER}" in calls and all(c.startswith("--engine ") for c in calls)
+    # the finished process's deferred deletion and queued signals are handled while the inspector
+    # (owned by Python, no parent) still exists, not after the test dropped it
+    qtbot.wait(200)
 
 
 def _calls(path: Path, name: str) -> list[int]:

@@ -37,7 +37,9 @@ def hostile_folder(tmp_path):
 def run_from_app(qtbot, args, processes=1):
     proc = start_engine(None, args, processes=processes)
     qtbot.waitUntil(lambda: proc.state() == QProcess.NotRunning, timeout=120000)
-    return proc.exitCode(), bytes(proc.readAllStandardOutput()).decode(), bytes(proc.readAllStandardError()).decode()
+    answer = proc.exitCode(), bytes(proc.readAllStandardOutput()).decode(), bytes(proc.readAllStandardError()).decode()
+    qtbot.wait(200)  # its queued signals are handled while the process object (no parent) still exists
+    return answer
 
 
 def test_the_apps_engine_child_ignores_an_engine_folder_in_the_working_directory(qtbot, tmp_path, monkeypatch):
