@@ -33,7 +33,7 @@ class _Reader(torch.utils.data.Dataset):
     """What a worker runs: one whole batch per call (`__getitems__`), positions in the part."""
 
     def __init__(self, part: Part):
-        self.samples, self.labels = part.x, part.y
+        self.samples = part.x
 
     def __len__(self) -> int:
         return len(self.samples)
