@@ -206,6 +206,21 @@ DataSource = Annotated[BuiltinData | NpzData | NpyData | CsvData | IdxData | Fol
 # ── models ───────────────────────────────────────────────────────────────────────────────
 
 
+class ArchSize(BaseModel):
+    """What an architecture costs for one sample shape, worked out without torch (the app shows
+    it as the user types): `parameters`, exact; `activations`, the values kept for the backward
+    pass per sample (an estimate within about a third of what torch keeps)."""
+
+    parameters: int
+    activations: int
+
+
+def training_memory(size: ArchSize, batch_size: int, activation_bytes: int) -> int:
+    """Bytes to train: the weights, their gradients and AdamW's two moments (fp32, 16 bytes a
+    parameter), plus one batch's kept activations (2 bytes each under bf16/fp16, 4 in fp32)."""
+    return 16 * size.parameters + batch_size * size.activations * activation_bytes
+
+
 class MlpArch(_Strict):
     """A multi-layer perceptron on the flattened input."""
 
@@ -213,8 +228,11 @@ class MlpArch(_Strict):
     # of one sample it takes (None: any), with `takes` saying so in words; `card`, the size on
     # the node card (str.format over the fields); `growable`, whether a student can grow from a
     # teacher of this architecture (Net2Net). The engine reads `sample_ranks` and `takes` too.
+    # Every architecture also has `size(sample_shape, n_classes) -> ArchSize`, and `large`: a
+    # student the engine compiles and runs in bf16 on a GPU by default.
     sample_ranks: ClassVar[tuple[int, ...] | None] = None
     growable: ClassVar[bool] = True
+    large: ClassVar[bool] = False
     takes: ClassVar[str] = "samples of any shape (flattened)"
     card: ClassVar[str] = "{width}×{depth}"
 
@@ -229,6 +247,7 @@ class CnnArch(_Strict):
 
     sample_ranks: ClassVar[tuple[int, ...] | None] = (3,)
     growable: ClassVar[bool] = False
+    large: ClassVar[bool] = False
     takes: ClassVar[str] = "image data [C, H, W]"
     card: ClassVar[str] = "{channels}ch×{depth}"
 
@@ -238,7 +257,88 @@ class CnnArch(_Strict):
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of units dropped in training")
 
 
-Architecture = Annotated[MlpArch | CnnArch, Field(discriminator="kind")]
+class ResNetArch(_Strict):
+    """A residual network (He et al., "Deep Residual Learning for Image Recognition", CVPR 2016):
+    basic blocks for depths 18 and 34, bottleneck blocks for 50; four stages whose channels
+    double as the map halves; global average pooling, then the head."""
+
+    sample_ranks: ClassVar[tuple[int, ...] | None] = (3,)
+    growable: ClassVar[bool] = True
+    large: ClassVar[bool] = True
+    takes: ClassVar[str] = "image data [C, H, W]"
+    card: ClassVar[str] = "{depth} ×{width}"
+
+    kind: Literal["resnet"] = "resnet"
+    depth: Literal[18, 34, 50] = Field(18, description="18 or 34: basic blocks; 50: bottleneck blocks")
+    width: float = Field(1.0, ge=0.125, le=8.0, description="width multiplier: the first stage "
+                         "has 64 × width channels (0.25: a quarter of ResNet-18's)")
+    stem: Literal["auto", "small", "imagenet"] = Field(
+        "auto", description="small: one 3×3 convolution at full resolution (images of 28–64 px); "
+        "imagenet: a 7×7 stride-2 convolution and max pooling (224 px); auto: small up to 64 px")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of features dropped before the head")
+
+
+class VitArch(_Strict):
+    """A vision transformer (Dosovitskiy et al., "An Image is Worth 16x16 Words", ICLR 2021):
+    the image cut into patches, each a token; pre-norm transformer blocks; a class token (or the
+    mean of the tokens) read by the head."""
+
+    sample_ranks: ClassVar[tuple[int, ...] | None] = (3,)
+    growable: ClassVar[bool] = False
+    large: ClassVar[bool] = True
+    takes: ClassVar[str] = "image data [C, H, W] whose sides the patch size divides"
+    card: ClassVar[str] = "{dim}×{depth} p{patch}"
+
+    kind: Literal["vit"] = "vit"
+    patch: int = Field(4, ge=1, le=64, description="patch side in pixels; it must divide the image's sides")
+    dim: int = Field(192, ge=8, le=8192, description="width of each token")
+    depth: int = Field(6, ge=1, le=64, description="transformer blocks")
+    heads: int = Field(3, ge=1, le=128, description="attention heads; they must divide dim")
+    mlp_ratio: float = Field(4.0, ge=0.25, le=16.0, description="hidden width of each block's MLP, as a multiple of dim")
+    pooling: Literal["cls", "mean"] = Field("cls", description="cls: the head reads a class token; mean: the mean of the tokens")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout in the blocks")
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> VitArch:
+        if self.dim % self.heads:
+            raise ValueError(f"dim {self.dim} is not a multiple of heads {self.heads}; each head "
+                             "takes dim / heads values")
+        return self
+
+
+class TransformerArch(_Strict):
+    """A transformer encoder over token ids (Vaswani et al., 2017; BERT's encoder, Devlin et al.,
+    2019): token and position embeddings, pre-norm blocks, padding masked out of attention and
+    pooling. Samples are token ids [L], padded with `pad_id`."""
+
+    sample_ranks: ClassVar[tuple[int, ...] | None] = (1,)
+    growable: ClassVar[bool] = False
+    large: ClassVar[bool] = True
+    takes: ClassVar[str] = "token ids [L] (whole numbers below vocab_size)"
+    card: ClassVar[str] = "{dim}×{depth} v{vocab_size}"
+
+    kind: Literal["transformer"] = "transformer"
+    vocab_size: int = Field(8192, ge=2, le=1 << 22, description="token ids the embedding holds; every id in the data is below it")
+    max_length: int = Field(512, ge=1, le=1 << 16, description="the longest sequence (position embeddings)")
+    pad_id: int = Field(0, ge=0, description="the id of padding, ignored by attention and pooling")
+    dim: int = Field(256, ge=8, le=8192, description="width of each token")
+    depth: int = Field(4, ge=1, le=64, description="transformer blocks")
+    heads: int = Field(4, ge=1, le=128, description="attention heads; they must divide dim")
+    mlp_ratio: float = Field(4.0, ge=0.25, le=16.0, description="hidden width of each block's MLP, as a multiple of dim")
+    pooling: Literal["cls", "mean"] = Field("mean", description="mean: the mean of the non-padding tokens; cls: the first token")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout in the blocks")
+
+    @model_validator(mode="after")
+    def _fits(self) -> TransformerArch:
+        if self.dim % self.heads:
+            raise ValueError(f"dim {self.dim} is not a multiple of heads {self.heads}; each head "
+                             "takes dim / heads values")
+        if self.pad_id >= self.vocab_size:
+            raise ValueError(f"pad_id {self.pad_id} is not below vocab_size {self.vocab_size}")
+        return self
+
+
+Architecture = Annotated[MlpArch | CnnArch | ResNetArch | VitArch | TransformerArch, Field(discriminator="kind")]
 
 
 class TeacherInput(_Strict):
@@ -541,8 +641,17 @@ class TrainingSpec(_Strict):
     )
     checkpoint_every_epochs: int = Field(1, ge=1, description="a resumable checkpoint every so "
                                          "many epochs")
-    compile: bool = Field(False, description="torch.compile the student's training step: faster "
-                          "steps after a compile of tens of seconds (needs a C++ compiler on the CPU)")
+    compile: bool | None = Field(None, description="torch.compile the student's training step: "
+                                 "faster steps after a compile of tens of seconds (needs a C++ "
+                                 "compiler on the CPU); none: on for large students (resnet, vit, "
+                                 "transformer) on a GPU. A step that fails to compile runs uncompiled, "
+                                 "and the log says so")
+    accumulate: int = Field(1, ge=1, le=1024, description="gradient accumulation: each batch is cut into "
+                            "this many parts, each run forward and backward alone, then one optimiser "
+                            "step: the memory of one part, the step of the whole batch")
+    activation_checkpointing: bool = Field(False, description="keep only each block's input and "
+                                           "recompute the rest in the backward pass: less memory "
+                                           "for about a third more compute (large students)")
     teacher_outputs: Literal["cache", "live"] = Field(
         "cache", description="cache: each teacher runs once over the data, its outputs kept on "
         "disk and reused by later runs with the same teacher and data; live: every teacher runs "

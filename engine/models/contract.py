@@ -60,6 +60,11 @@ class Student(nn.Module):
         """A fresh (untrained) student of this architecture with other hidden widths."""
         return type(self)(self.sample_shape, self.n_classes, self.arch, widths)
 
+    def blocks(self) -> list[nn.Module]:
+        """The repeated blocks (residual or transformer blocks) whose activations
+        `training.activation_checkpointing` recomputes in the backward pass; none: not offered."""
+        return []
+
     def prunable_layers(self) -> list[nn.Module]:
         """The layers of `body` whose output units structured pruning may remove, in order;
         each is followed only by layers that keep its units (activations, pooling, BatchNorm)
