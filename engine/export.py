@@ -311,10 +311,17 @@ def _quantize(fp32: Path, int8: Path, step: QuantizeStep, train_x: np.ndarray, o
 
         # per-channel weight scales where they pay (conv filters differ a lot); per tensor for
         # fully connected layers keeps the file small (a scale per unit costs 4 bytes + bias)
-        convs = any(n.op_type == "Conv" for n in onnx.load(str(prepared)).graph.node)
+        ops = {n.op_type for n in onnx.load(str(prepared)).graph.node}
+        convs = "Conv" in ops
+        # attention (ViT, transformer): only the layers with weights (Conv, MatMul, Gemm) get
+        # int8; LayerNorm, Softmax, the padding mask (Where, −inf) and the embeddings' Gather
+        # stay fp32 — QDQ around them costs more accuracy (a masked transformer falls to
+        # chance) than it saves time
+        attention = {"Softmax", "LayerNormalization"} & ops
+        only = {"op_types_to_quantize": ["Conv", "MatMul", "Gemm"]} if attention else {}
         atomic_write(int8, lambda tmp: quantize_static(
             str(prepared), str(tmp), Samples(), quant_format=QuantFormat.QDQ, per_channel=convs,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8))
+            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, **only))
     finally:
         prepared.unlink(missing_ok=True)
 

@@ -323,7 +323,7 @@ MAX_WIDTH = 65536  # units or channels of one layer (the spec's widest)
 def pruned_widths(path: Path, where: str = "RUN_DIR") -> list[int] | None:
     """A student saved after structured pruning records its hidden widths in the metadata: at
     most MAX_WIDTHS of them, each at most MAX_WIDTH, and each the size of a tensor dimension in
-    the file (the model built from them must hold what the file holds; `fit_weights` checks that
+    the file or a divisor of one (attention heads) (the model built from them must hold what the file holds; `fit_weights` checks that
     on the meta device before anything is allocated)."""
     header = read_safetensors_header(path, where)
     raw = header.get("__metadata__", {}).get("widths")
@@ -341,7 +341,9 @@ def pruned_widths(path: Path, where: str = "RUN_DIR") -> list[int] | None:
                              "give the student.safetensors a run saved, or remove 'widths' from its "
                              "metadata", "corrupt_model")
     dims = {d for info in header.values() if isinstance(info, dict) for d in info.get("shape", ())}
-    absent = [w for w in widths if w not in dims]
+    # a width is a tensor's dimension, or divides one: an attention block's head count (its
+    # q/k/v rows are 3 · heads · head_dim)
+    absent = [w for w in widths if not any(d % w == 0 for d in dims if isinstance(d, int) and d >= w)]
     if absent:
         raise InputError.one(where, f"{path.name} records hidden width {absent[0]} in its metadata, "
                              "but none of its tensors has that size (damaged or forged metadata)",

@@ -215,6 +215,32 @@ class ArchSize(BaseModel):
     activations: int
 
 
+def mlp_width(dim: int, mlp_ratio: float) -> int:
+    """Hidden units of each transformer block's MLP (ViT and token transformer), unpruned."""
+    return max(1, round(dim * mlp_ratio))
+
+
+def _transformer_size(tokens: int, dim: int, depth: int, heads: int, mlp_ratio: float,
+                      dropout: float, n_classes: int, embedding_params: int,
+                      input_values: int) -> ArchSize:
+    """Parameters and kept activations of `depth` pre-norm blocks over `tokens` tokens, plus
+    the embedding's parameters and the values its input step keeps. Each block keeps: its
+    LayerNorms' inputs (2·T·D, and 2·T statistics each), the q/k/v input and q, k, v (4·T·D),
+    the attention output, its copy into the projection and the MLP input (3·T·D), the GELU
+    input and the fc2 input (2·T·hidden) and the attention's log-sum-exp (heads·T); dropout
+    adds its masks and the attention probabilities."""
+    hidden = mlp_width(dim, mlp_ratio)
+    block_params = 2 * dim + (dim * 3 * dim + 3 * dim) + (dim * dim + dim) + 2 * dim \
+        + (dim * hidden + hidden) + (hidden * dim + dim)
+    parameters = embedding_params + depth * block_params + 2 * dim + dim * n_classes + n_classes
+    t, d = tokens, dim
+    per_block = 9 * t * d + 2 * t * hidden + 4 * t + heads * t
+    if dropout:
+        per_block += 2 * heads * t * t + 2 * t * d + t * hidden
+    activations = input_values + depth * per_block + t * d + 2 * t + d
+    return ArchSize(parameters=parameters, activations=activations)
+
+
 def training_memory(size: ArchSize, batch_size: int, activation_bytes: int) -> int:
     """Bytes to train: the weights, their gradients and AdamW's two moments (fp32, 16 bytes a
     parameter), plus one batch's kept activations (2 bytes each under bf16/fp16, 4 in fp32)."""
@@ -305,6 +331,14 @@ class VitArch(_Strict):
                              "takes dim / heads values")
         return self
 
+    def size(self, sample_shape: tuple[int, ...], n_classes: int) -> ArchSize:
+        c, h, w = sample_shape
+        tokens = (h // self.patch) * (w // self.patch) + (self.pooling == "cls")
+        embedding = c * self.patch * self.patch * self.dim + self.dim + tokens * self.dim \
+            + (self.dim if self.pooling == "cls" else 0)  # patch conv, position (and class) tokens
+        return _transformer_size(tokens, self.dim, self.depth, self.heads, self.mlp_ratio, self.dropout,
+                                 n_classes, embedding, c * h * w)
+
 
 class TransformerArch(_Strict):
     """A transformer encoder over token ids (Vaswani et al., 2017; BERT's encoder, Devlin et al.,
@@ -336,6 +370,12 @@ class TransformerArch(_Strict):
         if self.pad_id >= self.vocab_size:
             raise ValueError(f"pad_id {self.pad_id} is not below vocab_size {self.vocab_size}")
         return self
+
+    def size(self, sample_shape: tuple[int, ...], n_classes: int) -> ArchSize:
+        length = sample_shape[0]
+        embedding = (self.vocab_size + self.max_length) * self.dim  # token and position tables
+        return _transformer_size(length, self.dim, self.depth, self.heads, self.mlp_ratio, self.dropout,
+                                 n_classes, embedding, length)
 
 
 Architecture = Annotated[MlpArch | CnnArch | ResNetArch | VitArch | TransformerArch, Field(discriminator="kind")]

@@ -4,7 +4,7 @@
 `arch.kind`; the contract every student fulfils is in engine/models/contract.py.
 """
 
-from engine.models import cnn, mlp, resnet  # noqa: F401  (each registers itself)
+from engine.models import cnn, mlp, resnet, transformer, vit  # noqa: F401  (each registers itself)
 from engine.models.contract import Student, require
 from engine.models.normalize import Normalize
 from engine.models.registry import ARCHITECTURES, build_model, count_parameters, fit_weights, hidden_widths

@@ -18,7 +18,7 @@ from engine.errors import InputError, RunFailed
 from engine.events import Control, Emitter
 from engine.meter import Meter
 from engine.models import ARCHITECTURES, Normalize, Student, build_model, require
-from engine.spec import CnnArch, MlpArch, parse_spec
+from engine.spec import CnnArch, MlpArch, ResNetArch, TransformerArch, VitArch, parse_spec
 from engine.strategies import TERMS, Batch, LossTerm, Setup, build_criterion
 from engine.strategies import register as register_term
 from engine.strategies.targets import build_targets
@@ -33,13 +33,19 @@ def test_every_architecture_of_the_spec_is_registered_and_fulfils_the_contract()
 
     kinds = {cls.model_fields["kind"].default for cls in get_args(get_args(Architecture)[0])}
     assert kinds == set(ARCHITECTURES)
+    examples = {"mlp": (MlpArch(width=8, depth=2), (1, 8, 8)), "cnn": (CnnArch(channels=4, depth=2), (1, 8, 8)),
+                "resnet": (ResNetArch(width=0.125), (1, 8, 8)),
+                "vit": (VitArch(patch=4, dim=8, depth=1, heads=2), (1, 8, 8)),
+                "transformer": (TransformerArch(vocab_size=16, max_length=8, dim=8, depth=1, heads=2), (6,))}
     for kind in ARCHITECTURES:
-        arch = {"mlp": MlpArch(width=8, depth=2), "cnn": CnnArch(channels=4, depth=2)}[kind]
-        model = build_model(arch, (1, 8, 8), 10)
+        arch, shape = examples[kind]
+        model = build_model(arch, shape, 10)
         assert isinstance(model, Student) and model.kind == kind
         assert isinstance(model.normalize, Normalize) and isinstance(model.head, nn.Linear)
         assert model.head.out_features == 10 and "body" in dict(model.named_modules())
-        assert model(torch.zeros(3, 1, 8, 8)).shape == (3, 10)
+        assert model(torch.zeros(3, *shape)).shape == (3, 10)
+        if hasattr(arch, "size"):  # the size the app shows, worked out without torch
+            assert arch.size(shape, 10).parameters == sum(p.numel() for p in model.parameters())
         if model.structured_pruning:
             assert model.hidden_widths() and model.with_widths([2] * len(model.hidden_widths())).hidden_widths() == \
                 [2] * len(model.hidden_widths())

@@ -1,0 +1,109 @@
+"""The pre-norm transformer block the ViT and the token transformer share, and its pruning.
+
+Block (Vaswani et al., 2017, with the norm before each sublayer as in ViT / GPT-2):
+x = x + proj(attention(LayerNorm(x))); x = x + fc2(GELU(fc1(LayerNorm(x)))). Attention runs
+through `torch.nn.functional.scaled_dot_product_attention`. A block's head count and MLP
+width are its own, so structured pruning can remove whole heads and hidden units of each
+block: q/k/v are one Linear dim → 3·heads·head_dim (rows ordered q, k, v, then head, then
+the head's values), the projection heads·head_dim → dim.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from engine.spec import mlp_width
+
+__all__ = ["Attention", "Block", "block_widths", "kept_state", "mlp_width", "split_widths", "unit_scores"]
+
+
+class Attention(nn.Module):
+    def __init__(self, dim: int, heads: int, head_dim: int, dropout: float):
+        super().__init__()
+        self.heads, self.head_dim, self.dropout = heads, head_dim, dropout
+        self.qkv = nn.Linear(dim, 3 * heads * head_dim)
+        self.proj = nn.Linear(heads * head_dim, dim)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x [N, T, dim]; mask: boolean [N, 1, 1, T], True where a key may be attended to."""
+        n, t = x.shape[0], x.shape[1]
+        qkv = self.qkv(x).reshape(n, t, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=mask,
+                                             dropout_p=self.dropout if self.training else 0.0)
+        return self.proj(out.transpose(1, 2).reshape(n, t, self.heads * self.head_dim))
+
+
+class Block(nn.Module):
+    """One pre-norm transformer block (`norm1`, `attn`, `norm2`, `fc1`, `fc2`)."""
+
+    def __init__(self, dim: int, heads: int, head_dim: int, hidden: int, dropout: float):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads, head_dim, dropout)
+        self.norm2 = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+        self.drop = nn.Dropout(dropout) if dropout else nn.Identity()
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.norm1(x), mask))
+        return x + self.drop(self.fc2(self.drop(self.act(self.fc1(self.norm2(x))))))
+
+
+def split_widths(widths: list[int] | None, depth: int, heads: int, hidden: int,
+                 ) -> tuple[list[int], list[int]]:
+    """(heads per block, MLP width per block) from `hidden_widths`' order: the heads kept in
+    every block, then the MLP width of every block."""
+    if widths is None:
+        return [heads] * depth, [hidden] * depth
+    if len(widths) != 2 * depth or min(widths) < 1:
+        raise ValueError(f"{depth} blocks take {2 * depth} widths (heads per block, then MLP "
+                         f"width per block), each at least 1; got {widths}")
+    return list(widths[:depth]), list(widths[depth:])
+
+
+def block_widths(blocks) -> list[int]:
+    return [b.attn.heads for b in blocks] + [b.fc1.out_features for b in blocks]
+
+
+def unit_scores(blocks) -> list[torch.Tensor]:
+    """L1 norm of each unit's weights, in `hidden_widths` order: per head, its q/k/v rows and
+    its projection columns; per MLP unit, its fc1 row and fc2 column."""
+    heads, mlp = [], []
+    for b in blocks:
+        a = b.attn
+        qkv = a.qkv.weight.detach().abs().reshape(3, a.heads, a.head_dim, -1).sum(dim=(0, 2, 3))
+        proj = a.proj.weight.detach().abs().reshape(-1, a.heads, a.head_dim).sum(dim=(0, 2))
+        heads.append(qkv + proj)
+        mlp.append(b.fc1.weight.detach().abs().sum(1) + b.fc2.weight.detach().abs().sum(0))
+    return heads + mlp
+
+
+def kept_state(model: nn.Module, blocks, prefix: str, keep: list[torch.Tensor]) -> dict:
+    """`model`'s state with each block's tensors cut to the kept heads (`keep[:depth]`) and MLP
+    units (`keep[depth:]`); blocks are named `prefix` + index."""
+    depth = len(blocks)
+    if len(keep) != 2 * depth:
+        raise ValueError(f"keep_units takes {2 * depth} index lists, got {len(keep)}")
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    for i, b in enumerate(blocks):
+        p = f"{prefix}{i}."
+        heads = keep[i].to(torch.long).cpu()
+        units = keep[depth + i].to(torch.long).cpu()
+        a = b.attn
+        rows = (torch.arange(3)[:, None, None] * a.heads + heads[None, :, None]) * a.head_dim \
+            + torch.arange(a.head_dim)[None, None, :]
+        rows = rows.flatten()
+        cols = (heads[:, None] * a.head_dim + torch.arange(a.head_dim)[None, :]).flatten()
+        dev = a.qkv.weight.device
+        rows, cols, units = rows.to(dev), cols.to(dev), units.to(dev)
+        state[p + "attn.qkv.weight"] = state[p + "attn.qkv.weight"][rows]
+        state[p + "attn.qkv.bias"] = state[p + "attn.qkv.bias"][rows]
+        state[p + "attn.proj.weight"] = state[p + "attn.proj.weight"][:, cols]
+        state[p + "fc1.weight"] = state[p + "fc1.weight"][units]
+        state[p + "fc1.bias"] = state[p + "fc1.bias"][units]
+        state[p + "fc2.weight"] = state[p + "fc2.weight"][:, units]
+    return state
