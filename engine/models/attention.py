@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from engine.errors import InputError
 from engine.spec import mlp_width
 
 __all__ = ["Attention", "Block", "block_widths", "kept_state", "mlp_width", "split_widths", "unit_scores"]
@@ -60,8 +61,12 @@ def split_widths(widths: list[int] | None, depth: int, heads: int, hidden: int,
     if widths is None:
         return [heads] * depth, [hidden] * depth
     if len(widths) != 2 * depth or min(widths) < 1:
-        raise ValueError(f"{depth} blocks take {2 * depth} widths (heads per block, then MLP "
-                         f"width per block), each at least 1; got {widths}")
+        shown = f"{widths[:8]}{' …' if len(widths) > 8 else ''}"
+        raise InputError.one("student.architecture", f"the hidden widths {shown} do not fit {depth} "
+                             f"transformer blocks: they take {2 * depth} widths (the heads kept in each "
+                             "block, then each block's MLP width), each at least 1",
+                             "give weights a run saved with this architecture (its depth), or remove "
+                             "'widths' from the file's metadata", "corrupt_model")
     return list(widths[:depth]), list(widths[depth:])
 
 

@@ -152,7 +152,14 @@ def test_a_transformer_learns_a_token_rule_from_labels_and_exports_int8_with_par
     assert report["accuracy"]["onnx_fp32"] > 0.75  # chance: about 0.33
     assert report["quantization"]["kept"], report["problems"]
     assert report["accuracy"]["onnx_int8"] >= report["accuracy"]["onnx_fp32"] - 0.05
-    print(json.dumps({"transformer": {"accuracy": report["accuracy"], "ms": report["latency_ms_per_batch"]}}))
+    dynamic = run_engine("export", tmp_path / "run", "--out", tmp_path / "dynamic", "--quantize", "int8",
+                         "--max-drop", "5", timeout=600)  # the other int8 mode, same weights
+    assert dynamic.returncode == 0, dynamic.stderr
+    again = json.loads((tmp_path / "dynamic" / "report.json").read_text())
+    assert again["quantization"]["mode"] == "dynamic" and again["quantization"]["kept"], again["problems"]
+    assert again["accuracy"]["onnx_int8"] >= report["accuracy"]["onnx_fp32"] - 0.05
+    print(json.dumps({"transformer": {"static": [report["accuracy"], report["latency_ms_per_batch"]],
+                      "dynamic": [again["accuracy"], again["latency_ms_per_batch"]]}}))
 
 
 @pytest.mark.parametrize("change,words", [("too_large", "vocab_size"), ("fractional", "not whole numbers")])

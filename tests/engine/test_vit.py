@@ -102,4 +102,18 @@ def test_a_vit_trains_on_digits_and_exports_int8_with_parity(tmp_path, demo_dict
     assert report["accuracy"]["onnx_fp32"] > 0.6  # 6 epochs: far above chance (0.1)
     assert report["quantization"]["kept"], report["problems"]
     assert report["accuracy"]["onnx_int8"] >= report["accuracy"]["onnx_fp32"] - 0.05
-    print(json.dumps({"vit": {"accuracy": report["accuracy"], "ms": report["latency_ms_per_batch"]}}))
+    dynamic = run_engine("export", tmp_path / "run", "--out", tmp_path / "dynamic", "--quantize", "int8",
+                         "--max-drop", "5", timeout=600)  # the other int8 mode, same weights
+    assert dynamic.returncode == 0, dynamic.stderr
+    again = json.loads((tmp_path / "dynamic" / "report.json").read_text())
+    assert again["quantization"]["mode"] == "dynamic" and again["quantization"]["kept"], again["problems"]
+    assert again["accuracy"]["onnx_int8"] >= report["accuracy"]["onnx_fp32"] - 0.05
+    print(json.dumps({"vit": {"static": [report["accuracy"], report["latency_ms_per_batch"]],
+                      "dynamic": [again["accuracy"], again["latency_ms_per_batch"]]}}))
+
+
+def test_widths_that_do_not_fit_the_blocks_are_a_clear_message():
+    with pytest.raises(InputError) as err:
+        build_model(SMALL, (1, 8, 8), 10, widths=[2, 2, 32])
+    assert err.value.problems[0].path == "student.architecture" and "take 4 widths" in str(err.value)
+    assert err.value.kind == "corrupt_model"
