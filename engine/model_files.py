@@ -343,7 +343,8 @@ def pruned_widths(path: Path, where: str = "RUN_DIR") -> list[int] | None:
     dims = {d for info in header.values() if isinstance(info, dict) for d in info.get("shape", ())}
     # a width is a tensor's dimension, or divides one: an attention block's head count (its
     # q/k/v rows are 3 · heads · head_dim)
-    absent = [w for w in widths if not any(d % w == 0 for d in dims if isinstance(d, int) and d >= w)]
+    sizes = {d for d in dims if isinstance(d, int) and d > 0}
+    absent = [w for w in widths if not any(d % w == 0 for d in sizes if d >= w)]
     if absent:
         raise InputError.one(where, f"{path.name} records hidden width {absent[0]} in its metadata, "
                              "but none of its tensors has that size (damaged or forged metadata)",
