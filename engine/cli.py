@@ -235,6 +235,7 @@ def cmd_validate(args) -> int:
         return EXIT_INVALID
     summary = {"valid": True, "name": spec.name, "teachers": [t.name for t in teachers],
                "classes": len(spec.classes), "student_parameters": params,
+               "sample_shape": list(data.sample_shape),
                "samples": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
                "labeled": data.labeled, "device": str(device), "notes": data.notes,
                "checks": [{"teacher": f.teacher, "level": f.level, "message": f.message, "hint": f.hint,

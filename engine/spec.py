@@ -199,6 +199,12 @@ class FolderData(_Strict):
     split: Split = Split()
     use_labels: bool = True
 
+    @classmethod
+    def sample_shape_of(cls, values: dict) -> tuple[int, ...]:
+        """One sample's shape [C, H, W] from the settings alone (the app reads it)."""
+        h, w = values.get("size") or cls.model_fields["size"].default
+        return (int(values.get("channels") or cls.model_fields["channels"].default), int(h), int(w))
+
 
 DataSource = Annotated[BuiltinData | NpzData | NpyData | CsvData | IdxData | FolderData, Field(discriminator="format")]
 
