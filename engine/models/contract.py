@@ -10,7 +10,11 @@ A student is a `Student` (a torch module) that:
   output row per student class (FedAvg, growth and weight copying address rows by class);
 - names every module a hint may read (`named_modules`: e.g. `body.1`);
 - says what it can do, as class attributes:
-    `structured_pruning`  its hidden widths can be cut (`hidden_widths`, `with_widths`);
+    `structured_pruning`  its hidden widths can be cut: `hidden_widths` (what is saved with
+                          the weights), `with_widths` (rebuild), `unit_scores` (one importance
+                          per unit of each width) and `keep_units` (a smaller copy holding the
+                          chosen units); the defaults serve a sequential chain of
+                          `prunable_layers`, a residual network overrides them;
     `growable`            Net2Net growth can make it compute what a smaller one of its kind does.
 
 `require(model, capability, where)` answers an architecture that lacks a capability with a
@@ -26,6 +30,7 @@ from torch import nn
 
 from engine.errors import InputError
 from engine.models.normalize import Normalize
+from engine.models.pruning import chain_cuts, check_keep, cut_state, l1_scores
 
 CAPABILITIES = {
     "structured_pruning": "structured pruning (removing whole units or channels)",
@@ -68,8 +73,29 @@ class Student(nn.Module):
     def prunable_layers(self) -> list[nn.Module]:
         """The layers of `body` whose output units structured pruning may remove, in order;
         each is followed only by layers that keep its units (activations, pooling, BatchNorm)
-        until the next prunable layer or the head."""
+        until the next prunable layer or the head. Used by the default `unit_scores` and
+        `keep_units`; an architecture that is not such a chain overrides those instead."""
         return []
+
+    def unit_scores(self) -> list[torch.Tensor]:
+        """For each entry of `hidden_widths()`, one importance score per unit: the L1 norm of
+        the weights that compute it (a hidden unit's weight row, a conv channel's filter)."""
+        return [l1_scores(layer) for layer in self.prunable_layers()]
+
+    def keep_units(self, keep: list[torch.Tensor]) -> Student:
+        """A new, smaller student (`with_widths`) holding only the units `keep` names (one index
+        tensor per hidden width): their weights, biases and BatchNorm statistics, the layers
+        after them reading only them; `normalize` and everything else copied; same device."""
+        check_keep(keep, self.hidden_widths())
+        return self._cut(keep, chain_cuts(self, self.prunable_layers(), keep))
+
+    def _cut(self, keep: list[torch.Tensor], cuts: dict) -> Student:
+        """The student of the kept widths with `cuts` (module name -> kept outputs, inputs) applied."""
+        small = self.with_widths([len(k) for k in keep])
+        small.load_state_dict(cut_state(self, cuts))
+        param = next(self.parameters(), None)
+        small.to(param.device if param is not None else "cpu")
+        return small.train(self.training)
 
 
 def require(model: nn.Module, capability: str, where: str) -> None:

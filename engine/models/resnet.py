@@ -14,6 +14,7 @@ from torch import nn
 
 from engine.models.contract import Student
 from engine.models.normalize import Normalize
+from engine.models.pruning import Cut, check_keep, l1_scores
 from engine.models.registry import register
 from engine.spec import ResNetArch
 
@@ -81,6 +82,7 @@ class ResNet(Student):
     block, in order: one per basic block, two per bottleneck) replace the stage widths after
     structured pruning; the channels of the residual stream (what the additions join) stay."""
 
+    structured_pruning = True
     growable = ResNetArch.growable
 
     def __init__(self, sample_shape: tuple[int, ...], n_classes: int, arch: ResNetArch,
@@ -134,6 +136,34 @@ class ResNet(Student):
             if isinstance(blk, Bottleneck):
                 out.append(blk.conv2.out_channels)
         return out
+
+    def inner_layers(self) -> list[tuple[str, str, str, str]]:
+        """Per hidden width, in order: (block name, the conv computing it, its BatchNorm, the
+        conv reading it), the last three as attribute names in the block."""
+        names = {id(m): n for n, m in self.named_modules()}
+        out = []
+        for blk in self.residual_blocks():
+            out.append((names[id(blk)], "conv1", "bn1", "conv2"))
+            if isinstance(blk, Bottleneck):
+                out.append((names[id(blk)], "conv2", "bn2", "conv3"))
+        return out
+
+    def unit_scores(self) -> list[torch.Tensor]:
+        """The L1 norm of each inner channel's filter; the residual stream is never scored."""
+        return [l1_scores(self.get_submodule(f"{block}.{conv}")) for block, conv, _, _ in self.inner_layers()]
+
+    def keep_units(self, keep: list[torch.Tensor]) -> ResNet:
+        """Cut the inside of each block only: the kept channels of conv1/bn1 (and conv2/bn2 of a
+        bottleneck) and the matching inputs of the conv that reads them. Stem, the last conv of
+        each block, shortcuts and head keep every channel, so the additions still line up."""
+        check_keep(keep, self.hidden_widths())
+        outputs: dict[str, torch.Tensor] = {}
+        inputs: dict[str, torch.Tensor] = {}
+        for k, (block, conv, bn, reader) in zip(keep, self.inner_layers()):
+            outputs[f"{block}.{conv}"] = outputs[f"{block}.{bn}"] = k
+            inputs[f"{block}.{reader}"] = k
+        cuts: dict[str, Cut] = {name: (outputs.get(name), inputs.get(name)) for name in {*outputs, *inputs}}
+        return self._cut(keep, cuts)
 
 
 def _narrow_bottleneck(blk: Bottleneck, mid1: int, mid2: int, c_in: int, c_out: int, stride: int) -> None:

@@ -18,7 +18,7 @@ from engine.errors import InputError, RunFailed
 from engine.events import Control, Emitter
 from engine.meter import Meter
 from engine.models import ARCHITECTURES, Normalize, Student, build_model, require
-from engine.spec import CnnArch, MlpArch, parse_spec
+from engine.spec import CnnArch, MlpArch, ResNetArch, parse_spec
 from engine.strategies import TERMS, Batch, LossTerm, Setup, build_criterion
 from engine.strategies import register as register_term
 from engine.strategies.targets import build_targets
@@ -34,7 +34,8 @@ def test_every_architecture_of_the_spec_is_registered_and_fulfils_the_contract()
     kinds = {cls.model_fields["kind"].default for cls in get_args(get_args(Architecture)[0])}
     assert kinds == set(ARCHITECTURES)
     for kind in ARCHITECTURES:
-        arch = {"mlp": MlpArch(width=8, depth=2), "cnn": CnnArch(channels=4, depth=2)}[kind]
+        arch = {"mlp": MlpArch(width=8, depth=2), "cnn": CnnArch(channels=4, depth=2),
+                "resnet": ResNetArch(depth=18, width=0.125)}[kind]
         model = build_model(arch, (1, 8, 8), 10)
         assert isinstance(model, Student) and model.kind == kind
         assert isinstance(model.normalize, Normalize) and isinstance(model.head, nn.Linear)
