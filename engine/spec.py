@@ -14,6 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from engine import arch_sizes
 from engine.errors import InputError, Problem, problems_from_validation_error, register_unions
 from engine.regular_files import read_regular_text
 
@@ -247,6 +248,10 @@ class MlpArch(_Strict):
     depth: int = Field(2, ge=0, le=64, description="number of hidden layers")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of units dropped in training")
 
+    def size(self, sample_shape: tuple[int, ...], n_classes: int) -> ArchSize:
+        p, a = arch_sizes.mlp(self.width, self.depth, self.dropout, tuple(sample_shape), n_classes)
+        return ArchSize(parameters=p, activations=a)
+
 
 class CnnArch(_Strict):
     """A small convolutional network (conv-BN-ReLU blocks, global pooling, linear head)."""
@@ -261,6 +266,10 @@ class CnnArch(_Strict):
     channels: int = Field(32, ge=1, le=4096, description="channels of the first block")
     depth: int = Field(3, ge=1, le=32, description="number of conv blocks")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of units dropped in training")
+
+    def size(self, sample_shape: tuple[int, ...], n_classes: int) -> ArchSize:
+        p, a = arch_sizes.cnn(self.channels, self.depth, self.dropout, tuple(sample_shape), n_classes)
+        return ArchSize(parameters=p, activations=a)
 
 
 class ResNetArch(_Strict):
@@ -282,6 +291,10 @@ class ResNetArch(_Strict):
         "auto", description="small: one 3×3 convolution at full resolution (images of 28–64 px); "
         "imagenet: a 7×7 stride-2 convolution and max pooling (224 px); auto: small up to 64 px")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of features dropped before the head")
+
+    def size(self, sample_shape: tuple[int, ...], n_classes: int) -> ArchSize:
+        p, a = arch_sizes.resnet(self.depth, self.width, self.stem, self.dropout, tuple(sample_shape), n_classes)
+        return ArchSize(parameters=p, activations=a)
 
 
 class VitArch(_Strict):

@@ -12,24 +12,23 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from engine.arch_sizes import RESNET_BLOCKS, resnet_small_stem, resnet_stage_channels
 from engine.models.contract import Student
 from engine.models.normalize import Normalize
 from engine.models.pruning import Cut, check_keep, l1_scores
 from engine.models.registry import register
 from engine.spec import ResNetArch
 
-BLOCKS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3)}
-SMALL_STEM_MAX = 64  # stem "auto": the small stem up to this image side
+BLOCKS = RESNET_BLOCKS  # blocks per stage, by depth (shared with the size arithmetic)
 
 
 def stage_channels(arch: ResNetArch) -> list[int]:
     """Channels of the four stages' blocks (inner width for bottlenecks): 64·width, doubling."""
-    base = max(4, round(64 * arch.width))
-    return [base * 2 ** i for i in range(4)]
+    return resnet_stage_channels(arch.width)
 
 
 def small_stem(arch: ResNetArch, sample_shape: tuple[int, ...]) -> bool:
-    return arch.stem == "small" or (arch.stem == "auto" and max(sample_shape[1:]) <= SMALL_STEM_MAX)
+    return resnet_small_stem(arch.stem, sample_shape)
 
 
 class BasicBlock(nn.Module):
