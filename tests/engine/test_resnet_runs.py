@@ -19,7 +19,7 @@ PRUNE = {"kind": "prune", "method": "structured", "sparsity": 0.5, "finetune_epo
 def resnet_spec(demo: dict, **training) -> dict:
     spec = copy.deepcopy(demo)
     spec["student"] = {"architecture": dict(RESNET)}
-    spec["training"].update(epochs=1, checkpoint_every_epochs=1, cpu_threads=1, **training)
+    spec["training"].update({"epochs": 1, "checkpoint_every_epochs": 1, "cpu_threads": 1, **training})
     return spec
 
 
