@@ -110,3 +110,18 @@ def test_a_resnet_student_takes_a_feature_map_hint_and_task_heads(tmp_path, demo
     train = [e["values"] for e in events if e["event"] == "metric" and "loss/hint/pruned resnet/body.stage2" in e["values"]]
     assert train[-1]["loss/hint/pruned resnet/body.stage2"] < train[0]["loss/hint/pruned resnet/body.stage2"]
     assert events[-1]["status"] == "completed"
+
+
+def test_a_hint_on_a_missing_student_layer_suggests_the_useful_layers():
+    from engine.errors import InputError
+    from engine.models import build_model
+    from engine.spec import ResNetArch
+    from engine.strategies.taps import Taps
+
+    taps = Taps(build_model(ResNetArch(depth=18, width=0.125), (1, 8, 8), 10))
+    with pytest.raises(InputError) as err:
+        taps.tap("body.stage5", "strategy.hints[0].student_layer")
+    problem = err.value.problems[0]
+    assert problem.path == "strategy.hints[0].student_layer" and "no layer 'body.stage5'" in problem.message
+    assert "body.stage3.1, body.stage4" in problem.hint and "relu" not in problem.hint and "bn1" not in problem.hint
+    taps.tap("body.stage2.0.bn1", "strategy.hints[0].student_layer")  # any module may still be read
