@@ -25,5 +25,7 @@ def measured_activations(model: nn.Module, x: torch.Tensor) -> float:
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out = model(x)
-    del out, kept
-    return sum(saved.values()) / len(x)
+    total = sum(saved.values())
+    del out
+    kept.clear()
+    return total / len(x)
