@@ -452,6 +452,11 @@ class MainWindow(QMainWindow):
                     checked = {"props": data.props, "shape": result.get("sample_shape")}
                     if checked["shape"] and data.info.get("checked_shape") != checked:
                         self.doc.set_info(data.id, {**data.info, "checked_shape": copy.deepcopy(checked)})
+                student = self.doc.student()  # the layers a hint may read, for this architecture
+                if student is not None and result.get("student_layers"):
+                    layers = {"architecture": student.props.get("architecture"), "layers": result["student_layers"]}
+                    if student.info.get("checked_layers") != layers:
+                        self.doc.set_info(student.id, {**student.info, "checked_layers": copy.deepcopy(layers)})
                 checks = result.get("checks", [])
                 for c in checks:
                     self.show_teacher_check(c["teacher"], c["level"], c["message"], c.get("hint", ""),

@@ -204,8 +204,15 @@ class Inspector(QWidget):
 
     def _hints_note(self) -> str:
         teachers = linked_teacher_names(self.doc)
+        student = self.doc.student()
+        checked = (student.info.get("checked_layers") or {}) if student is not None else {}
+        if student is not None and checked.get("architecture") == student.props.get("architecture"):
+            layers = "Student layers: " + ", ".join(
+                f"{x['name']} {x['shape']}" for x in checked.get("layers") or []) + "."
+        else:
+            layers = "Check Pipeline lists the student's layers with their shapes."
         return (f"one per line: {HINT_FORMAT} (default student layer: {DEFAULT_STUDENT_LAYER}). "
-                f"Teachers: {', '.join(teachers) or 'none linked yet'}")
+                f"Teachers: {', '.join(teachers) or 'none linked yet'}. {layers}")
 
     def _editor(self, f: FormField, node: Node) -> QWidget:
         value = get_in(node.props, f.path)

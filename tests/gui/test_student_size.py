@@ -63,3 +63,27 @@ def test_the_size_waits_for_a_known_shape(qtbot, doc, stack):
     assert "Check Pipeline" in inspector.findChild(QLabel, "student-size").text()
     doc.set_info(data.id, {"checked_shape": {"props": data.props, "shape": [20]}})
     assert parameters_shown(inspector) > 0
+
+
+def test_check_pipeline_gives_the_size_and_the_student_layers_for_hints(window, qtbot, tmp_path):
+    import numpy as np
+
+    from tests.helpers import write_spec
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "images.npz", x=rng.random((60, 1, 12, 12), dtype=np.float32), y=np.arange(60) % 3)
+    spec = {"schema_version": 1, "name": "npz resnet", "classes": ["a", "b", "c"],
+            "data": {"format": "npz", "path": str(tmp_path / "images.npz")}, "teachers": [],
+            "student": {"architecture": {"kind": "resnet", "depth": 18, "width": 0.125}},
+            "strategy": {"hard_label_weight": 1.0}}
+    assert window.open_project(write_spec(tmp_path, spec), ask=False)
+    student = window.doc.student()
+    window.inspector.show_node(student.id)
+    assert "Check Pipeline" in window.inspector.findChild(QLabel, "student-size").text()
+    window.check_pipeline()
+    qtbot.waitUntil(lambda: "parameters" in window.inspector.findChild(QLabel, "student-size").text(),
+                    timeout=60000)
+    strategy = window.doc.of_kind("strategy")[0]
+    window.inspector.show_node(strategy.id)
+    note = window.inspector.findChild(QLabel, "note-hints")
+    assert note is not None and "body.stage3 [32, 3, 3]" in note.text(), note.text() if note else None
