@@ -123,14 +123,14 @@ def test_a_resnet_grown_through_the_engine_starts_as_good_as_its_teacher(tmp_pat
     spec = demo_spec()
     spec.update(name="resnet teacher", teachers=[], student={"architecture": small},
                 strategy={"hard_label_weight": 1.0})
-    spec["training"].update(epochs=4, checkpoint_every_epochs=4, lr=0.01, compile=False, device="cpu")
+    spec["training"].update(epochs=2, checkpoint_every_epochs=2, lr=0.01, compile=False, device="cpu")
     (tmp_path / "t").mkdir()
     proc = run_engine("run", write_spec(tmp_path / "t", spec), "--run-dir", tmp_path / "t" / "run",
                       "--db", tmp_path / "runs.sqlite", timeout=600)
     assert proc.returncode == 0, proc.stderr
     taught = [e["values"] for e in parse_events(proc.stdout) if e["event"] == "metric"]
     teacher_val = [v["val/acc"] for v in taught if "val/acc" in v][-1]
-    assert teacher_val > 0.5  # a teacher worth growing from
+    assert teacher_val > 0.8  # a teacher worth growing from
     path = tmp_path / "t" / "run" / "student.safetensors"
     assert json.loads(safe_open(str(path), "pt").metadata()["architecture"])["kind"] == "resnet"
 
