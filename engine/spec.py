@@ -257,7 +257,7 @@ class CnnArch(_Strict):
     """A small convolutional network (conv-BN-ReLU blocks, global pooling, linear head)."""
 
     sample_ranks: ClassVar[tuple[int, ...] | None] = (3,)
-    growable: ClassVar[bool] = False
+    growable: ClassVar[bool] = True
     large: ClassVar[bool] = False
     takes: ClassVar[str] = "image data [C, H, W]"
     card: ClassVar[str] = "{channels}ch×{depth}"
@@ -450,12 +450,13 @@ class TeacherSpec(_Strict):
 class StudentInit(_Strict):
     """Where the student's starting weights come from.
 
-    scratch: random. grow: Net2Net's function-preserving widening and deepening of one
-    (MLP, zoo-weights) teacher, so the large student starts out computing exactly what the small
-    teacher computes (Chen, Goodfellow, Shlens, "Net2Net", ICLR 2016). fedavg: the average of
-    the teachers' weights, which must share the student's architecture (McMahan et al., "Federated
-    Averaging", AISTATS 2017; the start point of FedDF). weights: a safetensors file, e.g. an
-    earlier run's student; tensors whose shapes match are copied, the output rows by class name.
+    scratch: random. grow: Net2Net's function-preserving widening and deepening of one (MLP,
+    CNN or ResNet, zoo-weights) teacher of the student's kind, so the large student starts out
+    computing exactly what the small teacher computes (Chen, Goodfellow, Shlens, "Net2Net", ICLR
+    2016). fedavg: the average of the teachers' weights, which must share the student's
+    architecture (McMahan et al., "Federated Averaging", AISTATS 2017; the start point of FedDF).
+    weights: a safetensors file, e.g. an earlier run's student; tensors whose shapes match are
+    copied, the output rows by class name.
     """
 
     kind: Literal["scratch", "grow", "fedavg", "weights"] = "scratch"
@@ -809,7 +810,8 @@ def strategy_problems(spec: PipelineSpec) -> list[Problem]:
         elif t.architecture is None or t.architecture.kind != spec.student.architecture.kind or \
                 not type(t.architecture).growable:
             able = [a.model_fields["kind"].default for a in get_args(get_args(Architecture)[0]) if a.growable]
-            problems.append(Problem("student.init", f"growing (Net2Net) works from {' or '.join(able)} "
+            kinds = f"{', '.join(able[:-1])} or {able[-1]}" if len(able) > 1 else able[0]
+            problems.append(Problem("student.init", f"growing (Net2Net) works from {kinds} "
                                     "teachers given as zoo weights into a student of the same architecture",
                                     "give the teacher the student's architecture, or use init 'scratch'"))
     if init.kind in ("grow", "fedavg"):

@@ -70,8 +70,10 @@ def test_a_missing_capability_is_a_clear_message_naming_the_field():
     assert problem.path == "compression[0]" and "structured pruning" in problem.message
     assert "cnn" in problem.hint and "mlp" in problem.hint  # the architectures that can
     require(build_model(MlpArch(), (4,), 3), "growable", "student.init")  # an mlp can grow
-    with pytest.raises(InputError, match="growing"):
-        require(build_model(CnnArch(), (1, 8, 8), 3), "growable", "student.init")
+    require(build_model(CnnArch(), (1, 8, 8), 3), "growable", "student.init")  # so can a cnn
+    with pytest.raises(InputError, match="growing") as err:
+        require(model, "growable", "student.init")
+    assert "cnn, mlp, resnet" in err.value.problems[0].hint
 
 
 class Counting(ArraySource):
