@@ -224,7 +224,9 @@ def cmd_validate(args) -> int:
         import torch
 
         with torch.device("meta"):  # counted, not allocated: a student too large for this machine is told in its run
-            params = count_parameters(build_model(spec.student.architecture, data.sample_shape, len(spec.classes)))
+            student = build_model(spec.student.architecture, data.sample_shape, len(spec.classes))
+        params = count_parameters(student)
+        layers = student.hint_layer_shapes()  # a meta-device forward: shapes, no memory
     except InputError as exc:
         if args.json:
             say(json.dumps({"valid": False, "problems": [p.as_dict() for p in exc.problems]}))
@@ -234,7 +236,8 @@ def cmd_validate(args) -> int:
                 say(f"  {p}", file=sys.stderr)
         return EXIT_INVALID
     summary = {"valid": True, "name": spec.name, "teachers": [t.name for t in teachers],
-               "classes": len(spec.classes), "student_parameters": params,
+               "classes": len(spec.classes), "student_parameters": params, "student_layers": layers,
+               "sample_shape": list(data.sample_shape),
                "samples": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
                "labeled": data.labeled, "device": str(device), "notes": data.notes,
                "checks": [{"teacher": f.teacher, "level": f.level, "message": f.message, "hint": f.hint,

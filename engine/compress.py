@@ -1,13 +1,14 @@
-"""Pruning a trained student, with torch.nn.utils.prune choosing what goes.
+"""Pruning a trained student: by magnitude (torch.nn.utils.prune masks), or structured.
 
 - **magnitude** (Han et al., "Learning both Weights and Connections for Efficient Neural
   Networks", NeurIPS 2015): zero the weights with the smallest |w|, in every layer alike
   (`l1_unstructured`) or across the whole model (`global_unstructured`). The masks stay on
   during the distillation fine-tune, so pruned weights stay zero, then become permanent.
 - **structured** (Li et al., "Pruning Filters for Efficient ConvNets", ICLR 2017): remove the
-  hidden units / conv filters whose weights have the smallest L1 norm (`ln_structured` picks
-  them), then build a smaller model holding only the kept ones: the layers really shrink,
-  and so do the file, the memory and the time per batch.
+  hidden units / conv filters whose weights have the smallest L1 norm, then build a smaller
+  model holding only the kept ones: the layers really shrink, and so do the file, the memory
+  and the time per batch. The student says what its units are and how it loses them
+  (`unit_scores`, `keep_units`), so residual networks keep the channels their additions join.
 
 The output layer keeps all its classes; the input normalisation is untouched.
 """
@@ -67,46 +68,23 @@ def sparsity(model: nn.Module) -> float:
 @torch.no_grad()
 def apply_structured(model: nn.Module, amount: float,
                      where: str = "compression") -> tuple[nn.Module, list[int]]:
-    """A smaller copy of `model` without the `amount` fraction of units/channels of each hidden
-    layer with the smallest L1 norm. Returns (new model, its hidden widths). The student's
-    contract (engine/models/contract.py) says which layers may lose units."""
+    """A smaller copy of `model` without the `amount` fraction of the units of each hidden width
+    that score lowest (`unit_scores`: the L1 norm of their weights). Returns (new model, its
+    hidden widths). Which units exist and how a model loses them is the student's business
+    (`keep_units`, engine/models/contract.py): a chain cuts every hidden layer, a residual
+    network only the inside of its blocks."""
     require(model, "structured_pruning", where)
-    layers = model.prunable_layers()
-    keep: list[torch.Tensor] = []
-    for layer in layers:
-        n_out = layer.weight.shape[0]
-        n_keep = max(1, round(n_out * (1.0 - amount)))
-        w = layer.weight.detach()
-        mask = prune.LnStructured(amount=n_out - n_keep, n=1, dim=0).compute_mask(
-            w, default_mask=torch.ones_like(w))
-        keep.append((mask.flatten(1).sum(1) > 0).nonzero().flatten())
+    keep = [keep_top(scores, amount) for scores in model.unit_scores()]
+    small = model.keep_units(keep)
     widths = [len(k) for k in keep]
-    small = model.with_widths(widths)
-    small.to(next(model.parameters()).device)
-    small.normalize.load_state_dict(model.normalize.state_dict())
-
-    old_new = [(o, n) for o, n in zip(model.modules(), small.modules())
-               if isinstance(o, (nn.Linear, nn.Conv2d, nn.BatchNorm2d))]
-    inputs: torch.Tensor | None = None  # kept indices of the previous layer's outputs
-    hidden = iter(keep)
-    for old, new in old_new:
-        if isinstance(old, nn.BatchNorm2d):  # follows a conv: same channels
-            for name in ("weight", "bias", "running_mean", "running_var"):
-                getattr(new, name).copy_(getattr(old, name)[inputs])
-            new.num_batches_tracked.copy_(old.num_batches_tracked)
-            continue
-        outputs = next(hidden, None) if old is not model.head else None
-        w = old.weight
-        if outputs is not None:
-            w = w[outputs]
-        if inputs is not None:
-            w = w[:, inputs]
-        new.weight.copy_(w)
-        if old.bias is not None:
-            new.bias.copy_(old.bias if outputs is None else old.bias[outputs])
-        inputs = outputs
     assert small.hidden_widths() == widths
     return small, widths
+
+
+def keep_top(scores: torch.Tensor, amount: float) -> torch.Tensor:
+    """The indices of the round(n·(1 − amount)) best-scoring units (at least 1), in their order."""
+    n_keep = max(1, round(len(scores) * (1.0 - amount)))
+    return torch.topk(scores.float(), n_keep).indices.sort().values
 
 
 def describe(step: PruneStep) -> str:

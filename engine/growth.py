@@ -11,6 +11,15 @@ ICLR 2016) makes a wider and deeper network that computes exactly the function o
           random shares that sum to 1 exactly, which breaks the symmetry and keeps the function.
   deeper: a new layer after a ReLU starts as the identity, since ReLU(I·h) = h for h ≥ 0.
 
+For convolutional students (engine/growth_conv.py) the units are channels: a wide conv's output
+channel j copies channel g(j)'s kernels and its BatchNorm (weight, bias, running mean and var),
+and the next conv splits its input kernels by the same shares. In a ResNet everything that writes
+into one residual stream (the stem's or a shortcut's conv, every block's last conv and BN) uses
+one mapping, since the additions join them channel by channel; each block's inner widths have
+their own. Deeper means an identity CNN block (a centred 1 on the kernel's diagonal, BN passing
+its input on; only where it adds no pooling) or an extra residual block whose last BN is zeroed,
+so it outputs ReLU(x + 0) = x.
+
 So the large student starts out as good as the small teacher and learns on from there.
 """
 
@@ -19,6 +28,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from engine.growth_conv import GrowthError, grow_cnn, grow_head, grow_resnet, split_shares
+
+CONV = {"cnn": grow_cnn, "resnet": grow_resnet}  # kind → its growth; the MLP's is below
+
 
 def _linears(model: nn.Module) -> list[nn.Linear]:
     return [m for m in model.body if isinstance(m, nn.Linear)] + [model.head]
@@ -26,11 +39,19 @@ def _linears(model: nn.Module) -> list[nn.Linear]:
 
 @torch.no_grad()
 def grow(student: nn.Module, teacher: nn.Module, head_rows: dict[int, int], seed: int = 0) -> None:
-    """Make the (wider, deeper) MLP `student` compute what the MLP `teacher` computes.
+    """Make the (wider, deeper) `student` compute what the smaller `teacher` of its kind (mlp,
+    cnn or resnet) computes; a student that cannot raises ValueError (GrowthError: with a hint).
 
     `head_rows` maps student class → teacher output; student classes the teacher does not know
     keep their random rows (the teacher has nothing to say about them)."""
     gen = torch.Generator().manual_seed(seed)
+    if type(student) is not type(teacher):
+        kinds = [getattr(m, "kind", "") or type(m).__name__ for m in (teacher, student)]
+        raise GrowthError(f"a {kinds[0]} teacher cannot grow into a {kinds[1]} student",
+                          "give the teacher the student's architecture kind")
+    if getattr(student, "kind", "") in CONV:
+        student.normalize.load_state_dict(teacher.normalize.state_dict())
+        return CONV[student.kind](student, teacher, head_rows, gen)
     small, big = _linears(teacher), _linears(student)
     if len(big) < len(small) or any(b.out_features < s.out_features for s, b in zip(small[:-1], big[:-1])):
         raise ValueError(f"the student ({_shape(student)}) must be at least as wide and deep as "
@@ -46,23 +67,13 @@ def grow(student: nn.Module, teacher: nn.Module, head_rows: dict[int, int], seed
         new_mapping = torch.cat([torch.arange(s.out_features), extra])
         b.weight.copy_(w[new_mapping])
         b.bias.copy_(s.bias[new_mapping])
-        mapping, shares = new_mapping, _split_shares(new_mapping, s.out_features, gen)
+        mapping, shares = new_mapping, split_shares(new_mapping, s.out_features, gen)
     for b in big[hidden:-1]:  # the extra layers: identity on the (widened) features
         if b.weight.shape != (len(mapping), len(mapping)):
             raise ValueError("extra student layers must keep the width of the last grown layer")
         b.weight.copy_(torch.eye(len(mapping)))
         b.bias.zero_()
-    head_w = small[-1].weight[:, mapping] * shares
-    for row, src in head_rows.items():
-        big[-1].weight[row] = head_w[src]
-        big[-1].bias[row] = small[-1].bias[src]
-
-
-def _split_shares(mapping: torch.Tensor, units: int, gen: torch.Generator) -> torch.Tensor:
-    """Random positive shares r_j, summing to 1 over the copies of each unit."""
-    r = torch.rand(len(mapping), generator=gen) + 0.5
-    total = torch.zeros(units).index_add_(0, mapping, r)
-    return r / total[mapping]
+    grow_head(big[-1], small[-1], mapping, shares, head_rows)
 
 
 def _shape(model: nn.Module) -> str:

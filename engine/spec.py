@@ -14,6 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from engine import arch_sizes
 from engine.errors import InputError, Problem, problems_from_validation_error, register_unions
 from engine.regular_files import read_regular_text
 
@@ -199,6 +200,12 @@ class FolderData(_Strict):
     split: Split = Split()
     use_labels: bool = True
 
+    @classmethod
+    def sample_shape_of(cls, values: dict) -> tuple[int, ...]:
+        """One sample's shape [C, H, W] from the settings alone (the app reads it)."""
+        h, w = values.get("size") or cls.model_fields["size"].default
+        return (int(values.get("channels") or cls.model_fields["channels"].default), int(h), int(w))
+
 
 DataSource = Annotated[BuiltinData | NpzData | NpyData | CsvData | IdxData | FolderData, Field(discriminator="format")]
 
@@ -213,32 +220,6 @@ class ArchSize(BaseModel):
 
     parameters: int
     activations: int
-
-
-def mlp_width(dim: int, mlp_ratio: float) -> int:
-    """Hidden units of each transformer block's MLP (ViT and token transformer), unpruned."""
-    return max(1, round(dim * mlp_ratio))
-
-
-def _transformer_size(tokens: int, dim: int, depth: int, heads: int, mlp_ratio: float,
-                      dropout: float, n_classes: int, embedding_params: int,
-                      input_values: int) -> ArchSize:
-    """Parameters and kept activations of `depth` pre-norm blocks over `tokens` tokens, plus
-    the embedding's parameters and the values its input step keeps. Each block keeps: its
-    LayerNorms' inputs (2·T·D, and 2·T statistics each), the q/k/v input and q, k, v (4·T·D),
-    the attention output, its copy into the projection and the MLP input (3·T·D), the GELU
-    input and the fc2 input (2·T·hidden) and the attention's log-sum-exp (heads·T); dropout
-    adds its masks and the attention probabilities."""
-    hidden = mlp_width(dim, mlp_ratio)
-    block_params = 2 * dim + (dim * 3 * dim + 3 * dim) + (dim * dim + dim) + 2 * dim \
-        + (dim * hidden + hidden) + (hidden * dim + dim)
-    parameters = embedding_params + depth * block_params + 2 * dim + dim * n_classes + n_classes
-    t, d = tokens, dim
-    per_block = 9 * t * d + 2 * t * hidden + 4 * t + heads * t
-    if dropout:
-        per_block += 2 * heads * t * t + 2 * t * d + t * hidden
-    activations = input_values + depth * per_block + t * d + 2 * t + d
-    return ArchSize(parameters=parameters, activations=activations)
 
 
 def training_memory(size: ArchSize, batch_size: int, activation_bytes: int) -> int:
@@ -267,12 +248,16 @@ class MlpArch(_Strict):
     depth: int = Field(2, ge=0, le=64, description="number of hidden layers")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of units dropped in training")
 
+    def size(self, sample_shape: tuple[int, ...], n_classes: int) -> ArchSize:
+        p, a = arch_sizes.mlp(self.width, self.depth, self.dropout, tuple(sample_shape), n_classes)
+        return ArchSize(parameters=p, activations=a)
+
 
 class CnnArch(_Strict):
     """A small convolutional network (conv-BN-ReLU blocks, global pooling, linear head)."""
 
     sample_ranks: ClassVar[tuple[int, ...] | None] = (3,)
-    growable: ClassVar[bool] = False
+    growable: ClassVar[bool] = True
     large: ClassVar[bool] = False
     takes: ClassVar[str] = "image data [C, H, W]"
     card: ClassVar[str] = "{channels}ch×{depth}"
@@ -281,6 +266,10 @@ class CnnArch(_Strict):
     channels: int = Field(32, ge=1, le=4096, description="channels of the first block")
     depth: int = Field(3, ge=1, le=32, description="number of conv blocks")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of units dropped in training")
+
+    def size(self, sample_shape: tuple[int, ...], n_classes: int) -> ArchSize:
+        p, a = arch_sizes.cnn(self.channels, self.depth, self.dropout, tuple(sample_shape), n_classes)
+        return ArchSize(parameters=p, activations=a)
 
 
 class ResNetArch(_Strict):
@@ -302,6 +291,10 @@ class ResNetArch(_Strict):
         "auto", description="small: one 3×3 convolution at full resolution (images of 28–64 px); "
         "imagenet: a 7×7 stride-2 convolution and max pooling (224 px); auto: small up to 64 px")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of features dropped before the head")
+
+    def size(self, sample_shape: tuple[int, ...], n_classes: int) -> ArchSize:
+        p, a = arch_sizes.resnet(self.depth, self.width, self.stem, self.dropout, tuple(sample_shape), n_classes)
+        return ArchSize(parameters=p, activations=a)
 
 
 class VitArch(_Strict):
@@ -332,12 +325,19 @@ class VitArch(_Strict):
         return self
 
     def size(self, sample_shape: tuple[int, ...], n_classes: int) -> ArchSize:
+        """ValueError (its words for the user) when the samples do not fit: not images, or
+        sides the patch does not divide."""
+        if len(sample_shape) != 3:
+            raise ValueError(f"a vit takes {self.takes}; the samples are shaped {list(sample_shape)}")
         c, h, w = sample_shape
+        if h % self.patch or w % self.patch:
+            raise ValueError(f"the patch side {self.patch} does not divide the images' {h}×{w} pixels")
         tokens = (h // self.patch) * (w // self.patch) + (self.pooling == "cls")
         embedding = c * self.patch * self.patch * self.dim + self.dim + tokens * self.dim \
             + (self.dim if self.pooling == "cls" else 0)  # patch conv, position (and class) tokens
-        return _transformer_size(tokens, self.dim, self.depth, self.heads, self.mlp_ratio, self.dropout,
-                                 n_classes, embedding, c * h * w)
+        p, a = arch_sizes.transformer(tokens, self.dim, self.depth, self.heads, self.mlp_ratio, self.dropout,
+                                      n_classes, embedding, c * h * w)
+        return ArchSize(parameters=p, activations=a)
 
 
 class TransformerArch(_Strict):
@@ -372,10 +372,17 @@ class TransformerArch(_Strict):
         return self
 
     def size(self, sample_shape: tuple[int, ...], n_classes: int) -> ArchSize:
+        """ValueError (its words for the user) when the samples are not sequences of at most
+        max_length ids."""
+        if len(sample_shape) != 1:
+            raise ValueError(f"a transformer takes {self.takes}; the samples are shaped {list(sample_shape)}")
         length = sample_shape[0]
+        if length > self.max_length:
+            raise ValueError(f"the samples are {length} tokens long and max_length is {self.max_length}")
         embedding = (self.vocab_size + self.max_length) * self.dim  # token and position tables
-        return _transformer_size(length, self.dim, self.depth, self.heads, self.mlp_ratio, self.dropout,
-                                 n_classes, embedding, length)
+        p, a = arch_sizes.transformer(length, self.dim, self.depth, self.heads, self.mlp_ratio, self.dropout,
+                                      n_classes, embedding, length)
+        return ArchSize(parameters=p, activations=a)
 
 
 Architecture = Annotated[MlpArch | CnnArch | ResNetArch | VitArch | TransformerArch, Field(discriminator="kind")]
@@ -471,12 +478,13 @@ class TeacherSpec(_Strict):
 class StudentInit(_Strict):
     """Where the student's starting weights come from.
 
-    scratch: random. grow: Net2Net's function-preserving widening and deepening of one
-    (MLP, zoo-weights) teacher, so the large student starts out computing exactly what the small
-    teacher computes (Chen, Goodfellow, Shlens, "Net2Net", ICLR 2016). fedavg: the average of
-    the teachers' weights, which must share the student's architecture (McMahan et al., "Federated
-    Averaging", AISTATS 2017; the start point of FedDF). weights: a safetensors file, e.g. an
-    earlier run's student; tensors whose shapes match are copied, the output rows by class name.
+    scratch: random. grow: Net2Net's function-preserving widening and deepening of one (MLP,
+    CNN or ResNet, zoo-weights) teacher of the student's kind, so the large student starts out
+    computing exactly what the small teacher computes (Chen, Goodfellow, Shlens, "Net2Net", ICLR
+    2016). fedavg: the average of the teachers' weights, which must share the student's
+    architecture (McMahan et al., "Federated Averaging", AISTATS 2017; the start point of FedDF).
+    weights: a safetensors file, e.g. an earlier run's student; tensors whose shapes match are
+    copied, the output rows by class name.
     """
 
     kind: Literal["scratch", "grow", "fedavg", "weights"] = "scratch"
@@ -830,7 +838,8 @@ def strategy_problems(spec: PipelineSpec) -> list[Problem]:
         elif t.architecture is None or t.architecture.kind != spec.student.architecture.kind or \
                 not type(t.architecture).growable:
             able = [a.model_fields["kind"].default for a in get_args(get_args(Architecture)[0]) if a.growable]
-            problems.append(Problem("student.init", f"growing (Net2Net) works from {' or '.join(able)} "
+            kinds = f"{', '.join(able[:-1])} or {able[-1]}" if len(able) > 1 else able[0]
+            problems.append(Problem("student.init", f"growing (Net2Net) works from {kinds} "
                                     "teachers given as zoo weights into a student of the same architecture",
                                     "give the teacher the student's architecture, or use init 'scratch'"))
     if init.kind in ("grow", "fedavg"):

@@ -24,8 +24,8 @@ def init_student(model: nn.Module, spec: PipelineSpec, teachers: list) -> str | 
         try:
             growth.grow(model, _zoo_model(teacher, "student.init.teacher"), _head_rows(teacher), spec.training.seed)
         except ValueError as exc:
-            raise InputError.one("student.architecture", str(exc), "make the student at least as "
-                                 "wide and deep as the teacher it grows from") from None
+            raise InputError.one("student.architecture", str(exc), getattr(
+                exc, "hint", "make the student at least as wide and deep as the teacher it grows from")) from None
         return f"grown from teacher '{teacher.name}' (Net2Net: it starts out computing what the teacher computes)"
     if init.kind == "fedavg":
         states = []

@@ -6,6 +6,7 @@ changes nothing; unsaved changes are marked in the title and asked about on clos
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import tempfile
@@ -447,6 +448,15 @@ class MainWindow(QMainWindow):
                 return
             if result.get("valid"):
                 self.clear_teacher_checks()
+                for data in self.doc.of_kind("data"):  # the student's size follows from it
+                    checked = {"props": data.props, "shape": result.get("sample_shape")}
+                    if checked["shape"] and data.info.get("checked_shape") != checked:
+                        self.doc.set_info(data.id, {**data.info, "checked_shape": copy.deepcopy(checked)})
+                student = self.doc.student()  # the layers a hint may read, for this architecture
+                if student is not None and result.get("student_layers"):
+                    layers = {"architecture": student.props.get("architecture"), "layers": result["student_layers"]}
+                    if student.info.get("checked_layers") != layers:
+                        self.doc.set_info(student.id, {**student.info, "checked_layers": copy.deepcopy(layers)})
                 checks = result.get("checks", [])
                 for c in checks:
                     self.show_teacher_check(c["teacher"], c["level"], c["message"], c.get("hint", ""),

@@ -14,10 +14,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from engine.arch_sizes import mlp_width
 from engine.errors import InputError
-from engine.spec import mlp_width
+from engine.models.pruning import Cut
 
-__all__ = ["Attention", "Block", "block_widths", "kept_state", "mlp_width", "split_widths", "unit_scores"]
+__all__ = ["Attention", "Block", "block_widths", "block_cuts", "mlp_width", "split_widths", "unit_scores"]
 
 
 class Attention(nn.Module):
@@ -87,28 +88,21 @@ def unit_scores(blocks) -> list[torch.Tensor]:
     return heads + mlp
 
 
-def kept_state(model: nn.Module, blocks, prefix: str, keep: list[torch.Tensor]) -> dict:
-    """`model`'s state with each block's tensors cut to the kept heads (`keep[:depth]`) and MLP
-    units (`keep[depth:]`); blocks are named `prefix` + index."""
+def block_cuts(blocks, prefix: str, keep: list[torch.Tensor]) -> dict[str, Cut]:
+    """The cuts (engine/models/pruning.py) that keep, in each block (named `prefix` + index),
+    the heads `keep[:depth]` names (their q/k/v rows, their projection columns) and the MLP
+    units `keep[depth:]` names (fc1 rows, fc2 columns); the residual stream keeps its width."""
     depth = len(blocks)
-    if len(keep) != 2 * depth:
-        raise ValueError(f"keep_units takes {2 * depth} index lists, got {len(keep)}")
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    cuts: dict[str, Cut] = {}
     for i, b in enumerate(blocks):
-        p = f"{prefix}{i}."
-        heads = keep[i].to(torch.long).cpu()
-        units = keep[depth + i].to(torch.long).cpu()
-        a = b.attn
-        rows = (torch.arange(3)[:, None, None] * a.heads + heads[None, :, None]) * a.head_dim \
-            + torch.arange(a.head_dim)[None, None, :]
-        rows = rows.flatten()
-        cols = (heads[:, None] * a.head_dim + torch.arange(a.head_dim)[None, :]).flatten()
-        dev = a.qkv.weight.device
-        rows, cols, units = rows.to(dev), cols.to(dev), units.to(dev)
-        state[p + "attn.qkv.weight"] = state[p + "attn.qkv.weight"][rows]
-        state[p + "attn.qkv.bias"] = state[p + "attn.qkv.bias"][rows]
-        state[p + "attn.proj.weight"] = state[p + "attn.proj.weight"][:, cols]
-        state[p + "fc1.weight"] = state[p + "fc1.weight"][units]
-        state[p + "fc1.bias"] = state[p + "fc1.bias"][units]
-        state[p + "fc2.weight"] = state[p + "fc2.weight"][:, units]
-    return state
+        p, a = f"{prefix}{i}.", b.attn
+        heads, units = keep[i].to(torch.long).cpu(), keep[depth + i].to(torch.long).cpu()
+        values = torch.arange(a.head_dim)
+        rows = ((torch.arange(3)[:, None, None] * a.heads + heads[None, :, None]) * a.head_dim
+                + values[None, None, :]).flatten()
+        cols = (heads[:, None] * a.head_dim + values[None, :]).flatten()
+        cuts[p + "attn.qkv"] = (rows, None)
+        cuts[p + "attn.proj"] = (None, cols)
+        cuts[p + "fc1"] = (units, None)
+        cuts[p + "fc2"] = (None, units)
+    return cuts

@@ -12,23 +12,23 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from engine.arch_sizes import RESNET_BLOCKS, resnet_small_stem, resnet_stage_channels
 from engine.models.contract import Student
 from engine.models.normalize import Normalize
+from engine.models.pruning import Cut, check_keep, l1_scores
 from engine.models.registry import register
 from engine.spec import ResNetArch
 
-BLOCKS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3)}
-SMALL_STEM_MAX = 64  # stem "auto": the small stem up to this image side
+BLOCKS = RESNET_BLOCKS  # blocks per stage, by depth (shared with the size arithmetic)
 
 
 def stage_channels(arch: ResNetArch) -> list[int]:
     """Channels of the four stages' blocks (inner width for bottlenecks): 64·width, doubling."""
-    base = max(4, round(64 * arch.width))
-    return [base * 2 ** i for i in range(4)]
+    return resnet_stage_channels(arch.width)
 
 
 def small_stem(arch: ResNetArch, sample_shape: tuple[int, ...]) -> bool:
-    return arch.stem == "small" or (arch.stem == "auto" and max(sample_shape[1:]) <= SMALL_STEM_MAX)
+    return resnet_small_stem(arch.stem, sample_shape)
 
 
 class BasicBlock(nn.Module):
@@ -81,6 +81,7 @@ class ResNet(Student):
     block, in order: one per basic block, two per bottleneck) replace the stage widths after
     structured pruning; the channels of the residual stream (what the additions join) stay."""
 
+    structured_pruning = True
     growable = ResNetArch.growable
 
     def __init__(self, sample_shape: tuple[int, ...], n_classes: int, arch: ResNetArch,
@@ -134,6 +135,34 @@ class ResNet(Student):
             if isinstance(blk, Bottleneck):
                 out.append(blk.conv2.out_channels)
         return out
+
+    def inner_layers(self) -> list[tuple[str, str, str, str]]:
+        """Per hidden width, in order: (block name, the conv computing it, its BatchNorm, the
+        conv reading it), the last three as attribute names in the block."""
+        names = {id(m): n for n, m in self.named_modules()}
+        out = []
+        for blk in self.residual_blocks():
+            out.append((names[id(blk)], "conv1", "bn1", "conv2"))
+            if isinstance(blk, Bottleneck):
+                out.append((names[id(blk)], "conv2", "bn2", "conv3"))
+        return out
+
+    def unit_scores(self) -> list[torch.Tensor]:
+        """The L1 norm of each inner channel's filter; the residual stream is never scored."""
+        return [l1_scores(self.get_submodule(f"{block}.{conv}")) for block, conv, _, _ in self.inner_layers()]
+
+    def keep_units(self, keep: list[torch.Tensor]) -> ResNet:
+        """Cut the inside of each block only: the kept channels of conv1/bn1 (and conv2/bn2 of a
+        bottleneck) and the matching inputs of the conv that reads them. Stem, the last conv of
+        each block, shortcuts and head keep every channel, so the additions still line up."""
+        check_keep(keep, self.hidden_widths())
+        outputs: dict[str, torch.Tensor] = {}
+        inputs: dict[str, torch.Tensor] = {}
+        for k, (block, conv, bn, reader) in zip(keep, self.inner_layers()):
+            outputs[f"{block}.{conv}"] = outputs[f"{block}.{bn}"] = k
+            inputs[f"{block}.{reader}"] = k
+        cuts: dict[str, Cut] = {name: (outputs.get(name), inputs.get(name)) for name in {*outputs, *inputs}}
+        return self._cut(keep, cuts)
 
 
 def _narrow_bottleneck(blk: Bottleneck, mid1: int, mid2: int, c_in: int, c_out: int, stride: int) -> None:

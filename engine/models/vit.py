@@ -12,10 +12,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from engine.arch_sizes import mlp_width
 from engine.errors import InputError
-from engine.models.attention import Block, block_widths, kept_state, mlp_width, split_widths, unit_scores
+from engine.models.attention import Block, block_cuts, block_widths, split_widths, unit_scores
 from engine.models.contract import Student
 from engine.models.normalize import Normalize
+from engine.models.pruning import check_keep
 from engine.models.registry import register
 from engine.spec import VitArch
 
@@ -98,6 +100,9 @@ class ViT(Student):
 
     @torch.no_grad()
     def keep_units(self, keep: list[torch.Tensor]) -> ViT:
-        small = self.with_widths([len(k) for k in keep])
-        small.load_state_dict(kept_state(self, self.body.blocks, "body.blocks.", keep))
-        return small.to(next(self.parameters()).device)
+        """A smaller copy holding the heads and MLP units `keep` names (`hidden_widths` order)."""
+        check_keep(keep, self.hidden_widths())
+        return self._cut(keep, block_cuts(self.body.blocks, "body.blocks.", keep))
+
+    def hint_layers(self) -> list[str]:
+        return ["body.embed"] + [f"body.blocks.{i}" for i in range(len(self.body.blocks))] + ["body.norm", "body"]

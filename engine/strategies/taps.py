@@ -13,13 +13,15 @@ class Taps:
 
     def __init__(self, student: nn.Module):
         self.modules = dict(student.named_modules())
+        # the names to suggest: the student's useful ones where it lists them, else every module
+        self.suggested = student.hint_layers() if hasattr(student, "hint_layers") else [n for n in self.modules if n]
         self.captured: dict[str, torch.Tensor] = {}
         self._hooks: dict[str, object] = {}
 
     def tap(self, name: str, where: str) -> None:
         if name not in self.modules or not name:
             raise InputError.one(where, f"the student has no layer '{name}'",
-                                 "use one of: " + ", ".join(n for n in self.modules if n))
+                                 "use one of: " + ", ".join(self.suggested))
         if name not in self._hooks:
             self._hooks[name] = self.modules[name].register_forward_hook(self._keeper(name))
 

@@ -96,8 +96,16 @@ def sample_shape(data: Node) -> tuple[int, ...] | None:
     """The data's per-sample shape, where it is known without reading the data."""
     if data.info.get("sample_shape"):
         return tuple(data.info["sample_shape"])
-    known = getattr(DATA_FORMATS.get(data.props.get("format")), "sample_shapes", {})
-    return known.get(data.props.get("name"))
+    checked = data.info.get("checked_shape") or {}  # read by Check Pipeline, for these settings
+    if checked.get("props") == data.props and checked.get("shape"):
+        return tuple(checked["shape"])
+    member = DATA_FORMATS.get(data.props.get("format"))
+    if hasattr(member, "sample_shape_of"):  # a folder: its settings fix the shape
+        try:
+            return member.sample_shape_of(data.props)
+        except (TypeError, ValueError):
+            return None
+    return getattr(member, "sample_shapes", {}).get(data.props.get("name"))
 
 
 def sample_rank(data: Node) -> int | None:

@@ -35,6 +35,7 @@ from gui.document.hints import example as example_hint
 from gui.document.kinds import KINDS
 from gui.document.model import Document, Node, get_in
 from gui.document.node_checks import prop_problems
+from gui.document.student_size import size_words
 from gui.document.validation import linked_teacher_names, node_status
 from gui.panels.folder_view import FolderSection
 from gui.panels.form_widgets import LinesEdit, NumberEdit
@@ -80,6 +81,7 @@ class Inspector(QWidget):
         _delete_layout(self.layout_)
         self.editors = {}
         self.folder_section = None
+        self.size = None
 
     def _rebuild(self) -> None:
         self._clear()
@@ -96,6 +98,13 @@ class Inspector(QWidget):
         self.status.setObjectName("inspector-status")
         self.status.setWordWrap(True)
         self.layout_.addWidget(self.status)
+        self.size = None
+        if node.kind == "student":  # parameters and training memory, following every edit
+            self.size = QLabel()
+            self.size.setObjectName("student-size")
+            self.size.setWordWrap(True)
+            self.size.setStyleSheet("color: #374151;")
+            self.layout_.addWidget(self.size)
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
         for f in fields:
@@ -195,8 +204,15 @@ class Inspector(QWidget):
 
     def _hints_note(self) -> str:
         teachers = linked_teacher_names(self.doc)
+        student = self.doc.student()
+        checked = (student.info.get("checked_layers") or {}) if student is not None else {}
+        if student is not None and checked.get("architecture") == student.props.get("architecture"):
+            layers = "Student layers: " + ", ".join(
+                f"{x['name']} {x['shape']}" for x in checked.get("layers") or []) + "."
+        else:
+            layers = "Check Pipeline lists the student's layers with their shapes."
         return (f"one per line: {HINT_FORMAT} (default student layer: {DEFAULT_STUDENT_LAYER}). "
-                f"Teachers: {', '.join(teachers) or 'none linked yet'}")
+                f"Teachers: {', '.join(teachers) or 'none linked yet'}. {layers}")
 
     def _editor(self, f: FormField, node: Node) -> QWidget:
         value = get_in(node.props, f.path)
@@ -404,6 +420,9 @@ class Inspector(QWidget):
         label = self.editors[f.path][2]
         label.setText(error or "")
         label.setVisible(bool(error))
+        if self.size is not None and error is None:  # the size as typed, before it is committed
+            self.size.setText(size_words(self.doc, Node(node.id, node.kind, apply_change(node, f, value),
+                                                         node.pos, node.info)))
 
     def _commit_text(self, f: FormField, text: str) -> None:
         value, error = self._parse(f, text)
@@ -502,6 +521,8 @@ class Inspector(QWidget):
         color = STATE_COLORS[state].name()
         text = STATE_WORDS[state] + ("" if state == "ok" else f": {reason}")
         self.status.setText(f"<span style='color:{color}'>● {text}</span>")
+        if self.size is not None:
+            self.size.setText(size_words(self.doc, node))
 
 
 def _parse_list(f: FormField, text: str):

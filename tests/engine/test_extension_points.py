@@ -44,8 +44,7 @@ def test_every_architecture_of_the_spec_is_registered_and_fulfils_the_contract()
         assert isinstance(model.normalize, Normalize) and isinstance(model.head, nn.Linear)
         assert model.head.out_features == 10 and "body" in dict(model.named_modules())
         assert model(torch.zeros(3, *shape)).shape == (3, 10)
-        if hasattr(arch, "size"):  # the size the app shows, worked out without torch
-            assert arch.size(shape, 10).parameters == sum(p.numel() for p in model.parameters())
+        assert arch.size(shape, 10).parameters == sum(p.numel() for p in model.parameters())
         if model.structured_pruning:
             assert model.hidden_widths() and model.with_widths([2] * len(model.hidden_widths())).hidden_widths() == \
                 [2] * len(model.hidden_widths())
@@ -75,8 +74,10 @@ def test_a_missing_capability_is_a_clear_message_naming_the_field():
     assert problem.path == "compression[0]" and "structured pruning" in problem.message
     assert "cnn" in problem.hint and "mlp" in problem.hint  # the architectures that can
     require(build_model(MlpArch(), (4,), 3), "growable", "student.init")  # an mlp can grow
-    with pytest.raises(InputError, match="growing"):
-        require(build_model(CnnArch(), (1, 8, 8), 3), "growable", "student.init")
+    require(build_model(CnnArch(), (1, 8, 8), 3), "growable", "student.init")  # so can a cnn
+    with pytest.raises(InputError, match="growing") as err:
+        require(model, "growable", "student.init")
+    assert "cnn, mlp, resnet" in err.value.problems[0].hint
 
 
 class Counting(ArraySource):

@@ -13,7 +13,7 @@ import torch
 from engine.errors import InputError
 from engine.models import build_model, count_parameters, fit_weights
 from engine.spec import TransformerArch
-from tests.engine.transformer_checks import kept_per_sample
+from tests.engine.arch_sizes import measured_activations as kept_per_sample
 from tests.helpers import parse_events, run_engine, write_spec
 
 SMALL = TransformerArch(vocab_size=40, max_length=24, dim=16, depth=2, heads=2, mlp_ratio=2.0)
@@ -52,6 +52,10 @@ def test_sequences_longer_than_max_length_name_the_field():
     problem = err.value.problems[0]
     assert problem.path == "student.architecture.max_length" and "30 tokens" in problem.message
     assert "at least 30" in problem.hint
+    with pytest.raises(ValueError, match="30 tokens long and max_length is 24"):  # the app's size line
+        SMALL.size((30,), 3)
+    with pytest.raises(ValueError, match=r"token ids \[L\]"):
+        SMALL.size((1, 8, 8), 3)
 
 
 @pytest.mark.parametrize("values,path,words", [

@@ -12,7 +12,7 @@ import torch
 from engine.errors import InputError
 from engine.models import build_model, count_parameters, fit_weights
 from engine.spec import VitArch
-from tests.engine.transformer_checks import kept_per_sample
+from tests.engine.arch_sizes import measured_activations as kept_per_sample
 from tests.helpers import parse_events, run_engine, write_spec
 
 SMALL = VitArch(patch=2, dim=16, depth=2, heads=2, mlp_ratio=2.0)
@@ -35,6 +35,10 @@ def test_a_patch_that_does_not_divide_the_image_names_the_field_and_the_sizes_th
     problem = err.value.problems[0]
     assert problem.path == "student.architecture.patch" and "8×8" in problem.message
     assert problem.hint.endswith("1, 2, 4, 8")
+    with pytest.raises(ValueError, match="does not divide the images' 8×8 pixels"):  # the app's size line
+        VitArch(patch=3).size((1, 8, 8), 10)
+    with pytest.raises(ValueError, match=r"image data \[C, H, W\]"):
+        VitArch().size((12,), 10)
 
 
 @pytest.mark.parametrize("arch,shape", [
@@ -85,11 +89,12 @@ def test_pruning_dead_heads_and_units_keeps_the_outputs_and_rebuilds_from_the_wi
         assert torch.equal(rebuilt(x), small(x))
 
 
-def test_a_vit_trains_on_digits_and_exports_int8_with_parity(tmp_path, demo_dict):
+def test_a_vit_trains_on_digits_is_pruned_and_exports_int8_with_parity(tmp_path, demo_dict):
     demo_dict["student"]["architecture"] = {"kind": "vit", "patch": 4, "dim": 32, "depth": 2, "heads": 2,
                                             "mlp_ratio": 2.0}
     demo_dict["training"].update(epochs=6, lr=0.003)
-    demo_dict["compression"] = [{"kind": "quantize", "mode": "static", "calibration_samples": 128,
+    demo_dict["compression"] = [{"kind": "prune", "method": "structured", "sparsity": 0.25, "finetune_epochs": 2},
+                                {"kind": "quantize", "mode": "static", "calibration_samples": 128,
                                  "max_accuracy_drop": 5.0}]
     demo_dict["export"] = {"folder": "exported"}
     proc = run_engine("run", write_spec(tmp_path, demo_dict), "--run-dir", tmp_path / "run",
@@ -98,8 +103,9 @@ def test_a_vit_trains_on_digits_and_exports_int8_with_parity(tmp_path, demo_dict
     finished = parse_events(proc.stdout)[-1]
     assert finished["status"] == "completed"
     report = json.loads((tmp_path / "exported" / "report.json").read_text())
+    assert report["hidden_widths"] == [2, 2, 48, 48]  # a quarter of the MLP units gone; 2 heads each kept
     assert report["parity_max_abs_diff"] <= report["parity_tolerance"]
-    assert report["accuracy"]["onnx_fp32"] > 0.6  # 6 epochs: far above chance (0.1)
+    assert report["accuracy"]["onnx_fp32"] > 0.6  # 6 + 2 epochs: far above chance (0.1)
     assert report["quantization"]["kept"], report["problems"]
     assert report["accuracy"]["onnx_int8"] >= report["accuracy"]["onnx_fp32"] - 0.05
     dynamic = run_engine("export", tmp_path / "run", "--out", tmp_path / "dynamic", "--quantize", "int8",
@@ -117,3 +123,17 @@ def test_widths_that_do_not_fit_the_blocks_are_a_clear_message():
         build_model(SMALL, (1, 8, 8), 10, widths=[2, 2, 32])
     assert err.value.problems[0].path == "student.architecture" and "take 4 widths" in str(err.value)
     assert err.value.kind == "corrupt_model"
+
+
+def test_compress_cuts_half_the_heads_and_units_of_every_block_and_hints_read_the_blocks():
+    from engine.compress import apply_structured
+
+    torch.manual_seed(0)
+    model = _with_dead_units(build_model(SMALL, (1, 8, 8), 10))
+    small, widths = apply_structured(model, 0.5)
+    assert widths == small.hidden_widths() == [1, 1, 16, 16]
+    assert 0 not in (small.body.blocks[1].fc2.weight == 0).all(0).nonzero().flatten().tolist()  # dead units went
+    assert small(torch.rand(2, 1, 8, 8)).shape == (2, 10)
+    shapes = {h["name"]: h["shape"] for h in model.hint_layer_shapes()}
+    assert shapes == {"body.embed": [17, 16], "body.blocks.0": [17, 16], "body.blocks.1": [17, 16],
+                      "body.norm": [17, 16], "body": [16]}

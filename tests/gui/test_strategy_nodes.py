@@ -188,7 +188,7 @@ def test_the_students_initial_weights_are_chosen_in_the_inspector(window, tmp_pa
     assert student().props["init"] == {"kind": "grow", "teacher": "middle digits"}
     assert "grown from middle digits" in summary(student())[1]
     state, reason = node_status(window.doc, student())  # the demo's teachers are ONNX files
-    assert state == ERROR and "growing (Net2Net) works from mlp teachers" in reason
+    assert state == ERROR and "growing (Net2Net) works from mlp, cnn or resnet teachers" in reason
 
     choose(window, "init.kind", "weights")
     assert student().props["init"] == {"kind": "weights"}
