@@ -323,8 +323,8 @@ MAX_WIDTH = 65536  # units or channels of one layer (the spec's widest)
 def pruned_widths(path: Path, where: str = "RUN_DIR") -> list[int] | None:
     """A student saved after structured pruning records its hidden widths in the metadata: at
     most MAX_WIDTHS of them, each at most MAX_WIDTH, and each the size of a tensor dimension in
-    the file or a divisor of one (attention heads) (the model built from them must hold what the file holds; `fit_weights` checks that
-    on the meta device before anything is allocated)."""
+    the file or a divisor of one (a head count) (the model built from them must hold what the
+    file holds; `fit_weights` checks that on the meta device before anything is allocated)."""
     header = read_safetensors_header(path, where)
     raw = header.get("__metadata__", {}).get("widths")
     try:
