@@ -313,8 +313,10 @@ class VitArch(_Strict):
     dim: int = Field(192, ge=8, le=8192, description="width of each token")
     depth: int = Field(6, ge=1, le=64, description="transformer blocks")
     heads: int = Field(3, ge=1, le=128, description="attention heads; they must divide dim")
-    mlp_ratio: float = Field(4.0, ge=0.25, le=16.0, description="hidden width of each block's MLP, as a multiple of dim")
-    pooling: Literal["cls", "mean"] = Field("cls", description="cls: the head reads a class token; mean: the mean of the tokens")
+    mlp_ratio: float = Field(4.0, ge=0.25, le=16.0,
+        description="hidden width of each block's MLP, as a multiple of dim")
+    pooling: Literal["cls", "mean"] = Field("cls",
+        description="cls: the head reads a class token; mean: the mean of the tokens")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout in the blocks")
 
     @model_validator(mode="after")
@@ -352,14 +354,17 @@ class TransformerArch(_Strict):
     card: ClassVar[str] = "{dim}×{depth} v{vocab_size}"
 
     kind: Literal["transformer"] = "transformer"
-    vocab_size: int = Field(8192, ge=2, le=1 << 22, description="token ids the embedding holds; every id in the data is below it")
+    vocab_size: int = Field(8192, ge=2, le=1 << 22,
+        description="token ids the embedding holds; every id in the data is below it")
     max_length: int = Field(512, ge=1, le=1 << 16, description="the longest sequence (position embeddings)")
     pad_id: int = Field(0, ge=0, description="the id of padding, ignored by attention and pooling")
     dim: int = Field(256, ge=8, le=8192, description="width of each token")
     depth: int = Field(4, ge=1, le=64, description="transformer blocks")
     heads: int = Field(4, ge=1, le=128, description="attention heads; they must divide dim")
-    mlp_ratio: float = Field(4.0, ge=0.25, le=16.0, description="hidden width of each block's MLP, as a multiple of dim")
-    pooling: Literal["cls", "mean"] = Field("mean", description="mean: the mean of the non-padding tokens; cls: the first token")
+    mlp_ratio: float = Field(4.0, ge=0.25, le=16.0,
+        description="hidden width of each block's MLP, as a multiple of dim")
+    pooling: Literal["cls", "mean"] = Field("mean",
+        description="mean: the mean of the non-padding tokens; cls: the first token")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout in the blocks")
 
     @model_validator(mode="after")
