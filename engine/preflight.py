@@ -64,7 +64,11 @@ def training_problems(spec: PipelineSpec, data: Dataset, teachers: list) -> list
 
     arch = spec.student.architecture
     with torch.device("meta"):
-        build_model(arch, data.sample_shape, len(spec.classes), "student.architecture")
+        shape_only = build_model(arch, data.sample_shape, len(spec.classes), "student.architecture")
+    if spec.training.activation_checkpointing:
+        from engine.train import require_blocks
+
+        attempt(lambda: require_blocks(shape_only))
     strategy = spec.strategy
     runs_student = spec.student.init.kind != "scratch" or strategy.previous_student is not None \
         or strategy.hints or strategy.task_heads

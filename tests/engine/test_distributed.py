@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow  # trains under torchrun
 
 
 def test_two_processes_match_one_with_the_same_global_batch(tmp_path, demo_dict):
-    demo_dict["training"].update(epochs=4, cpu_threads=1)
+    demo_dict["training"].update(epochs=4, cpu_threads=1, device="cpu")  # gloo, even on a one-GPU machine
     spec = write_spec(tmp_path, demo_dict)
     db = tmp_path / "db.sqlite"
     one = run_engine("run", spec, "--run-dir", tmp_path / "one", "--db", db)
