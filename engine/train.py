@@ -403,6 +403,7 @@ class Step:
     def __init__(self, net: torch.nn.Module, criterion, state: TrainState, autocast, accumulate: int):
         self.net, self.criterion, self.state, self.autocast = net, criterion, state, autocast
         self.accumulate = accumulate
+        self.no_sync = getattr(net, "no_sync", contextlib.nullcontext)  # DDP: no all_reduce but after the last part
         self.student: Callable[[torch.Tensor], torch.Tensor] = net  # or its torch.compile'd forward
 
     def __call__(self, x: torch.Tensor, idx: torch.Tensor, labels: torch.Tensor | None, targets: TeacherTargets,
@@ -415,9 +416,7 @@ class Step:
         out = []
         for i in range(k):
             a, b = bounds[i], bounds[i + 1]
-            last = i == k - 1
-            sync = contextlib.nullcontext() if last or not hasattr(self.net, "no_sync") else self.net.no_sync()
-            with sync:
+            with contextlib.nullcontext() if i == k - 1 else self.no_sync():
                 out.append(self.part(x[a:b], idx[a:b], None if labels is None else labels[a:b], targets, seen,
                                      progress, (b - a) / n))
         return out

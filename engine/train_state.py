@@ -53,13 +53,16 @@ class TrainState:
 
     def backward(self, loss: torch.Tensor) -> None:
         """The gradients of one part of an accumulated batch, added to those of the parts before."""
-        self.scaler.scale(loss).backward()
+        (self.scaler.scale(loss) if self.scaler.is_enabled() else loss).backward()
 
     def step_optimizer(self) -> None:
         """The optimiser step on the gradients accumulated since the last one, with the scaler
         (fp16) and the schedule; then the gradients are cleared for the next step."""
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        if self.scaler.is_enabled():
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:  # the disabled scaler's own checks cost more than a small model's step
+            self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
