@@ -9,7 +9,8 @@ teachers (their outputs computed once, as the engine caches them), read from its
 events after warm-up (the median of the reads, so the epoch-end validation does not count);
 (b) a hand-written loop on the same model (`engine.models.build_model`), data, loss (KD
 against the teachers' fixed probabilities + CE, the engine's own functions) and optimiser
-(AdamW, cosine), with autocast bf16 and torch.compile on CUDA as the engine does there.
+(AdamW, cosine), with autocast bf16 and torch.compile on CUDA as the engine does there. The
+two run `--rounds` times, alternated, and the medians count.
 
 On CUDA the students are full size (ResNet-18 at 32×32, batch 256 and 1024; ViT-S-like dim
 384, depth 12, heads 6, patch 4, batch 256 and 512; BERT-base-size dim 768, depth 12, heads 12,
@@ -210,6 +211,7 @@ def main() -> None:
     parser.add_argument("--kinds", default="resnet,vit,transformer")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=0, help="steps per run; 0: 150 on CUDA, 40 on the CPU")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each, alternated; the medians count")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cuda = torch.cuda.is_available()
@@ -218,7 +220,7 @@ def main() -> None:
     warmup = steps // 3
     peak = matmul_peak(device) if cuda else None
     out: dict = {"device": torch.cuda.get_device_name(device) if cuda else "cpu", "torch": torch.__version__,
-                 "steps": steps, "cases": [], "skipped": []}
+                 "steps": steps, "rounds": args.rounds, "cases": [], "skipped": []}
     if peak:
         out["bf16_matmul_tflops"] = round(peak / 1e12, 1)
     wanted = args.kinds.split(",")
@@ -236,8 +238,13 @@ def main() -> None:
                     spec = make_spec(case, batch, folder, steps, device.type, args.threads)
                     data = load_dataset(spec)
                     teachers = load_teachers(spec, data.train.x[:8], args.threads)
-                    row["engine_samples_per_s"] = round(engine_rate(spec, data, teachers, device, folder / "run"), 1)
-                    hand, model, sample = hand_rate(spec, data, teachers, device, warmup)
+                    engine, hand = [], []
+                    for r in range(args.rounds):  # alternated, so a busy machine slows both alike
+                        engine.append(engine_rate(spec, data, teachers, device, folder / f"run{r}"))
+                        rate, model, sample = hand_rate(spec, data, teachers, device, warmup)
+                        hand.append(rate)
+                    row["engine_samples_per_s"] = round(statistics.median(engine), 1)
+                    hand = statistics.median(hand)
                     row["hand_samples_per_s"] = round(hand, 1)
                     row["ratio"] = round(row["engine_samples_per_s"] / hand, 3)
                     if peak:
