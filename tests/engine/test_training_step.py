@@ -147,3 +147,14 @@ def test_activation_checkpointing_needs_a_student_with_blocks():
         require_blocks(mlp)
     problem = err.value.problems[0]
     assert problem.path == "training.activation_checkpointing" and "resnet" in problem.hint
+
+
+def test_a_run_asking_activation_checkpointing_of_an_mlp_is_refused_before_training(demo_dict):
+    from engine.preflight import training_problems
+
+    demo_dict["training"]["activation_checkpointing"] = True
+    spec = parse_spec(demo_dict)
+    data = load_dataset(spec)
+    problems = training_problems(spec, data, load_teachers(spec, data.train.x[:8], 1))
+    assert [p.path for p in problems] == ["training.activation_checkpointing"]
+    assert "'mlp'" in problems[0].message and "resnet" in problems[0].hint
