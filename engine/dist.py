@@ -95,7 +95,9 @@ def any_rank(*flags: bool) -> list[bool]:
     collective: every rank calls it at the same step (the loop does, every AGREE_EVERY steps)."""
     if not active():
         return list(flags)
-    t = torch.tensor([float(f) for f in flags])
+    # NCCL reduces GPU tensors only; gloo, CPU ones
+    on = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else None
+    t = torch.tensor([float(f) for f in flags], device=on)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return [bool(v) for v in t.tolist()]
 
