@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import math
 import statistics
 import sys
 import tempfile
@@ -150,7 +149,7 @@ def hand_rate(spec, data, teachers, device: torch.device, warmup: int) -> tuple[
     outs = [torch.from_numpy(np.asarray(t.predict(data.train.x[:]))).to(device) for t in teachers]
     p, lp, mask = teacher_targets(outs, idx_t, len(spec.classes), T)
     weights = torch.ones(len(teachers), device=device)
-    steps = math.ceil(len(x) / cfg.batch_size)
+    steps = len(x) // cfg.batch_size  # whole batches only: a last, smaller one would recompile
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, fused=cuda)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     step_model = torch.compile(model) if cuda else model
@@ -211,12 +210,14 @@ def main() -> None:
     parser.add_argument("--kinds", default="resnet,vit,transformer")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=0, help="steps per run; 0: 150 on CUDA, 40 on the CPU")
-    parser.add_argument("--rounds", type=int, default=3, help="runs of each, alternated; the medians count")
+    parser.add_argument("--rounds", type=int, default=0, help="runs of each, alternated, the medians "
+                        "counted; 0: 1 on CUDA (each compiles), 3 on the CPU")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cuda = torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu")
     steps = args.steps or (150 if cuda else 40)
+    args.rounds = args.rounds or (1 if cuda else 3)
     warmup = steps // 3
     peak = matmul_peak(device) if cuda else None
     out: dict = {"device": torch.cuda.get_device_name(device) if cuda else "cpu", "torch": torch.__version__,
