@@ -42,6 +42,7 @@ from engine.data import load_dataset  # noqa: E402
 from engine.device import choose_precision  # noqa: E402
 from engine.events import Control, Emitter  # noqa: E402
 from engine.losses import multi_teacher_kd, teacher_targets  # noqa: E402
+from engine.meter import EMIT_EVERY_S  # noqa: E402
 from engine.models import ARCHITECTURES, build_model  # noqa: E402
 from engine.spec import parse_spec  # noqa: E402
 from engine.teachers import load_teachers  # noqa: E402
@@ -134,7 +135,8 @@ def engine_rate(spec, data, teachers, device: torch.device, folder: Path) -> flo
 
 
 def hand_rate(spec, data, teachers, device: torch.device, warmup: int) -> tuple[float, torch.nn.Module, torch.Tensor]:
-    """The same training, written by hand: samples/s over the steps after `warmup`."""
+    """The same training, written by hand: samples/s measured as the engine's meter does (a
+    device sync and a rate every EMIT_EVERY_S), the median over the steps after `warmup`."""
     cfg, T, alpha = spec.training, spec.strategy.temperature, spec.strategy.hard_label_weight
     torch.manual_seed(cfg.seed)
     model = build_model(spec.student.architecture, data.sample_shape, len(spec.classes))
@@ -156,11 +158,8 @@ def hand_rate(spec, data, teachers, device: torch.device, warmup: int) -> tuple[
     amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda)
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(cfg.seed)).to(device)
     model.train()
-    start = done = 0
+    rates, since, done = [], time.perf_counter(), 0
     for s in range(steps):
-        if s == warmup:
-            sync(device)
-            start, done = time.perf_counter(), 0
         i = perm[s * cfg.batch_size:(s + 1) * cfg.batch_size]
         with amp:
             logits = step_model(x[i])
@@ -171,8 +170,13 @@ def hand_rate(spec, data, teachers, device: torch.device, warmup: int) -> tuple[
         opt.step()
         sched.step()
         done += len(i)
-    sync(device)
-    return done / (time.perf_counter() - start), model, x[:cfg.batch_size]
+        if time.perf_counter() - since >= EMIT_EVERY_S or s == warmup:  # read as the engine's meter does
+            sync(device)
+            now = time.perf_counter()
+            if s > warmup:
+                rates.append(done / (now - since))
+            since, done = now, 0
+    return statistics.median(rates), model, x[:cfg.batch_size]
 
 
 def sync(device: torch.device) -> None:
