@@ -16,19 +16,50 @@ import os
 import torch
 import torch.distributed as dist
 
+from engine.errors import InputError
+
+# How often (in steps) the ranks agree on stop and checkpoint requests: an all_reduce every
+# step would make every rank wait for the slowest one's host work each step.
+AGREE_EVERY = 16
+
 
 def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def init(device_kind: str) -> tuple[int, int]:
-    """(rank, world size); joins the process group when started by torchrun."""
+def local_processes() -> int:
+    """The processes torchrun started on this node (--nproc_per_node)."""
+    return int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
+
+
+def check_gpus(processes: int, gpus: int) -> None:
+    """One GPU per process: more processes on a node than GPUs it sees is a clear error, before
+    CUDA fails with 'invalid device ordinal'."""
+    if processes > gpus:
+        raise InputError.one(
+            "training.device", f"torchrun started {processes} processes on this machine, but it has "
+            f"{gpus} CUDA GPU{'s' if gpus != 1 else ''}; each process trains on a GPU of its own",
+            f"start at most {gpus} processes (torchrun --nproc_per_node={max(gpus, 1)}), or set "
+            '"training": {"device": "cpu"} to run the processes on the CPU (gloo)', "device")
+
+
+def device_for_rank(device: torch.device) -> torch.device:
+    """The device this process trains on: under torchrun on CUDA, the GPU cuda:LOCAL_RANK."""
+    if world_size() <= 1 or device.type != "cuda":
+        return device
+    check_gpus(local_processes(), torch.cuda.device_count())
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def init(device: torch.device) -> tuple[int, int]:
+    """(rank, world size); joins the process group when started by torchrun. `device`: the one
+    `device_for_rank` chose (on CUDA, this process's own GPU)."""
     if world_size() <= 1:
         return 0, 1
     if not dist.is_initialized():
-        backend = "nccl" if device_kind == "cuda" else "gloo"
-        if device_kind == "cuda":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
         dist.init_process_group(backend)
     return dist.get_rank(), dist.get_world_size()
 
@@ -60,12 +91,21 @@ def share(value):
 
 
 def any_rank(*flags: bool) -> list[bool]:
-    """Each flag, true if it is true on any rank (stop and checkpoint come to rank 0 only)."""
+    """Each flag, true if it is true on any rank (stop and checkpoint come to rank 0 only). A
+    collective: every rank calls it at the same step (the loop does, every AGREE_EVERY steps)."""
     if not active():
         return list(flags)
-    t = torch.tensor([float(f) for f in flags])
+    # NCCL reduces GPU tensors only; gloo, CPU ones
+    on = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else None
+    t = torch.tensor([float(f) for f in flags], device=on)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return [bool(v) for v in t.tolist()]
+
+
+def agree_now(step: int) -> bool:
+    """Whether the ranks compare their stop and checkpoint requests before this step: every
+    step in one process (a flag read), every AGREE_EVERY steps under torchrun (a collective)."""
+    return not active() or step % AGREE_EVERY == 0
 
 
 def wrap(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:

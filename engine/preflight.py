@@ -64,12 +64,16 @@ def training_problems(spec: PipelineSpec, data: Dataset, teachers: list) -> list
 
     arch = spec.student.architecture
     with torch.device("meta"):
-        build_model(arch, data.sample_shape, len(spec.classes), "student.architecture")
+        shape_only = build_model(arch, data.sample_shape, len(spec.classes), "student.architecture")
     check_samples = getattr(ARCHITECTURES[arch.kind], "check_samples", None)  # e.g. token ids in range
     if check_samples is not None:
         found = check_samples(arch, [p.stats_sample() for p in (data.train, data.val, data.test) if len(p)])
         if found is not None:
             problems.extend(found.problems)
+    if spec.training.activation_checkpointing:
+        from engine.train import require_blocks
+
+        attempt(lambda: require_blocks(shape_only))
     strategy = spec.strategy
     runs_student = spec.student.init.kind != "scratch" or strategy.previous_student is not None \
         or strategy.hints or strategy.task_heads

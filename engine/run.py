@@ -198,10 +198,8 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
 
         # 1. Where it runs: threads, device, and (under torchrun) which process this is.
         threads = set_threads(spec.training.cpu_threads)
-        device = choose_device(spec.training.device)
-        rank, world = dist.init(device.type)
-        if world > 1 and device.type == "cuda":
-            device = torch.device("cuda", torch.cuda.current_device())
+        device = dist.device_for_rank(choose_device(spec.training.device))  # under torchrun: cuda:LOCAL_RANK
+        rank, world = dist.init(device)
         if rank > 0:
             return run_worker(spec, run_dir, resume, device, threads, control, emitter, db_path)
 

@@ -713,7 +713,6 @@ class TrainingSpec(_Strict):
         None, description="random crops, flips and colour changes of the training images "
         "(images only); none: no augmentation")
 
-
 class PipelineSpec(_Strict):
     """The whole pipeline: data, teachers, student, strategy and training settings."""
 
@@ -985,10 +984,21 @@ def parse_spec(data: Any, base_dir: Path | None = None) -> PipelineSpec:
         except (ValueError, OSError) as exc:
             raise InputError([Problem("(paths)", f"a file path cannot be used: {exc}",
                                       "check the paths in the spec for odd characters")]) from None
-    problems = semantic_problems(spec.classes, dict(enumerate(spec.teachers))) + strategy_problems(spec)
+    problems = semantic_problems(spec.classes, dict(enumerate(spec.teachers))) + strategy_problems(spec) \
+        + training_problems(spec.training)
     if problems:
         raise InputError(problems)
     return spec
+
+
+def training_problems(training: TrainingSpec) -> list[Problem]:
+    """Settings of training that are valid alone but not together."""
+    if training.accumulate > training.batch_size:
+        return [Problem("training.accumulate", f"accumulate {training.accumulate} is more than batch_size "
+                        f"{training.batch_size}: each batch is cut into `accumulate` parts of at least one "
+                        "sample", f"set training.accumulate to at most {training.batch_size}, or raise "
+                        "training.batch_size")]
+    return []
 
 
 def _partial_semantic_problems(data: dict) -> list[Problem]:

@@ -23,17 +23,19 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 
 from engine import compress, dist
 from engine.atomic_io import atomic_write
 from engine.augment import Augmenter, cost_note
 from engine.data import Dataset
 from engine.data.feed import Feed, workers_for
-from engine.errors import InputError, RunFailed
+from engine.errors import InputError
 from engine.events import Control, Emitter
 from engine.memory import release
 from engine.meter import Meter
 from engine.models import build_model, count_parameters, hidden_widths, require
+from engine.models.contract import Student
 from engine.spec import PipelineSpec, PruneStep
 from engine.strategies import Batch, Setup, build_criterion
 from engine.strategies.calibration import calibrate
@@ -140,6 +142,9 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
     epochs_before = sum(p.epochs for p in phases[:start_phase])
 
     say = Reporter(job, state, result, total_steps, total_epochs, train_feed, val_feed, val_targets)
+    compiling = compile_wanted(spec, device)
+    if cfg.activation_checkpointing:
+        require_blocks(model)
     for k in range(start_phase, len(phases)):
         phase = phases[k]
         resuming = resume is not None and k == start_phase
@@ -150,10 +155,11 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
             state.model = prune(state.model, phase.prune, emit)
             say.validate(float(epochs_before))  # the drop pruning caused, before fine-tuning
         net = dist.wrap(state.model, device)  # DDP under torchrun: gradients averaged across ranks
-        if cfg.compile:  # the training step only; evaluation runs the plain model
-            net = torch.compile(net)
+        checkpointed_blocks(state.model, cfg.activation_checkpointing)  # in training only, never in eval
+        step = Step(net, criterion, state, autocast, cfg.accumulate)
+        if compiling:  # the training step only; evaluation runs the plain model
+            step.student = torch.compile(net)
             emit.log(f"{phase.name}: compiling the student (torch.compile); the first steps are slow")
-        student = compiled_forward(net) if cfg.compile else net
         state.start_phase(k, cfg, phase.lr, steps_per_epoch * phase.epochs)
         start_epoch, start_batch = 0, 0
         if resuming:  # everything that decides the next step: weights, moments, RNGs, position
@@ -172,23 +178,33 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
             for b, idx, x in train_feed.batches(perm, first):  # idx: positions in the training part
                 if job.control.paused:
                     job.control.wait_while_paused()
-                stop, save = dist.any_rank(job.control.stop_requested, job.control.checkpoint_requested)
-                if stop:
-                    say.checkpoint(epoch, b, order_state)
-                    raise StopRequested()
-                if save:
-                    job.control.checkpoint_requested = False
-                    say.checkpoint(epoch, b, order_state)
+                if dist.agree_now(state.step):  # under torchrun a collective: every 16 steps, not each
+                    stop, save = dist.any_rank(job.control.stop_requested, job.control.checkpoint_requested)
+                    if stop:
+                        say.checkpoint(epoch, b, order_state)
+                        raise StopRequested()
+                    if save:
+                        job.control.checkpoint_requested = False
+                        say.checkpoint(epoch, b, order_state)
 
                 labels = train_feed.labels(idx)
                 if augment is not None:  # each sample's draw depends on (seed, sample, epoch) alone
                     x = augment(x, train_feed.positions(perm, b), augment.key(seen))
-                batch = Batch(x, idx, labels, targets.batch(idx, labels, x, seen), state.step,
-                              state.step / total_steps, student)
-                with autocast():
-                    loss, values = criterion(batch)
-                state.update(loss)
-                meter.add(values, len(idx))  # summed on the device, read a few times a second
+                try:
+                    parts = step(x, idx, labels, targets, seen, state.step / total_steps)
+                except (torch.OutOfMemoryError, KeyboardInterrupt):
+                    raise
+                except Exception as exc:  # noqa: BLE001 — dynamo and inductor raise many types
+                    if step.student is net:
+                        raise
+                    emit.log(f"{phase.name}: torch.compile failed, so the student trains uncompiled "
+                             f"(slower steps): {first_line(exc)}", "warning")
+                    compiling, step.student = False, net
+                    state.optimizer.zero_grad(set_to_none=True)  # the failed try's part gradients
+                    parts = step(x, idx, labels, targets, seen, state.step / total_steps)
+                state.step_optimizer()
+                for values, size in parts:
+                    meter.add(values, size)  # summed on the device, read a few times a second
                 if meter.due:
                     say.progress(meter, phase, epochs_before + epoch + (b + 1) / steps_per_epoch)
 
@@ -196,6 +212,7 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
             say.validate(float(epochs_before + epoch + 1))
             if (epoch + 1) % cfg.checkpoint_every_epochs == 0 or epoch + 1 == phase.epochs:
                 say.checkpoint(epoch + 1, 0, state.order.get_state())
+        checkpointed_blocks(state.model, False)
         compress.make_permanent(state.model)
         epochs_before += phase.epochs
     criterion.end_distillation()
@@ -376,16 +393,94 @@ def finish(job: Job, model: torch.nn.Module, result: Result, step: int, total_ep
     result.final.update(test)
 
 
-def compiled_forward(net: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The compiled student's forward pass; one that cannot compile says so plainly."""
-    def run(x: torch.Tensor) -> torch.Tensor:
-        try:
-            return net(x)
-        except Exception as exc:  # noqa: BLE001 — dynamo and inductor raise many types
-            raise RunFailed("compile", f"torch.compile failed: {str(exc).splitlines()[0][:300]}",
-                            "set training.compile to false (on the CPU it also needs a C++ compiler, "
-                            "e.g. apt-get install g++)") from None
-    return run
+class Step:
+    """One training step's forward and backward passes: the batch cut into `accumulate` parts
+    (at most one per sample), each run forward and backward alone with its loss weighted by its
+    share of the batch, so that the gradients add up to those of the whole batch; under DDP the
+    ranks average them once, after the last part (`no_sync` for the others). The optimiser step
+    is the caller's. Returns each part's metric values (on the device) and size."""
+
+    def __init__(self, net: torch.nn.Module, criterion, state: TrainState, autocast, accumulate: int):
+        self.net, self.criterion, self.state, self.autocast = net, criterion, state, autocast
+        self.accumulate = accumulate
+        self.no_sync = getattr(net, "no_sync", contextlib.nullcontext)  # DDP: no all_reduce but after the last part
+        self.student: Callable[[torch.Tensor], torch.Tensor] = net  # or its torch.compile'd forward
+
+    def __call__(self, x: torch.Tensor, idx: torch.Tensor, labels: torch.Tensor | None, targets: TeacherTargets,
+                 seen: int, progress: float) -> list[tuple[torch.Tensor, int]]:
+        n = len(idx)
+        k = min(self.accumulate, n)
+        if k <= 1:
+            return [self.part(x, idx, labels, targets, seen, progress, None)]
+        bounds = [n * i // k for i in range(k + 1)]
+        out = []
+        for i in range(k):
+            a, b = bounds[i], bounds[i + 1]
+            with contextlib.nullcontext() if i == k - 1 else self.no_sync():
+                out.append(self.part(x[a:b], idx[a:b], None if labels is None else labels[a:b], targets, seen,
+                                     progress, (b - a) / n))
+        return out
+
+    def part(self, x, idx, labels, targets: TeacherTargets, seen: int, progress: float,
+             share: float | None) -> tuple[torch.Tensor, int]:
+        batch = Batch(x, idx, labels, targets.batch(idx, labels, x, seen), self.state.step, progress, self.student)
+        with self.autocast():
+            loss, values = self.criterion(batch)
+        self.state.backward(loss if share is None else loss * share)
+        return values, len(idx)
+
+
+def compile_wanted(spec: PipelineSpec, device: torch.device) -> bool:
+    """training.compile as asked; none: on for a large student (resnet, vit, transformer) on a GPU."""
+    asked = spec.training.compile
+    if asked is None:
+        return device.type == "cuda" and type(spec.student.architecture).large
+    return asked
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of what went wrong at the root (dynamo wraps its backend's error)."""
+    for _ in range(8):
+        inner = getattr(exc, "inner_exception", None) or exc.__cause__
+        if inner is None:
+            break
+        exc = inner
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0][:300]}" if text else type(exc).__name__
+
+
+def require_blocks(model: torch.nn.Module) -> None:
+    """Activation checkpointing recomputes the student's blocks: an architecture without any
+    cannot have it."""
+    if getattr(model, "blocks", lambda: [])():
+        return
+    from engine.models import ARCHITECTURES
+
+    able = [kind for kind, cls in ARCHITECTURES.items() if cls.blocks is not Student.blocks]
+    raise InputError.one("training.activation_checkpointing", f"the '{getattr(model, 'kind', '?')}' "
+                         "student has no repeated blocks to recompute",
+                         f"set it to false, or use an architecture with blocks ({', '.join(sorted(able))})")
+
+
+def checkpointed_blocks(model: torch.nn.Module, on: bool) -> None:
+    """With `on`, each of the student's blocks keeps only its input for the backward pass and
+    recomputes the rest there (torch.utils.checkpoint); in training only: evaluation and export
+    run the blocks as they are. With `on` false, the blocks are plain again."""
+    for block in getattr(model, "blocks", lambda: [])():
+        if "forward" in block.__dict__:
+            del block.forward  # the class's own forward again
+        if on:
+            block.forward = _checkpointed(block)
+
+
+def _checkpointed(block: torch.nn.Module) -> Callable:
+    plain = type(block).forward.__get__(block)
+
+    def forward(*args, **kwargs):
+        if block.training and torch.is_grad_enabled():
+            return torch.utils.checkpoint.checkpoint(plain, *args, use_reentrant=False, **kwargs)
+        return plain(*args, **kwargs)
+    return forward
 
 
 def prune(model: torch.nn.Module, step: PruneStep, emitter: Emitter) -> torch.nn.Module:

@@ -22,7 +22,9 @@ def make_optimizer(params: list[nn.Parameter], cfg: TrainingSpec, lr: float, ste
         opt = torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     else:
         cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-        opt = cls(params, lr=lr, weight_decay=cfg.weight_decay)
+        # every parameter on a GPU: one fused kernel for the whole update, not several per tensor
+        fused = bool(params) and all(p.device.type == "cuda" for p in params)
+        opt = cls(params, lr=lr, weight_decay=cfg.weight_decay, **({"fused": True} if fused else {}))
     if cfg.schedule == "cosine":
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
     else:
@@ -47,14 +49,22 @@ class TrainState:
         self.phase = phase
         params = list(self.model.parameters()) + self.criterion.learned_parameters()
         self.optimizer, self.scheduler = make_optimizer(params, cfg, lr, steps)
-
-    def update(self, loss: torch.Tensor) -> None:
-        """One optimiser step on `loss`, with the scaler (fp16) and the schedule."""
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """The gradients of one part of an accumulated batch, added to those of the parts before."""
+        (self.scaler.scale(loss) if self.scaler.is_enabled() else loss).backward()
+
+    def step_optimizer(self) -> None:
+        """The optimiser step on the gradients accumulated since the last one, with the scaler
+        (fp16) and the schedule; then the gradients are cleared for the next step."""
+        if self.scaler.is_enabled():
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:  # the disabled scaler's own checks cost more than a small model's step
+            self.optimizer.step()
         self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
 
     def snapshot(self, epoch: int, batch: int, order_state: torch.Tensor) -> dict:

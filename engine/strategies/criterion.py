@@ -60,7 +60,8 @@ class Criterion(nn.Module):
                     loss = w * value if loss is None else loss + w * value
         for a, value in mixing:
             loss = (1.0 - a) * loss + a * value
-        self._checked = True
+        if not self._checked:  # once: a module's attribute write is slow enough to show in a step
+            self._checked = True
         return loss, torch.cat([loss.reshape(1)] + reported).detach().float()
 
     def load_learned(self, state: dict) -> None:

@@ -76,7 +76,10 @@ OVERRIDES: dict[tuple[str, str], Override] = {
     ("student", "training.lr"): Override("Learning rate"),
     ("student", "training.momentum"): Override(shown_if=_is(("training", "optimizer"), "sgd")),
     ("student", "training.cpu_threads"): Override("CPU threads"),
-    ("student", "training.compile"): Override("Compile (torch.compile)"),
+    ("student", "training.compile"): Override("Compile (torch.compile)",
+                                              none_label="auto (on for large students on a GPU)"),
+    ("student", "training.accumulate"): Override("Gradient accumulation (parts per batch)"),
+    ("student", "training.activation_checkpointing"): Override("Activation checkpointing (less memory)"),
 }
 
 

@@ -220,7 +220,7 @@ class Inspector(QWidget):
         if f.kind == "choice":
             w = QComboBox()
             for choice in f.choices:
-                w.addItem(f.none_label if choice in ("", None) else str(choice), choice)
+                w.addItem(f.choice_text(choice), choice)
             w.currentIndexChanged.connect(lambda _i, f=f, w=w: self._commit(f, w.currentData()))
         elif f.kind == "bool":
             w = QCheckBox()

@@ -39,6 +39,14 @@ class FormField:
     def dotted(self) -> str:
         return ".".join(self.path)
 
+    def choice_text(self, choice) -> str:
+        """How a choice reads in its list: no value as `none_label`, a yes/no as on/off."""
+        if choice in ("", None):
+            return self.none_label
+        if isinstance(choice, bool):
+            return "on" if choice else "off"
+        return str(choice)
+
 
 def fields_for(node: Node, teachers: list[str] = ()) -> list[FormField]:
     """The inspector's fields for a node; `teachers`: the names of the teachers linked to the
@@ -82,6 +90,8 @@ def _field(node: Node, s: Setting, teachers) -> FormField | None:
         if s.optional:
             return FormField(path, label, "section", [], section=defaults(s.model), **common)
         return FormField(path, label, "heading", [], **common)
+    if s.type == "bool" and s.optional:  # three ways: the spec's own choice (none), on, off
+        return FormField(path, label, "choice", ["", True, False], **common)
     choices = [*([""] if s.optional else []), *s.choices] if s.type in ("choice", "union") else []
     file_filter = o.file_filter
     if not file_filter and s.type == "path" and node.kind == "data":

@@ -1,6 +1,6 @@
 """`torchrun --nproc_per_node=2 …/engine/__main__.py run SPEC` (as the app starts it) on the CPU
 (gloo): the same training as one process with the same global batch, with rank 0 alone writing
-events, store and checkpoints."""
+events, store and checkpoints; with gradient accumulation under DDP (no_sync) too."""
 
 import os
 import sqlite3
@@ -17,12 +17,14 @@ pytestmark = pytest.mark.slow  # trains under torchrun
 
 
 def test_two_processes_match_one_with_the_same_global_batch(tmp_path, demo_dict):
-    demo_dict["training"].update(epochs=4, cpu_threads=1)
+    demo_dict["training"].update(epochs=4, cpu_threads=1, device="cpu")  # gloo, even on a one-GPU machine
     spec = write_spec(tmp_path, demo_dict)
     db = tmp_path / "db.sqlite"
     one = run_engine("run", spec, "--run-dir", tmp_path / "one", "--db", db)
     assert one.returncode == 0, one.stderr
-    two = subprocess.run(torchrun_cmd(2, "run", spec, "--run-dir", tmp_path / "two", "--db", db),
+    demo_dict["training"]["accumulate"] = 2  # each rank's share in two parts, gradients averaged after the second
+    accumulated = write_spec(tmp_path, demo_dict, "accumulated.distill.json")
+    two = subprocess.run(torchrun_cmd(2, "run", accumulated, "--run-dir", tmp_path / "two", "--db", db),
                          cwd=ROOT, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
                          env={**os.environ, **SAFE_PATH})
     assert two.returncode == 0, two.stderr[-3000:]

@@ -251,3 +251,17 @@ def test_a_data_card_names_its_separate_test_file():
     assert summary(node)[1] == "split val 0.15 · test labelled-test.npz · no labels"
     node = Node("i", "data", {"format": "idx", "images": "/x/train-images.gz", "test_images": "/x/t10k-images.gz"})
     assert summary(node)[1] == "split val 0.15 · test t10k-images.gz"
+
+
+def test_compile_offers_auto_on_and_off_and_the_step_settings_read_plainly(form):
+    student = form.add("student")
+    combo = field(form, QComboBox, "training.compile")
+    assert [combo.itemText(i) for i in range(combo.count())] == ["auto (on for large students on a GPU)", "on", "off"]
+    assert combo.currentText().startswith("auto")  # the spec's none
+    choose(form, "training.compile", False)
+    assert form.doc.nodes[student.id].props["training"]["compile"] is False
+    choose(form, "training.compile", "")
+    assert form.doc.nodes[student.id].props["training"].get("compile") is None
+    assert field(form, QLineEdit, "training.accumulate").accessibleName() == "Gradient accumulation (parts per batch)"
+    box = field(form, QCheckBox, "training.activation_checkpointing")
+    assert box.accessibleName() == "Activation checkpointing (less memory)" and not box.isChecked()
