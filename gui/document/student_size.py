@@ -13,8 +13,8 @@ from gui.document.schema import ARCHITECTURES, with_defaults
 
 
 def size_words(doc: Document, student: Node) -> str:
-    """'11.2 M parameters · about 1.3 GB to train at batch 64 (fp32 on the CPU; 0.8 GB in bf16
-    on a GPU)', or why the size is not known yet."""
+    """'11.2 M parameters' and, on a second line, 'to train: about 1.3 GB at batch 64 (fp32,
+    CPU) · 0.8 GB (bf16, GPU)', or why the size is not known yet."""
     arch_props = student.props.get("architecture") or {}
     kind = arch_props.get("kind", StudentSpec.model_fields["architecture"].default.kind)
     member = ARCHITECTURES.get(kind)
@@ -41,13 +41,13 @@ def size_words(doc: Document, student: Node) -> str:
                                               if train["accumulate"] > 1 else "")
     if precision == "auto":
         cpu, gpu = training_memory(size, part, 4), training_memory(size, part, 2)
-        memory = f"about {_bytes(cpu)} to train {at} (fp32 on the CPU; {_bytes(gpu)} in bf16 on a GPU)"
+        memory = f"to train: about {_bytes(cpu)} {at} (fp32, CPU) · {_bytes(gpu)} (bf16, GPU)"
     else:
-        memory = f"about {_bytes(training_memory(size, part, 4 if precision == 'fp32' else 2))} " \
-                 f"to train {at} ({precision})"
+        memory = f"to train: about {_bytes(training_memory(size, part, 4 if precision == 'fp32' else 2))} " \
+                 f"{at} ({precision})"
     if train.get("activation_checkpointing"):
         memory += "; activation checkpointing keeps less"
-    return f"{_count(size.parameters)} parameters · {memory}"
+    return f"{_count(size.parameters)} parameters\n{memory}"
 
 
 def _count(n: int) -> str:

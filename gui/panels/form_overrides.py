@@ -78,8 +78,8 @@ OVERRIDES: dict[tuple[str, str], Override] = {
     ("student", "training.cpu_threads"): Override("CPU threads"),
     ("student", "training.compile"): Override("Compile (torch.compile)",
                                               none_label="auto (on for large students on a GPU)"),
-    ("student", "training.accumulate"): Override("Gradient accumulation (parts per batch)"),
-    ("student", "training.activation_checkpointing"): Override("Activation checkpointing (less memory)"),
+    ("student", "training.accumulate"): Override("Grad. accumulation"),
+    ("student", "training.activation_checkpointing"): Override("Checkpoint activations"),
 }
 
 

@@ -219,6 +219,10 @@ class Inspector(QWidget):
         name = f"field-{f.dotted}"
         if f.kind == "choice":
             w = QComboBox()
+            # a long choice ("auto (on for large students on a GPU)") must not widen the form
+            # past the panel: the box takes the width the panel gives, the list shows it all
+            w.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            w.setMinimumContentsLength(8)
             for choice in f.choices:
                 w.addItem(f.choice_text(choice), choice)
             w.currentIndexChanged.connect(lambda _i, f=f, w=w: self._commit(f, w.currentData()))

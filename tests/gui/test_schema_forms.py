@@ -262,6 +262,6 @@ def test_compile_offers_auto_on_and_off_and_the_step_settings_read_plainly(form)
     assert form.doc.nodes[student.id].props["training"]["compile"] is False
     choose(form, "training.compile", "")
     assert form.doc.nodes[student.id].props["training"].get("compile") is None
-    assert field(form, QLineEdit, "training.accumulate").accessibleName() == "Gradient accumulation (parts per batch)"
+    assert field(form, QLineEdit, "training.accumulate").accessibleName() == "Grad. accumulation"
     box = field(form, QCheckBox, "training.activation_checkpointing")
-    assert box.accessibleName() == "Activation checkpointing (less memory)" and not box.isChecked()
+    assert box.accessibleName() == "Checkpoint activations" and not box.isChecked()

@@ -31,7 +31,7 @@ def student_form(qtbot, doc, stack):
 
 def parameters_shown(inspector) -> float:
     text = inspector.findChild(QLabel, "student-size").text()
-    m = re.match(r"([\d.]+) ([kMB]) parameters · about ([\d.]+) (KB|MB|GB) to train", text)
+    m = re.match(r"([\d.]+) ([kMB]) parameters\nto train: about ([\d.]+) (KB|MB|GB) at batch", text)
     assert m, text
     return float(m.group(1)) * {"k": 1e3, "M": 1e6, "B": 1e9}[m.group(2)]
 
