@@ -90,15 +90,11 @@ def onnx_teacher(path: Path, case: dict, classes: int, seed: int) -> Path:
     import onnx
     from onnx import TensorProto, helper
 
-    width = int(np.prod(case["shape"]))
-    tokens = case["kind"] == "transformer"
+    width = int(np.prod(case["shape"]))  # token ids reach a teacher as the engine holds them: float32
     w = np.random.default_rng(seed).normal(0, 0.02, (width, classes)).astype(np.float32)
-    nodes = ([helper.make_node("Cast", ["x"], ["xf"], to=TensorProto.FLOAT)] if tokens else []) + [
-        helper.make_node("Flatten", ["xf" if tokens else "x"], ["flat"]),
-        helper.make_node("Gemm", ["flat", "w", "b"], ["y"])]
+    nodes = [helper.make_node("Flatten", ["x"], ["flat"]), helper.make_node("Gemm", ["flat", "w", "b"], ["y"])]
     graph = helper.make_graph(
-        nodes, "teacher", [helper.make_tensor_value_info("x", TensorProto.INT64 if tokens else TensorProto.FLOAT,
-                                                         ["batch", *case["shape"]])],
+        nodes, "teacher", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", *case["shape"]])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", classes])],
         [helper.make_tensor("w", TensorProto.FLOAT, [width, classes], w.ravel()),
          helper.make_tensor("b", TensorProto.FLOAT, [classes], np.zeros(classes, np.float32))])

@@ -321,7 +321,8 @@ def _quantize(fp32: Path, int8: Path, step: QuantizeStep, train_x: np.ndarray, o
         # stay fp32 — QDQ around them costs more accuracy (a masked transformer falls to
         # chance) than it saves time
         attention = {"Softmax", "LayerNormalization"} & ops
-        only = {"op_types_to_quantize": ["Conv", "MatMul", "Gemm"]} if attention else {}
+        only = {"op_types_to_quantize": ["Conv", "MatMul", "Gemm"],  # and of MatMuls only those with
+                "extra_options": {"MatMulConstBOnly": True}} if attention else {}  # weights: not Q·Kᵀ, P·V
         atomic_write(int8, lambda tmp: quantize_static(
             str(prepared), str(tmp), Samples(), quant_format=QuantFormat.QDQ, per_channel=convs, reduce_range=convs,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, **only))

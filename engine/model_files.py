@@ -316,7 +316,7 @@ def load_torchscript(path: Path, where: str, trusted: bool):
     return model.eval()
 
 
-MAX_WIDTHS = 64  # hidden widths a pruned student records: one per layer (the spec's deepest)
+MAX_WIDTHS = 128  # hidden widths a student records: one per layer, two per ViT/transformer block (depth ≤ 64)
 MAX_WIDTH = 65536  # units or channels of one layer (the spec's widest)
 
 

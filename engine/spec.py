@@ -701,7 +701,8 @@ class TrainingSpec(_Strict):
                                  "and the log says so")
     accumulate: int = Field(1, ge=1, le=1024, description="gradient accumulation: each batch is cut into "
                             "this many parts, each run forward and backward alone, then one optimiser "
-                            "step: the memory of one part, the step of the whole batch")
+                            "step: the memory of one part, the step of the whole batch (BatchNorm "
+                            "and the hint loss's scale see each part alone)")
     activation_checkpointing: bool = Field(False, description="keep only each block's input and "
                                            "recompute the rest in the backward pass: less memory "
                                            "for about a third more compute (large students)")

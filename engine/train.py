@@ -168,6 +168,7 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
         elif k > 0:
             emit.log(f"{phase.name}: {compress.describe(phase.prune)}")
         meter = Meter(criterion.names, device)
+        last_size, before = 0, None  # the batch size of the last step; what a compile may undo
 
         for epoch in range(start_epoch, phase.epochs):
             state.model.train()
@@ -190,16 +191,18 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
                 labels = train_feed.labels(idx)
                 if augment is not None:  # each sample's draw depends on (seed, sample, epoch) alone
                     x = augment(x, train_feed.positions(perm, b), augment.key(seen))
+                if compiling and len(idx) != last_size:  # a new shape: the step may compile now
+                    before = side_effects(state.model, device)
+                last_size = len(idx)
                 try:
                     parts = step(x, idx, labels, targets, seen, state.step / total_steps)
-                except (torch.OutOfMemoryError, KeyboardInterrupt):
-                    raise
-                except Exception as exc:  # noqa: BLE001 — dynamo and inductor raise many types
-                    if step.student is net:
+                except Exception as exc:
+                    if step.student is net or not compile_error(exc):
                         raise
                     emit.log(f"{phase.name}: torch.compile failed, so the student trains uncompiled "
                              f"(slower steps): {first_line(exc)}", "warning")
                     compiling, step.student = False, net
+                    restore_side_effects(state.model, device, before)  # what the failed try moved
                     state.optimizer.zero_grad(set_to_none=True)  # the failed try's part gradients
                     parts = step(x, idx, labels, targets, seen, state.step / total_steps)
                 state.step_optimizer()
@@ -397,8 +400,11 @@ class Step:
     """One training step's forward and backward passes: the batch cut into `accumulate` parts
     (at most one per sample), each run forward and backward alone with its loss weighted by its
     share of the batch, so that the gradients add up to those of the whole batch; under DDP the
-    ranks average them once, after the last part (`no_sync` for the others). The optimiser step
-    is the caller's. Returns each part's metric values (on the device) and size."""
+    ranks average them once, after the last part (`no_sync` for the others). Exact for the
+    per-sample terms (KD, confidence, task heads) and for the cross-entropy's mean over the
+    labelled samples; BatchNorm, the hint loss's scale and batch-level teacher weightings see
+    each part alone, as in any gradient accumulation. The optimiser step is the caller's.
+    Returns each part's metric values (on the device) and size."""
 
     def __init__(self, net: torch.nn.Module, criterion, state: TrainState, autocast, accumulate: int):
         self.net, self.criterion, self.state, self.autocast = net, criterion, state, autocast
@@ -413,17 +419,19 @@ class Step:
         if k <= 1:
             return [self.part(x, idx, labels, targets, seen, progress, None)]
         bounds = [n * i // k for i in range(k + 1)]
+        labelled = None if labels is None else labels.ge(0).sum()  # some may be unlabelled (-1)
         out = []
         for i in range(k):
             a, b = bounds[i], bounds[i + 1]
             with contextlib.nullcontext() if i == k - 1 else self.no_sync():
                 out.append(self.part(x[a:b], idx[a:b], None if labels is None else labels[a:b], targets, seen,
-                                     progress, (b - a) / n))
+                                     progress, (b - a) / n, labelled))
         return out
 
     def part(self, x, idx, labels, targets: TeacherTargets, seen: int, progress: float,
-             share: float | None) -> tuple[torch.Tensor, int]:
-        batch = Batch(x, idx, labels, targets.batch(idx, labels, x, seen), self.state.step, progress, self.student)
+             share: float | None, labelled: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
+        batch = Batch(x, idx, labels, targets.batch(idx, labels, x, seen), self.state.step, progress, self.student,
+                      share=share or 1.0, labelled=labelled)
         with self.autocast():
             loss, values = self.criterion(batch)
         self.state.backward(loss if share is None else loss * share)
@@ -436,6 +444,39 @@ def compile_wanted(spec: PipelineSpec, device: torch.device) -> bool:
     if asked is None:
         return device.type == "cuda" and type(spec.student.architecture).large
     return asked
+
+
+def compile_error(exc: BaseException) -> bool:
+    """Whether torch.compile (dynamo, inductor, their C++ compiler) raised `exc`, as opposed to
+    the model, the loss or the device, whose errors must not be hidden by a fallback."""
+    for _ in range(8):
+        if type(exc).__module__.startswith(("torch._dynamo", "torch._inductor")):
+            return True
+        exc = getattr(exc, "inner_exception", None) or exc.__cause__
+        if exc is None:
+            return False
+    return False
+
+
+def side_effects(model: torch.nn.Module, device: torch.device) -> tuple:
+    """What a step changes besides the weights (the RNG states, BatchNorm's statistics), taken
+    before a step that may compile, so that a failed compile can be undone and the uncompiled
+    retry is the step the run would have taken."""
+    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    return torch.get_rng_state(), cuda, {k: v.clone() for k, v in model.named_buffers()}
+
+
+def restore_side_effects(model: torch.nn.Module, device: torch.device, saved: tuple | None) -> None:
+    if saved is None:
+        return
+    cpu, cuda, buffers = saved
+    torch.set_rng_state(cpu)
+    if cuda is not None:
+        torch.cuda.set_rng_state(cuda, device)
+    with torch.no_grad():
+        for k, v in model.named_buffers():
+            if k in buffers and buffers[k].shape == v.shape:
+                v.copy_(buffers[k])
 
 
 def first_line(exc: BaseException) -> str:
@@ -475,12 +516,36 @@ def checkpointed_blocks(model: torch.nn.Module, on: bool) -> None:
 
 def _checkpointed(block: torch.nn.Module) -> Callable:
     plain = type(block).forward.__get__(block)
+    norms = [m for m in block.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+
+    @contextlib.contextmanager
+    def recompute_keeps_statistics():
+        """The backward pass runs the block's forward again; its BatchNorms normalise with the
+        batch's statistics as the first pass did, but must not move their running statistics
+        a second time (momentum 0 leaves them exactly as they are)."""
+        saved = [(m, m.momentum, m.num_batches_tracked.clone()) for m in norms]
+        for m in norms:
+            m.momentum = 0.0
+        try:
+            yield
+        finally:
+            for m, momentum, tracked in saved:
+                m.momentum = momentum
+                m.num_batches_tracked.copy_(tracked)
+
+    def contexts():
+        return contextlib.nullcontext(), recompute_keeps_statistics()
 
     def forward(*args, **kwargs):
         if block.training and torch.is_grad_enabled():
-            return torch.utils.checkpoint.checkpoint(plain, *args, use_reentrant=False, **kwargs)
+            return torch.utils.checkpoint.checkpoint(plain, *args, use_reentrant=False,
+                                                     context_fn=contexts if norms else _no_contexts, **kwargs)
         return plain(*args, **kwargs)
     return forward
+
+
+def _no_contexts():
+    return contextlib.nullcontext(), contextlib.nullcontext()
 
 
 def prune(model: torch.nn.Module, step: PruneStep, emitter: Emitter) -> torch.nn.Module:

@@ -72,7 +72,8 @@ class TrainState:
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
             "rng": torch.get_rng_state(), "order_rng": order_state,
-            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            # this process's GPU only (under torchrun each rank has its own; all draw alike)
+            "cuda_rng": [torch.cuda.get_rng_state(self.device)] if self.device.type == "cuda" else [],
             "phase": self.phase, "widths": hidden_widths(self.model), "masked": compress.is_masked(self.model),
             "aux": (self.criterion.state_dict() or None) if self.criterion.distilling else None,
             "epoch": epoch, "batch": batch, "step": self.step,
@@ -90,7 +91,7 @@ class TrainState:
         self.scaler.load_state_dict(saved["scaler"])
         torch.set_rng_state(saved["rng"])
         if self.device.type == "cuda" and saved.get("cuda_rng"):
-            torch.cuda.set_rng_state_all(saved["cuda_rng"])
+            torch.cuda.set_rng_state(saved["cuda_rng"][0], self.device)
         self.order.set_state(saved["order_rng"])
         self.step = saved["step"]
         return saved["epoch"], saved["batch"]

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from engine.arch_sizes import RESNET_BLOCKS, resnet_small_stem, resnet_stage_channels
+from engine.errors import InputError
 from engine.models.contract import Student
 from engine.models.normalize import Normalize
 from engine.models.pruning import Cut, check_keep, l1_scores
@@ -96,6 +97,15 @@ class ResNet(Student):
         else:
             stem = [nn.Conv2d(c_in, channels[0], 7, 2, 3, bias=False), nn.BatchNorm2d(channels[0]), nn.ReLU(),
                     nn.MaxPool2d(3, 2, 1)]
+        per_block = 2 if block is Bottleneck else 1
+        wanted = per_block * sum(BLOCKS[arch.depth])
+        if widths is not None and (len(widths) != wanted or min(widths) < 1):
+            shown = f"{list(widths[:8])}{' …' if len(widths) > 8 else ''}"
+            raise InputError.one("student.architecture", f"the hidden widths {shown} do not fit a "
+                                 f"ResNet-{arch.depth}: it takes {wanted} widths (the inner width"
+                                 f"{'s' if per_block > 1 else ''} of each block), each at least 1",
+                                 "give weights a run saved with this architecture (its depth), or "
+                                 "remove 'widths' from the file's metadata", "corrupt_model")
         inner = iter(widths) if widths is not None else None
         layers: dict[str, nn.Module] = {"stem": nn.Sequential(*stem)}
         c = channels[0]

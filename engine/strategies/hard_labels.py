@@ -32,6 +32,8 @@ class HardLabels(LossTerm):
         # the mean over the labelled samples (-1: an unlabelled image beside labelled ones);
         # 0 for a batch with none
         ce = F.cross_entropy(batch.logits.float(), batch.labels, ignore_index=-1, reduction="sum")
+        if batch.labelled is not None:  # a part of an accumulated batch: over the whole batch's labels
+            return {"loss/ce": ce / (batch.labelled.clamp_min(1) * batch.share)}
         return {"loss/ce": ce / batch.labels.ge(0).sum().clamp_min(1)}
 
     def weight(self, name: str, batch: Batch) -> float:

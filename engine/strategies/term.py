@@ -56,6 +56,11 @@ class Batch:
     student: Callable[[torch.Tensor], torch.Tensor]  # the (wrapped, maybe compiled) forward pass
     logits: torch.Tensor | None = None
     extra: dict = field(default_factory=dict)
+    # gradient accumulation (training.accumulate): this part's share of the step's batch, and
+    # the labelled samples in the whole batch, so a mean over labelled samples stays the mean
+    # over the whole batch's (a part's loss is weighted by its share)
+    share: float = 1.0
+    labelled: torch.Tensor | None = None
 
 
 class LossTerm(nn.Module):

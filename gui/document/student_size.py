@@ -35,6 +35,12 @@ def size_words(doc: Document, student: Node) -> str:
     except ValueError as exc:  # e.g. a patch that does not divide the image
         return f"size: {exc}"
     train = with_defaults(TrainingSpec, student.props.get("training"))
+    try:
+        valid = TrainingSpec.model_validate(train)
+    except ValidationError:
+        valid = None
+    if valid is None or valid.accumulate > valid.batch_size:
+        return "size: shown when the training settings are valid"
     part = max(1, -(-int(train["batch_size"]) // int(train["accumulate"])))
     precision = train["precision"]
     at = f"at batch {train['batch_size']}" + (f" ({train['accumulate']} parts of {part})"

@@ -3,6 +3,7 @@ compile (and its fallback), gradient accumulation and activation checkpointing."
 
 from __future__ import annotations
 
+import copy
 import io
 
 import pytest
@@ -58,6 +59,7 @@ def _train(spec, data, teachers, folder, stream=None):
 
 def test_a_step_that_fails_to_compile_runs_uncompiled_and_says_so(demo_dict, tmp_path, monkeypatch):
     demo_dict["training"].update(epochs=1, cpu_threads=1, compile=True)
+    demo_dict["student"]["architecture"]["dropout"] = 0.2  # the RNG state matters too
     spec = parse_spec(demo_dict)
     data = load_dataset(spec)
     teachers = load_teachers(spec, data.train.x[:8], 1)
@@ -75,6 +77,27 @@ def test_a_step_that_fails_to_compile_runs_uncompiled_and_says_so(demo_dict, tmp
                 if e["event"] == "log" and e.get("level") == "warning"]
     assert any("torch.compile failed" in w and "no C++ compiler found" in w and "more detail" not in w
                for w in warnings), warnings
+    # the failed try is undone: the run is the one that never tried to compile, bit for bit
+    demo_dict["training"]["compile"] = False
+    _train(parse_spec(demo_dict), data, teachers, tmp_path / "plain")
+    a, b = (load_file(str(tmp_path / r / "student.safetensors")) for r in ("run", "plain"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_an_error_of_the_model_is_not_taken_for_a_compile_failure(demo_dict, tmp_path, monkeypatch):
+    demo_dict["training"].update(epochs=1, cpu_threads=1, compile=True)
+    spec = parse_spec(demo_dict)
+    data = load_dataset(spec)
+    teachers = load_teachers(spec, data.train.x[:8], 1)
+
+    def compiled(model, **kw):
+        def run(x):
+            raise ValueError("a shape mismatch in the student")
+        return run
+
+    monkeypatch.setattr(torch, "compile", compiled)
+    with pytest.raises(ValueError, match="shape mismatch"):
+        _train(spec, data, teachers, tmp_path / "run", io.StringIO())
 
 
 @pytest.mark.slow
@@ -124,19 +147,22 @@ def test_activation_checkpointing_keeps_loss_and_gradients_and_saves_fewer_tenso
     torch.manual_seed(0)
     model = build_model(ResNetArch(depth=18, width=0.125), (3, 16, 16), 5)
     model.train()
+    plain = copy.deepcopy(model)
     x, y = torch.randn(8, 3, 16, 16), torch.randint(0, 5, (8,))
-    state = {k: v.clone() for k, v in model.state_dict().items()}  # BN running stats move in each pass
-    plain_loss, plain_grads, plain_saved = _loss_grads_saved(model, x, y)
-    model.load_state_dict(state)
+    plain_loss, plain_grads, plain_saved = _loss_grads_saved(plain, x, y)
     checkpointed_blocks(model, True)
     loss, grads, saved = _loss_grads_saved(model, x, y)
     assert torch.allclose(loss, plain_loss, atol=1e-5)
     for name, g in plain_grads.items():
         assert torch.allclose(grads[name], g, atol=1e-5), name
     assert saved < plain_saved / 2, (saved, plain_saved)
+    for name, b in plain.named_buffers():  # the recompute does not move BatchNorm's statistics again
+        assert torch.equal(dict(model.named_buffers())[name], b), name
+    assert int(model.body.stage1[0].bn1.num_batches_tracked) == 1
     model.eval()  # evaluation and export run the blocks as they are
+    plain.eval()
     with torch.no_grad():
-        assert torch.allclose(model(x), model.head(model.body(model.normalize(x))))
+        assert torch.equal(model(x), plain(x))
     checkpointed_blocks(model, False)
     assert all("forward" not in b.__dict__ for b in model.blocks())
 
@@ -158,3 +184,25 @@ def test_a_run_asking_activation_checkpointing_of_an_mlp_is_refused_before_train
     problems = training_problems(spec, data, load_teachers(spec, data.train.x[:8], 1))
     assert [p.path for p in problems] == ["training.activation_checkpointing"]
     assert "'mlp'" in problems[0].message and "resnet" in problems[0].hint
+
+
+def test_accumulated_parts_weigh_the_cross_entropy_over_the_whole_batchs_labels():
+    """Partly labelled batches (an unlabelled transfer set beside labelled images, label -1):
+    the parts' weighted cross-entropies add up to the whole batch's mean over its labels."""
+    from engine.strategies.hard_labels import HardLabels
+    from engine.strategies.term import Batch
+
+    torch.manual_seed(0)
+    logits, labels = torch.randn(8, 3), torch.tensor([0, -1, -1, -1, 1, 2, 0, 1])
+    term = HardLabels(1.0)
+
+    def batch(sl, share=1.0, labelled=None):
+        b = Batch(None, torch.arange(8)[sl], labels[sl], None, 0, 0.0, None, share=share, labelled=labelled)
+        b.logits = logits[sl]
+        return b
+
+    whole = term(batch(slice(None)))["loss/ce"]
+    assert torch.isclose(whole, F.cross_entropy(logits, labels, ignore_index=-1))
+    total = labels.ge(0).sum()
+    parts = sum(0.5 * term(batch(sl, 0.5, total))["loss/ce"] for sl in (slice(0, 4), slice(4, 8)))
+    assert torch.isclose(parts, whole), (parts, whole)

@@ -87,3 +87,10 @@ def test_check_pipeline_gives_the_size_and_the_student_layers_for_hints(window, 
     window.inspector.show_node(strategy.id)
     note = window.inspector.findChild(QLabel, "note-hints")
     assert note is not None and "body.stage3 [32, 3, 3]" in note.text(), note.text() if note else None
+
+
+def test_invalid_training_settings_leave_the_size_line_readable(student_form):
+    inspector, doc, student = student_form
+    for training in ({"accumulate": 0}, {"batch_size": "x"}, {"batch_size": 8, "accumulate": 16}):
+        doc.set_props(student.id, {**student.props, "training": training})
+        assert inspector.findChild(QLabel, "student-size").text() == "size: shown when the training settings are valid"
