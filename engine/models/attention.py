@@ -16,7 +16,8 @@ from torch.nn import functional as F
 
 from engine.arch_sizes import mlp_width
 from engine.errors import InputError
-from engine.models.pruning import Cut
+from engine.models.contract import Student
+from engine.models.pruning import Cut, check_keep
 
 __all__ = ["Attention", "Block", "block_widths", "block_cuts", "mlp_width", "split_widths", "unit_scores"]
 
@@ -106,3 +107,27 @@ def block_cuts(blocks, prefix: str, keep: list[torch.Tensor]) -> dict[str, Cut]:
         cuts[p + "fc1"] = (units, None)
         cuts[p + "fc2"] = (None, units)
     return cuts
+
+
+class BlockStudent(Student):
+    """What the ViT and the transformer share: their blocks (`body.blocks`) are what activation
+    checkpointing recomputes and structured pruning cuts (heads and MLP units)."""
+
+    structured_pruning = True
+    body: nn.Module
+
+    def blocks(self) -> list[nn.Module]:
+        return list(self.body.blocks)
+
+    def hidden_widths(self) -> list[int]:
+        """The heads kept in each block, then the MLP hidden width of each block."""
+        return block_widths(self.body.blocks)
+
+    def unit_scores(self) -> list[torch.Tensor]:
+        return unit_scores(self.body.blocks)
+
+    @torch.no_grad()
+    def keep_units(self, keep: list[torch.Tensor]) -> BlockStudent:
+        """A smaller copy holding the heads and MLP units `keep` names (`hidden_widths` order)."""
+        check_keep(keep, self.hidden_widths())
+        return self._cut(keep, block_cuts(self.body.blocks, "body.blocks.", keep))

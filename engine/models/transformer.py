@@ -19,10 +19,8 @@ from torch import nn
 
 from engine.arch_sizes import mlp_width
 from engine.errors import InputError
-from engine.models.attention import Block, block_cuts, block_widths, split_widths, unit_scores
-from engine.models.contract import Student
+from engine.models.attention import Block, BlockStudent, split_widths
 from engine.models.normalize import Normalize
-from engine.models.pruning import check_keep
 from engine.models.registry import register
 from engine.spec import TransformerArch
 
@@ -103,11 +101,10 @@ class TokenBody(nn.Module):
 
 
 @register("transformer")
-class Transformer(Student):
+class Transformer(BlockStudent):
     """`widths` (after structured pruning): the heads kept in each block, then each block's
     MLP width — the order of `hidden_widths()`."""
 
-    structured_pruning = True
     growable = TransformerArch.growable
 
     def __init__(self, sample_shape: tuple[int, ...], n_classes: int, arch: TransformerArch,
@@ -133,22 +130,6 @@ class Transformer(Student):
             if problem is not None:
                 return problem
         return None
-
-    def blocks(self) -> list[nn.Module]:
-        return list(self.body.blocks)
-
-    def hidden_widths(self) -> list[int]:
-        """The heads kept in each block, then the MLP hidden width of each block."""
-        return block_widths(self.body.blocks)
-
-    def unit_scores(self) -> list[torch.Tensor]:
-        return unit_scores(self.body.blocks)
-
-    @torch.no_grad()
-    def keep_units(self, keep: list[torch.Tensor]) -> Transformer:
-        """A smaller copy holding the heads and MLP units `keep` names (`hidden_widths` order)."""
-        check_keep(keep, self.hidden_widths())
-        return self._cut(keep, block_cuts(self.body.blocks, "body.blocks.", keep))
 
     def hint_layers(self) -> list[str]:
         return [f"body.blocks.{i}" for i in range(len(self.body.blocks))] + ["body.norm", "body"]
