@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import faulthandler
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -106,6 +107,11 @@ def cmd_resume(args) -> int:
 
 
 def cmd_export(args) -> int:
+    # PyTorch's OpenMP workers, left to spin between batches (libgomp's default), take the cores
+    # the calling thread needs when the machine is busy: a fresh export process then timed a
+    # 0.3 ms student at 24–48 ms per batch (a run's export, its pool long warm, did not see it).
+    # Set before torch is imported (libgomp reads it once); a user's own setting is kept
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from pydantic import ValidationError
 
     from engine.errors import RunFailed

@@ -43,6 +43,8 @@ from engine.spec import QuantizeStep
 PARITY_TOLERANCE = 1e-4  # max |ONNX − PyTorch| on logits
 LATENCY_BATCH = 64
 LATENCY_WARMUP = 5  # untimed batches first on every path: allocations, lazy init, caches
+SETTLE_RATIO = 2.0  # warm-up goes on while the last batches are this much slower than the fastest
+SETTLE_S = 2.0  # …for at most about this long per path
 LATENCY_TIMED = (10, 200)  # timed batches per path: at least, at most (within the budget)
 LATENCY_BUDGET_S = 1.0  # about this long timing each path, once warm
 WIDE_SPREAD = 1.0  # p90 − p10 above this times the median on a path: the timings are indicative
@@ -420,13 +422,22 @@ def _load() -> float | None:
 
 def _timed_ms(fn: Callable[[], object], warmup: int = LATENCY_WARMUP,
               budget_s: float = LATENCY_BUDGET_S, timed: tuple[int, int] = LATENCY_TIMED) -> list[float]:
-    """Warm-up calls (untimed), then as many timed calls as fit the budget (within `timed`)."""
+    """Warm-up calls (untimed), then as many timed calls as fit the budget (within `timed`).
+
+    The warm-up is at least `warmup` calls, and goes on (up to SETTLE_S) while the median of
+    the last ones is over SETTLE_RATIO times the fastest yet: a cold path (a first call, a
+    thread pool waking up) settles before anything is timed."""
     took = []
-    for _ in range(max(1, warmup)):
+    began = time.perf_counter()
+    while True:
         start = time.perf_counter()
         fn()
         took.append(time.perf_counter() - start)
-    count = int(min(timed[1], max(timed[0], budget_s / max(float(np.median(took)), 1e-6))))
+        if len(took) >= max(1, warmup) and (
+                float(np.median(took[-max(1, warmup):])) <= SETTLE_RATIO * min(took) + 20e-6
+                or time.perf_counter() - began > SETTLE_S):
+            break
+    count = int(min(timed[1], max(timed[0], budget_s / max(float(np.median(took[-max(1, warmup):])), 1e-6))))
     times = []
     for _ in range(count):
         start = time.perf_counter()

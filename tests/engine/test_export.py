@@ -3,6 +3,7 @@
 import errno
 import json
 import shutil
+import time
 
 import numpy as np
 import onnxruntime as ort
@@ -298,3 +299,45 @@ def test_export_never_overwrites_or_deletes_files_it_did_not_write(trained_run, 
     proc = run_engine("export", trained_run, "--out", out, "--no-safetensors")
     assert proc.returncode == 2 and "MODEL_CARD.md, which were changed after an export wrote them" in proc.stderr
     assert (out / "student.safetensors").is_file()  # nothing removed by the refused export
+
+
+def test_cli_export_times_a_warm_pytorch_and_sane_speedups(trained_run, tmp_path):
+    """`distill-engine export` in a fresh process (the Export panel's path): PyTorch fp32 timed
+    warm, near what the same model takes here once warm, and speed-ups of a few times, not the
+    1000× a cold (or thread-starved) PyTorch gave."""
+    from engine.data import load_dataset
+    from engine.model_files import load_safetensors, pruned_widths
+    from engine.models import fit_weights
+    from engine.spec import load_spec
+
+    proc = run_engine("export", trained_run, "--out", tmp_path / "o", "--quantize", "int8", "--events")
+    assert proc.returncode == 0, proc.stderr
+    report = parse_events(proc.stdout)[-1]["report"]
+    latency = report["latency"]
+    speedups = latency["speedup_vs_pytorch"]
+    assert set(speedups) == {"onnx_fp32", "onnx_int8"}
+    assert all(0.05 <= v <= 50 for v in speedups.values()), latency
+    reported = report["latency_ms_per_batch"]["pytorch_fp32"]
+
+    spec = load_spec(trained_run / "spec.distill.json")
+    data = load_dataset(spec, None)
+    weights = trained_run / "student.safetensors"
+    model = fit_weights(spec.student.architecture, data.sample_shape, len(spec.classes), "RUN_DIR",
+                        load_safetensors(weights, "RUN_DIR"), weights.name,
+                        widths=pruned_widths(weights, "RUN_DIR"))
+    batch = torch.from_numpy(export._batch(data.test.x))
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread: no pool to wake, the steady reference on any machine
+    try:
+        with torch.inference_mode():
+            for _ in range(20):
+                model(batch)
+            took = []
+            for _ in range(50):
+                start = time.perf_counter()
+                model(batch)
+                took.append((time.perf_counter() - start) * 1000)
+    finally:
+        torch.set_num_threads(before)
+    mine = float(np.median(took))
+    assert mine / 5 <= reported <= mine * 5, (reported, mine, latency)
