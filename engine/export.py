@@ -12,7 +12,8 @@
 
 Accuracy needs labels: without any (no labels in the data, no test file) the report says it
 was not measured, and that the int8 model was kept unchecked, in `notes` (a note does not fail
-the export; `problems` do). Latency: each path gets warm-up batches, then the median of
+the export; `problems` do). Latency: each path gets warm-up batches (more while its times still
+settle: a cold first call, a thread pool waking up), then the median of
 several timed ones, with their spread and the machine's load; on a busy machine, or with a
 wide spread, the figures are marked indicative. Speed-ups come from the medians only.
 """

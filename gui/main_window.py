@@ -95,6 +95,7 @@ class MainWindow(QMainWindow):
         self.doc.changed.connect(self._update_summary)
         self.doc.nameChanged.connect(lambda _n: self._update_title())
         self.teacher_files = TeacherFiles(self.doc, self.undo_stack, self.model_inspector, self)
+        self.teacher_files.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.model_inspector.busyChanged.connect(lambda _n: self._update_summary())
         self._build_actions()
         self._restore_layout()

@@ -9,20 +9,26 @@ redo and opening a project read the file only; they never change the teacher's s
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject
+import copy
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
 
 from gui.document.commands import SetProps
 from gui.document.model import Document
-from gui.document.teacher_proposal import with_proposal
+from gui.document.teacher_proposal import file_classes, with_proposal
 from gui.engine_client.inspect import ModelInspector
 
 
 class TeacherFiles(QObject):
+    message = Signal(str)  # what a file's reading filled in, for the status bar
+
     def __init__(self, doc: Document, undo_stack, inspector: ModelInspector, parent=None):
         super().__init__(parent)
         self.doc, self.undo_stack, self.inspector = doc, undo_stack, inspector
         self._reading: set[tuple[str, str]] = set()
         doc.nodeChanged.connect(self._path_changed)
+        doc.nodeAdded.connect(self._path_changed)  # a teacher added with a file not read yet
 
     def read(self, node_id: str, path: str, previous: dict | None = None) -> None:
         """Ask the engine what the file holds; if the user just chose it, its proposal fills the
@@ -41,7 +47,13 @@ class TeacherFiles(QObject):
                 read = {**read, "check": node.info["check"]}
             self.doc.set_info(node_id, read)
             if info is not None:
+                had = list(node.props.get("classes") or [])
                 self._fill_in(node_id, path, info, previous)
+                if not self.doc.nodes[node_id].props.get("classes"):
+                    self._fill_classes(node_id, path, info)
+                now = self.doc.nodes[node_id].props.get("classes") or []
+                if not had and now:
+                    self._say_classes(node_id, path, info, now)
 
         self.inspector.inspect(path, done)
 
@@ -62,6 +74,27 @@ class TeacherFiles(QObject):
             self.doc.set_props(node_id, new)
         else:
             self.undo_stack.push(SetProps(self.doc, node_id, new, "settings from the model file"))
+
+    def _fill_classes(self, node_id: str, path: str, info: dict) -> None:
+        """A teacher without classes whose file was read outside a choice of the file (a model
+        dragged from the palette, a project saved without them): the file's classes, or one
+        numbered class per output, as an undo step of its own; not while there is something to
+        redo (a new step would throw it away)."""
+        classes = file_classes(info)
+        if not classes or self.undo_stack.index() != self.undo_stack.count():
+            return
+        new = copy.deepcopy(self.doc.nodes[node_id].props)
+        new["classes"] = classes
+        new["mapping"] = {k: v for k, v in (new.get("mapping") or {}).items() if k in classes}
+        self.undo_stack.push(SetProps(self.doc, node_id, new, "classes from the model file"))
+
+    def _say_classes(self, node_id: str, path: str, info: dict, classes: list[str]) -> None:
+        name = self.doc.nodes[node_id].props.get("name") or Path(path).name
+        named = isinstance(info.get("classes"), list) and bool(info["classes"])
+        how = "as its file names them" if named else (
+            f"numbered 0–{len(classes) - 1}, one per output; rename them in the inspector if they "
+            "mean something else")
+        self.message.emit(f"Teacher {name}: {len(classes)} classes {how}")
 
     def _choice_of(self, node_id: str, path: str) -> SetProps | None:
         """The user's edit that chose this file for the teacher, if it is the last edit of its

@@ -53,6 +53,9 @@ def prop_problems(node: Node) -> list[tuple[str, str]]:
             for prob in problems_from_validation_error(exc):
                 where = ".".join(x for x in (prefix, prob.path if prob.path != "(spec)" else "") if x)
                 out.append((where, prob.message))
+    if node.kind == "teacher" and not p.get("classes"):  # the spec's words are pydantic's: say it plainly
+        out = [(w, m) for w, m in out if w.split(".")[0].split("[")[0] != "classes"]
+        out.insert(0, ("classes", classes_needed(node)))
     if node.kind == "student":
         classes = p.get("classes") or []
         if len(classes) < 2:
@@ -60,6 +63,14 @@ def prop_problems(node: Node) -> list[tuple[str, str]]:
         if len(set(classes)) != len(classes):
             out.append(("classes", "class names repeat"))
     return out
+
+
+def classes_needed(teacher: Node) -> str:
+    """What a teacher without classes needs, in plain words (with its file's output width)."""
+    outputs = teacher.info.get("outputs") or []
+    width = outputs[0].get("shape", [None])[-1] if outputs and isinstance(outputs[0], dict) else None
+    has = f"; its file has {width} outputs" if isinstance(width, int) and not isinstance(width, bool) else ""
+    return f"list the teacher's classes, one per output{has}"
 
 
 def unfinished(node: Node) -> str | None:

@@ -16,7 +16,15 @@ from gui.document.convert import document_to_project
 from gui.document.folder_info import folder_classes, unknown_classes
 from gui.document.kinds import CHAIN, FILE_FIELDS
 from gui.document.model import Document, Node, get_in
-from gui.document.node_checks import ADAPTERS, STUDENT, prop_problems, unfinished, unmapped_classes, weights_only
+from gui.document.node_checks import (
+    ADAPTERS,
+    STUDENT,
+    classes_needed,
+    prop_problems,
+    unfinished,
+    unmapped_classes,
+    weights_only,
+)
 
 OK, INCOMPLETE, ERROR = "ok", "incomplete", "error"
 
@@ -77,6 +85,8 @@ def node_status(doc: Document, node: Node) -> tuple[str, str]:
         return ERROR, f"another teacher is also named '{node.props.get('name')}'"
     if node.kind == "teacher" and weights_only(node) and not node.props.get("architecture"):
         return INCOMPLETE, "choose the architecture its weights belong to"
+    if node.kind == "teacher" and not node.props.get("classes"):  # to be listed, not a fault
+        return INCOMPLETE, classes_needed(node)
     problems = prop_problems(node)
     if problems:
         where, message = problems[0]

@@ -20,6 +20,7 @@ class EngineExport(QObject):
     progress = Signal(str, float)  # stage, fraction 0..1
     done = Signal(dict, list)  # the report, its problems (e.g. int8 over the accuracy limit)
     failed = Signal(str)  # a message for the user
+    cancelled = Signal()  # the user's cancel ended it: not a failure
     protocolProblem = Signal(str)  # a stdout line that is not an event of this app's protocol
 
     def __init__(self, parent: QObject | None = None):
@@ -78,7 +79,7 @@ class EngineExport(QObject):
         self.proc.deleteLater()
         self.proc = None
         if self._cancelled:
-            self.failed.emit("export cancelled; files finished so far are in the folder")
+            self.cancelled.emit()
         elif self._report is not None and (code == 0 or self._report.get("problems")):
             self.done.emit(self._report, self._report.get("problems", []))
         elif self._report is not None:  # a clean report, then a failure: the exit code has the last word

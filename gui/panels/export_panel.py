@@ -54,6 +54,7 @@ class ExportPanel(QWidget):
         self.engine.progress.connect(self._progress)
         self.engine.done.connect(self.show_report)
         self.engine.failed.connect(self._failed)
+        self.engine.cancelled.connect(self._cancelled)
         self._auto_folder = ""
 
         self.run_box = QComboBox()
@@ -215,7 +216,8 @@ class ExportPanel(QWidget):
         if not folder:
             self._failed("choose the folder the files go to")
             return
-        self.clear_report()
+        # the report on show (the last finished export) stays until this one's replaces it: a
+        # cancel or a failure leaves it there
         quantize = {"mode": self.mode.currentData(), "calibration_samples": self.calibration.value(),
                     "max_accuracy_drop": self.max_drop.value()} if self.int8.isChecked() else None
         self.status.setStyleSheet("")
@@ -234,6 +236,14 @@ class ExportPanel(QWidget):
         self.status.setText(f"Export failed: {message}")
         self.progress_bar.setValue(0)
         self.message.emit(f"export failed: {message}")
+        self._update_enabled()
+
+    def _cancelled(self) -> None:
+        self.status.setStyleSheet("")
+        kept = " The report shown is the last finished export's." if self.report is not None else ""
+        self.status.setText("Export cancelled; files finished so far are in the folder." + kept)
+        self.progress_bar.setValue(0)
+        self.message.emit("export cancelled")
         self._update_enabled()
 
     def show_report(self, report: dict, problems: list | None = None) -> None:

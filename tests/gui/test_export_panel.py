@@ -90,3 +90,28 @@ def test_a_run_with_an_export_node_shows_its_report(window, qtbot, tmp_path):
     live = {n.kind: window.scene.node_items[n.id].live for n in window.doc.nodes.values()}
     assert live["prune"] == "fine-tune completed" and "× smaller" in live["quantize"]
     assert live["export"] == "exported (Export panel)"
+
+
+def test_cancelling_an_export_says_so_plainly_and_keeps_the_last_report(window, qtbot, tmp_path, demo_dict):
+    trained(tmp_path, demo_dict, tmp_path / "runs.sqlite")
+    window.show_export()
+    panel = window.export_panel
+    qtbot.waitUntil(lambda: panel.run_box.count() == 1, timeout=5000)
+    panel.int8.setChecked(False)  # the first export, quick: the report to keep
+    panel.folder.setText(str(tmp_path / "first"))
+    panel.export_button.click()
+    qtbot.waitUntil(lambda: panel.report is not None, timeout=120000)
+    report, rows = panel.report, cells(panel.table)
+    assert "Exported to" in panel.status.text()
+
+    panel.folder.setText(str(tmp_path / "second"))
+    panel.engine.progress.connect(lambda _stage, _f: panel.cancel_button.click() if panel.engine.running else None)
+    panel.export_button.click()
+    assert panel.report is report and cells(panel.table) == rows  # on show while the next one runs
+    qtbot.waitUntil(lambda: not panel.engine.running, timeout=60000)
+    status = panel.status.text()
+    assert status.startswith("Export cancelled") and "failed" not in status.lower(), status
+    assert "#c62828" not in panel.status.styleSheet()  # not shown as an error
+    assert panel.report is report and cells(panel.table) == rows and "last finished export" in status
+    assert window.statusBar().currentMessage() == "export cancelled"
+    assert panel.export_button.isEnabled() and not panel.cancel_button.isEnabled()

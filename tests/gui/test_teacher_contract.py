@@ -189,3 +189,57 @@ def test_the_inspector_shows_where_the_classes_came_from(qtbot):
     inspector.show_node(node.id)
     text = inspector.findChild(QLabel, "teacher-file-info").text()
     assert "classes: read from the graph" in text and "&lt;b&gt;0.5&lt;/b&gt;" in text  # the file's words, escaped
+
+
+def test_a_teacher_without_classes_says_so_in_plain_words(doc):
+    from gui.document.validation import ERROR, node_status
+
+    info = {**NHWC, "outputs": [{"name": "logits", "shape": ["batch", 5]}]}
+    node = teacher_node(doc, "/m.onnx", {}, (0, 0))  # read later: no classes yet
+    node.info = info
+    doc.add_node(node)
+    assert node.props["classes"] == []
+    state, why = node_status(doc, node)
+    assert state != ERROR and why == "list the teacher's classes, one per output; its file has 5 outputs"
+    assert "List should" not in why
+
+
+@pytest.mark.slow  # a real engine child process reads the file
+def test_choosing_the_demo_file_for_a_new_teacher_gives_its_classes(window, qtbot):
+    from tests.helpers import TEACHERS
+
+    window.drops.drop(_kind_mime("teacher"), QPointF(0, 0))
+    teacher_id = window.doc.of_kind("teacher")[0].id
+    window.inspector.show_node(teacher_id)
+    _type(window.inspector, "path", str(TEACHERS / "digits-0-4.onnx"))
+    props = lambda: window.doc.nodes[teacher_id].props  # noqa: E731
+    qtbot.waitUntil(lambda: len(props()["classes"]) == 5, timeout=60000)
+    item = window.scene.node_items[teacher_id]
+    assert item.state != "error" and "List should" not in item.toolTip()
+
+
+@pytest.mark.slow  # a real engine child process reads the file
+def test_a_teacher_read_without_a_choice_gets_its_classes_as_one_undo_step(window, qtbot):
+    """A model dragged in without what its file holds (the library's entry from an older app):
+    when the file is read, its classes fill the empty list, one undo step, said in the status bar."""
+    import json
+
+    from PySide6.QtCore import QByteArray, QMimeData
+
+    from gui.drag_formats import MODEL_MIME
+    from tests.helpers import TEACHERS
+
+    mime = QMimeData()
+    mime.setData(MODEL_MIME, QByteArray(json.dumps({"path": str(TEACHERS / "digits-0-4.onnx")}).encode()))
+    window.drops.drop(mime, QPointF(0, 0))
+    teacher = window.doc.of_kind("teacher")[0]
+    assert teacher.props["classes"] == []
+    steps = window.undo_stack.count()
+    props = lambda: window.doc.nodes[teacher.id].props  # noqa: E731
+    qtbot.waitUntil(lambda: len(props()["classes"]) == 5, timeout=60000)
+    assert window.undo_stack.count() == steps + 1
+    assert "5 classes" in window.statusBar().currentMessage()
+    assert window.scene.node_items[teacher.id].state != "error"
+    window.undo_stack.undo()
+    assert props()["classes"] == [] and props()["path"].endswith("digits-0-4.onnx")
+    assert "list the teacher's classes" in window.scene.node_items[teacher.id].toolTip()
