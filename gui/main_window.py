@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import shiboken6
 from PySide6.QtCore import QProcess, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
 from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QToolBar
@@ -213,6 +214,9 @@ class MainWindow(QMainWindow):
         self.act_redo = self.undo_stack.createRedoAction(self, "&Redo")
         self.act_redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
         self.act_redo.setObjectName("redo")
+        # the toolbar keeps its width: what would be undone goes to the tooltip, not the button
+        self.undo_stack.undoTextChanged.connect(self._undo_words)
+        self.undo_stack.redoTextChanged.connect(self._undo_words)
         self.act_delete = self._action("&Delete", self.scene.delete_selection,
                                        [QKeySequence.Delete, QKeySequence("Backspace")], "delete")
         self.act_select_all = self._action("Select &All", self._select_all, QKeySequence.SelectAll,
@@ -432,6 +436,14 @@ class MainWindow(QMainWindow):
         box.setInformativeText("\n".join(lines) + (f"\n… and {more} more" if more > 0 else ""))
         box.open()
 
+    def _undo_words(self, _text: str = "") -> None:
+        """Undo and Redo say just that; the tooltip says what they would undo or redo."""
+        for action, word, text in ((self.act_undo, "&Undo", self.undo_stack.undoText()),
+                                   (self.act_redo, "&Redo", self.undo_stack.redoText())):
+            if shiboken6.isValid(action):  # the window may be closing while the stack clears
+                action.setText(word)
+                action.setToolTip(f"{word.replace('&', '')} {text}".strip())
+
     # asking the engine
     def check_pipeline(self) -> None:
         """Write the pipeline to a temp file and run `engine validate --json` on it."""
@@ -440,6 +452,7 @@ class MainWindow(QMainWindow):
         spec.write_text(project_json(self.doc, None), encoding="utf-8")
 
         def done(code, _status):
+            self.statusBar().clearMessage()  # "Checking…" ends with the check
             out = bytes(proc.readAllStandardOutput()).decode("utf-8", "replace")
             proc.deleteLater()
             try:

@@ -319,3 +319,33 @@ def test_screenshot_of_a_project_with_nan_coordinates(tmp_path):
 
     image = QImage(str(png))
     assert len({image.pixel(x, y) for x in range(0, 1400, 7) for y in (200, 400, 600)}) > 5
+
+
+def test_the_undo_button_keeps_its_word_and_tells_the_rest_in_its_tooltip(window, tmp_path):
+    from tests.helpers import demo_spec, write_spec
+
+    assert window.open_project(write_spec(tmp_path, demo_spec()), ask=False)
+    data = window.doc.of_kind("data")[0]
+    from gui.document.commands import SetProps
+
+    window.undo_stack.push(SetProps(window.doc, data.id, {**data.props, "split": {"val": 0.2, "test": 0.15, "seed": 0}},
+                                    "split"))
+    what = f"Change split of {data.title}"
+    assert window.act_undo.text() == "&Undo"
+    assert window.act_undo.toolTip() == f"Undo {what}"
+    window.undo_stack.undo()
+    assert window.act_redo.text() == "&Redo" and window.act_redo.toolTip() == f"Redo {what}"
+
+
+def test_a_failed_check_leaves_no_checking_message_behind(window, qtbot, tmp_path):
+    from PySide6.QtWidgets import QMessageBox
+
+    from tests.helpers import demo_spec, write_spec
+
+    spec = demo_spec()
+    spec["teachers"][0]["path"] = str(tmp_path / "missing.onnx")
+    assert window.open_project(write_spec(tmp_path, spec), ask=False)
+    window.check_pipeline()
+    assert "Checking" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: window.findChild(QMessageBox, "problems-box") is not None, timeout=60000)
+    assert "Checking" not in window.statusBar().currentMessage()
