@@ -84,7 +84,7 @@ def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safeten
             progress: Progress, claimed: list[bool]) -> dict:
     import onnxruntime as ort
 
-    from engine import compress, table_export
+    from engine import compress, table_export, text_export
     from engine.data import load_dataset
     from engine.model_files import load_safetensors, pruned_widths, sha256_of
     from engine.models import count_parameters, fit_weights
@@ -101,14 +101,19 @@ def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safeten
         raise InputError.one("--out", f"cannot write to {out_dir}: {exc.strerror or exc}",
                              "choose a folder you can write to") from None
     # never overwrite or delete what an export did not write, nor a run folder's own files
+    spec = load_spec(run_dir / "spec.distill.json")
+    text = spec.data.format == "text"  # its tokenizer goes beside the model
     writing = ["student.onnx", "report.json", "MODEL_CARD.md"] + (["student.int8.onnx"] if quantize else []) \
-        + (["student.safetensors"] if safetensors else [])
+        + (["student.safetensors"] if safetensors else []) + ([text_export.TOKENIZER_FILE] if text else [])
     stale = export_folder.claim(out_dir, run_dir, writing)
     claimed.append(True)
     for name in stale:  # an earlier export's, still as it wrote them: not part of this one
         (out_dir / name).unlink(missing_ok=True)
-    spec = load_spec(run_dir / "spec.distill.json")
-    data = load_dataset(spec, _cache_of(run_dir))
+    data = load_dataset(text_export.run_tokenizer(spec, run_dir), _cache_of(run_dir))
+
+    def feed(x: np.ndarray) -> np.ndarray:  # what the exported model takes (token ids: int64)
+        return text_export.as_input(data, x)
+    x_name = "input_ids" if text else "x"
     state = load_safetensors(weights, "RUN_DIR")  # checks the header before anything reads it
     widths = pruned_widths(weights, "RUN_DIR")
     model = fit_weights(spec.student.architecture, data.sample_shape, len(spec.classes),
@@ -130,10 +135,11 @@ def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safeten
     # checks feed them the raw cells of the rows PyTorch reads encoded (engine/table_export.py)
     raw_rows = table_export.wraps(data.table)
     core = out_dir / CORE_FILE if raw_rows else fp32
-    to_onnx(model, test.x[:1], core, metadata={
+    to_onnx(model, feed(test.x[:1]), core, metadata={
         "classes": json.dumps(spec.classes),
-        "input": json.dumps({"shape": list(data.sample_shape), "dtype": "float32",
-                             "preprocessing": "inside"})})
+        "input": json.dumps(text_export.describe(data, data.sample_shape[0]) if text else
+                            {"shape": list(data.sample_shape), "dtype": "float32", "preprocessing": "inside"})},
+        input_name=x_name, dynamic_length=text)
     if raw_rows:
         table_export.wrap(core, fp32, data.table)
 
@@ -145,7 +151,7 @@ def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safeten
     with torch.inference_mode():
         torch_logits = model(torch.from_numpy(test.x)).numpy()
     session = session_of(fp32)
-    onnx_logits = session.run(None, {"x": test.x})[0]
+    onnx_logits = session.run(None, {x_name: feed(test.x)})[0]
     max_diff = float(np.abs(onnx_logits - torch_logits).max())
     tolerance = PARITY_TOLERANCE * max(1.0, float(np.abs(torch_logits).max()))  # relative to the logits
     if not np.isfinite(max_diff) or max_diff > tolerance:
@@ -169,12 +175,12 @@ def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safeten
         quant_report = {"mode": quantize.mode, "max_accuracy_drop": quantize.max_accuracy_drop,
                         "calibration_samples": quantize.calibration_samples if quantize.mode == "static" else None}
         try:
-            _quantize(core, int8, quantize, data.train.x, out_dir)
+            _quantize(core, int8, quantize, data.train.x, out_dir, x_name, feed)
             if raw_rows:
                 table_export.wrap(int8, int8, data.table)
             progress("evaluate", 0.75)
             q_session = session_of(int8)
-            q_logits = q_session.run(None, {"x": test.x})[0]
+            q_logits = q_session.run(None, {x_name: feed(test.x)})[0]
         except OSError:
             raise
         except Exception as exc:  # noqa: BLE001 — onnxruntime's quantizer raises its own types
@@ -212,14 +218,16 @@ def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safeten
                         f"{quantize.max_accuracy_drop:g} points), as there are no labelled samples; "
                         f"it picks the same class as fp32 on {agreement:.1%} of the {len(test)} samples"),
                         "hint": why_not[1]})
-    runners = {"pytorch_fp32": _torch_runner(model, test.x), "onnx_fp32": _onnx_runner(session, test.x)}
+    runners = {"pytorch_fp32": _torch_runner(model, test.x), "onnx_fp32": _onnx_runner(session, feed(test.x))}
     if q_session is not None:
-        runners["onnx_int8"] = _onnx_runner(q_session, test.x)
+        runners["onnx_int8"] = _onnx_runner(q_session, feed(test.x))
     timing = measure_latency(runners, threads)
     if safetensors:
         dest = out_dir / "student.safetensors"
         atomic_write(dest, lambda tmp: shutil.copyfile(weights, tmp))
         files["safetensors"] = dest
+    if text:
+        files["tokenizer"] = text_export.write_tokenizer(out_dir, data)
 
     progress("report", 0.95)
     report = {
@@ -243,18 +251,22 @@ def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safeten
     }
     if raw_rows:
         report["input"] = table_export.describe(data.table, test.raw, spec.classes)
+    if text:
+        report["input"] = text_export.describe(data, data.sample_shape[0])
     atomic_write_text(out_dir / "report.json", json.dumps(report, indent=2))
     atomic_write_text(out_dir / "MODEL_CARD.md", model_card(report)
-                      + (table_export.card_section(report["input"]) if raw_rows else ""))
+                      + (table_export.card_section(report["input"]) if raw_rows else "")
+                      + (text_export.card_section(report["input"], spec.classes) if text else ""))
     export_folder.record(out_dir, {**{p.name: report["files"][k]["sha256"] for k, p in files.items()},
                                    **{n: sha256_of(out_dir / n) for n in ("report.json", "MODEL_CARD.md")}})
     progress("done", 1.0)
     return report
 
 
-def to_onnx(model: torch.nn.Module, example: np.ndarray, path: Path, metadata: dict[str, str]) -> None:
-    """fp32 ONNX with a dynamic batch axis, written atomically; RunFailed naming the operator
-    when the model does not export."""
+def to_onnx(model: torch.nn.Module, example: np.ndarray, path: Path, metadata: dict[str, str],
+            input_name: str = "x", dynamic_length: bool = False) -> None:
+    """fp32 ONNX with a dynamic batch axis (and length axis: token ids), written atomically;
+    RunFailed naming the operator when the model does not export."""
     import onnx
 
     def write(tmp: Path) -> None:
@@ -262,8 +274,9 @@ def to_onnx(model: torch.nn.Module, example: np.ndarray, path: Path, metadata: d
             with warnings.catch_warnings():  # the TorchScript exporter: chosen, it handles the zoo
                 warnings.simplefilter("ignore", DeprecationWarning)
                 torch.onnx.export(model, (torch.from_numpy(example),), str(tmp), dynamo=False,
-                                  input_names=["x"], output_names=["logits"], opset_version=OPSET,
-                                  dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}})
+                                  input_names=[input_name], output_names=["logits"], opset_version=OPSET,
+                                  dynamic_axes={input_name: {0: "batch", **({1: "length"} if dynamic_length else {})},
+                                                "logits": {0: "batch"}})
         except OSError:
             raise
         except Exception as exc:  # noqa: BLE001 — the exporter raises many types per operator
@@ -282,7 +295,8 @@ def to_onnx(model: torch.nn.Module, example: np.ndarray, path: Path, metadata: d
     atomic_write(path, write)
 
 
-def _quantize(fp32: Path, int8: Path, step: QuantizeStep, train_x: np.ndarray, out_dir: Path) -> None:
+def _quantize(fp32: Path, int8: Path, step: QuantizeStep, train_x: np.ndarray, out_dir: Path,
+              x_name: str = "x", feed: Callable[[np.ndarray], np.ndarray] = lambda x: x) -> None:
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -299,7 +313,7 @@ def _quantize(fp32: Path, int8: Path, step: QuantizeStep, train_x: np.ndarray, o
         def __init__(self) -> None:
             pick = np.random.default_rng(0).permutation(len(train_x))[:step.calibration_samples]
             chosen = train_x[np.sort(pick)]
-            self._batches = iter([{"x": chosen[i:i + 64]} for i in range(0, len(chosen), 64)])
+            self._batches = iter([{x_name: feed(chosen[i:i + 64])} for i in range(0, len(chosen), 64)])
 
         def get_next(self):
             return next(self._batches, None)
@@ -397,7 +411,9 @@ def timing_threads() -> int:
 
 
 def _batch(x: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.resize(x, (LATENCY_BATCH, *x.shape[1:])).astype(np.float32))
+    """LATENCY_BATCH samples of x, in its type (float32; token ids int64)."""
+    return np.ascontiguousarray(np.resize(x, (LATENCY_BATCH, *x.shape[1:])).astype(
+        np.int64 if x.dtype == np.int64 else np.float32))
 
 
 def _onnx_runner(session, x: np.ndarray) -> Callable[[], object]:
@@ -489,6 +505,8 @@ def judge_latency(stats: dict[str, dict], threads: int, load: float | None, cpus
 
 
 def _input_words(i: dict) -> str:
+    if i.get("tokenizer"):  # text (engine/text_export.py)
+        return f"input `input_ids`: [batch, length] int64, token ids of `{i['tokenizer']}` (see below)"
     if "inputs" in i:  # a table's raw rows (engine/table_export.py)
         return "inputs " + ", ".join(f"`{x['name']}` {x['shape']} {x['dtype']}" for x in i["inputs"]) + \
             ": raw table rows (the encoding is inside the model, see below)"

@@ -32,7 +32,7 @@ def prepare(spec: PipelineSpec, threads: int, cache_dir=None) -> Prepared:
     """The data and teachers, checked; or one InputError with every problem found. `cache_dir`:
     the cache beside the store (what was checked of an image folder is kept there)."""
     data = load_dataset(spec, cache_dir)
-    teachers = load_teachers(spec, data.train.x[:8], threads, data.table)
+    teachers = load_teachers(spec, data.train.for_teachers[:8], threads, data.table)
     findings = [f for t in teachers for f in t.findings] + check_teachers(teachers, data)
     problems = training_problems(spec, data, teachers)
     if problems:
@@ -117,5 +117,6 @@ def training_problems(spec: PipelineSpec, data: Dataset, teachers: list) -> list
         alpha = strategy.hard_label_weight if data.labeled else 0.0
         x = np.ascontiguousarray(data.train.x[:8])
         attempt(lambda: build_criterion(Setup(spec, model, teachers, data.labeled, alpha if teachers else 1.0,
-                                              x, torch.from_numpy(x[:2]), torch.device("cpu"), calibration)))
+                                              data.train.for_teachers[:8], torch.from_numpy(x[:2]),
+                                              torch.device("cpu"), calibration)))
     return problems

@@ -153,13 +153,14 @@ def run_worker(spec, run_dir: Path | None, resume: bool, device, threads: int, c
     from engine.device import choose_precision
     from engine.store import cache_root
     from engine.teachers import load_teachers
+    from engine.text_export import run_tokenizer
     from engine.train import Job, StopRequested, train
 
     emitter.enabled = False
     run_dir = Path(dist.share(None))
     dist.barrier()  # rank 0 has checked the data (an image folder's check is then in the cache)
-    data = load_dataset(spec, cache_root(db_path))  # rank 0 checked them (engine/preflight.py)
-    teachers = load_teachers(spec, data.train.x[:8], threads, data.table)
+    data = load_dataset(run_tokenizer(spec, run_dir), cache_root(db_path))  # rank 0 checked them (preflight)
+    teachers = load_teachers(spec, data.train.for_teachers[:8], threads, data.table)
     state = load_checkpoint(latest_checkpoint(run_dir / "checkpoints")) if resume else None
     cache = cache_root(db_path) / "teacher-outputs"
     job = Job(spec, data, teachers, device, choose_precision(spec.training.precision, device), run_dir,
@@ -208,8 +209,12 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
         run_dir = dist.share((run_dir or default_run_dir(spec.name, db_path)).resolve())
         lock = prepare_run_dir(run_dir, spec_path, resume, spec.to_json())
         amp = choose_precision(spec.training.precision, device)
-        prepared = prepare(spec, threads, cache_root(db_path))
+        from engine.text_export import run_tokenizer
+
+        prepared = prepare(run_tokenizer(spec, run_dir), threads, cache_root(db_path))
         data, teachers = prepared.data, prepared.teachers
+        if data.text is not None and spec.data.tokenizer is None:  # trained: kept with the run
+            atomic_write_text(run_dir / "tokenizer.json", data.text.json)
         dist.barrier()  # the other ranks read the data now (engine/run.py run_worker)
 
         # 3. Its row in the store: a new one, or the stopped run's own.

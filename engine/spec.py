@@ -207,7 +207,55 @@ class FolderData(_Strict):
         return (int(values.get("channels") or cls.model_fields["channels"].default), int(h), int(w))
 
 
-DataSource = Annotated[BuiltinData | NpzData | NpyData | CsvData | IdxData | FolderData, Field(discriminator="format")]
+TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".txt")  # what a text source reads (any case)
+
+
+class TextData(_Strict):
+    """Texts, UTF-8: a CSV or TSV with a header row (a text column, optionally a label column),
+    JSON Lines (one object per line, the same two keys) or plain text (one text per line,
+    unlabelled). The student reads token ids through its tokenizer, a `tokenizer.json` (Hugging
+    Face `tokenizers`), or one trained on the training texts and saved with the run; each
+    teacher reads the raw text through its own tokenizer (`teachers[i].input.tokenizer`)."""
+
+    file_patterns: ClassVar[tuple[str, ...]] = ("*.jsonl", "*.txt")  # a .csv drops as a table
+    sample_rank: ClassVar[int | None] = 1  # token ids [max_length]
+    card: ClassVar[str] = "Text: {path}"
+    test_fields: ClassVar[dict[str, str]] = {"path": "test_file"}
+    test_clears: ClassVar[tuple[str, ...]] = ("unlabeled",)  # not part of a test set
+
+    format: Literal["text"] = "text"
+    path: Path = Field(description="the texts: .csv, .tsv, .jsonl or .txt (one text per line), UTF-8")
+    text_column: str = Field("text", min_length=1, description="the column (CSV) or key (JSONL) "
+                             "holding the text; a .txt file is one text per line")
+    label_column: str | None = Field(None, description="the column or key holding each text's "
+                                     "class; none: unlabelled, the teachers alone give the targets")
+    unlabeled: Path | None = Field(None, description="a file of more texts without labels (a "
+                                   "transfer set): they join the training part, the teachers alone "
+                                   "give their targets")
+    test_file: Path | None = Field(None, description="a separate labelled file of the same kind "
+                                   "for the test scores (replaces split.test)")
+    tokenizer: Path | None = Field(None, description="the student's tokenizer, a tokenizer.json "
+                                   "(Hugging Face tokenizers); none: one is trained on the training "
+                                   "texts and saved with the run and the exported model")
+    tokenizer_kind: Literal["bpe", "wordpiece"] = Field(
+        "bpe", description="the kind of tokenizer trained when none is given: bpe (byte pairs, "
+        "GPT-2's) or wordpiece (BERT's, lower-cased)")
+    vocab_size: int = Field(8000, ge=64, le=1 << 20, description="the tokens a trained tokenizer "
+                            "holds (the student's vocab_size must be at least this)")
+    max_length: int = Field(128, ge=4, le=1 << 16, description="the most tokens of a text the "
+                            "student reads (longer texts are cut); batches are padded only to "
+                            "their longest text")
+    split: Split = Split()
+    use_labels: bool = True
+
+    @classmethod
+    def sample_shape_of(cls, values: dict) -> tuple[int, ...]:
+        """One sample's shape [max_length] from the settings alone (the app reads it)."""
+        return (int(values.get("max_length") or cls.model_fields["max_length"].default),)
+
+
+DataSource = Annotated[BuiltinData | NpzData | NpyData | CsvData | IdxData | FolderData | TextData,
+                       Field(discriminator="format")]
 
 
 # ── models ───────────────────────────────────────────────────────────────────────────────
@@ -423,6 +471,17 @@ class TeacherInput(_Strict):
     columns: list[str] | None = Field(None, min_length=1, description="tables: the columns the "
                                       "teacher was trained on, by name, in its order; none: all "
                                       "the student's columns")
+    tokenizer: Path | None = Field(None, description="text: the teacher's own tokenizer.json "
+                                   "(Hugging Face tokenizers); none: a tokenizer.json beside the "
+                                   "model file, if any (a model that takes raw strings needs none)")
+    max_length: int | None = Field(None, ge=1, le=1 << 16, description="text: the most tokens "
+                                   "the teacher reads (longer texts are cut); none: the model's "
+                                   "fixed input length, else the tokenizer's, else 512")
+    roles: dict[str, Literal["ids", "mask", "type_ids", "positions", "text"]] = Field(
+        default_factory=dict, description="text: what each input of the model takes, by input "
+        "name: ids (token ids), mask (1 for tokens, 0 for padding), type_ids (all 0), positions "
+        "(0, 1, 2, …), text (the raw strings); inputs not named here are read from their names "
+        "and types (…ids, …mask, …type…, …position…, a string input)")
 
     @model_validator(mode="after")
     def _std_positive(self) -> TeacherInput:
@@ -437,6 +496,19 @@ class TeacherInput(_Strict):
     @property
     def is_identity(self) -> bool:
         return self == TeacherInput(layout=self.layout)
+
+    @property
+    def for_text(self) -> list[str]:
+        """The text-only fields this contract sets."""
+        return [k for k in ("tokenizer", "max_length") if getattr(self, k) is not None] + \
+            (["roles"] if self.roles else [])
+
+    @property
+    def for_numbers(self) -> list[str]:
+        """The image and table fields this contract sets (none of them apply to text)."""
+        plain = TeacherInput()
+        return [k for k in ("size", "crop", "channel_order", "scale", "mean", "std", "columns", "layout")
+                if getattr(self, k) != getattr(plain, k)]
 
 
 class TeacherSpec(_Strict):
@@ -876,7 +948,31 @@ def strategy_problems(spec: PipelineSpec) -> list[Problem]:
         problems.append(Problem("strategy.teacher_weighting", f"{needs_labels} needs labels, and "
                                 "the data's labels are off", "turn data.use_labels on, or pick "
                                 "a label-free weighting: confidence, entropy or selective"))
-    return problems + augment_problems(spec)
+    return problems + augment_problems(spec) + text_problems(spec)
+
+
+def text_problems(spec: PipelineSpec) -> list[Problem]:
+    """Text data needs a transformer student and text contracts; other data, no text fields."""
+    problems: list[Problem] = []
+    text = spec.data.format == "text"
+    arch = spec.student.architecture
+    if text and arch.kind != "transformer":
+        problems.append(Problem("student.architecture.kind", f"text data gives the student token ids, "
+                                f"and a {arch.kind} reads {type(arch).takes}",
+                                "use a transformer student for text"))
+    if text and arch.kind == "transformer" and spec.data.max_length > arch.max_length:
+        problems.append(Problem("student.architecture.max_length", f"the data cuts texts at "
+                                f"{spec.data.max_length} tokens and the student holds positions for "
+                                f"{arch.max_length}", f"set student.architecture.max_length to at least "
+                                f"{spec.data.max_length}, or data.max_length lower"))
+    for i, t in enumerate(spec.teachers):
+        wrong = t.input.for_numbers if text else t.input.for_text
+        if wrong:
+            kind = "texts" if text else f"{spec.data.format} data"
+            problems.append(Problem(f"teachers[{i}].input.{wrong[0]}", f"teacher '{t.name}': input."
+                                    f"{wrong[0]} is for {'images and tables' if text else 'text'}, and "
+                                    f"the data is {kind}", f"remove input.{wrong[0]}"))
+    return problems
 
 
 def augment_problems(spec: PipelineSpec) -> list[Problem]:
@@ -1026,7 +1122,8 @@ def _resolve_paths(spec: PipelineSpec, base_dir: Path) -> PipelineSpec:
         return p if p.is_absolute() else (base_dir / p).resolve()
 
     data = spec.data.model_copy(update={k: fix(v) for k, v in spec.data if isinstance(v, Path)})
-    teachers = [t.model_copy(update={"path": fix(t.path)}) for t in spec.teachers]
+    teachers = [t.model_copy(update={"path": fix(t.path), "input": t.input.model_copy(
+        update={"tokenizer": fix(t.input.tokenizer)})}) for t in spec.teachers]
     export = spec.export.model_copy(update={"folder": fix(spec.export.folder)}) if spec.export else None
     student = spec.student.model_copy(update={"init": spec.student.init.model_copy(
         update={"path": fix(spec.student.init.path)})})

@@ -25,9 +25,13 @@ from engine.atomic_io import atomic_write
 
 
 def fingerprint(x: np.ndarray) -> str:
-    """sha256 of the samples' shape, type and bytes."""
+    """sha256 of the samples' shape, type and bytes (of texts: their UTF-8, each ended by NUL)."""
     digest = hashlib.sha256(f"{x.shape}|{x.dtype}".encode())
-    digest.update(np.ascontiguousarray(x).data)
+    if x.dtype == object:
+        for t in x:
+            digest.update(str(t).encode("utf-8", "surrogatepass") + b"\0")
+    else:
+        digest.update(np.ascontiguousarray(x).data)
     return digest.hexdigest()
 
 

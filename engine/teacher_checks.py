@@ -122,8 +122,9 @@ def _alternatives(t, x: np.ndarray, pred: np.ndarray, target: np.ndarray):
     """(description, fields to set, where, a function giving the predictions) per alternative."""
     c = t.spec.input
     where = f"{t.where}.input"
-    image = t.adapter.image
-    high = float(np.percentile(x, 99.5)) if x.size else 0.0
+    text = x.dtype == object  # texts: of the contract only the class order is tried
+    image = not text and t.adapter.image
+    high = float(np.percentile(x, 99.5)) if x.size and not text else 0.0
 
     def under(**changes) -> Callable[[], np.ndarray]:
         return lambda: _predict_with(t, c.model_copy(update=changes), x)
@@ -133,16 +134,16 @@ def _alternatives(t, x: np.ndarray, pred: np.ndarray, target: np.ndarray):
         yield f"layout {flipped}", {"layout": flipped}, where, under(layout=flipped)
     if image and x.shape[1] == 3 and c.channel_order == "rgb":
         yield "BGR channel order", {"channel_order": "bgr"}, where, under(channel_order="bgr")
-    to_unit = c.scale == 1.0 and high > 2.0  # 0-255 data, a model of 0-1 pixels
+    to_unit = not text and c.scale == 1.0 and high > 2.0  # 0-255 data, a model of 0-1 pixels
     if to_unit:
         yield "values scaled by 1/255", {"scale": 1 / 255}, where, under(scale=1 / 255)
-    if c.scale == 1.0 and 0 < high <= 1.0:
+    if not text and c.scale == 1.0 and 0 < high <= 1.0:
         yield "values scaled by 255", {"scale": 255.0}, where, under(scale=255.0)
     if image and x.shape[1] == 3 and c.mean is None and c.std is None:
         scale = 1 / 255 if to_unit else c.scale
         fix = {**({"scale": round(scale, 8)} if scale != c.scale else {}), **IMAGENET}
         yield "ImageNet mean/std", fix, where, under(**fix)
-    if c.mean is not None or c.std is not None:
+    if not text and (c.mean is not None or c.std is not None):
         yield "no mean/std", {"mean": None, "std": None}, where, under(mean=None, std=None)
     order = _best_order(pred, target, len(t.student_index))
     if order is not None:

@@ -74,8 +74,9 @@ class Teacher(ABC):
         outs: list[np.ndarray] = []
         for inputs, real in self.batches(x, batch_size):
             out = np.asarray(self.guarded(self._run, inputs))
-            if out.ndim == 0 or out.shape[0] != len(inputs) or (outs and out.shape[1:] != outs[0].shape[1:]):
-                raise self._rows_error(len(inputs), list(out.shape), list(outs[0].shape) if outs else None)
+            rows = rows_of(inputs)
+            if out.ndim == 0 or out.shape[0] != rows or (outs and out.shape[1:] != outs[0].shape[1:]):
+                raise self._rows_error(rows, list(out.shape), list(outs[0].shape) if outs else None)
             outs.append(out[:real])
         return np.concatenate(outs)
 
@@ -98,7 +99,7 @@ class Teacher(ABC):
         except Exception as exc:  # noqa: BLE001 — the model's own runtime failed on these inputs
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:300]
             raise InputError.one(f"{self.where}.input", f"teacher '{self.name}' fails on its input "
-                                 f"{list(inputs.shape[1:])} ({self.adapter.describe()}): {first}",
+                                 f"{shape_words(inputs)} ({self.adapter.describe()}): {first}",
                                  "set its input contract to what the model takes (layout, size, "
                                  "columns), or check that the file is the model you meant", "shape_mismatch") from None
 
@@ -132,41 +133,90 @@ class Teacher(ABC):
                               f"use one of: {shown}")
 
 
+def onnx_session(spec: TeacherSpec, where: str, threads: int):
+    """(the onnxruntime session of an ONNX teacher, its metadata, the name of its per-class
+    scores output)."""
+    import onnxruntime as ort
+
+    proto = read_onnx(spec.path, f"{where}.path")
+    metadata = {p.key: p.value for p in proto.metadata_props}
+    missing = missing_locales(proto)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # no busy-waiting between calls: with several teachers (and torch) sharing the cores,
+    # spinning threads would take the CPU from the others
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        if missing:
+            session = ort.InferenceSession(with_c_locale(proto), options, providers=["CPUExecutionProvider"])
+            metadata["distill-studio:note"] = (
+                f"teacher '{spec.name}' lower-cases text in a locale this machine lacks ({', '.join(missing)}; "
+                "en_US.UTF-8 is onnxruntime's default, e.g. for skl2onnx text pipelines): it runs with "
+                "C.UTF-8 instead, the same for ASCII text")
+        else:
+            session = ort.InferenceSession(str(spec.path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types per failure
+        raise InputError.one(f"{where}.path", f"onnxruntime cannot load {spec.path.name}: "
+                             f"{str(exc).splitlines()[0][:200]}",
+                             "re-export the model with a standard opset", "corrupt_model") from None
+    # the scores: the first float output with one row per sample (skl2onnx classifiers give a
+    # label tensor first and the probabilities second)
+    scores = [o for o in session.get_outputs()
+              if o.type in ("tensor(float)", "tensor(double)", "tensor(float16)") and len(o.shape) == 2]
+    if not scores:
+        kinds = ", ".join(f"{o.name}: {o.type}" for o in session.get_outputs())
+        raise InputError.one(f"{where}.path", f"{spec.path.name} has no output of per-class "
+                             f"scores ({kinds})",
+                             "export it with a [batch, classes] float output; for scikit-learn "
+                             "use skl2onnx with options {'zipmap': False}", "shape_mismatch")
+    return session, metadata, scores[0].name
+
+
+def missing_locales(proto) -> list[str]:
+    """The locales the model's StringNormalizers lower-case in that this machine lacks."""
+    import locale
+
+    wanted = {next((a.s.decode() for a in n.attribute if a.name == "locale"), "en_US.UTF-8")
+              for n in proto.graph.node if n.op_type == "StringNormalizer"}
+    missing = []
+    for name in sorted(wanted):
+        old = locale.setlocale(locale.LC_CTYPE)
+        try:
+            locale.setlocale(locale.LC_CTYPE, name)
+        except locale.Error:
+            missing.append(name)
+        finally:
+            locale.setlocale(locale.LC_CTYPE, old)
+    return missing
+
+
+def with_c_locale(model) -> bytes:
+    """The model (its bytes; the file is untouched) with every StringNormalizer set to the C.UTF-8
+    locale, which every Linux has: onnxruntime fails to load one whose locale (by default
+    en_US.UTF-8) is not installed."""
+    import onnx
+
+    for node in model.graph.node:
+        if node.op_type == "StringNormalizer":
+            kept = [a for a in node.attribute if a.name != "locale"]
+            del node.attribute[:]
+            node.attribute.extend(kept + [onnx.helper.make_attribute("locale", "C.UTF-8")])
+    return model.SerializeToString()
+
+
 class OnnxTeacher(Teacher):
     def __init__(self, spec: TeacherSpec, student_classes: list[str], where: str,
                  sample_shape: tuple[int, ...], threads: int, table=None):
         super().__init__(spec, student_classes, where)
-        import onnxruntime as ort
-
-        self.metadata = {p.key: p.value for p in read_onnx(spec.path, f"{where}.path").metadata_props}
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        # no busy-waiting between calls: with several teachers (and torch) sharing the cores,
-        # spinning threads would take the CPU from the others
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            self.session = ort.InferenceSession(str(spec.path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types per failure
-            raise InputError.one(f"{where}.path", f"onnxruntime cannot load {spec.path.name}: "
-                                 f"{str(exc).splitlines()[0][:200]}",
-                                 "re-export the model with a standard opset", "corrupt_model") from None
+        self.session, self.metadata, self.output_name = onnx_session(spec, where, threads)
         inputs = self.session.get_inputs()
         if len(inputs) != 1:
-            raise InputError.one(f"{where}.path", f"{spec.path.name} has {len(inputs)} inputs",
-                                 "a teacher takes exactly one input: the samples", "shape_mismatch")
+            raise InputError.one(f"{where}.path", f"{spec.path.name} has {len(inputs)} inputs "
+                                 f"({', '.join(i.name for i in inputs)})", "a teacher of images or "
+                                 "tables takes exactly one input: the samples (several inputs are "
+                                 "read for text teachers: token ids, mask, type ids)", "shape_mismatch")
         self.input_name = inputs[0].name
-        # the scores: the first float output with one row per sample (skl2onnx classifiers
-        # give a label tensor first and the probabilities second)
-        scores = [o for o in self.session.get_outputs()
-                  if o.type in ("tensor(float)", "tensor(double)", "tensor(float16)") and len(o.shape) == 2]
-        if not scores:
-            kinds = ", ".join(f"{o.name}: {o.type}" for o in self.session.get_outputs())
-            raise InputError.one(f"{where}.path", f"{spec.path.name} has no output of per-class "
-                                 f"scores ({kinds})",
-                                 "export it with a [batch, classes] float output; for scikit-learn "
-                                 "use skl2onnx with options {'zipmap': False}", "shape_mismatch")
-        self.output_name = scores[0].name
         dtype = INPUT_TYPES.get(inputs[0].type)
         if dtype is None:
             raise InputError.one(f"{where}.path", f"{spec.path.name} takes {inputs[0].type} input",
@@ -191,14 +241,30 @@ class OnnxTeacher(Teacher):
             raise InputError.one(where, f"onnxruntime cannot read layer '{layer}' of {self.spec.path.name}: "
                                  f"{(str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]}",
                                  "hint another layer, or drop the hint", "corrupt_model") from None
-        return np.concatenate([self.guarded(lambda b: session.run([layer], {self.input_name: b})[0], inputs)[:real]
+        return np.concatenate([self.guarded(lambda b: session.run([layer], self.feeds(b))[0], inputs)[:real]
                                for inputs, real in self.batches(x, batch_size)]).astype(np.float32)
 
-    def _run(self, x: np.ndarray) -> np.ndarray:
-        return self.session.run([self.output_name], {self.input_name: x})[0]
+    def feeds(self, inputs) -> dict[str, np.ndarray]:
+        """The session's inputs for one batch the adapter made."""
+        return {self.input_name: inputs}
+
+    def _run(self, x) -> np.ndarray:
+        return self.session.run([self.output_name], self.feeds(x))[0]
 
 
 INPUT_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(uint8)": np.uint8}
+
+
+def rows_of(inputs) -> int:
+    """Samples in one batch of a teacher's inputs: an array, or named arrays (a text teacher's)."""
+    return len(next(iter(inputs.values()))) if isinstance(inputs, dict) else len(inputs)
+
+
+def shape_words(inputs) -> str:
+    """One batch's input shape per sample, for a message."""
+    if isinstance(inputs, dict):
+        return ", ".join(f"{k} {list(v.shape[1:])}" for k, v in inputs.items())
+    return str(list(inputs.shape[1:]))
 
 
 class ZooTeacher(Teacher):
@@ -265,16 +331,15 @@ def load_teachers(spec: PipelineSpec, probe: np.ndarray, threads: int, table=Non
             if fmt != t.resolved_format:
                 raise InputError.one(f"{where}.format", f"{t.path.name} looks like {fmt}, but the "
                                      f"spec says {t.resolved_format}", "fix `format` or the file")
-            kind = OnnxTeacher if fmt == "onnx" else ScriptTeacher if fmt == "torchscript" else ZooTeacher
-            teacher = kind(t, spec.classes, where, sample_shape, *([threads] if kind is OnnxTeacher else []),
-                           table=table, **({"device": device} if kind is ZooTeacher else {}))
-            raw = teacher.raw(probe)
-            if len(probe) > 1:  # one row per sample at another batch size too: not [classes, batch]
-                fewer = teacher.raw(probe[:-1])
-                if fewer.shape[1:] != raw.shape[1:]:
-                    raise teacher._rows_error(len(fewer), list(fewer.shape), list(raw.shape))
-            read_outputs(teacher, raw)
-            teacher.predict(probe)  # output width and finiteness, before any training
+            if probe.dtype == object:  # texts: each teacher reads them through its own tokenizer
+                from engine.text_teachers import text_teacher
+
+                teacher = text_teacher(t, spec.classes, where, fmt, threads)
+            else:
+                kind = OnnxTeacher if fmt == "onnx" else ScriptTeacher if fmt == "torchscript" else ZooTeacher
+                teacher = kind(t, spec.classes, where, sample_shape, *([threads] if kind is OnnxTeacher else []),
+                               table=table, **({"device": device} if kind is ZooTeacher else {}))
+            try_on(teacher, probe)
             teachers.append(teacher)
         except InputError as exc:
             problems.extend(exc.problems)
@@ -283,6 +348,18 @@ def load_teachers(spec: PipelineSpec, probe: np.ndarray, threads: int, table=Non
     if problems:
         raise InputError(problems, kind="invalid_teacher")
     return teachers
+
+
+def try_on(teacher: Teacher, probe: np.ndarray) -> None:
+    """Run a loaded teacher on a few samples: one row per sample at two batch sizes, the output
+    width, finite values; and read whether its outputs are probabilities."""
+    raw = teacher.raw(probe)
+    if len(probe) > 1:  # one row per sample at another batch size too: not [classes, batch]
+        fewer = teacher.raw(probe[:-1])
+        if fewer.shape[1:] != raw.shape[1:]:
+            raise teacher._rows_error(len(fewer), list(fewer.shape), list(raw.shape))
+    read_outputs(teacher, raw)
+    teacher.predict(probe)  # output width and finiteness, before any training
 
 
 def teacher_device(spec: PipelineSpec) -> torch.device:

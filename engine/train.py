@@ -124,7 +124,7 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
 
     # 3. The loss: every registered term the strategy asks for (engine/strategies/).
     probe = torch.from_numpy(np.ascontiguousarray(data.train.x[:2])).to(device)
-    criterion = build_criterion(Setup(spec, model, job.teachers, data.labeled, alpha, data.train.x,
+    criterion = build_criterion(Setup(spec, model, job.teachers, data.labeled, alpha, data.train.for_teachers,
                                       probe, device, calibration, resumed_later_phase=start_phase > 0))
     if resume and resume.get("aux"):
         criterion.load_learned(resume["aux"])
@@ -352,10 +352,10 @@ def teacher_targets(job: Job, y_train: torch.Tensor | None, augment: Augmenter |
     started = time.monotonic()
     if dist.rank() > 0:  # rank 0 computes the teachers' outputs into the cache; the others read them
         dist.barrier()
-    targets.prepare(data.train.x, y_train, augment)
+    targets.prepare(data.train.for_teachers, y_train, augment)
     if dist.rank() == 0 and dist.size() > 1:
         dist.barrier()
-    val_targets = targets.of(data.val.x, None) if data.val.y is None and len(data.val) else None
+    val_targets = targets.of(data.val.for_teachers, None) if data.val.y is None and len(data.val) else None
     emit.log(f"teacher outputs {'run live on each batch' if targets.live else 'ready'} for "
              f"{len(job.teachers)} teachers on {len(data.train)} samples in {time.monotonic() - started:.2f}s")
     alpha = strategy.hard_label_weight if data.labeled else 0.0
@@ -390,7 +390,7 @@ def finish(job: Job, model: torch.nn.Module, result: Result, step: int, total_ep
     test_feed = Feed(data.test, device, spec.training.batch_size, workers_for(spec.data))
     test = evaluate(model, test_feed, None, spec.strategy, job.amp_dtype, device, prefix="test",
                     batch_size=eval_batch(test_feed))
-    test.update(teacher_accuracies(job.teachers, data.test.x, data.test.y))
+    test.update(teacher_accuracies(job.teachers, data.test.for_teachers, data.test.y))
     job.emitter.emit("metric", step=step, epoch=total_epochs, values=test)
     job.on_metrics(step, float(total_epochs), test)
     result.final.update(test)

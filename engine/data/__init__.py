@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.data import builtin, csv_table, idx_files, image_folder, npy, npz  # noqa: F401  (each registers itself)
+from engine.data import builtin, csv_table, idx_files, image_folder, npy, npz, text  # noqa: F401  (each registers itself)
 from engine.data.source import SOURCES, ArraySource, Samples, Source, open_source, register
 from engine.errors import InputError
 from engine.spec import PipelineSpec
@@ -27,6 +27,8 @@ class Part:
     y: np.ndarray | None  # int64 [N] indices into the student's classes (-1: no label), or None
     raw: dict[str, np.ndarray] | None = None  # the exported model's inputs for these samples,
     # where they differ from x (a table's cells before encoding: Source.raw_inputs)
+    texts: np.ndarray | None = None  # texts: the raw strings the teachers read (x: the student's ids)
+    pad_id: int | None = None  # texts: the id x is right-padded with (batches are cut to their longest)
 
     def __len__(self) -> int:
         return len(self.x)
@@ -34,6 +36,12 @@ class Part:
     @property
     def streamed(self) -> bool:
         return isinstance(self.x, Samples)
+
+    @property
+    def for_teachers(self) -> np.ndarray | Samples:
+        """The samples as the teachers read them: the raw texts of text data (each teacher has
+        its own tokenizer), else the samples themselves."""
+        return self.x if self.texts is None else self.texts
 
     def stats_sample(self, n: int = 4096) -> np.ndarray:
         """The samples the student's input statistics are fitted on: all of them in memory, up
@@ -54,6 +62,7 @@ class Dataset:
     table: object | None = None  # a table's columns and their encoding (engine/data/table.py)
     test_from: str | None = None  # the file the test part comes from, when not the split
     test_field: str = "test_file"  # the data format's field naming a labelled test set
+    text: object | None = None  # texts: the student's tokenizer (engine/tokenizer.py TextTokenizer)
 
     @property
     def known_train_labels(self) -> np.ndarray | None:
@@ -68,10 +77,12 @@ class Dataset:
         return self.train.streamed
 
     def labelled_samples(self, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
-        """Up to n labelled samples, drawn from every part with labels (hidden training labels
-        too), for the checks before training; None when no labels exist anywhere."""
-        parts = [(x, y, np.flatnonzero(y >= 0)) for x, y in ((self.train.x, self.known_train_labels),
-                                                             (self.val.x, self.val.y), (self.test.x, self.test.y))
+        """Up to n labelled samples as the teachers read them, drawn from every part with labels
+        (hidden training labels too), for the checks before training; None when no labels exist
+        anywhere."""
+        parts = [(x, y, np.flatnonzero(y >= 0)) for x, y in ((self.train.for_teachers, self.known_train_labels),
+                                                             (self.val.for_teachers, self.val.y),
+                                                             (self.test.for_teachers, self.test.y))
                  if y is not None and len(y)]
         parts = [p for p in parts if len(p[2])]  # rows with a label (-1: an unlabelled image)
         if not parts:
@@ -117,7 +128,7 @@ def load_dataset(spec: PipelineSpec, cache_dir=None) -> Dataset:
     hidden = None
     notes = list(source.notes)
     if not settings.use_labels:  # training never sees them; validation and test still measure with them
-        train, hidden = Part(train.x, None), train.y
+        train, hidden = Part(train.x, None, train.raw, train.texts, train.pad_id), train.y
     elif train.y is not None and (train.y < 0).any():
         notes.append(f"training part: {int((train.y >= 0).sum())} labelled and {int((train.y < 0).sum())} "
                      "unlabelled samples (the teachers alone give the targets of the unlabelled)")
@@ -125,7 +136,7 @@ def load_dataset(spec: PipelineSpec, cache_dir=None) -> Dataset:
         notes.append(f"test scores on {test_from} ({len(test)} labelled samples); split.test is not used")
     test_field = next(iter(getattr(type(settings), "test_fields", {}).values()), "test_file")
     return Dataset(train, val, test, source.sample_shape, h.hexdigest(), hidden, notes, source.table, test_from,
-                   test_field)
+                   test_field, source.text)
 
 
 def _test_source(settings, classes: list[str], source: Source, cache_dir=None) -> tuple[Source | None, str | None]:
@@ -144,7 +155,7 @@ def _test_source(settings, classes: list[str], source: Source, cache_dir=None) -
                                                 **{k: None for k in getattr(type(settings), "test_clears", ())}})
     where = f"data.{first_test}"
     try:
-        test = open_source(test_settings, classes, table=source.table, cache_dir=cache_dir)
+        test = open_source(test_settings, classes, table=source.table, cache_dir=cache_dir, text=source.text)
     except InputError as exc:  # the same checks as the training file, named after the test fields
         pairs = {f"data.{main}": f"data.{test}" for main, test in fields.items()}
         raise InputError([p.__class__(pairs.get(p.path, p.path), p.message, p.hint) for p in exc.problems],
@@ -180,7 +191,8 @@ def _part(source: Source, idx: np.ndarray, data_fp: str, name: str) -> Part:
     if source.streamed:  # read batch by batch; the fingerprint names these samples for the teacher cache
         fp = hashlib.sha256(f"{data_fp}|{name}|".encode() + np.ascontiguousarray(idx).data).hexdigest()
         return Part(Samples(source, idx, fp), y)
-    return Part(source.read(idx), y, source.raw_inputs(idx))
+    pad = getattr(source.text, "pad_id", None)
+    return Part(source.read(idx), y, source.raw_inputs(idx), source.texts(idx), pad)
 
 
 def _check_finite(parts: list[Part], indices: list[np.ndarray]) -> None:

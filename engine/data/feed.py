@@ -8,6 +8,11 @@
   copied without blocking; they become float32 on the device. At most `workers × PREFETCH`
   batches wait in memory, so memory stays bounded whatever the size of the data.
 
+Texts (token ids right-padded to max_length) are batched by length: each run of BUCKET global
+batches of the shuffled order is sorted by length, cut into batches, and those batches are
+shuffled; each batch is cut to its longest text, so short texts cost little (the order depends
+on the shuffle alone, so a resumed run sees the same batches).
+
 Time the loop spends waiting for the next batch is summed in `wait_s` (the `data_wait` share
 of the progress events: near 0 means the data keeps up with training).
 """
@@ -27,6 +32,7 @@ from engine.memory import release
 
 PREFETCH = 4  # batches each worker reads ahead
 RELEASE_EVERY = 16  # streamed batches between returns of freed memory to the system (engine/memory.py)
+BUCKET = 50  # texts: global batches sorted by length together
 
 
 class _Reader(torch.utils.data.Dataset):
@@ -72,6 +78,12 @@ class Feed:
         self.streamed = part.streamed
         self.y = torch.from_numpy(part.y).to(device) if part.y is not None else None
         self.x = None
+        self.lengths: np.ndarray | None = None  # texts: each sample's tokens before the padding
+        if part.pad_id is not None and not self.streamed and len(part):
+            real = np.asarray(part.x) != part.pad_id
+            width = real.shape[1]
+            self.lengths = np.where(real.any(axis=1), width - np.argmax(real[:, ::-1], axis=1), 1)
+        self._arranged: tuple[torch.Tensor, torch.Tensor] | None = None
         if not self.streamed:
             self.x = torch.from_numpy(np.ascontiguousarray(part.x)).to(device)
             if channels_last:
@@ -89,10 +101,11 @@ class Feed:
         torchrun each rank gets its share of every global batch."""
         bs = self.batch_size
         if not self.streamed:
+            order = self.arranged(order)
             order_dev = order.to(self.device)
             for b in range(first, self.steps()):
                 idx = order_dev[b * bs:(b + 1) * bs][self.rank::self.world]
-                yield b, idx, self.x.index_select(0, idx)
+                yield b, idx, self.cut(self.x.index_select(0, idx), order[b * bs:(b + 1) * bs][self.rank::self.world])
             return
         cuts = [self.positions(order, b).tolist() for b in range(first, self.steps())]
         for b, (idx, x) in zip(range(first, self.steps()), self._stream(cuts)):
@@ -100,7 +113,32 @@ class Feed:
 
     def positions(self, order: torch.Tensor, b: int) -> torch.Tensor:
         """The positions of this rank's samples in global batch b of `order`, on the CPU."""
-        return order[b * self.batch_size:(b + 1) * self.batch_size][self.rank::self.world]
+        return self.arranged(order)[b * self.batch_size:(b + 1) * self.batch_size][self.rank::self.world]
+
+    def arranged(self, order: torch.Tensor) -> torch.Tensor:
+        """`order` batched by length (texts), else as it is."""
+        if self.lengths is None:
+            return order
+        if self._arranged is not None and self._arranged[0] is order:
+            return self._arranged[1]
+        bs, pos = self.batch_size, order.numpy()
+        batches = []
+        for start in range(0, len(pos), bs * BUCKET):
+            chunk = pos[start:start + bs * BUCKET]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            batches += [chunk[i:i + bs] for i in range(0, len(chunk), bs)]
+        last = batches.pop() if len(batches[-1]) < bs else None  # a short batch stays last
+        rng = np.random.default_rng(pos[:8].tolist())  # from the shuffle alone: the same on resume
+        batches = [batches[i] for i in rng.permutation(len(batches))] + ([last] if last is not None else [])
+        arranged = torch.from_numpy(np.concatenate(batches))
+        self._arranged = (order, arranged)
+        return arranged
+
+    def cut(self, x: torch.Tensor, positions: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """Texts: the batch cut to its longest text (positions on the CPU)."""
+        if self.lengths is None or not len(positions):
+            return x
+        return x[:, :int(self.lengths[np.asarray(positions)].max())]
 
     def in_order(self, batch_size: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """(positions, samples) on the device, every sample once, in order."""
@@ -108,7 +146,8 @@ class Feed:
         n = len(self.part)
         if not self.streamed:
             for i in range(0, n, bs):
-                yield torch.arange(i, min(i + bs, n), device=self.device), self.x[i:i + bs]
+                yield torch.arange(i, min(i + bs, n), device=self.device), self.cut(self.x[i:i + bs],
+                                                                                    np.arange(i, min(i + bs, n)))
             return
         yield from self._stream([list(range(i, min(i + bs, n))) for i in range(0, n, bs)])
 

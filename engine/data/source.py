@@ -51,6 +51,13 @@ class Source(ABC):
         samples (a table's raw cells before its encoding, engine/data/table.py), else None."""
         return None
 
+    text: object | None = None  # texts: the student's tokenizer (engine/tokenizer.py), else None
+
+    def texts(self, idx: np.ndarray) -> np.ndarray | None:
+        """The raw texts of the samples at `idx` (object array of str), what text teachers read
+        through their own tokenizers; None for samples that are not texts."""
+        return None
+
 
 class Samples:
     """The samples of a streamed source at positions `idx`: indexed like a float32 array
@@ -124,10 +131,11 @@ def register(fmt: str):
     return add
 
 
-def open_source(settings, classes: list[str], table: object | None = None, cache_dir=None) -> Source:
-    """`table`: a test file of a table is read with the training file's columns and encoding.
-    `cache_dir`: where a source may keep what it learnt about its files (given to openers that
-    take it)."""
+def open_source(settings, classes: list[str], table: object | None = None, cache_dir=None,
+                text: object | None = None) -> Source:
+    """`table`: a test file of a table is read with the training file's columns and encoding;
+    `text`: a test file of texts, with the training texts' tokenizer. `cache_dir`: where a source
+    may keep what it learnt about its files (given to openers that take it)."""
     import inspect
 
     opener = SOURCES.get(settings.format)
@@ -135,7 +143,8 @@ def open_source(settings, classes: list[str], table: object | None = None, cache
         raise InputError.one("data.format", f"no data format '{settings.format}' in this build",
                              f"use one of: {', '.join(SOURCES)}")
     takes = inspect.signature(opener).parameters
-    options = {k: v for k, v in (("table", table), ("cache_dir", cache_dir)) if v is not None and k in takes}
+    options = {k: v for k, v in (("table", table), ("cache_dir", cache_dir), ("text", text))
+               if v is not None and k in takes}
     return opener(settings, classes, **options)
 
 

@@ -71,7 +71,7 @@ def calibrate(targets, data, device: torch.device, per_class: int, seed: int):
     idx, labels = calibration_samples(data, per_class, seed)
     x, y = torch.from_numpy(np.ascontiguousarray(data.train.x[idx])).to(device), torch.from_numpy(labels).to(device)
     targets.calibrator = Calibrator(targets.indices, len(targets.spec.classes)).to(device)
-    right = targets.calibrator.fit(targets.outputs(data.train.x[idx], cached=False), y)
+    right = targets.calibrator.fit(targets.outputs(data.train.for_teachers[idx], cached=False), y)
     return (x, y), right
 
 

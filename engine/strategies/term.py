@@ -36,7 +36,7 @@ class Setup:
     teachers: list  # engine.teachers.Teacher
     labeled: bool  # the training split has labels the student may learn from
     hard_label_weight: float  # α, final: 0 without labels, 1 without teachers
-    train_x: np.ndarray  # the raw training samples (hints read teacher features from them)
+    train_x: np.ndarray  # the training samples as teachers read them (hints read teacher features from them)
     probe: torch.Tensor  # two training samples on the device, to size adapters
     device: torch.device
     calibration: tuple[torch.Tensor, torch.Tensor] | None = None  # labelled (x, y) on the device
