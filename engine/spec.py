@@ -965,6 +965,10 @@ def text_problems(spec: PipelineSpec) -> list[Problem]:
                                 f"{spec.data.max_length} tokens and the student holds positions for "
                                 f"{arch.max_length}", f"set student.architecture.max_length to at least "
                                 f"{spec.data.max_length}, or data.max_length lower"))
+    if text and spec.training.teacher_outputs == "live" and spec.teachers:
+        problems.append(Problem("training.teacher_outputs", "text teachers read the texts once, "
+                                "before training (nothing changes them between epochs)",
+                                "set training.teacher_outputs to cache"))
     for i, t in enumerate(spec.teachers):
         wrong = t.input.for_numbers if text else t.input.for_text
         if wrong:
@@ -986,7 +990,7 @@ def augment_problems(spec: PipelineSpec) -> list[Problem]:
     rank = len(shape) if shape else type(data).sample_rank
     if rank is None or rank == 3:
         return []
-    what = "a row of features" if rank == 1 else f"rank {rank}"
+    what = "texts" if data.format == "text" else "a row of features" if rank == 1 else f"rank {rank}"
     return [Problem("training.augment", f"augmentation crops, flips and recolours images "
                     f"[C, H, W], and {data.format} data holds samples of another shape ({what})",
                     "remove training.augment, or use image data")]

@@ -85,17 +85,19 @@ def _check_one(t, x: np.ndarray, y: np.ndarray) -> list[Finding]:
             f"set {where} " + ", ".join(f"{k_}={v}" for k_, v in fix.items()), acc, n, fix))
         return out
     reported = _reported_accuracy(t)
+    contract = ("its tokenizer (input.tokenizer: the tokenizer.json it was trained with) and "
+                "input.roles" if x.dtype == object else "its input contract (scale, mean/std, layout, size)")
     if acc < chance + 0.15 * (1 - chance):
         out.append(Finding(
             t.name, t.where, "warning", f"teacher '{t.name}' is near chance: {acc:.3f} on {n} labelled "
             f"samples of its {k} classes (chance {chance:.3f}); its targets would teach noise",
-            "check its input contract (scale, mean/std, layout, size), that `classes` lists its "
-            "outputs in order, and that it was trained on this kind of data", acc, n))
+            f"check {contract}, that `classes` lists its outputs in order, and that it was trained "
+            "on this kind of data", acc, n))
     elif reported is not None and acc < reported - 0.15:
         out.append(Finding(
             t.name, t.where, "warning", f"teacher '{t.name}' gets {acc:.3f} on {n} labelled samples, "
-            f"far below the {reported:.3f} its file reports", "check its input contract (scale, "
-            "mean/std, layout, size) and the order of its classes", acc, n))
+            f"far below the {reported:.3f} its file reports", f"check {contract} and the order of "
+            "its classes", acc, n))
     return out
 
 
