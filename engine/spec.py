@@ -55,7 +55,9 @@ class BuiltinData(_Strict):
     # What the app reads off a data class (never validated): `file_patterns`, the file names
     # (fnmatch, lower case) a drop from the file manager turns into this source, filling its
     # first required path; `sample_rank`, the rank of one sample when the format fixes it;
-    # `card`, the node card's first line (str.format over the fields, paths as base names).
+    # `card`, the node card's first line (str.format over the fields, paths as base names);
+    # `read_patterns`, where set, all the file names it reads (more than a drop makes it: the
+    # inspector's file picker, and a file kept when the user switches a node to this format).
     file_patterns: ClassVar[tuple[str, ...]] = ()
     sample_rank: ClassVar[int | None] = None
     card: ClassVar[str] = "{name} (built in)"
@@ -218,6 +220,7 @@ class TextData(_Strict):
     teacher reads the raw text through its own tokenizer (`teachers[i].input.tokenizer`)."""
 
     file_patterns: ClassVar[tuple[str, ...]] = ("*.jsonl", "*.txt")  # a .csv drops as a table
+    read_patterns: ClassVar[tuple[str, ...]] = ("*.csv", "*.tsv", "*.jsonl", "*.ndjson", "*.txt")
     sample_rank: ClassVar[int | None] = 1  # token ids [max_length]
     card: ClassVar[str] = "Text: {path}"
     test_fields: ClassVar[dict[str, str]] = {"path": "test_file"}

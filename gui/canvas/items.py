@@ -16,11 +16,13 @@ from engine.spec import (
     StudentSpec,
     TrainingSpec,
 )
+from engine.text_roles import tokenizer_words
 from gui.document.folder_info import is_folder_node, scan_words
 from gui.document.kinds import KINDS
 from gui.document.model import Link, Node
 from gui.document.schema import ARCHITECTURES, DATA_FORMATS, base_name, card_line, with_defaults
 from gui.document.teacher_proposal import contract_words
+from gui.document.text_info import is_text_node, preview_words, teacher_text, tokenizer_warning
 from gui.document.validation import INCOMPLETE, OK
 from gui.theme import ACCENT, STATE_COLORS, STATE_WORDS
 
@@ -47,7 +49,7 @@ def summary(node: Node) -> list[str]:
                 else f"test {fractions[1]:g}" if shown else "")
         second = " · ".join(([f"split val {fractions[0]:g}"] if shown else []) + ([test] if test else [])
                             + ([] if values.get("use_labels", True) else ["no labels"]))
-        scan = scan_words(info) if folder else ""
+        scan = scan_words(info) if folder else preview_words(info) if is_text_node(node) else ""
         return [card_line(member, p), second, *([scan] if scan else [])]
     if node.kind == "teacher":
         classes = p.get("classes") or []
@@ -58,7 +60,9 @@ def summary(node: Node) -> list[str]:
             bits.append(f"{info['parameters']:,} params")
         if info.get("inputs"):
             bits.append("in " + "×".join(str(d) for d in info["inputs"][0]["shape"][1:]))
-        return [first, " · ".join(bits) or base_name(p.get("path")) or "no model file", *contract_words(p)]
+        text = tokenizer_words(teacher_text(node))
+        return [first, " · ".join(bits) or base_name(p.get("path")) or "no model file", *contract_words(p),
+                *([text] if text else [])]
     if node.kind == "strategy":
         return _strategy_summary(with_defaults(StrategySpec, p))
     if node.kind == "prune":
@@ -187,6 +191,7 @@ class NodeItem(QGraphicsObject):
             self.state, self.reason = state, reason or ""
         check = node.info.get("check") or {}
         self.warning = f"{check['message']} — {check['hint']}" if check.get("hint") else check.get("message", "")
+        self.warning = self.warning or tokenizer_warning(node)
         self.lines = summary(node)
         if self._height() != self.height:
             self.prepareGeometryChange()
