@@ -16,13 +16,12 @@ from engine.spec import (
     StudentSpec,
     TrainingSpec,
 )
-from engine.text_roles import tokenizer_words
 from gui.document.folder_info import is_folder_node, scan_words
 from gui.document.kinds import KINDS
 from gui.document.model import Link, Node
 from gui.document.schema import ARCHITECTURES, DATA_FORMATS, base_name, card_line, with_defaults
 from gui.document.teacher_proposal import contract_words
-from gui.document.text_info import is_text_node, preview_words, teacher_text, tokenizer_warning
+from gui.document.text_info import card_words, is_text_node, preview_words, teacher_text, tokenizer_warning
 from gui.document.validation import INCOMPLETE, OK
 from gui.theme import ACCENT, STATE_COLORS, STATE_WORDS
 
@@ -58,11 +57,13 @@ def summary(node: Node) -> list[str]:
         bits = [info.get("format", "").upper()] if info.get("format") else []
         if info.get("parameters"):
             bits.append(f"{info['parameters']:,} params")
-        if info.get("inputs"):
+        reads, tokenizer = card_words(teacher_text(node))
+        if reads:  # a text model: what it reads, not its inputs' shapes
+            bits.append(reads)
+        elif info.get("inputs"):
             bits.append("in " + "×".join(str(d) for d in info["inputs"][0]["shape"][1:]))
-        text = tokenizer_words(teacher_text(node))
         return [first, " · ".join(bits) or base_name(p.get("path")) or "no model file", *contract_words(p),
-                *([text] if text else [])]
+                *([tokenizer] if tokenizer else [])]
     if node.kind == "strategy":
         return _strategy_summary(with_defaults(StrategySpec, p))
     if node.kind == "prune":

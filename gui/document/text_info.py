@@ -72,6 +72,20 @@ def teacher_text(node: Node) -> dict | None:
     return text if isinstance(text, dict) else None
 
 
+def card_words(text: dict | None) -> tuple[str, str]:
+    """(what the teacher reads, its tokenizer) in a card's few words: ('raw text', ''),
+    ('token ids', 'tokenizer: WordPiece, 2,000 tokens'), ('token ids', 'no tokenizer found'),
+    or ('', '') for a model that reads no text."""
+    if not text:
+        return "", ""
+    if text.get("reads") == "raw text":
+        return "raw text", ""
+    tok = text.get("tokenizer")
+    if tok:
+        return "token ids", f"tokenizer: {tok.get('kind', '?')}, {tok.get('vocab_size', 0):,} tokens"
+    return "token ids", "tokenizer unreadable" if text.get("tokenizer_error") else "no tokenizer found"
+
+
 def tokenizer_warning(node: Node) -> str:
     """'' or what is wrong with a text teacher's tokenizer, with the fix."""
     text = teacher_text(node)

@@ -104,6 +104,9 @@ class Inspector(QWidget):
         self.status.setObjectName("inspector-status")
         self.status.setWordWrap(True)
         self.layout_.addWidget(self.status)
+        text = teacher_text(node)
+        if text:  # how a text teacher reads the texts, or what it lacks: first, where it is seen
+            self._show_tokenizer(node, text)
         self.size = None
         if node.kind == "student":  # parameters and training memory, following every edit
             self.size = QLabel()
@@ -328,8 +331,6 @@ class Inspector(QWidget):
             self.layout_.addWidget(table)
         info = node.info
         text = teacher_text(node)
-        if text:
-            self._show_tokenizer(node, text)
         if info and not info.get("error"):
             shape = lambda io: "×".join(str(d) for d in io.get("shape", []))  # noqa: E731
             lines = [f"format: {info.get('format', '?')}, {info.get('bytes', 0):,} bytes",
@@ -371,7 +372,7 @@ class Inspector(QWidget):
             label.setStyleSheet("color: #8a5a00; background: #fff7e0; padding: 6px; border-radius: 4px;")
         else:
             where = f"\n{tok['from']}: {tok['path']}" if tok else ""
-            label.setText(f"Text: {tokenizer_words(text)}{where}")
+            label.setText(f"Text teacher · {tokenizer_words(text)}{where}")
             label.setStyleSheet("color: #1f2937; background: #eef6ee; padding: 6px; border-radius: 4px;")
         label.setToolTip("The teacher reads each text through its own tokenizer: input.tokenizer, "
                          "else the tokenizer.json beside its model file")

@@ -223,8 +223,9 @@ def test_a_dropped_model_folder_is_a_teacher_with_its_tokenizer(window, qtbot, t
     [teacher] = window.doc.of_kind("teacher")
     assert teacher.props["path"] == str(root / "bag" / "model.onnx")
     words = f"tokenizer: tokenizer.json (WordPiece, {vocab:,} tokens)"
+    card = f"tokenizer: WordPiece, {vocab:,} tokens"
     item = window.scene.node_items[teacher.id]
-    assert words in item.lines and not item.warning
+    assert card in item.lines and item.lines[1].endswith("params · token ids") and not item.warning
     inspector = select(window, teacher.id)
     label = inspector.findChild(QLabel, "teacher-tokenizer")
     assert words in label.text() and "beside the model" in label.text()
@@ -235,7 +236,7 @@ def test_a_dropped_model_folder_is_a_teacher_with_its_tokenizer(window, qtbot, t
     qtbot.waitUntil(lambda: len(window.doc.of_kind("teacher")) == 2, timeout=30000)
     lonely = next(t for t in window.doc.of_kind("teacher") if "lonely" in t.props["path"])
     item = window.scene.node_items[lonely.id]
-    assert "takes token ids: no tokenizer found" in item.lines
+    assert "no tokenizer found" in item.lines
     assert "no tokenizer was found: set input.tokenizer" in item.warning and "beside the model" in item.warning
     assert "⚠" in item.toolTip()
     inspector = select(window, lonely.id)
@@ -247,7 +248,7 @@ def test_a_dropped_model_folder_is_a_teacher_with_its_tokenizer(window, qtbot, t
     qtbot.waitUntil(lambda: bool((window.doc.nodes[lonely.id].info.get("text") or {}).get("tokenizer")),
                     timeout=30000)
     item = window.scene.node_items[lonely.id]
-    assert words in item.lines and not item.warning
+    assert card in item.lines and not item.warning
     label = window.inspector.findChild(QLabel, "teacher-tokenizer")
     assert "input.tokenizer" in label.text() and "⚠" not in label.text()
 
@@ -275,8 +276,10 @@ def test_a_project_with_text_data_and_text_teachers_opens(window, qtbot, text_fi
     qtbot.waitUntil(lambda: read(window.doc.nodes[data.id])
                     and all(teacher_read(window.doc.nodes[t]) for t in teachers.values()), timeout=60000)
     assert "3 classes · 36 texts" in window.scene.node_items[data.id].lines
-    assert "reads raw text" in window.scene.node_items[teachers["tfidf"]].lines
-    assert f"tokenizer: tokenizer.json (WordPiece, {vocab:,} tokens)" in window.scene.node_items[teachers["bag"]].lines
+    assert window.scene.node_items[teachers["tfidf"]].lines[1].endswith("params · raw text")
+    assert f"tokenizer: WordPiece, {vocab:,} tokens" in window.scene.node_items[teachers["bag"]].lines
+    select(window, teachers["tfidf"])
+    assert window.inspector.findChild(QLabel, "teacher-tokenizer").text() == "Text teacher · reads raw text"
     for node in window.doc.nodes.values():
         state, reason = node_status(window.doc, node)
         assert state != ERROR, (node.kind, reason)
