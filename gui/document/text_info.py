@@ -87,12 +87,13 @@ def card_words(text: dict | None) -> tuple[str, str]:
 
 
 def tokenizer_warning(node: Node) -> str:
-    """'' or what is wrong with a text teacher's tokenizer, with the fix."""
+    """'' or what is wrong with a text teacher's tokenizer, with the fix ('takes token ids and no
+    tokenizer was found: set input.tokenizer …'; the teacher is the subject)."""
     text = teacher_text(node)
     if not text or not text.get("needs_tokenizer"):
         return ""
     fix = ("set input.tokenizer to the tokenizer.json it was trained with, or put that "
            "tokenizer.json beside the model file")
     if text.get("tokenizer_error"):
-        return f"its tokenizer cannot be read ({text['tokenizer_error']}): {fix}"
-    return f"it takes token ids and no tokenizer was found: {fix}"
+        return f"has a tokenizer that cannot be read ({text['tokenizer_error']}): {fix}"
+    return f"takes token ids and no tokenizer was found: {fix}"

@@ -368,7 +368,7 @@ class Inspector(QWidget):
         label.setTextFormat(Qt.PlainText)
         warning = tokenizer_warning(node)
         if warning:
-            label.setText(f"⚠ {tokenizer_words(text)}\n{warning[0].upper()}{warning[1:]}.")
+            label.setText(f"⚠ This teacher {warning}.")
             label.setStyleSheet("color: #8a5a00; background: #fff7e0; padding: 6px; border-radius: 4px;")
         else:
             where = f"\n{tok['from']}: {tok['path']}" if tok else ""

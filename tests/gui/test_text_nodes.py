@@ -143,12 +143,14 @@ def test_dropped_jsonl_previews_texts_per_class(window, qtbot, text_files):
     shown = [w for w in inspector.findChildren(ElidedLabel) if w.objectName().startswith("text-1-")]
     assert len(shown) == 4 and all(w.full.startswith("science tool") for w in shown)
     # the labels are not the student's classes: said on the node, fixed in one click
-    state, _ = node_status(window.doc, node)
+    state, reason = node_status(window.doc, node)
+    assert state == ERROR and "3 labels of the file are not a class of the student (games, science, sound)" in reason
     warning = inspector.findChild(QLabel, "text-classes-warning")
     assert warning is not None and "games, science, sound" in warning.text()
     inspector.findChild(QPushButton, "text-use-classes").click()
     assert window.doc.student().props["classes"] == CLASSES
     assert inspector.findChild(QPushButton, "text-use-classes") is None
+    assert node_status(window.doc, window.doc.nodes[node.id])[0] != ERROR
     window.undo_stack.undo()
     assert window.doc.student().props["classes"] == [str(i) for i in range(10)]
 
