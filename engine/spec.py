@@ -957,6 +957,8 @@ def strategy_problems(spec: PipelineSpec) -> list[Problem]:
 def text_problems(spec: PipelineSpec) -> list[Problem]:
     """Text data needs a transformer student and text contracts; other data, no text fields."""
     problems: list[Problem] = []
+    if spec.data is None:  # the app checks a pipeline before its data source is linked
+        return problems
     text = spec.data.format == "text"
     arch = spec.student.architecture
     if text and arch.kind != "transformer":
