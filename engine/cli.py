@@ -64,6 +64,18 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("inspect", help="what a model file holds (format, inputs, outputs, "
                        "classes, parameters, sha256), without running it")
     p.add_argument("model", type=Path)
+    p.add_argument("--tokenizer", type=Path, help="a text model's tokenizer.json (default: the one "
+                   "beside the model file)")
+    p.add_argument("--roles", type=json.loads, default=None, metavar="JSON",
+                   help='a text model\'s input roles, e.g. \'{"input_ids": "ids"}\'')
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("preview-text", help="the first texts of a text data file, a few per class, "
+                       "and how many texts and classes it holds")
+    p.add_argument("file", type=Path)
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--label-column", default=None)
+    p.add_argument("--per-class", type=int, default=4, metavar="N", help="texts shown per class (default 4)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("scan", help="what an image folder holds: labelled or flat, images per "
@@ -83,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     return {"run": cmd_run, "resume": cmd_resume, "export": cmd_export, "validate": cmd_validate,
-            "inspect": cmd_inspect, "scan": cmd_scan,
+            "inspect": cmd_inspect, "scan": cmd_scan, "preview-text": cmd_preview_text,
             "runs": cmd_runs, "devices": cmd_devices}[args.command](args)
 
 
@@ -269,7 +281,7 @@ def cmd_inspect(args) -> int:
     from engine.inspect_model import format_report, inspect_model
 
     try:
-        info = inspect_model(args.model)
+        info = inspect_model(args.model, args.tokenizer, args.roles if isinstance(args.roles, dict) else None)
     except InputError as exc:
         for p in exc.problems:
             say(f"cannot inspect: {p.message}\n  hint: {p.hint}", file=sys.stderr)
@@ -281,6 +293,24 @@ def cmd_inspect(args) -> int:
             file=sys.stderr)
         return EXIT_INVALID
     say(json.dumps(info, indent=2) if args.json else format_report(info))
+    return 0
+
+
+def cmd_preview_text(args) -> int:
+    from engine.text_preview import format_preview, preview
+
+    try:
+        result = preview(args.file, args.text_column, args.label_column, max(1, min(args.per_class, 20)))
+    except InputError as exc:
+        p = exc.problems[0]
+        say(f"cannot preview: {p.message}\n  hint: {p.hint}", file=sys.stderr)
+        return EXIT_INVALID
+    except Exception as exc:  # noqa: BLE001 — a file no check foresaw: a message, never a traceback
+        detail = " ".join(str(exc).split())[:200]
+        say(f"cannot preview: {args.file.name} cannot be read ({type(exc).__name__}: {detail})\n"
+            "  hint: check that the file can be read", file=sys.stderr)
+        return EXIT_INVALID
+    say(json.dumps(result) if args.json else "\n".join(format_preview(result)))
     return 0
 
 

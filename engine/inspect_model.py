@@ -8,14 +8,20 @@ from pathlib import Path
 from engine import model_metadata as md
 from engine.contract_proposal import propose
 from engine.model_files import check_readable, load_state_dict_pt, read_onnx, read_safetensors_header, sha256_of
+from engine.text_roles import text_inputs, tokenizer_words
 
 
-def inspect_model(path: Path) -> dict:
+def inspect_model(path: Path, tokenizer: Path | None = None, roles: dict | None = None) -> dict:
+    """`tokenizer`, `roles`: a text teacher's input.tokenizer and input.roles, where the spec
+    sets them (else the tokenizer.json beside the model, the roles its inputs' names suggest)."""
     where = str(path)
     fmt = check_readable(path, where)
     info = {"file": str(path), "format": fmt, "bytes": path.stat().st_size, "sha256": sha256_of(path)}
     if fmt == "onnx":
         info.update(_inspect_onnx(path, where))
+        text = text_inputs(info["inputs"], path, tokenizer, roles)
+        if text is not None:  # a text model: its inputs' roles and its tokenizer
+            info["text"] = text
     elif fmt == "safetensors":
         info.update(_inspect_safetensors(path, where))
     else:
@@ -128,6 +134,16 @@ def format_report(info: dict) -> str:
         lines.append(f"opset:      {info['opset']}")
     if info.get("tensors") is not None:
         lines.append(f"tensors:    {len(info['tensors'])}")
+    text = info.get("text")
+    if text:
+        roles = ", ".join(f"{i['name']} ← {i['role'] or '?'}" for i in text["inputs"])
+        lines.append(f"text:       {roles}")
+        tok = text.get("tokenizer")
+        where = f" ({tok['from']}: {tok['path']})" if tok else ""
+        lines.append(f"{'':12}{tokenizer_words(text)}{where}")
+        if text.get("needs_tokenizer"):
+            lines.append("warning:    it takes token ids and no tokenizer was found: set input.tokenizer to "
+                         "the tokenizer.json it was trained with, or put tokenizer.json beside the model")
     for warning in info.get("warnings") or []:
         lines.append(f"warning:    {warning}")
     proposed = info.get("proposed") or {}

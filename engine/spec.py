@@ -55,7 +55,9 @@ class BuiltinData(_Strict):
     # What the app reads off a data class (never validated): `file_patterns`, the file names
     # (fnmatch, lower case) a drop from the file manager turns into this source, filling its
     # first required path; `sample_rank`, the rank of one sample when the format fixes it;
-    # `card`, the node card's first line (str.format over the fields, paths as base names).
+    # `card`, the node card's first line (str.format over the fields, paths as base names);
+    # `read_patterns`, where set, all the file names it reads (more than a drop makes it: the
+    # inspector's file picker, and a file kept when the user switches a node to this format).
     file_patterns: ClassVar[tuple[str, ...]] = ()
     sample_rank: ClassVar[int | None] = None
     card: ClassVar[str] = "{name} (built in)"
@@ -218,6 +220,7 @@ class TextData(_Strict):
     teacher reads the raw text through its own tokenizer (`teachers[i].input.tokenizer`)."""
 
     file_patterns: ClassVar[tuple[str, ...]] = ("*.jsonl", "*.txt")  # a .csv drops as a table
+    read_patterns: ClassVar[tuple[str, ...]] = ("*.csv", "*.tsv", "*.jsonl", "*.ndjson", "*.txt")
     sample_rank: ClassVar[int | None] = 1  # token ids [max_length]
     card: ClassVar[str] = "Text: {path}"
     test_fields: ClassVar[dict[str, str]] = {"path": "test_file"}
@@ -954,6 +957,8 @@ def strategy_problems(spec: PipelineSpec) -> list[Problem]:
 def text_problems(spec: PipelineSpec) -> list[Problem]:
     """Text data needs a transformer student and text contracts; other data, no text fields."""
     problems: list[Problem] = []
+    if spec.data is None:  # the app checks a pipeline before its data source is linked
+        return problems
     text = spec.data.format == "text"
     arch = spec.student.architecture
     if text and arch.kind != "transformer":

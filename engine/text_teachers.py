@@ -27,10 +27,9 @@ import numpy as np
 from engine.errors import InputError
 from engine.spec import TeacherSpec
 from engine.teachers import OnnxTeacher, Teacher, onnx_session
+from engine.text_roles import TOKEN_ROLES, guess_role
 from engine.tokenizer import TextTokenizer, read_tokenizer
 
-ROLES = ("ids", "mask", "type_ids", "positions", "text")
-TOKEN_ROLES = ("ids", "mask", "type_ids", "positions")
 NUMBER_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(float)": np.float32,
                 "tensor(double)": np.float64, "tensor(bool)": np.bool_}
 DEFAULT_MAX_LENGTH = 512
@@ -43,22 +42,6 @@ def text_teacher(spec: TeacherSpec, student_classes: list[str], where: str, fmt:
                              "export the text model to ONNX (torch.onnx.export, skl2onnx for "
                              "scikit-learn, optimum for transformers)", "shape_mismatch")
     return TextOnnxTeacher(spec, student_classes, where, threads)
-
-
-def guess_role(name: str, onnx_type: str) -> str | None:
-    """An input's role from its type and name, or None."""
-    if onnx_type == "tensor(string)":
-        return "text"
-    n = name.lower()
-    if "mask" in n:
-        return "mask"
-    if "type" in n or "segment" in n:
-        return "type_ids"
-    if "position" in n or n in ("pos", "pos_ids"):
-        return "positions"
-    if "ids" in n or "token" in n or n in ("input", "inputs", "x", "input_0", "src", "words"):
-        return "ids"
-    return None
 
 
 class TextAdapter:

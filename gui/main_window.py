@@ -41,6 +41,7 @@ from gui.panels.runs import RunsPanel
 from gui.run_controller import RunController
 from gui.store_recovery import open_store
 from gui.teacher_files import TeacherFiles
+from gui.text_previews import TextPreviews
 
 PROJECT_FILTER = "Distill Studio projects (*.distill.json);;JSON (*.json)"
 MAX_RECENT = 8
@@ -67,7 +68,8 @@ class MainWindow(QMainWindow):
 
         self.palette = Palette(self.model_inspector, self.settings)
         self.folder_scans = FolderScans(self.doc, self.undo_stack, self)
-        self.inspector = Inspector(self.doc, self.undo_stack, folders=self.folder_scans)
+        self.text_previews = TextPreviews(self.doc, self.undo_stack, self.model_inspector, self)
+        self.inspector = Inspector(self.doc, self.undo_stack, folders=self.folder_scans, texts=self.text_previews)
         self.palette_dock = self._dock(self.palette, "Palette", Qt.LeftDockWidgetArea, "palette-dock")
         self.inspector_dock = self._dock(self.inspector, "Inspector", Qt.RightDockWidgetArea, "inspector-dock")
         self.store = open_store(db)  # read here; written by the engine processes (a damaged one: asked)
@@ -97,6 +99,7 @@ class MainWindow(QMainWindow):
         self.doc.nameChanged.connect(lambda _n: self._update_title())
         self.teacher_files = TeacherFiles(self.doc, self.undo_stack, self.model_inspector, self)
         self.teacher_files.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.text_previews.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.model_inspector.busyChanged.connect(lambda _n: self._update_summary())
         self._build_actions()
         self._restore_layout()

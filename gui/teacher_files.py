@@ -10,6 +10,7 @@ redo and opening a project read the file only; they never change the teacher's s
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -18,6 +19,12 @@ from gui.document.commands import SetProps
 from gui.document.model import Document
 from gui.document.teacher_proposal import file_classes, with_proposal
 from gui.engine_client.inspect import ModelInspector
+
+
+def text_settings(node) -> list:
+    """[input.tokenizer, input.roles]: what a text teacher's reading depends on besides its file."""
+    given = node.props.get("input") or {}
+    return [given.get("tokenizer") or None, given.get("roles") or None]
 
 
 class TeacherFiles(QObject):
@@ -33,16 +40,22 @@ class TeacherFiles(QObject):
     def read(self, node_id: str, path: str, previous: dict | None = None) -> None:
         """Ask the engine what the file holds; if the user just chose it, its proposal fills the
         teacher's unset settings (`previous`: the old file's info, to tell what it proposed)."""
-        if (node_id, path) in self._reading:
+        node = self.doc.nodes.get(node_id)
+        asked = text_settings(node) if node is not None else [None, None]
+        key = (node_id, path, json.dumps(asked))
+        if key in self._reading:
             return
-        self._reading.add((node_id, path))
+        self._reading.add(key)
 
         def done(info, error):
-            self._reading.discard((node_id, path))
+            self._reading.discard(key)
             node = self.doc.nodes.get(node_id)
             if node is None or node.props.get("path") != path:
                 return  # another project, or the file changed meanwhile: not this node's file
+            if text_settings(node) != asked:
+                return  # its tokenizer or roles changed meanwhile: a newer reading follows
             read = info if info is not None else {"error": error, "file": path}
+            read = {**read, "asked": asked}
             if "check" in node.info:  # a check that came back first is about this same file
                 read = {**read, "check": node.info["check"]}
             self.doc.set_info(node_id, read)
@@ -55,7 +68,7 @@ class TeacherFiles(QObject):
                 if not had and now:
                     self._say_classes(node_id, path, info, now)
 
-        self.inspector.inspect(path, done)
+        self.inspector.inspect(path, done, asked[0], asked[1])
 
     def _fill_in(self, node_id: str, path: str, info: dict, previous: dict | None) -> None:
         """The file's proposal joins the user's edit that chose the file while that edit is the
@@ -116,7 +129,9 @@ class TeacherFiles(QObject):
         if node is None or node.kind != "teacher":
             return
         path = node.props.get("path")
-        if path and node.info.get("file") != path and (node_id, path) not in self._reading:
+        stale = node.info.get("file") != path or (node.info and node.info.get("asked", [None, None])
+                                                  != text_settings(node))
+        if path and stale and (node_id, path, json.dumps(text_settings(node))) not in self._reading:
             previous = node.info
             self.read(node_id, path, previous)  # first: clearing the info below calls this again
             if previous:

@@ -1,7 +1,7 @@
 """What can be dropped on the canvas: a node kind from the palette, a model from the library,
 or files from the desktop's file manager (model files become teachers, data files data sources,
-folders image-folder data sources; a folder dropped on an image-folder data node becomes its
-folder).
+folders image-folder data sources, a model folder (model.onnx and its tokenizer.json) a teacher;
+a folder dropped on an image-folder data node becomes its folder).
 """
 
 from __future__ import annotations
@@ -64,6 +64,26 @@ def folder_node(doc: Document, path: Path, pos: tuple[float, float]) -> Node:
     props = swap_member(DATA_FORMATS["folder"], props, DATA_FORMATS.get(props.get("format")))
     props["path"] = os.path.abspath(path)
     return Node(doc.new_id("data"), "data", props, pos)
+
+
+def model_in_folder(path: Path) -> Path | None:
+    """The model of a model folder (a Hugging Face-style export: model.onnx, often with its
+    tokenizer.json): its model.onnx, else its one .onnx file when a tokenizer.json lies beside
+    it; None for another folder (images: a data folder). Looks at a few names, never lists a
+    large folder."""
+    model = path / "model.onnx"
+    if model.is_file():
+        return model
+    if not (path / "tokenizer.json").is_file():
+        return None
+    found = []
+    with os.scandir(path) as entries:
+        for i, entry in enumerate(entries):
+            if i >= 200:
+                return None
+            if entry.name.lower().endswith(".onnx") and entry.is_file():
+                found.append(Path(entry.path))
+    return found[0] if len(found) == 1 else None
 
 
 MAX_REMEMBERED = 256  # folder-or-not answers kept for the drag under way
@@ -142,6 +162,15 @@ class DropHandler(QObject):
         self.inspector.inspect(path, done)
 
     def add_folder(self, path: Path, pos: tuple[float, float], onto: str | None) -> None:
+        """A model folder (model.onnx, its tokenizer.json beside it) becomes a teacher; another
+        folder an image-folder data node, or the folder of the image-folder node it is dropped on."""
+        try:
+            model = model_in_folder(path)
+        except OSError:
+            model = None
+        if model is not None:
+            self.add_model_file(model, pos)
+            return
         target = self.doc.nodes.get(onto) if onto else None
         if target is not None and is_folder_node(target):
             props = copy.deepcopy(target.props)

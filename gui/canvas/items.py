@@ -21,6 +21,7 @@ from gui.document.kinds import KINDS
 from gui.document.model import Link, Node
 from gui.document.schema import ARCHITECTURES, DATA_FORMATS, base_name, card_line, with_defaults
 from gui.document.teacher_proposal import contract_words
+from gui.document.text_info import card_words, is_text_node, preview_words, teacher_text, tokenizer_warning
 from gui.document.validation import INCOMPLETE, OK
 from gui.theme import ACCENT, STATE_COLORS, STATE_WORDS
 
@@ -47,7 +48,7 @@ def summary(node: Node) -> list[str]:
                 else f"test {fractions[1]:g}" if shown else "")
         second = " · ".join(([f"split val {fractions[0]:g}"] if shown else []) + ([test] if test else [])
                             + ([] if values.get("use_labels", True) else ["no labels"]))
-        scan = scan_words(info) if folder else ""
+        scan = scan_words(info) if folder else preview_words(info) if is_text_node(node) else ""
         return [card_line(member, p), second, *([scan] if scan else [])]
     if node.kind == "teacher":
         classes = p.get("classes") or []
@@ -56,9 +57,13 @@ def summary(node: Node) -> list[str]:
         bits = [info.get("format", "").upper()] if info.get("format") else []
         if info.get("parameters"):
             bits.append(f"{info['parameters']:,} params")
-        if info.get("inputs"):
+        reads, tokenizer = card_words(teacher_text(node))
+        if reads:  # a text model: what it reads, not its inputs' shapes
+            bits.append(reads)
+        elif info.get("inputs"):
             bits.append("in " + "×".join(str(d) for d in info["inputs"][0]["shape"][1:]))
-        return [first, " · ".join(bits) or base_name(p.get("path")) or "no model file", *contract_words(p)]
+        return [first, " · ".join(bits) or base_name(p.get("path")) or "no model file", *contract_words(p),
+                *([tokenizer] if tokenizer else [])]
     if node.kind == "strategy":
         return _strategy_summary(with_defaults(StrategySpec, p))
     if node.kind == "prune":
@@ -187,6 +192,7 @@ class NodeItem(QGraphicsObject):
             self.state, self.reason = state, reason or ""
         check = node.info.get("check") or {}
         self.warning = f"{check['message']} — {check['hint']}" if check.get("hint") else check.get("message", "")
+        self.warning = self.warning or tokenizer_warning(node)
         self.lines = summary(node)
         if self._height() != self.height:
             self.prepareGeometryChange()

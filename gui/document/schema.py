@@ -9,7 +9,8 @@ from __future__ import annotations
 import inspect
 import types
 from dataclasses import dataclass, field
-from pathlib import Path
+from fnmatch import fnmatch
+from pathlib import Path, PurePath
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types as at
@@ -255,14 +256,28 @@ def _merged(base: dict, value: dict) -> dict:
     return out
 
 
+def read_patterns(member: type[BaseModel]) -> tuple[str, ...]:
+    """The file names (fnmatch, lower case) a data format reads: its `read_patterns`, else the
+    names a drop turns into it (`file_patterns`)."""
+    return getattr(member, "read_patterns", None) or getattr(member, "file_patterns", ())
+
+
 def swap_member(member: type[BaseModel], old: dict | None, old_member: type[BaseModel] | None) -> dict:
     """A union's value after choosing another member: that member's defaults, keeping what the
     old value set for the settings both members share with the same default (e.g. a data
-    source's split; not an architecture's depth, nor a file: each format names its own)."""
+    source's split; not an architecture's depth), and a file the new member reads under the
+    same field (a .csv switched from a table to text; not an .npz switched to text)."""
     shared = {name for name, info in member.model_fields.items()
               if old_member is not None and name in old_member.model_fields and not info.is_required()
               and _default(info) == _default(old_member.model_fields[name])}
     keep = {name: v for name, v in (old or {}).items() if name in shared and v is not None}
+    if old_member is not None:
+        patterns = read_patterns(member)
+        for name in set(file_fields(member)) & set(file_fields(old_member)):
+            value = (old or {}).get(name)
+            if isinstance(value, str) and value and any(
+                    fnmatch(PurePath(value).name.lower(), p) for p in patterns):
+                keep[name] = value
     return {**defaults(member), **keep}
 
 

@@ -25,6 +25,7 @@ from gui.document.node_checks import (
     unmapped_classes,
     weights_only,
 )
+from gui.document.text_info import unknown_labels
 
 OK, INCOMPLETE, ERROR = "ok", "incomplete", "error"
 
@@ -110,6 +111,12 @@ def node_status(doc: Document, node: Node) -> tuple[str, str]:
             return ERROR, (f"{len(unknown)} class subfolder{'s are' if many else ' is'} not a class of "
                            f"the student ({', '.join(unknown[:5])}{' …' if len(unknown) > 5 else ''}): "
                            f"'Use these {n} classes' in the inspector, or move {'them' if many else 'it'} out")
+        unknown = unknown_labels(node, student.props.get("classes") or [])
+        if unknown:
+            n, many = len(unknown), len(unknown) > 1
+            return ERROR, (f"{n} label{'s' if many else ''} of the file {'are' if many else 'is'} not a class "
+                           f"of the student ({', '.join(unknown[:5])}{' …' if n > 5 else ''}): 'Use these "
+                           "classes' in the inspector, or set the student's classes")
     if node.kind in CHAIN:
         if not doc.inputs_of(node.id, "model"):
             return INCOMPLETE, "connect the student (or the step before) to its input"

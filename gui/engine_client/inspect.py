@@ -1,4 +1,5 @@
-"""Reading model files through `distill-engine inspect --json`, in a child process.
+"""Reading model files through `distill-engine inspect --json` (and text data files through
+`preview-text --json`), in a child process.
 
 The app never opens a model file itself: onnx, torch and untrusted bytes stay out of it.
 At most MAX_PROCESSES inspections run at once; the others wait in a queue, in order (a project
@@ -29,7 +30,7 @@ class ModelInspector(QObject):
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self._running: set[QProcess] = set()
-        self._queue: deque[tuple[str | Path, Callback]] = deque()
+        self._queue: deque[tuple[list[str], Callback, str]] = deque()
 
     @property
     def busy(self) -> int:
@@ -40,8 +41,29 @@ class ModelInspector(QObject):
     def processes(self) -> int:
         return len(self._running)
 
-    def inspect(self, path: str | Path, callback: Callback) -> None:
-        self._queue.append((path, callback))
+    def inspect(self, path: str | Path, callback: Callback, tokenizer: str | None = None,
+                roles: dict | None = None) -> None:
+        """What the model file holds; `tokenizer`, `roles`: a text teacher's input.tokenizer and
+        input.roles, where set."""
+        args = ["inspect", "--json", str(path)]
+        if tokenizer:
+            args += ["--tokenizer", str(tokenizer)]
+        if roles:
+            args += ["--roles", json.dumps(roles)]
+        self.ask(args, callback)
+
+    def preview_text(self, path: str | Path, text_column: str, label_column: str | None,
+                     callback: Callback) -> None:
+        """A text data file's counts and first texts per class (engine/text_preview.py)."""
+        args = ["preview-text", "--json", str(path), "--text-column", text_column]
+        if label_column:
+            args += ["--label-column", label_column]
+        self.ask(args, callback, "cannot preview: ")
+
+    def ask(self, args: list[str], callback: Callback, prefix: str = "cannot inspect: ") -> None:
+        """Run `distill-engine ARGS` that prints one JSON object; `callback(info, None)` with it,
+        or `callback(None, message)` with the engine's message (its line starting `prefix`)."""
+        self._queue.append((args, callback, prefix))
         self._start_next()
         self.busyChanged.emit(self.busy)
 
@@ -49,13 +71,13 @@ class ModelInspector(QObject):
         while self._queue and len(self._running) < MAX_PROCESSES:
             self._start(*self._queue.popleft())
 
-    def _start(self, path: str | Path, callback: Callback) -> None:
-        proc = start_engine(self, ["inspect", "--json", str(path)],  # the callbacks run later: proc is known
-                            finished=lambda code, status: self._done(proc, code, status, callback),
+    def _start(self, args: list[str], callback: Callback, prefix: str) -> None:
+        proc = start_engine(self, args,  # the callbacks run later: proc is known
+                            finished=lambda code, status: self._done(proc, code, status, callback, prefix),
                             failed_to_start=lambda: self._failed(proc, callback))
         self._running.add(proc)
 
-    def _done(self, proc: QProcess, code: int, status, callback: Callback) -> None:
+    def _done(self, proc: QProcess, code: int, status, callback: Callback, prefix: str) -> None:
         if not shiboken6.isValid(proc) or not shiboken6.isValid(self):
             return  # the app is closing
         out = bytes(proc.readAllStandardOutput()).decode("utf-8", "replace")
@@ -70,7 +92,7 @@ class ModelInspector(QObject):
                 callback(info, None)
                 return
             err = "the engine gave an unreadable answer"
-        callback(None, clean_engine_message(err, code))
+        callback(None, clean_engine_message(err, code, prefix))
 
     def _failed(self, proc: QProcess, callback: Callback) -> None:
         self._finish(proc)

@@ -49,6 +49,8 @@ OVERRIDES: dict[tuple[str, str], Override] = {
     ("teacher", "input.mean"): Override(placeholder="one per channel, e.g. 0.485, 0.456, 0.406"),
     ("teacher", "input.std"): Override(placeholder="one per channel, e.g. 0.229, 0.224, 0.225"),
     ("teacher", "input.columns"): Override(placeholder="names, in order (none: all)"),
+    ("teacher", "input.tokenizer"): Override("Tokenizer (text)", file_filter="Tokenizers (*.json)",
+                                             placeholder="none: the tokenizer.json beside the model"),
     ("strategy", "hard_label_weight"): Override("Label weight α"),
     ("strategy", "partial_classes"): Override("Partial teachers"),
     ("strategy", "combine"): Override("Combine teachers"),

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.text_roles import tokenizer_words
 from gui.document.commands import SetName, SetProps
 from gui.document.folder_info import is_folder_node, scan_words
 from gui.document.hints import DEFAULT_STUDENT_LAYER, format_hints, parse_hints
@@ -36,10 +37,12 @@ from gui.document.kinds import KINDS
 from gui.document.model import Document, Node, get_in
 from gui.document.node_checks import prop_problems
 from gui.document.student_size import size_words
+from gui.document.text_info import is_text_node, teacher_text, tokenizer_warning
 from gui.document.validation import linked_teacher_names, node_status
 from gui.panels.folder_view import FolderSection
 from gui.panels.form_widgets import LinesEdit, NumberEdit
 from gui.panels.schema_form import FormField, apply_change, fields_for
+from gui.panels.text_view import TextSection
 from gui.theme import STATE_COLORS, STATE_WORDS
 
 __all__ = ["Inspector", "LinesEdit"]
@@ -48,11 +51,13 @@ __all__ = ["Inspector", "LinesEdit"]
 class Inspector(QWidget):
     """Observes the document and the selection; edits go through the undo stack."""
 
-    def __init__(self, doc: Document, undo_stack, parent=None, folders=None):
+    def __init__(self, doc: Document, undo_stack, parent=None, folders=None, texts=None):
         super().__init__(parent)
         self.doc, self.undo_stack = doc, undo_stack
         self.folders = folders  # gui.folder_scans.FolderScans: an image folder's scan, cancel, classes
+        self.texts = texts  # gui.text_previews.TextPreviews: a text file's preview, read again, classes
         self.folder_section: FolderSection | None = None
+        self.text_section: TextSection | None = None
         self.setObjectName("inspector")
         self.setAccessibleName("Inspector")
         self.node_id: str | None = None
@@ -81,6 +86,7 @@ class Inspector(QWidget):
         _delete_layout(self.layout_)
         self.editors = {}
         self.folder_section = None
+        self.text_section = None
         self.size = None
 
     def _rebuild(self) -> None:
@@ -98,6 +104,9 @@ class Inspector(QWidget):
         self.status.setObjectName("inspector-status")
         self.status.setWordWrap(True)
         self.layout_.addWidget(self.status)
+        text = teacher_text(node)
+        if text:  # how a text teacher reads the texts, or what it lacks: first, where it is seen
+            self._show_tokenizer(node, text)
         self.size = None
         if node.kind == "student":  # parameters and training memory, following every edit
             self.size = QLabel()
@@ -150,6 +159,8 @@ class Inspector(QWidget):
             self._build_teacher_extras(node)
         if is_folder_node(node) and node.props.get("path"):
             self._build_folder_extras(node)
+        if is_text_node(node) and node.props.get("path"):
+            self._build_text_extras(node)
         self.layout_.addStretch(1)
         self._update_status(node)
 
@@ -163,6 +174,16 @@ class Inspector(QWidget):
             rescan=lambda: folders.rescan(node_id) if folders else None,
             use_classes=lambda: folders.use_classes(node_id) if folders else None)
         self.layout_.addWidget(self.folder_section)
+
+    def _build_text_extras(self, node: Node) -> None:
+        student = self.doc.student()
+        texts = self.texts
+        node_id = node.id
+        self.text_section = TextSection(
+            node, (student.props.get("classes") or []) if student is not None else None,
+            reread=lambda: texts.read(node_id) if texts else None,
+            use_classes=lambda: texts.use_classes(node_id) if texts else None)
+        self.layout_.addWidget(self.text_section)
 
     def _build_pipeline_form(self) -> None:
         self.layout_.addWidget(QLabel("<b style='font-size:13pt'>Pipeline</b>"))
@@ -309,11 +330,15 @@ class Inspector(QWidget):
             table.setFixedHeight(min(32 + 30 * len(classes), 260))
             self.layout_.addWidget(table)
         info = node.info
+        text = teacher_text(node)
         if info and not info.get("error"):
             shape = lambda io: "×".join(str(d) for d in io.get("shape", []))  # noqa: E731
             lines = [f"format: {info.get('format', '?')}, {info.get('bytes', 0):,} bytes",
                      f"parameters: {info.get('parameters', 0):,}"]
-            lines += [f"input {i['name']}: {shape(i)}" for i in info.get("inputs", [])]
+            roles = {i["name"]: i.get("role") for i in (text or {}).get("inputs") or []}
+            lines += [f"input {i['name']}: {shape(i)} {i.get('dtype', '')}".rstrip()
+                      + (f" ← {roles[i['name']] or 'role unknown'}" if i["name"] in roles else "")
+                      for i in info.get("inputs", [])]
             lines += [f"output {o['name']}: {shape(o)}" for o in info.get("outputs", [])]
             if info.get("classes_from"):
                 lines.append(f"classes: read from the {info['classes_from']}")
@@ -332,6 +357,26 @@ class Inspector(QWidget):
         check = info.get("check") if info else None
         if check:
             self._show_check(node, check)
+
+    def _show_tokenizer(self, node: Node, text: dict) -> None:
+        """How a text teacher reads the texts: its tokenizer (and where it was found), raw text,
+        or the warning that it needs a tokenizer and has none, with the fix."""
+        tok = text.get("tokenizer")
+        label = QLabel()
+        label.setObjectName("teacher-tokenizer")
+        label.setWordWrap(True)
+        label.setTextFormat(Qt.PlainText)
+        warning = tokenizer_warning(node)
+        if warning:
+            label.setText(f"⚠ This teacher {warning}.")
+            label.setStyleSheet("color: #8a5a00; background: #fff7e0; padding: 6px; border-radius: 4px;")
+        else:
+            where = f"\n{tok['from']}: {tok['path']}" if tok else ""
+            label.setText(f"Text teacher · {tokenizer_words(text)}{where}")
+            label.setStyleSheet("color: #1f2937; background: #eef6ee; padding: 6px; border-radius: 4px;")
+        label.setToolTip("The teacher reads each text through its own tokenizer: input.tokenizer, "
+                         "else the tokenizer.json beside its model file")
+        self.layout_.addWidget(label)
 
     def _show_check(self, node: Node, check: dict) -> None:
         """The engine's warning about this teacher, and the settings it suggests, one click away."""
@@ -483,6 +528,9 @@ class Inspector(QWidget):
         extras = (tuple(node.props.get("classes") or []), tuple(sorted((node.props.get("mapping") or {}).items())),
                   tuple(student.props.get("classes") or []) if student else None,
                   repr(sorted(node.info.items()))) if node.kind == "teacher" else ()
+        if is_text_node(node):
+            student_classes = tuple(student.props.get("classes") or []) if student else None
+            extras = (node.props.get("path"), student_classes, repr(sorted(node.info.items())))
         if is_folder_node(node):  # the scan's count alone changes the status line in place
             student_classes = tuple(student.props.get("classes") or []) if student else None
             extras = (node.props.get("path"), student_classes,

@@ -10,7 +10,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gui.document.model import Node, get_in, set_in
-from gui.document.schema import DATA_FORMATS, MISSING, Bounds, Setting, defaults, settings_of, swap_member
+from gui.document.schema import (
+    DATA_FORMATS,
+    MISSING,
+    Bounds,
+    Setting,
+    defaults,
+    read_patterns,
+    settings_of,
+    swap_member,
+)
 from gui.panels.form_overrides import override
 
 EDITORS = {"choice": "choice", "union": "choice", "bool": "bool", "int": "int", "float": "float",
@@ -96,7 +105,7 @@ def _field(node: Node, s: Setting, teachers) -> FormField | None:
     file_filter = o.file_filter
     if not file_filter and s.type == "path" and node.kind == "data":
         member = DATA_FORMATS.get(node.props.get("format"))
-        patterns = " ".join(member.file_patterns) if member is not None else ""
+        patterns = " ".join(read_patterns(member)) if member is not None else ""
         file_filter = f"{node.props.get('format', '').upper()} ({patterns or '*'})"
     return FormField(path, label, EDITORS[s.type], choices, file_filter=file_filter,
                      members=s.members if s.type == "union" else None, **common)
