@@ -26,7 +26,7 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.spec import TeacherSpec
-from engine.teachers import OnnxTeacher, Teacher, onnx_session
+from engine.teacher_base import OnnxTeacher, Teacher, onnx_session
 from engine.text_roles import TOKEN_ROLES, guess_role
 from engine.tokenizer import TextTokenizer, read_tokenizer
 
@@ -124,7 +124,7 @@ class TextOnnxTeacher(OnnxTeacher):
         self.adapter = TextAdapter(inputs, roles, tokenizer, max_length, fixed_length, spec.name)
         if tokenizer is not None and spec.input.tokenizer is None:
             self.adapter.notes.append(f"teacher '{spec.name}' reads the texts through {tokenizer.source}")
-        note = self.metadata.pop("distill-studio:note", None)  # engine/teachers.py with_c_locale
+        note = self.metadata.pop("distill-studio:note", None)  # engine/teacher_base.py with_c_locale
         if note:
             self.adapter.notes.append(note)
 

@@ -53,8 +53,12 @@ class TinyResNet(nn.Module):
 
 def train_and_export(model: nn.Module, x: np.ndarray, y: np.ndarray, path: Path, epochs: int = 3,
                      dynamic_spatial: bool = False) -> Path:
-    """Full-batch-ish Adam training (seeded), then ONNX export with a dynamic batch."""
+    """Full-batch-ish Adam training (seeded: the same weights in every process, whatever the
+    random state when the model was built), then ONNX export with a dynamic batch."""
     torch.manual_seed(0)
+    for module in model.modules():  # the caller built it from the global random state
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     model.train()

@@ -35,7 +35,7 @@ def made(tmp_path_factory):
     x, y = rgb_digits()
     np.savez(folder / "rgb.npz", x=x, y=y)
     np.savez(folder / "rgb-nhwc.npz", x=x.transpose(0, 2, 3, 1), y=y)
-    resnet = train_and_export(TinyResNet(10), imagenet_normalised(x), y, folder / "resnet.onnx")
+    resnet = train_and_export(TinyResNet(10), imagenet_normalised(x), y, folder / "resnet.onnx", epochs=6)
     nhwc = train_and_export(TinyResNet(10, channels_last=True), x.transpose(0, 2, 3, 1) / 255, y,
                             folder / "nhwc.onnx", epochs=8, dynamic_spatial=True)
     skl = sklearn_teacher(folder / "skl.onnx", LOW)
