@@ -9,6 +9,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.spec import TeacherInput
 from gui.document.model import Node, get_in, set_in
 from gui.document.schema import (
     DATA_FORMATS,
@@ -20,6 +21,7 @@ from gui.document.schema import (
     settings_of,
     swap_member,
 )
+from gui.document.text_info import teacher_text
 from gui.panels.form_overrides import override
 
 EDITORS = {"choice": "choice", "union": "choice", "bool": "bool", "int": "int", "float": "float",
@@ -60,7 +62,24 @@ class FormField:
 def fields_for(node: Node, teachers: list[str] = ()) -> list[FormField]:
     """The inspector's fields for a node; `teachers`: the names of the teachers linked to the
     student, offered where a setting names a teacher."""
-    return [f for s in visible_settings(node.kind, node.props) if (f := _field(node, s, teachers))]
+    skip = _other_kind_of_input(node)
+    return [f for s in visible_settings(node.kind, node.props)
+            if s.dotted not in skip and (f := _field(node, s, teachers))]
+
+
+_PLAIN_INPUT = TeacherInput().model_dump(mode="json")  # what a teacher's input is when nothing is set
+NUMBER_INPUT = {f"input.{k}" for k in ("layout", "size", "crop", "channel_order", "scale", "mean", "std", "columns")}
+TEXT_INPUT = {"input.tokenizer", "input.max_length", "input.roles"}
+
+
+def _other_kind_of_input(node: Node) -> set[str]:
+    """A teacher whose file has been read shows only the input settings of its kind: a text
+    model its tokenizer, another its image and table settings (unless they are set)."""
+    if node.kind != "teacher" or not node.info or "error" in node.info:
+        return set()
+    plain = _PLAIN_INPUT
+    set_here = {f"input.{k}" for k, v in (node.props.get("input") or {}).items() if k in plain and v != plain[k]}
+    return (NUMBER_INPUT if teacher_text(node) is not None else TEXT_INPUT) - set_here
 
 
 def visible_settings(kind: str, props: dict) -> list[Setting]:

@@ -282,6 +282,10 @@ def test_a_project_with_text_data_and_text_teachers_opens(window, qtbot, text_fi
     assert f"tokenizer: WordPiece, {vocab:,} tokens" in window.scene.node_items[teachers["bag"]].lines
     select(window, teachers["tfidf"])
     assert window.inspector.findChild(QLabel, "teacher-tokenizer").text() == "Text teacher · reads raw text"
+    # a text teacher's form: its tokenizer, none of the image and table settings
+    assert window.inspector.findChild(QLineEdit, "field-input.tokenizer") is not None
+    assert window.inspector.findChild(QLineEdit, "field-input.scale") is None
+    assert window.inspector.findChild(QLineEdit, "field-input.columns") is None
     for node in window.doc.nodes.values():
         state, reason = node_status(window.doc, node)
         assert state != ERROR, (node.kind, reason)
