@@ -15,35 +15,9 @@ from engine.data.text_files import read_texts
 from engine.errors import InputError
 from engine.spec import TextData, parse_spec
 from engine.tokenizer import read_tokenizer, train_tokenizer
-
-CLASSES = ["sport", "food", "tech"]
-SENTENCES = {
-    "sport": ["The striker scored twice in the second half", "Our team won the cup after extra time",
-              "The marathon runner finished in under three hours", "A late goal settled the derby",
-              "The tennis final went to five sets", "She swam the relay in record time"],
-    "food": ["Slow roast the lamb with garlic and rosemary", "This bakery sells the best sourdough in town",
-             "Add a pinch of salt to the boiling pasta water", "The soup needs more pepper and lemon",
-             "Fresh basil makes the tomato sauce sing", "Whisk the eggs with sugar until pale"],
-    "tech": ["The new laptop ships with a faster processor", "Update the firmware before pairing the phone",
-             "The database query now uses an index", "Our server crashed after the kernel upgrade",
-             "The compiler warns about unused variables", "A memory leak slowed the browser down"],
-}
-
-
-def labelled(n_each: int = 6) -> list[tuple[str, str]]:
-    """(text, label) pairs: each class's sentences, repeated with a number to reach n_each."""
-    rows = []
-    for label, texts in SENTENCES.items():
-        for i in range(n_each):
-            base = texts[i % len(texts)]
-            rows.append((base if i < len(texts) else f"{base} ({i})", label))
-    return rows
-
-
-def write_jsonl(path, rows, text_key="text", label_key="label"):
-    path.write_text("".join(json.dumps({text_key: t, **({label_key: y} if label_key else {})}) + "\n"
-                            for t, y in rows), encoding="utf-8")
-    return path
+from tests.helpers import TEXT_CLASSES as CLASSES
+from tests.helpers import labelled_texts as labelled
+from tests.helpers import write_jsonl
 
 
 def write_csv(path, rows, delimiter=","):
