@@ -70,6 +70,11 @@ def training_problems(spec: PipelineSpec, data: Dataset, teachers: list) -> list
         found = check_samples(arch, [p.stats_sample() for p in (data.train, data.val, data.test) if len(p)])
         if found is not None:
             problems.extend(found.problems)
+    pad = getattr(data.text, "pad_id", None)  # texts: the id the tokenizer pads with
+    if pad is not None and getattr(arch, "pad_id", pad) != pad:
+        problems.append(Problem("student.architecture.pad_id", f"the texts are padded with id {pad} "
+                                f"(the tokenizer's padding token) and the student masks id {arch.pad_id} "
+                                "as padding", f"set student.architecture.pad_id to {pad}"))
     if spec.training.activation_checkpointing:
         from engine.train import require_blocks
 

@@ -121,6 +121,39 @@ def test_a_utf8_bom_is_accepted_and_not_part_of_the_header(tmp_path):
     assert read_texts(jl, "text", "label", "data.path")[0] == ["first"]
 
 
+def test_a_bad_byte_after_a_bom_is_told_where_it_is(tmp_path):
+    path = tmp_path / "bom.txt"
+    path.write_bytes(b"\xef\xbb\xbffirst\nsecond\nthird caf\xe9\n")
+    with pytest.raises(InputError) as info:
+        read_texts(path, "text", None, "data.path")
+    message, at = info.value.problems[0].message, path.read_bytes().index(b"\xe9")
+    assert "byte 0xe9 on line 3" in message and f"position {at}" in message
+
+
+def test_a_utf16_file_is_told_to_be_converted_from_utf16(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_bytes("one text\nanother\n".encode("utf-16"))
+    with pytest.raises(InputError) as info:
+        read_texts(path, "text", None, "data.path")
+    p = info.value.problems[0]
+    assert "(UTF-16)" in p.message and "iconv -f UTF-16 -t UTF-8 notes.txt" in p.hint
+
+
+def test_texts_may_hold_characters_str_splitlines_breaks_at(tmp_path):
+    """A JSON string may hold U+2028, U+0085 or a form feed unescaped (json.dumps(...,
+    ensure_ascii=False) writes them so): they are part of the text, not line breaks."""
+    odd = ["one\u2028text", "next\x85line", "page\x0cbreak", "para\u2029graph"]
+    path = tmp_path / "odd.jsonl"
+    path.write_text("".join(json.dumps({"text": t, "label": "tech"}, ensure_ascii=False) + "\n" for t in odd),
+                    encoding="utf-8")
+    texts, labels, blank = read_texts(path, "text", "label", "data.path")
+    assert texts == odd and labels == ["tech"] * 4 and blank == 0
+    txt = tmp_path / "odd.txt"
+    txt.write_text("\n".join(odd) + "\r\nwindows\rold mac\n", encoding="utf-8", newline="")
+    assert read_texts(txt, "text", None, "data.path")[0] == odd + ["windows", "old mac"]
+    assert read_texts(txt, "text", None, "data.path")[2] == 0  # the last line break ends a line
+
+
 def test_labels_are_read_by_class_name(tmp_path):
     rows = labelled(6)
     path = write_jsonl(tmp_path / "a.jsonl", rows)

@@ -221,3 +221,27 @@ def test_a_text_spec_round_trips(tmp_path):
     parsed = parse_spec(spec)
     again = parse_spec(json.loads(parsed.to_json()))
     assert again == parsed and again.teachers[0].input.roles == {"a": "ids"}
+
+
+def test_the_student_masks_the_padding_of_a_given_tokenizer(tmp_path, built):
+    """A given tokenizer.json that pads with id 1 (RoBERTa's <pad>): a student masking id 0 would
+    read the padding as text and mask a real token; refused before training, the fix named."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    from engine.preflight import prepare
+
+    words = sorted({w for t in TEXTS for w in t.split()})
+    tok = Tokenizer(models.WordLevel({"<s>": 0, "<pad>": 1, "<unk>": 2, **{w: i + 3 for i, w in enumerate(words)}},
+                                     unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.save(str(tmp_path / "tokenizer.json"))
+    spec = text_spec(tmp_path, [teacher("tfidf", built["tfidf"], ["food", "tech"])],
+                     data={"tokenizer": str(tmp_path / "tokenizer.json")})
+    with pytest.raises(InputError) as info:
+        prepare(parse_spec(spec), threads=1, cache_dir=tmp_path / "cache")
+    (p,) = info.value.problems
+    assert p.path == "student.architecture.pad_id" and "padded with id 1" in p.message
+    assert p.hint == "set student.architecture.pad_id to 1"
+    spec["student"]["architecture"]["pad_id"] = 1
+    prepared = prepare(parse_spec(spec), threads=1, cache_dir=tmp_path / "cache")
+    assert prepared.data.text.pad_id == 1 and (prepared.data.train.x[:, -1] == 1).any()
