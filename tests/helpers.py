@@ -156,10 +156,11 @@ def tfidf_teacher(path: Path, rows: list[tuple[str, str]], classes: list[str]) -
 
 def token_ids_teacher(folder: Path, rows: list[tuple[str, str]], classes: list[str],
                       names: tuple[str, ...] = ("input_ids", "attention_mask", "token_type_ids"),
-                      tokenizer: bool = True, epochs: int = 40):
+                      tokenizer: bool = True, epochs: int = 40, fixed_length: bool = False):
     """A torch bag of embeddings over its own WordPiece tokenizer (trained on the rows, saved as
     tokenizer.json beside the model unless `tokenizer` is False), exported to ONNX with int64
-    inputs named `names` (ids, mask[, type ids]), logits out. Returns (model.onnx, tokenizer)."""
+    inputs named `names` (ids, mask[, type ids]) of any length (`fixed_length`: exactly 24 tokens),
+    logits out. Returns (model.onnx, tokenizer)."""
     import numpy as np
     import torch
 
@@ -200,6 +201,7 @@ def token_ids_teacher(folder: Path, rows: list[tuple[str, str]], classes: list[s
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(net, tuple(a[:2] for a in args), str(path), input_names=list(names),
                           output_names=["logits"], dynamo=False,
-                          dynamic_axes={**{n: {0: "batch", 1: "length"} for n in names}, "logits": {0: "batch"}})
+                          dynamic_axes={**{n: {0: "batch"} if fixed_length else {0: "batch", 1: "length"}
+                                           for n in names}, "logits": {0: "batch"}})
     assert np.isfinite(net(*args).detach().numpy()).all()
     return path, tok

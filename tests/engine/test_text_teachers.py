@@ -245,3 +245,29 @@ def test_the_student_masks_the_padding_of_a_given_tokenizer(tmp_path, built):
     spec["student"]["architecture"]["pad_id"] = 1
     prepared = prepare(parse_spec(spec), threads=1, cache_dir=tmp_path / "cache")
     assert prepared.data.text.pad_id == 1 and (prepared.data.train.x[:, -1] == 1).any()
+
+
+def test_a_teacher_of_a_fixed_length_gets_exactly_that_many_tokens(tmp_path, built):
+    path, tok = token_ids_teacher(tmp_path / "fixed", ROWS, ["sport", "food"], epochs=2, fixed_length=True)
+    spec = text_spec(tmp_path, [teacher("fixed", path, ["sport", "food"])])
+    (t,) = loaded(spec)
+    feeds = t.adapter(TEXTS[:5])
+    assert feeds["input_ids"].shape == (5, 24) and feeds["attention_mask"].shape == (5, 24)
+    assert t.predict(TEXTS).shape == (len(TEXTS), 2)
+    spec["teachers"][0]["input"] = {"max_length": 32}
+    with pytest.raises(InputError) as info:
+        loaded(spec)
+    p = info.value.problems[0]
+    assert p.path == "teachers[0].input.max_length" and "exactly 24 tokens" in p.message
+
+
+def test_a_layer_of_a_skl2onnx_teacher_can_be_read_for_hints(tmp_path, built):
+    """Its layers are read in a session of their own, with the same locale fix as its outputs."""
+    import onnx
+
+    (t,) = loaded(text_spec(tmp_path, [teacher("tfidf", built["tfidf"], ["food", "tech"])]))
+    model = onnx.load(str(built["tfidf"]))
+    layer = next(n.output[0] for n in model.graph.node if n.op_type == "TfIdfVectorizer")
+    features = t.features(TEXTS, layer, "strategy.hints[0]", batch_size=7)
+    expected = built["pipe"].named_steps["tfidf"].transform(list(TEXTS)).toarray()
+    assert features.shape == (len(TEXTS), expected.shape[1]) and (features.sum(1) > 0).all()
