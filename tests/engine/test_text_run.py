@@ -33,7 +33,7 @@ def text_spec(tmp_path, **data) -> dict:
                      "max_length": 32, "split": {"val": 0.2, "test": 0.2, "seed": 1}, **data},
             "teachers": [{"name": "tfidf", "path": str(tmp_path / "tfidf.onnx"), "classes": ["food", "tech"]},
                          {"name": "bag", "path": str(tmp_path / "bag" / "model.onnx"), "classes": ["sport", "food"]}],
-            "student": {"architecture": STUDENT},
+            "student": {"architecture": dict(STUDENT)},
             "training": {"epochs": 2, "batch_size": 8, "lr": 0.003, "device": "cpu"},
             # a few test texts: one changed answer is 7 points, so the int8 file is always kept here
             "compression": [{"kind": "quantize", "max_accuracy_drop": 100}]}

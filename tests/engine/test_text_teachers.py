@@ -42,7 +42,7 @@ def text_spec(tmp_path, teachers: list[dict], data: dict | None = None, student:
     return {"schema_version": 1, "name": "texts", "classes": TEXT_CLASSES,
             "data": {"format": "text", "path": str(path), "label_column": "label", "vocab_size": 300,
                      "max_length": 32, **(data or {})},
-            "teachers": teachers, "student": {"architecture": student or STUDENT}}
+            "teachers": teachers, "student": {"architecture": dict(student or STUDENT)}}
 
 
 def teacher(name, path, classes, **more) -> dict:
@@ -271,3 +271,25 @@ def test_a_layer_of_a_skl2onnx_teacher_can_be_read_for_hints(tmp_path, built):
     features = t.features(TEXTS, layer, "strategy.hints[0]", batch_size=7)
     expected = built["pipe"].named_steps["tfidf"].transform(list(TEXTS)).toarray()
     assert features.shape == (len(TEXTS), expected.shape[1]) and (features.sum(1) > 0).all()
+
+
+def test_the_student_embeds_every_token_of_its_tokenizer(tmp_path, built):
+    """Ids the training texts never use (a byte-level BPE's rare bytes, most of a given
+    vocabulary) come with new texts: a student embedding fewer tokens would fail on them."""
+    from engine.preflight import prepare
+
+    spec = text_spec(tmp_path, [teacher("tfidf", built["tfidf"], ["food", "tech"])],
+                     data={"vocab_size": 300}, student={**STUDENT, "vocab_size": 280})
+    with pytest.raises(InputError) as info:
+        prepare(parse_spec(spec), threads=1, cache_dir=tmp_path / "cache")
+    assert len(info.value.problems) == 1, str(info.value)
+    (p,) = info.value.problems
+    assert p.path == "student.architecture.vocab_size" and "holds 300 tokens" in p.message
+    assert p.hint == "set student.architecture.vocab_size to at least 300, or data.vocab_size lower"
+    spec["data"]["vocab_size"] = 64  # a byte-level BPE holds its 256 bytes whatever vocab_size says
+    spec["student"]["architecture"]["vocab_size"] = 200
+    with pytest.raises(InputError) as info:
+        prepare(parse_spec(spec), threads=1, cache_dir=tmp_path / "cache")
+    assert info.value.problems[0].hint == "set student.architecture.vocab_size to at least 258"
+    spec["student"]["architecture"]["vocab_size"] = 258
+    assert prepare(parse_spec(spec), threads=1, cache_dir=tmp_path / "cache").data.text.vocab_size == 258
