@@ -12,8 +12,10 @@ from tests.helpers import (
     labelled_texts,
     parse_events,
     run_engine,
+    start_engine,
     tfidf_teacher,
     token_ids_teacher,
+    wait_for,
     write_jsonl,
     write_spec,
 )
@@ -127,3 +129,41 @@ def test_validate_accepts_the_text_spec_and_names_its_teachers(tmp_path):
     summary = json.loads(proc.stdout)
     assert summary["valid"] and summary["teachers"] == ["tfidf", "bag"] and summary["sample_shape"] == [32]
     assert any("student tokenizer" in n for n in summary["notes"])
+
+
+def test_a_stopped_text_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
+    """Length-bucketed batches, resumed in the middle of an epoch, with the run's own tokenizer:
+    the same steps as a run never stopped, to the bit."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    spec_dict = text_spec(tmp_path)
+    spec_dict["compression"] = []
+    spec_dict["training"].update(epochs=30, batch_size=4, cpu_threads=1)
+    spec_dict["student"]["architecture"]["dropout"] = 0.2  # the RNG state matters too
+    spec = write_spec(tmp_path, spec_dict)
+    db = tmp_path / "db.sqlite"
+    whole = run_engine("run", spec, "--run-dir", tmp_path / "whole", "--db", db, timeout=600)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+
+    proc = start_engine(spec, tmp_path / "parts", db)
+    wait_for(proc, "checkpoint", 3)
+    proc.stdin.write("stop\n")
+    proc.stdin.flush()
+    rest = parse_events(proc.stdout.read())
+    assert proc.wait(timeout=120) == 3 and rest[-1]["status"] == "stopped"
+    shutil.rmtree(tmp_path / "cache" / "tokenizers")  # the resumed run reads the run's own tokenizer.json
+
+    resumed = run_engine("resume", tmp_path / "parts", timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    events = parse_events(resumed.stdout)
+    assert events[0]["resumed"] is True and events[-1]["status"] == "completed"
+    logs = " ".join(e["message"] for e in events if e["event"] == "log")
+    assert f"student tokenizer: {tmp_path / 'parts' / 'tokenizer.json'}" in logs
+    a = load_file(str(tmp_path / "whole" / "student.safetensors"))
+    b = load_file(str(tmp_path / "parts" / "student.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
