@@ -65,8 +65,20 @@ def training_problems(spec: PipelineSpec, data: Dataset, teachers: list) -> list
     arch = spec.student.architecture
     with torch.device("meta"):
         shape_only = build_model(arch, data.sample_shape, len(spec.classes), "student.architecture")
+    text = data.text  # texts: the student's tokenizer
+    if text is not None and arch.kind == "transformer":
+        if arch.vocab_size < text.vocab_size:  # ids the training texts lack would fail in the exported model
+            problems.append(Problem("student.architecture.vocab_size", f"the student's tokenizer holds "
+                                    f"{text.vocab_size:,} tokens and the student's embedding {arch.vocab_size:,}: "
+                                    "a text with a token beyond it would fail", f"set student.architecture."
+                                    f"vocab_size to at least {text.vocab_size}" + (", or data.vocab_size lower"
+                                    if spec.data.tokenizer is None and spec.data.vocab_size > arch.vocab_size else "")))
+        if arch.pad_id != text.pad_id:
+            problems.append(Problem("student.architecture.pad_id", f"the texts are padded with id {text.pad_id} "
+                                    f"(the tokenizer's padding token) and the student masks id {arch.pad_id} "
+                                    "as padding", f"set student.architecture.pad_id to {text.pad_id}"))
     check_samples = getattr(ARCHITECTURES[arch.kind], "check_samples", None)  # e.g. token ids in range
-    if check_samples is not None:
+    if check_samples is not None and not problems:
         found = check_samples(arch, [p.stats_sample() for p in (data.train, data.val, data.test) if len(p)])
         if found is not None:
             problems.extend(found.problems)

@@ -220,7 +220,9 @@ class OnnxTeacher(Teacher):
             raise self._layer_error(layer, where, names)
         model.graph.output.append(onnx.helper.make_empty_tensor_value_info(layer))
         try:
-            session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+            # the C.UTF-8 locale where the model's is missing, as its session has (onnx_session)
+            session = ort.InferenceSession(with_c_locale(model) if missing_locales(model) else
+                                           model.SerializeToString(), providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types per failure
             raise InputError.one(where, f"onnxruntime cannot read layer '{layer}' of {self.spec.path.name}: "
                                  f"{(str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]}",

@@ -11,6 +11,7 @@ and beside the exported model.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,6 +111,18 @@ def train_tokenizer(texts: list[str], kind: str, vocab_size: int) -> TextTokeniz
         tok.normalizer = normalizers.BertNormalizer(lowercase=True)
         tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         tok.decoder = decoders.WordPiece()
-        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False)
+        # tokenizers' trainer creates the word-continuing tokens ("##e") in hash-map order, so their
+        # ids, and the merges that tie on counts, change from one training to the next
+        # (huggingface/tokenizers#1794): they are given first, sorted, as tokens of their own
+        inner: set[str] = set()
+        for t in texts:
+            for word, _ in tok.pre_tokenizer.pre_tokenize_str(tok.normalizer.normalize_str(t)):
+                inner.update(word[1:])
+        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, show_progress=False,
+                                            special_tokens=specials + ["##" + c for c in sorted(inner)])
     tok.train_from_iterator(texts, trainer=trainer)
+    if kind == "wordpiece":  # the "##" tokens stay in the vocabulary, as ordinary tokens
+        saved = json.loads(tok.to_str())
+        saved["added_tokens"] = [a for a in saved["added_tokens"] if a["content"] in specials]
+        tok = Tokenizer.from_str(json.dumps(saved))
     return TextTokenizer(tok, tok.to_str(), 0, f"trained on {len(texts):,} texts ({kind})")

@@ -168,7 +168,7 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
         elif k > 0:
             emit.log(f"{phase.name}: {compress.describe(phase.prune)}")
         meter = Meter(criterion.names, device)
-        last_size, before = 0, None  # the batch size of the last step; what a compile may undo
+        shapes, before = set(), None  # the batch shapes stepped on (texts: lengths vary); what a compile may undo
 
         for epoch in range(start_epoch, phase.epochs):
             state.model.train()
@@ -191,9 +191,9 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
                 labels = train_feed.labels(idx)
                 if augment is not None:  # each sample's draw depends on (seed, sample, epoch) alone
                     x = augment(x, train_feed.positions(perm, b), augment.key(seen))
-                if compiling and len(idx) != last_size:  # a new shape: the step may compile now
+                if compiling and tuple(x.shape) not in shapes:  # a new shape: the step may compile now
                     before = side_effects(state.model, device)
-                last_size = len(idx)
+                    shapes.add(tuple(x.shape))
                 try:
                     parts = step(x, idx, labels, targets, seen, state.step / total_steps)
                 except Exception as exc:

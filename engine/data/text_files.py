@@ -8,9 +8,11 @@ Torch-free: the app reads a file's first texts with it for the data node's previ
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 from engine.data.csv_table import MAX_BYTES, detect_delimiter
@@ -18,6 +20,7 @@ from engine.errors import InputError
 from engine.regular_files import FileTooLarge, NotRegularFile, read_regular_bytes
 from engine.text_safety import quoted
 
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
 SUFFIXES = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".txt": "lines"}
 
 
@@ -40,7 +43,7 @@ def read_texts(path: Path, text_column: str, label_column: str | None, where: st
             raise InputError.one(f"{where.rsplit('.', 1)[0]}.label_column", f"{path.name} is plain "
                                  "text, one text per line, and holds no labels",
                                  "remove label_column, or give a CSV or JSONL file with a label column")
-        rows = [(line, None) for line in text.splitlines()]
+        rows = [(line, None) for line in lines_of(text)]
     elif kind == "jsonl":
         rows = _jsonl(text, path, text_column, label_column, where, limit)
     else:
@@ -76,22 +79,34 @@ def _decode(path: Path, where: str) -> str:
     except OSError as exc:
         raise InputError.one(where, f"cannot read {path.name}: {exc.strerror or exc}",
                              "check the file's permissions") from None
+    bom = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
     try:
-        return raw.decode("utf-8-sig")
+        return raw[bom:].decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        bad = raw[exc.start:exc.start + 1].hex()
-        guess = "UTF-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "Latin-1 or Windows-1252, likely"
+        start = exc.start + bom  # in the file, the byte-order mark included
+        line = raw.count(b"\n", 0, start) + 1
+        bad = raw[start:start + 1].hex()
+        utf16 = raw[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+        guess = "UTF-16" if utf16 else "Latin-1 or Windows-1252, likely"
         raise InputError.one(where, f"{path.name} is not UTF-8: byte 0x{bad} on line {line} "
-                             f"(position {exc.start}) is not valid UTF-8 ({guess})",
-                             f"convert the file to UTF-8, e.g. iconv -f WINDOWS-1252 -t UTF-8 "
-                             f"{path.name} > {path.stem}.utf8{path.suffix}") from None
+                             f"(position {start}) is not valid UTF-8 ({guess})",
+                             f"convert the file to UTF-8, e.g. iconv -f {'UTF-16' if utf16 else 'WINDOWS-1252'} "
+                             f"-t UTF-8 {path.name} > {path.stem}.utf8{path.suffix}") from None
+
+
+def lines_of(text: str) -> list[str]:
+    """The lines of a file's text, split at \\n, \\r\\n or \\r alone; not str.splitlines, which
+    also splits at characters a text (and a JSON string) may hold: U+2028, U+0085, form feed."""
+    lines = LINE_BREAK.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()  # the file's last line break ends its last line
+    return lines
 
 
 def _jsonl(text: str, path: Path, text_column: str, label_column: str | None, where: str,
            limit: int | None) -> list[tuple[str | None, str | None]]:
     rows = []
-    for n, line in enumerate(text.splitlines(), start=1):
+    for n, line in enumerate(lines_of(text), start=1):
         if not line.strip():
             continue
         if limit is not None and len(rows) >= 2 * limit:
