@@ -82,12 +82,6 @@ def training_problems(spec: PipelineSpec, data: Dataset, teachers: list) -> list
         found = check_samples(arch, [p.stats_sample() for p in (data.train, data.val, data.test) if len(p)])
         if found is not None:
             problems.extend(found.problems)
-    pad = getattr(data.text, "pad_id", None)  # texts: the student masks the tokenizer's padding
-    if pad is not None and getattr(arch, "pad_id", pad) != pad:
-        problems.append(Problem("student.architecture.pad_id", f"the student's tokenizer pads with id "
-                                f"{pad}, and the student masks id {arch.pad_id} as padding: it would read "
-                                "the padding as text, and a real token as padding",
-                                f"set student.architecture.pad_id to {pad}"))
     if spec.training.activation_checkpointing:
         from engine.train import require_blocks
 
