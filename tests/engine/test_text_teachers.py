@@ -12,7 +12,8 @@ from engine.data import load_dataset
 from engine.errors import InputError
 from engine.model_files import read_onnx
 from engine.spec import parse_spec
-from engine.teachers import load_teachers, missing_locales
+from engine.teacher_base import missing_locales
+from engine.teachers import load_teachers
 from tests.helpers import TEXT_CLASSES, labelled_texts, tfidf_teacher, token_ids_teacher, write_jsonl
 
 ROWS = labelled_texts(12)
