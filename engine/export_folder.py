@@ -21,7 +21,8 @@ from engine.errors import InputError
 from engine.model_files import sha256_of
 
 MANIFEST = "export-manifest.json"
-FILES = ("student.onnx", "student.int8.onnx", "student.safetensors", "report.json", "MODEL_CARD.md")
+FILES = ("student.onnx", "student.int8.onnx", "student.safetensors", "report.json", "MODEL_CARD.md",
+         "tokenizer.json")  # a text student's tokenizer (engine/text_export.py)
 SCRATCH = (".student.core.onnx", ".student.prep.onnx")  # written and removed during an export
 
 

@@ -213,7 +213,7 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
 
         prepared = prepare(run_tokenizer(spec, run_dir), threads, cache_root(db_path))
         data, teachers = prepared.data, prepared.teachers
-        if data.text is not None and spec.data.tokenizer is None:  # trained: kept with the run
+        if data.text is not None:  # the student's tokenizer, kept with the run (resume, export)
             atomic_write_text(run_dir / "tokenizer.json", data.text.json)
         dist.barrier()  # the other ranks read the data now (engine/run.py run_worker)
 

@@ -970,6 +970,16 @@ def text_problems(spec: PipelineSpec) -> list[Problem]:
                                 f"{spec.data.max_length} tokens and the student holds positions for "
                                 f"{arch.max_length}", f"set student.architecture.max_length to at least "
                                 f"{spec.data.max_length}, or data.max_length lower"))
+    if text and spec.strategy.hints:
+        problems.append(Problem("strategy.hints", "feature hints match a student layer to a teacher's "
+                                "features sample by sample, and text batches are cut to their longest "
+                                "text, so per-token features differ in length from batch to batch",
+                                "remove the feature hints for text; task heads and the KD terms work"))
+    if text and spec.strategy.previous_student is not None:
+        problems.append(Problem("strategy.previous_student", "continual distillation reads the earlier "
+                                "student as a teacher of images or tables; with text it is not supported yet",
+                                "start the student from it instead: student.init kind weights, path the "
+                                "earlier student.safetensors"))
     if text and spec.training.teacher_outputs == "live" and spec.teachers:
         problems.append(Problem("training.teacher_outputs", "text teachers read the texts once, "
                                 "before training (nothing changes them between epochs)",

@@ -84,8 +84,8 @@ class Teacher(ABC):
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:300]
             raise InputError.one(f"{self.where}.input", f"teacher '{self.name}' fails on its input "
                                  f"{shape_words(inputs)} ({self.adapter.describe()}): {first}",
-                                 "set its input contract to what the model takes (layout, size, "
-                                 "columns), or check that the file is the model you meant", "shape_mismatch") from None
+                                 f"set its input contract to what the model takes ({self.adapter.fields}), "
+                                 "or check that the file is the model you meant", "shape_mismatch") from None
 
     def predict(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """Logits over the teacher's classes, in its output order, float32 [N, classes]."""

@@ -33,6 +33,8 @@ def _fits(dims: Dims, shape: tuple[int, ...]) -> bool:
 class InputAdapter:
     """What one teacher sees of a batch of raw samples."""
 
+    fields = "layout, size, columns"  # the contract's settings a failing model most likely needs
+
     def __init__(self, contract: TeacherInput, sample_shape: tuple[int, ...], dims: Dims | None,
                  dtype: np.dtype, table, where: str, name: str):
         self.contract, self.dtype, self.where, self.name = contract, np.dtype(dtype), where, name

@@ -64,9 +64,10 @@ print([classes[k] for k in logits.argmax(1)])
 
 
 def run_tokenizer(spec, run_dir: Path):
-    """The spec with the tokenizer its run trained and saved (text data whose spec gives none),
-    so the run's own ids are read again, wherever the tokenizer cache is."""
+    """The spec with the tokenizer its run saved (trained, or the spec's file as it was when the
+    run started), so a resume or an export reads the run's own ids, whatever became of the
+    tokenizer cache or of the file the spec names."""
     saved = Path(run_dir) / "tokenizer.json"
-    if spec.data.format == "text" and spec.data.tokenizer is None and saved.is_file():
+    if spec.data.format == "text" and saved.is_file():
         return spec.model_copy(update={"data": spec.data.model_copy(update={"tokenizer": saved})})
     return spec

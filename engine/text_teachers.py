@@ -47,6 +47,8 @@ def text_teacher(spec: TeacherSpec, student_classes: list[str], where: str, fmt:
 class TextAdapter:
     """A batch of texts → the model's named inputs."""
 
+    fields = "input.max_length, input.roles, input.tokenizer"  # what a failing model most likely needs
+
     def __init__(self, inputs: list, roles: dict[str, str], tokenizer: TextTokenizer | None,
                  max_length: int, fixed_length: int | None, name: str):
         self.inputs, self.roles, self.tokenizer, self.name = inputs, roles, tokenizer, name
@@ -68,6 +70,7 @@ class TextAdapter:
             ids = np.full((len(seqs), width), self.pad_id, dtype=np.int64)
             mask = np.zeros((len(seqs), width), dtype=np.int64)
             for i, s in enumerate(seqs):
+                s = s[:width]  # a tokenizer adds its special tokens even past a tiny max_length
                 ids[i, :len(s)], mask[i, :len(s)] = s, 1
         feeds = {}
         for inp in self.inputs:

@@ -10,7 +10,8 @@
 
 Texts (token ids right-padded to max_length) are batched by length: each run of BUCKET global
 batches of the shuffled order is sorted by length, cut into batches, and those batches are
-shuffled; each batch is cut to its longest text, so short texts cost little (the order depends
+shuffled; each batch is cut to its longest text (rounded up to a multiple of 8), so short texts
+cost little (the order depends
 on the shuffle alone, so a resumed run sees the same batches).
 
 Time the loop spends waiting for the next batch is summed in `wait_s` (the `data_wait` share
@@ -135,10 +136,12 @@ class Feed:
         return arranged
 
     def cut(self, x: torch.Tensor, positions: torch.Tensor | np.ndarray) -> torch.Tensor:
-        """Texts: the batch cut to its longest text (positions on the CPU)."""
+        """Texts: the batch cut to its longest text, rounded up to a multiple of 8 (fewer shapes
+        for torch.compile, and the widths matrix units like; positions on the CPU)."""
         if self.lengths is None or not len(positions):
             return x
-        return x[:, :int(self.lengths[np.asarray(positions)].max())]
+        longest = int(self.lengths[np.asarray(positions)].max())
+        return x[:, :min(x.shape[1], -(-longest // 8) * 8)]
 
     def in_order(self, batch_size: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """(positions, samples) on the device, every sample once, in order."""

@@ -43,28 +43,34 @@ def read_texts(path: Path, text_column: str, label_column: str | None, where: st
             raise InputError.one(f"{where.rsplit('.', 1)[0]}.label_column", f"{path.name} is plain "
                                  "text, one text per line, and holds no labels",
                                  "remove label_column, or give a CSV or JSONL file with a label column")
-        rows = [(line, None) for line in lines_of(text)]
+        rows = [(line, None, f"line {n}") for n, line in enumerate(lines_of(text), start=1)]
     elif kind == "jsonl":
         rows = _jsonl(text, path, text_column, label_column, where, limit)
     else:
         rows = _csv(text, path, text_column, label_column, where)
     if limit is not None:
         rows = rows[:limit * 2]
-    kept = [(t, y) for t, y in rows if t is not None and t.strip()]
+    kept = [(t, y, at) for t, y, at in rows if t is not None and t.strip()]
     if not kept:
         raise InputError.one(where, f"{path.name} holds no texts", "give one text per line or row")
     if limit is not None:
         kept = kept[:limit]
-    texts = [t for t, _ in kept]
-    labels = None if label_column is None else [y for _, y in kept]
+    texts = [t for t, _, _ in kept]
+    labels = None if label_column is None else [_label_text(y) for _, y, _ in kept]
     if labels is not None:
-        missing = [i for i, y in enumerate(labels) if y is None or str(y).strip() == ""]
+        missing = [at for (_, _, at), y in zip(kept, labels) if y == ""]
         if missing:
             raise InputError.one(where, f"{path.name}: {len(missing)} texts have no label in "
-                                 f"'{label_column}' (the first is text {missing[0] + 1})",
+                                 f"'{label_column}' (the first on {missing[0]})",
                                  "give every text a label, or move the unlabelled texts to `unlabeled`")
-        labels = [str(y).strip() for y in labels]
     return texts, labels, len(rows) - len(kept)
+
+
+def _label_text(value) -> str:
+    """A label as written: a JSON number or true/false as JSON writes it (1, true), not Python."""
+    if value is None:
+        return ""
+    return value.strip() if isinstance(value, str) else json.dumps(value)
 
 
 def _decode(path: Path, where: str) -> str:
@@ -104,7 +110,7 @@ def lines_of(text: str) -> list[str]:
 
 
 def _jsonl(text: str, path: Path, text_column: str, label_column: str | None, where: str,
-           limit: int | None) -> list[tuple[str | None, str | None]]:
+           limit: int | None) -> list[tuple[str | None, object, str]]:
     rows = []
     for n, line in enumerate(lines_of(text), start=1):
         if not line.strip():
@@ -131,29 +137,45 @@ def _jsonl(text: str, path: Path, text_column: str, label_column: str | None, wh
             raise InputError.one(f"{where.rsplit('.', 1)[0]}.label_column", f"{path.name}: line {n} has "
                                  f"no key {quoted(label_column)}", "set label_column to the key of the "
                                  "labels, or move unlabelled texts to `unlabeled`")
-        rows.append((value, None if label_column is None else obj[label_column]))
+        rows.append((value, None if label_column is None else obj[label_column], f"line {n}"))
     return rows
 
 
 def _csv(text: str, path: Path, text_column: str, label_column: str | None,
-         where: str) -> list[tuple[str | None, str | None]]:
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else detect_delimiter(text[:65536])
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+         where: str) -> list[tuple[str | None, str | None, str]]:
+    """A TSV is read without quoting (as GLUE and most tab-separated corpora are written: a text
+    may start with a quote), a CSV with it; a row whose fields do not match the header's is
+    refused, never cut or merged."""
+    tsv = path.suffix.lower() == ".tsv"
+    delimiter = "\t" if tsv else detect_delimiter(text[:65536])
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter,
+                        **({"quoting": csv.QUOTE_NONE} if tsv else {}))
     try:
-        rows = [row for row in reader if any(cell.strip() for cell in row)]
+        rows = []
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                rows.append((reader.line_num, row))
     except csv.Error as exc:
         raise InputError.one(where, f"{path.name}: row {reader.line_num} cannot be read as CSV ({exc})",
                              "check that row's quotes") from None
     if not rows:
         raise InputError.one(where, f"{path.name} is empty", "the first row names the columns; texts follow")
-    header = [h.strip() for h in rows[0]]
+    header = [h.strip() for h in rows[0][1]]
     section = where.rsplit(".", 1)[0]
     for key, name in (("text_column", text_column), ("label_column", label_column)):
         if name is not None and name not in header:
             raise InputError.one(f"{section}.{key}", f"{path.name} has no column {quoted(name)} "
                                  f"(its columns: {', '.join(map(quoted, header[:12]))})",
                                  f"set {key} to one of its columns")
+    bad = [(n, len(row)) for n, row in rows[1:] if len(row) != len(header)]
+    if bad:
+        n, fields = bad[0]
+        names = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "bars"}.get(delimiter, repr(delimiter))
+        raise InputError.one(where, f"{path.name}: {len(bad)} row{'s have' if len(bad) > 1 else ' has'} another "
+                             f"number of fields than the header's {len(header)} (the first: line {n}, {fields} fields)",
+                             "a text holding the separator must be quoted (\"…\")" if not tsv else
+                             f"a text may not hold {names} in a .tsv; replace them, or save the file as CSV "
+                             "with quoted texts")
     t = header.index(text_column)
     y = header.index(label_column) if label_column is not None else None
-    return [(row[t] if t < len(row) else None, (row[y] if y < len(row) else None) if y is not None else None)
-            for row in rows[1:]]
+    return [(row[t], row[y] if y is not None else None, f"line {n}") for n, row in rows[1:]]

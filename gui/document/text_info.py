@@ -59,7 +59,16 @@ def unknown_labels(node: Node, classes: list[str]) -> list[str] | None:
     groups = result.get("groups") or []
     if len(groups) < result.get("classes_total", 0) or not result.get("complete", True):
         return None
-    return [g["class"] for g in groups if g.get("class") not in classes]
+    labels = [str(g.get("class")) for g in groups]
+    if all(v in classes for v in labels):
+        return []
+    try:  # whole numbers index the classes, as the engine reads them (engine/data/labels.py)
+        numbers = [float(v) for v in labels]
+        if all(n == int(n) and 0 <= n < len(classes) for n in numbers):
+            return []
+    except ValueError:
+        pass
+    return [v for v in labels if v not in classes]
 
 
 def teacher_text(node: Node) -> dict | None:

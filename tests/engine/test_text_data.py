@@ -277,6 +277,11 @@ def text_part(n: int = 230, width: int = 40, pad: int = 0, seed: int = 0) -> Par
     return Part(x, rng.integers(0, 3, n), None, texts, pad)
 
 
+def cut_width(longest: int, width: int) -> int:
+    """A batch's width: its longest text rounded up to a multiple of 8, at most the data's."""
+    return min(width, -(-longest // 8) * 8)
+
+
 def test_bucketed_batches_hold_every_sample_once_cut_to_their_longest(tmp_path):
     part = text_part()
     feed = Feed(part, torch.device("cpu"), batch_size=16)
@@ -288,14 +293,16 @@ def test_bucketed_batches_hold_every_sample_once_cut_to_their_longest(tmp_path):
         sizes.append(len(idx))
         rows = part.x[idx.numpy()]
         longest = int((rows != 0).sum(axis=1).max())
-        assert x.shape == (len(idx), longest), b
-        assert np.array_equal(x.numpy(), rows[:, :longest])  # the ids themselves, cut
-        assert (x[:, -1] != 0).any()  # no column of padding alone
+        width = cut_width(longest, 40)
+        assert x.shape == (len(idx), width), b
+        assert np.array_equal(x.numpy(), rows[:, :width])  # the ids themselves, cut
+        assert width - longest < 8 and (x[:, longest - 1] != 0).any()  # less than 8 columns of padding alone
     assert sorted(seen) == list(range(len(part)))  # every sample exactly once
     assert len(sizes) == feed.steps() and sizes[:-1] == [16] * (len(sizes) - 1) and sizes[-1] == 230 % 16
     # batches of similar lengths: far less padding than the shuffled order would need
     padded = sum(len(i) * x.shape[1] for _, i, x in feed.batches(order))
-    plain = sum(16 * int((part.x[order[i:i + 16].numpy()] != 0).sum(1).max()) for i in range(0, 230, 16))
+    plain = sum(16 * cut_width(int((part.x[order[i:i + 16].numpy()] != 0).sum(1).max()), 40)
+                for i in range(0, 230, 16))
     assert padded < plain
 
 
@@ -317,7 +324,7 @@ def test_evaluation_batches_are_in_order_and_cut(tmp_path):
     got = list(feed.in_order())
     assert torch.cat([i for i, _ in got]).tolist() == list(range(50))
     for idx, x in got:
-        assert x.shape[1] == int((part.x[idx.numpy()] != 0).sum(1).max())
+        assert x.shape[1] == cut_width(int((part.x[idx.numpy()] != 0).sum(1).max()), 40)
 
 
 def test_a_text_whose_tokens_are_all_padding_still_gets_a_column(tmp_path):
@@ -325,4 +332,54 @@ def test_a_text_whose_tokens_are_all_padding_still_gets_a_column(tmp_path):
     part.x[:] = 0  # e.g. texts of nothing but characters the tokenizer drops
     feed = Feed(part, torch.device("cpu"), 8)
     for _, idx, x in feed.batches(torch.arange(20)):
-        assert x.shape == (len(idx), 1)
+        assert x.shape == (len(idx), 8)
+
+
+def test_a_csv_row_with_more_fields_is_refused_not_cut(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("label,text\npos,Good, really good\nneg,bad\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        read_texts(path, "text", "label", "data.path")
+    assert "1 row has another number of fields than the header's 2 (the first: line 2, 3 fields)" in str(err.value)
+    assert "quoted" in err.value.problems[0].hint
+
+
+def test_a_tsv_text_may_start_with_a_quote(tmp_path):
+    path = tmp_path / "t.tsv"
+    path.write_text('text\tlabel\n"the greatest musicians\t1\nit is bad\t0\na "fine" film\t1\n', encoding="utf-8")
+    texts, labels, _ = read_texts(path, "text", "label", "data.path")
+    assert texts == ['"the greatest musicians', "it is bad", 'a "fine" film'] and labels == ["1", "0", "1"]
+
+
+def test_jsonl_labels_may_be_numbers_or_booleans_as_json_writes_them(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"text": "a", "label": 1}\n{"text": "b", "label": true}\n{"text": "c", "label": null}\n',
+                    encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        read_texts(path, "text", "label", "data.path")
+    assert "1 texts have no label in 'label' (the first on line 3)" in str(err.value)
+    path.write_text('{"text": "a", "label": 1}\n{"text": "b", "label": true}\n', encoding="utf-8")
+    assert read_texts(path, "text", "label", "data.path")[1] == ["1", "true"]
+
+
+def test_hints_and_a_previous_student_are_refused_for_text_in_words():
+    spec = {"schema_version": 1, "name": "t", "classes": ["a", "b"],
+            "data": {"format": "text", "path": "x.jsonl"},
+            "teachers": [{"name": "t", "path": "t.onnx", "classes": ["a", "b"]}],
+            "student": {"architecture": {"kind": "transformer"}},
+            "strategy": {"hints": [{"teacher": "t", "teacher_layer": "x"}], "previous_student": "old.safetensors"}}
+    with pytest.raises(InputError) as err:
+        parse_spec(spec)
+    paths = [p.path for p in err.value.problems]
+    assert "strategy.hints" in paths and "strategy.previous_student" in paths
+
+
+def test_an_export_never_overwrites_a_tokenizer_it_did_not_write(tmp_path):
+    from engine.export_folder import claim
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "tokenizer.json").write_text("{}", encoding="utf-8")  # the user's own
+    with pytest.raises(InputError) as err:
+        claim(out, tmp_path / "run", ["student.onnx", "tokenizer.json"])
+    assert "tokenizer.json" in str(err.value) and (out / "tokenizer.json").read_text() == "{}"
