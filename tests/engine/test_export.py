@@ -65,8 +65,8 @@ def trained_run(tmp_path_factory):
 def test_int8_over_the_accuracy_limit_is_not_kept_but_fp32_is(trained_run, tmp_path, monkeypatch):
     real = export._quantize
 
-    def ruined(fp32, int8, step, train_x, out_dir):  # an int8 model that answers 0 for everything
-        real(fp32, int8, step, np.zeros_like(train_x), out_dir)
+    def ruined(fp32, int8, step, train_x, out_dir, *inputs):  # an int8 model that answers 0 for everything
+        real(fp32, int8, step, np.zeros_like(train_x), out_dir, *inputs)
         import onnx
         from onnx import numpy_helper
 
