@@ -151,6 +151,10 @@ def _label_classes(path: Path, classes: list[str], producer: str) -> None:
 
     proto = onnx.load(str(path))
     proto.producer_name, proto.producer_version = producer, "1"
+    opsets = sorted((o.domain, o.version) for o in proto.opset_import)  # skl2onnx's order varies
+    del proto.opset_import[:]
+    for domain, version in opsets:
+        proto.opset_import.add(domain=domain, version=version)
     del proto.metadata_props[:]
     proto.metadata_props.add(key="classes", value=json.dumps(classes))
     onnx.save(proto, str(path))
@@ -193,15 +197,34 @@ def _torch_teacher(net, ids: np.ndarray, labels: list[int], epochs: int, seed: i
     return net.eval()
 
 
+def wordpiece_tokenizer(texts: list[str], vocab_size: int):
+    """A WordPiece tokenizer (BERT's: lower-cased, split on spaces and punctuation), its
+    vocabulary the special tokens, every character seen (alone and as a ##continuation), then
+    the most frequent words (ties in alphabetical order), padding as id 0. Built here rather
+    than with tokenizers' WordPieceTrainer, whose result varies from run to run (ties broken in
+    hash-map order), so that rebuilding writes the same file."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+
+    from engine.tokenizer import SPECIALS, TextTokenizer
+
+    norm, pre = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+    words = Counter(w for t in texts for w, _ in pre.pre_tokenize_str(norm.normalize_str(t)))
+    chars = sorted({ch for w in words for ch in w})
+    vocab = SPECIALS["wordpiece"] + chars + ["##" + ch for ch in chars]
+    room = max(0, vocab_size - len(vocab))
+    vocab += [w for w, _ in sorted(words.items(), key=lambda kv: (-kv[1], kv[0])) if len(w) > 1][:room]
+    tok = Tokenizer(models.WordPiece({w: i for i, w in enumerate(vocab)}, unk_token="[UNK]"))
+    tok.normalizer, tok.pre_tokenizer, tok.decoder = norm, pre, decoders.WordPiece()
+    return TextTokenizer(tok, tok.to_str(), 0, f"built from {len(texts):,} texts (wordpiece)")
+
+
 def wordpiece_bag_teacher(texts: list[str], labels: list[int], classes: list[str], model: Path,
                           tokenizer: Path, vocab: int = 3000, seed: int = 1) -> None:
     """A bag of embeddings (mean over the tokens, one hidden layer) on its own WordPiece
     tokenizer; ONNX inputs input_ids, attention_mask, token_type_ids (int64 [batch, length])."""
     import torch
 
-    from engine.tokenizer import train_tokenizer
-
-    tok = train_tokenizer(texts, "wordpiece", vocab)
+    tok = wordpiece_tokenizer(texts, vocab)
     torch.manual_seed(seed)
 
     class Bag(torch.nn.Module):
