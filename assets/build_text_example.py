@@ -14,6 +14,13 @@ of its output), each labelled by its package's Section. Writes
   attention_mask, token_type_ids); bpe-cnn, a PyTorch convolutional net on its own byte-level
   BPE tokenizer (inputs named tokens and padding_mask).
 
+Measured (`distill-engine run assets/examples/package-descriptions.distill.json`, 2 CPU cores,
+about a minute with the int8 export): the teachers score 0.897 (tfidf), 0.833 (wordpiece-bag)
+and 0.873 (bpe-cnn) on the test texts of their own three classes; the student 0.69-0.70 on all
+six (int8 the same), where TF-IDF + logistic regression given all 1,860 training texts' labels
+scores 0.857 and given the 360 labelled ones 0.73. The student's figure varies by about a point
+from run to run: its WordPiece tokenizer, trained by the engine, is not reproducible.
+
 Deterministic (fixed seeds, one CPU thread) for the same apt lists and library versions. Each
 model records its class names in the ONNX metadata (key "classes", a JSON list). The functions
 here are shared with bench/text_experts.py, which cuts a larger piece of the same corpus.
