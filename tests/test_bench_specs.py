@@ -13,7 +13,8 @@ SPECS = sorted((Path(__file__).resolve().parents[1] / "bench" / "scenarios").glo
 
 def test_every_scenario_has_its_specs():
     names = {p.parent.name for p in SPECS}
-    assert names == {"s1-overlap", "s1-disjoint-calibrated", "s2-weak-to-strong", "s3-federated", "classic"}
+    assert names == {"s1-overlap", "s1-disjoint-calibrated", "s2-weak-to-strong", "s3-federated", "classic",
+                     "text-experts"}
 
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: f"{p.parent.name}/{p.name}")
