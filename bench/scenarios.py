@@ -128,24 +128,33 @@ def official_test_accuracy(run_dir: Path, spec_path: Path) -> float:
     return float((model.predict(x).argmax(1) == y).mean())
 
 
-def run(name: str, stage: str, seed: int, work: Path) -> dict:
-    """Train bench/scenarios/NAME/STAGE.distill.json with `seed`; the finished event's figures.
-    A trained teacher is copied to teachers/STAGE.safetensors, where the student spec looks."""
+def engine_run(spec_path: Path, label: str, seed: int, folder: Path, db: Path):
+    """`distill-engine run` of the spec at spec_path (its paths resolved against its folder)
+    with training seed `seed`, in folder/run: (the spec, the engine's stdout). SystemExit naming
+    `label` when it fails."""
     from engine.spec import load_spec
 
-    spec = load_spec(HERE / name / f"{stage}.distill.json")  # paths resolved against its folder
+    spec = load_spec(spec_path)
     spec = spec.model_copy(update={"training": spec.training.model_copy(update={"seed": seed})})
-    folder = work / f"seed-{seed}" / stage
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     (folder / "spec.distill.json").write_text(spec.to_json())
     proc = subprocess.run([sys.executable, "-P", ENGINE_MAIN, "run", folder / "spec.distill.json", "--run-dir",
-                           folder / "run", "--db", work / "runs.sqlite"], cwd=ROOT, capture_output=True,
+                           folder / "run", "--db", db], cwd=ROOT, capture_output=True,
                           text=True, env={**os.environ, "OMP_NUM_THREADS": "2"})
     if proc.returncode != 0:
-        raise SystemExit(f"{name}/{stage} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}\n"
+        raise SystemExit(f"{label} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}\n"
                          f"{proc.stdout[-2000:]}")
-    finished = json.loads(proc.stdout.splitlines()[-1])
+    return spec, proc.stdout
+
+
+def run(name: str, stage: str, seed: int, work: Path) -> dict:
+    """Train bench/scenarios/NAME/STAGE.distill.json with `seed`; the finished event's figures.
+    A trained teacher is copied to teachers/STAGE.safetensors, where the student spec looks."""
+    folder = work / f"seed-{seed}" / stage
+    spec, out = engine_run(HERE / name / f"{stage}.distill.json", f"{name}/{stage}", seed, folder,
+                           work / "runs.sqlite")
+    finished = json.loads(out.splitlines()[-1])
     if not spec.teachers:  # a teacher (or a label-only reference): keep its weights for the students
         (HERE / name / "teachers").mkdir(exist_ok=True)
         shutil.copy(folder / "run" / "student.safetensors", HERE / name / "teachers" / f"{stage}.safetensors")

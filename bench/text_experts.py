@@ -45,7 +45,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -98,25 +97,14 @@ def prepare(rebuild: bool) -> dict:
 def run(stage: str, seed: int, work: Path) -> tuple[dict, Path]:
     """Train bench/scenarios/text-experts/STAGE.distill.json with `seed`: the finished event's
     figures and the run's folder."""
-    from engine.spec import load_spec
+    from bench.scenarios import engine_run
 
-    spec = load_spec(HERE / f"{stage}.distill.json")  # paths resolved against its folder
-    spec = spec.model_copy(update={"training": spec.training.model_copy(update={"seed": seed})})
     folder = work / f"seed-{seed}" / stage
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    (folder / "spec.distill.json").write_text(spec.to_json())
-    proc = subprocess.run([sys.executable, "-P", ENGINE_MAIN, "run", folder / "spec.distill.json", "--run-dir",
-                           folder / "run", "--db", work / "runs.sqlite"], cwd=ROOT, capture_output=True,
-                          text=True, env={**os.environ, "OMP_NUM_THREADS": "2"})
-    if proc.returncode != 0:
-        raise SystemExit(f"text-experts/{stage} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}\n"
-                         f"{proc.stdout[-2000:]}")
-    warnings = [json.loads(line)["message"] for line in proc.stdout.splitlines()
-                if '"level":"warning"' in line]
+    _, out = engine_run(HERE / f"{stage}.distill.json", f"text-experts/{stage}", seed, folder, work / "runs.sqlite")
+    warnings = [json.loads(line)["message"] for line in out.splitlines() if '"level":"warning"' in line]
     for w in warnings:
         print(f"  {stage} seed {seed}: warning: {w}", file=sys.stderr)
-    return json.loads(proc.stdout.splitlines()[-1])["final"], folder / "run"
+    return json.loads(out.splitlines()[-1])["final"], folder / "run"
 
 
 def student_on_teacher_labels(run_dir: Path) -> dict[str, float]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.data import images
+from engine.data.labels import missing_classes_note
 from engine.data.source import Source, register
 from engine.errors import InputError
 from engine.spec import FolderData
@@ -104,13 +105,8 @@ def open_folder(src: FolderData, classes: list[str], cache_dir: Path | None = No
         notes.append(f"{root}: {what}, read at {src.size[0]}×{src.size[1]} "
                      f"({'RGB' if src.channels == 3 else 'grey'}, {src.resize})"
                      + (f"; {others} left alone" if ignored else ""))
-    if labelled_any:
-        present = {c for c in labels if c >= 0}
-        missing = [c for i, c in enumerate(classes) if i not in present]
-        if missing:
-            notes.append(f"no images of {len(missing)} of the spec's classes ({', '.join(missing[:8])}"
-                         f"{', …' if len(missing) > 8 else ''}): only the teachers teach them, and no "
-                         "score measures them")
+    if labelled_any and (note := missing_classes_note(labels, classes, "images")):
+        notes.append(note)
     if not paths:
         raise InputError.one("data.path", f"none of the images in {src.path} can be read",
                              "check the files: they are all damaged or not images")

@@ -26,6 +26,16 @@ def labels_to_indices(y: np.ndarray, classes: list[str], where: str) -> np.ndarr
     return check_indices(numbers, classes, where)
 
 
+def missing_classes_note(labels: list[int], classes: list[str], what: str) -> str | None:
+    """The log's note when labelled data holds no `what` (images, texts) of some classes."""
+    present = {c for c in labels if c >= 0}
+    missing = [c for i, c in enumerate(classes) if i not in present]
+    if not missing:
+        return None
+    return (f"no {what} of {len(missing)} of the spec's classes ({', '.join(missing[:8])}"
+            f"{', …' if len(missing) > 8 else ''}): only the teachers teach them, and no score measures them")
+
+
 def check_indices(y: np.ndarray, classes: list[str], where: str) -> np.ndarray:
     if len(y) and (y.min() < 0 or y.max() >= len(classes)):
         raise InputError.one(where, f"labels run from {y.min()} to {y.max()}, but the spec "

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.atomic_io import atomic_write
-from engine.data.labels import labels_to_indices
+from engine.data.labels import labels_to_indices, missing_classes_note
 from engine.data.source import ArraySource, check_declared_size, register
 from engine.data.text_files import read_texts
 from engine.errors import InputError
@@ -67,13 +67,8 @@ def open_text(src: TextData, classes: list[str], cache_dir: Path | None = None,
             labels += [-1] * len(got)
             what = f"{len(got):,} unlabelled texts"
         notes.append(f"{Path(path).name}: {what}" + (f" ({blank:,} blank lines or cells left out)" if blank else ""))
-    if labelled_any:
-        present = {c for c in labels if c >= 0}
-        missing = [c for i, c in enumerate(classes) if i not in present]
-        if missing:
-            notes.append(f"no texts of {len(missing)} of the spec's classes ({', '.join(missing[:8])}"
-                         f"{', …' if len(missing) > 8 else ''}): only the teachers teach them, and no "
-                         "score measures them")
+    if labelled_any and (note := missing_classes_note(labels, classes, "texts")):
+        notes.append(note)
     tokenizer = text or student_tokenizer(src, texts, cache_dir)
     if text is None:
         notes.append(f"student tokenizer: {tokenizer.source}, {tokenizer.vocab_size:,} tokens")
