@@ -14,7 +14,7 @@ ROLES = ("ids", "mask", "type_ids", "positions", "text")
 TOKEN_ROLES = ("ids", "mask", "type_ids", "positions")
 NUMBER_TYPES = ("tensor(int64)", "tensor(int32)", "tensor(float)", "tensor(double)", "tensor(bool)")
 INTEGER_TYPES = ("tensor(int64)", "tensor(int32)")
-MAX_TOKENIZER_BYTES = 256 << 20  # engine/tokenizer.py's limit
+MAX_TOKENIZER_BYTES = 256 << 20  # the largest real tokenizer.json files are ~20 MB
 
 
 def guess_role(name: str, onnx_type: str) -> str | None:

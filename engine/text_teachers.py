@@ -30,7 +30,7 @@ from engine.teacher_base import OnnxTeacher, Teacher, onnx_session
 from engine.text_roles import TOKEN_ROLES, guess_role
 from engine.tokenizer import TextTokenizer, read_tokenizer
 
-NUMBER_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(float)": np.float32,
+INPUT_DTYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(float)": np.float32,
                 "tensor(double)": np.float64, "tensor(bool)": np.bool_}
 DEFAULT_MAX_LENGTH = 512
 
@@ -81,7 +81,7 @@ class TextAdapter:
                 continue
             value = {"ids": ids, "mask": mask, "type_ids": None if ids is None else np.zeros_like(ids),
                      "positions": None if ids is None else np.broadcast_to(np.arange(ids.shape[1]), ids.shape)}[role]
-            feeds[inp.name] = np.ascontiguousarray(value, dtype=NUMBER_TYPES[inp.type])
+            feeds[inp.name] = np.ascontiguousarray(value, dtype=INPUT_DTYPES[inp.type])
         return feeds
 
     def describe(self) -> str:
@@ -141,7 +141,7 @@ class TextOnnxTeacher(OnnxTeacher):
         roles, unread = {}, []
         for i in inputs:
             role = spec.input.roles.get(i.name) or guess_role(i.name, i.type)
-            if role is None or (role != "text" and i.type not in NUMBER_TYPES) or \
+            if role is None or (role != "text" and i.type not in INPUT_DTYPES) or \
                     (role == "text" and i.type != "tensor(string)"):
                 unread.append(f"{i.name} ({i.type}, shape {[d if isinstance(d, int) else '?' for d in i.shape]})")
             else:

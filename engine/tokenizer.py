@@ -19,8 +19,8 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.regular_files import FileTooLarge, NotRegularFile, read_regular_text
+from engine.text_roles import MAX_TOKENIZER_BYTES
 
-MAX_TOKENIZER_BYTES = 256 << 20  # the largest real tokenizer.json files are ~20 MB
 PAD_NAMES = ("[PAD]", "<pad>", "<|pad|>", "[pad]", "<PAD>")
 SPECIALS = {"bpe": ["[PAD]", "[UNK]"], "wordpiece": ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]}
 
