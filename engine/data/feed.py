@@ -106,7 +106,10 @@ class Feed:
             order_dev = order.to(self.device)
             for b in range(first, self.steps()):
                 idx = order_dev[b * bs:(b + 1) * bs][self.rank::self.world]
-                yield b, idx, self.cut(self.x.index_select(0, idx), order[b * bs:(b + 1) * bs][self.rank::self.world])
+                x = self.x.index_select(0, idx)
+                if self.lengths is not None:  # texts: cut to the batch's longest (positions on the CPU)
+                    x = self.cut(x, order[b * bs:(b + 1) * bs][self.rank::self.world])
+                yield b, idx, x
             return
         cuts = [self.positions(order, b).tolist() for b in range(first, self.steps())]
         for b, (idx, x) in zip(range(first, self.steps()), self._stream(cuts)):
