@@ -82,10 +82,11 @@ class Progress(_Event):
     thumbnails made so far; listing has no fraction to tell, it stays 0)."""
 
     event: Literal["progress"] = "progress"
-    phase: Literal["distill", "prune", "export", "scan"]
+    phase: Literal["distill", "prune", "export", "scan", "analyze"]
     fraction: float = Field(ge=0, le=1)
     prune_step: int | None = Field(None, ge=0)  # 0-based index of the spec's prune step
-    stage: str | None = None  # export: load, onnx, verify, quantize, evaluate, report, done; scan: listing, thumbnails
+    stage: str | None = None  # export: load, onnx, verify, quantize, evaluate, report, done; scan: listing,
+    # thumbnails; analyze: load, predict, attribution, pictures, done
     step: int | None = None
     total_steps: int | None = None
     epoch: float | None = None
@@ -100,9 +101,9 @@ class Progress(_Event):
     def _fits_phase(self) -> Progress:
         if (self.phase == "prune") != (self.prune_step is not None):
             raise ValueError("prune_step is set exactly when phase is 'prune'")
-        if self.phase == "export":
+        if self.phase in ("export", "analyze"):
             if self.stage is None:
-                raise ValueError("an export progress names its stage")
+                raise ValueError(f"an {self.phase} progress names its stage")
         elif self.phase == "scan":
             if self.stage not in ("listing", "thumbnails") or self.step is None:
                 raise ValueError("a scan progress has stage listing or thumbnails, and step")
