@@ -57,6 +57,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-safetensors", action="store_true", help="do not copy the weights")
     p.add_argument("--events", action="store_true", help="progress and the report as JSON lines")
 
+    p = sub.add_parser("analyze", help="what the student learned, and from whom: per-class accuracy "
+                       "beside each teacher's, confusion, agreement, calibration, mistakes, "
+                       "attribution; files in RUN_DIR/insights (docs/INSIGHTS.md)")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--split", choices=["test", "val", "train"], default="test",
+                   help="the samples analysed (default test)")
+    p.add_argument("--mistakes", type=int, default=24, metavar="N", help="wrong answers listed (default 24)")
+    p.add_argument("--attributions", type=int, default=6, metavar="N",
+                   help="samples explained by attribution (default 6)")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="analyse at most the first N samples")
+    p.add_argument("--events", action="store_true", help="progress and the result as JSON lines; "
+                   "`stop` on stdin cancels")
+
     p = sub.add_parser("validate", help="check a spec and the files it names; exit 2 on problems")
     p.add_argument("spec", type=Path)
     p.add_argument("--json", action="store_true", help="print the problems as JSON")
@@ -94,7 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print JSON")
 
     args = parser.parse_args(argv)
-    return {"run": cmd_run, "resume": cmd_resume, "export": cmd_export, "validate": cmd_validate,
+    from engine.insight.command import cmd_analyze
+
+    return {"run": cmd_run, "resume": cmd_resume, "export": cmd_export, "analyze": cmd_analyze,
+            "validate": cmd_validate,
             "inspect": cmd_inspect, "scan": cmd_scan, "preview-text": cmd_preview_text,
             "runs": cmd_runs, "devices": cmd_devices}[args.command](args)
 

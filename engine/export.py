@@ -56,7 +56,7 @@ Progress = Callable[[str, float], None]
 
 
 def export_run(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None = None,
-               safetensors: bool = True, progress: Progress | None = None) -> dict:
+               safetensors: bool = True, progress: Progress | None = None, run_locked: bool = False) -> dict:
     """Export a finished run; returns the report (also written as report.json).
 
     Raises InputError (not a finished run, an unwritable folder) or RunFailed (an operator
@@ -66,7 +66,7 @@ def export_run(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None = Non
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     claimed: list[bool] = []  # the folder is the export's to write in (engine/export_folder.py)
     try:
-        return _export(run_dir, out_dir, quantize, safetensors, progress, claimed)
+        return _export(run_dir, out_dir, quantize, safetensors, progress, claimed, run_locked)
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise RunFailed("disk_full", f"the disk is full while writing to {out_dir}",
@@ -81,11 +81,12 @@ def export_run(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None = Non
 
 
 def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safetensors: bool,
-            progress: Progress, claimed: list[bool]) -> dict:
+            progress: Progress, claimed: list[bool], run_locked: bool) -> dict:
     import onnxruntime as ort
 
     from engine import compress, table_export, text_export
     from engine.data import load_dataset
+    from engine.insight import card
     from engine.model_files import load_safetensors, pruned_widths, sha256_of
     from engine.models import count_parameters, fit_weights
     from engine.spec import load_spec
@@ -105,11 +106,15 @@ def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safeten
     text = spec.data.format == "text"  # its tokenizer goes beside the model
     writing = ["student.onnx", "report.json", "MODEL_CARD.md"] + (["student.int8.onnx"] if quantize else []) \
         + (["student.safetensors"] if safetensors else []) + ([text_export.TOKENIZER_FILE] if text else [])
+    # the model card's pictures: the run's analysis of this student (engine/insight/card.py)
+    insights, no_insights = card.insights_for(run_dir, sha256_of(weights), progress, run_locked)
+    pictures = list(insights["pictures"].values()) if insights else []
+    writing += pictures
     stale = export_folder.claim(out_dir, run_dir, writing)
     claimed.append(True)
     for name in stale:  # an earlier export's, still as it wrote them: not part of this one
         (out_dir / name).unlink(missing_ok=True)
-    data = load_dataset(text_export.run_tokenizer(spec, run_dir), _cache_of(run_dir))
+    data = load_dataset(text_export.run_tokenizer(spec, run_dir), cache_of(run_dir))
 
     def feed(x: np.ndarray) -> np.ndarray:  # what the exported model takes (token ids: int64)
         return text_export.as_input(data, x)
@@ -162,7 +167,7 @@ def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safeten
     files = {"onnx_fp32": fp32}
     accuracy = {"pytorch_fp32": _accuracy(torch_logits, y), "onnx_fp32": _accuracy(onnx_logits, y)}
     problems: list[dict] = []
-    notes: list[dict] = []  # what the user must know but that does not fail the export
+    notes: list[dict] = [no_insights] if no_insights else []  # what the user must know; not a failure
     why_not = None if y is not None else why_not_measured(spec)
     if why_not:
         notes.append({"kind": "not_measured", "message": f"test accuracy was not measured: {why_not[0]}",
@@ -256,9 +261,12 @@ def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safeten
     atomic_write_text(out_dir / "report.json", json.dumps(report, indent=2))
     atomic_write_text(out_dir / "MODEL_CARD.md", model_card(report)
                       + (table_export.card_section(report["input"]) if raw_rows else "")
-                      + (text_export.card_section(report["input"], spec.classes) if text else ""))
+                      + (text_export.card_section(report["input"], spec.classes) if text else "")
+                      + (card.card_section(insights) if insights else ""))
+    for name in pictures:
+        shutil.copyfile(run_dir / "insights" / name, out_dir / name)
     export_folder.record(out_dir, {**{p.name: report["files"][k]["sha256"] for k, p in files.items()},
-                                   **{n: sha256_of(out_dir / n) for n in ("report.json", "MODEL_CARD.md")}})
+                                   **{n: sha256_of(out_dir / n) for n in ("report.json", "MODEL_CARD.md", *pictures)}})
     progress("done", 1.0)
     return report
 
@@ -377,7 +385,7 @@ def _bounded(part, y: np.ndarray | None, evaluated_on: str):
         None if y is None else y[rows], evaluated_on
 
 
-def _cache_of(run_dir: Path) -> Path | None:
+def cache_of(run_dir: Path) -> Path | None:
     """The cache beside the run's store (what was checked of an image folder), if it is known."""
     from engine.store import cache_root
 

@@ -22,7 +22,8 @@ from engine.model_files import sha256_of
 
 MANIFEST = "export-manifest.json"
 FILES = ("student.onnx", "student.int8.onnx", "student.safetensors", "report.json", "MODEL_CARD.md",
-         "tokenizer.json")  # a text student's tokenizer (engine/text_export.py)
+         "tokenizer.json",  # a text student's tokenizer (engine/text_export.py)
+         "amalgamation.png", "confusion.png", "agreement.png", "calibration.png")  # the card's (engine/insight)
 SCRATCH = (".student.core.onnx", ".student.prep.onnx")  # written and removed during an export
 
 

@@ -134,7 +134,7 @@ def export_after_run(spec, run_dir: Path, emitter: Emitter, on_artifact) -> dict
     report = export_run(run_dir, folder, spec.quantize,
                         spec.export.safetensors if spec.export else True,
                         lambda stage, fraction: emitter.emit("progress", phase="export", stage=stage,
-                                                             fraction=fraction))
+                                                             fraction=fraction), run_locked=True)
     for kind, info in report["files"].items():
         on_artifact(kind, folder / info["path"])
     on_artifact("report", folder / "report.json")

@@ -37,7 +37,8 @@ from gui.engine_client.export import EngineExport
 ROWS = [("pytorch_fp32", "PyTorch fp32", "safetensors"), ("onnx_fp32", "ONNX fp32", "onnx_fp32"),
         ("onnx_int8", "ONNX int8", "onnx_int8")]
 COLUMNS = ["model", "file", "size", "test accuracy", "ms / batch", "vs PyTorch"]
-STAGES = {"load": "loading the run", "onnx": "writing ONNX", "verify": "checking ONNX against PyTorch",
+STAGES = {"load": "loading the run", "insights": "analysing the student for the model card",
+          "onnx": "writing ONNX", "verify": "checking ONNX against PyTorch",
           "quantize": "quantizing to int8", "evaluate": "testing int8", "report": "writing the report",
           "done": "done"}
 
