@@ -1,0 +1,1 @@
+"""Insights: what a finished run's student learned, and from whom (docs/INSIGHTS.md)."""
