@@ -1,1 +1,1 @@
-"""Insights: what a trained student learned, and from which teachers (distill-engine analyze)."""
+"""Insights: what a finished run's student learned, and from whom (distill-engine analyze; docs/INSIGHTS.md)."""
