@@ -358,18 +358,19 @@ def _pictures(folder: Path, insights: dict) -> dict:
     table = [[classes[r["class"]], str(r["support"]), pct(r["student"])]
              + [pct(r["teachers"].get(n)) if n in r["teachers"] else "" for n in teacher_names]
              + [r["best_teacher"] or "–", "–" if r["delta"] is None else f"{100 * r['delta']:+.1f}"] for r in rows]
-    colours = [{"beats": "#d8f0dc", "trails": "#f6d5d5"}.get(r["verdict"]) for r in rows]
+    shade = {"beats": pictures.BEATS, "trails": pictures.TRAILS}
+    colours = [[None, None, shade.get(r["verdict"])] + [None] * len(teacher_names)
+               + [None, shade.get(r["verdict"])] for r in rows]
     pictures.table_png(folder / PICTURES["amalgamation"], header, table,
                        "Per class: the student beside the teachers that know the class (accuracy %)",
-                       row_colours=colours)
+                       cell_colours=colours)
     order = insights["confusion"]["order"]
     norm = np.array(insights["confusion"]["normalized"], dtype=np.float64)[np.ix_(order, order)]
     pictures.heatmap_png(folder / PICTURES["confusion"], norm, [classes[i] for i in order],
                          [classes[i] for i in order], "Confusion matrix (share of each true class)",
                          "predicted class", "true class")
     agree = insights["agreement"]
-    rate = np.array([[np.nan if v is None else v for v in row] for row in agree["rate"]], dtype=np.float64)
-    pictures.heatmap_png(folder / PICTURES["agreement"], rate, agree["names"], agree["names"],
+    pictures.heatmap_png(folder / PICTURES["agreement"], agree["rate"], agree["names"], agree["names"],
                          "Agreement on the classes both know", "model", "model")
     pictures.reliability_png(folder / PICTURES["calibration"], insights["calibration"])
     return dict(PICTURES)

@@ -42,7 +42,7 @@ def test_analyze_writes_the_figures_the_run_measured(demo_run):
     assert last["out"] == str(folder.resolve())
     insights = json.loads((folder / "insights.json").read_text())
     assert insights == last["report"]
-    assert insights["format"] == 1 and insights["kind"] == "vector" and insights["split"] == "test"
+    assert insights["format"] == 1 and insights["kind"] == "image" and insights["split"] == "test"
     n = insights["samples"]
     assert n == insights["labelled"] == 270  # digits: 1,797 samples, 15 % test
 
@@ -82,18 +82,21 @@ def test_analyze_writes_the_figures_the_run_measured(demo_run):
     conf = [m["confidence"] for m in mistakes]
     assert conf == sorted(conf, reverse=True)
     for m in mistakes:
-        assert m["predicted"] != m["label"] and m["row"] and m["thumbnail"] is None
+        assert m["predicted"] != m["label"] and m["row"] is None and m["text"] is None
+        with Image.open(folder / m["thumbnail"]) as thumb:  # the 8×8 digit, enlarged
+            assert thumb.size == (64, 64)
         for t, said in zip(teachers, m["teachers"]):
             assert (said["says"] is None) == (m["label"] not in t["classes"])
 
-    # attribution: one map per feature of the 64 pixels, for the predicted class
+    # attribution: one 8×8 map per explained sample, for the predicted class
     explained = insights["attribution"]["samples"]
     assert len(explained) == 3
     for e in explained:
-        assert arrays[e["student"]].shape == (64,) and np.isfinite(arrays[e["student"]]).all()
+        assert arrays[e["student"]].shape == (8, 8) and np.isfinite(arrays[e["student"]]).all()
+        assert arrays[e["input"]].shape == (8, 8, 3) and e["attention"] is None  # an MLP has none
         for name, key in e["teachers"].items():
             known = next(t for t in teachers if t["name"] == name)["classes"]
-            assert e["target"] in known and arrays[key].shape == (64,)
+            assert e["target"] in known and arrays[key].shape == (8, 8)
 
     for name in insights["pictures"].values():
         with Image.open(folder / name) as pic:
