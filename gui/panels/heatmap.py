@@ -81,6 +81,10 @@ class HeatMap(QWidget):
             levels = (0.0, top if top > 0 else 1.0)
         self.levels = levels
         n_rows, n_cols = self.matrix.shape
+        if not self.matrix.size:  # nothing to draw (no models to compare)
+            self.image.clear()
+            self._write_values()
+            return
         self.image.setImage(self.matrix, levels=levels, autoLevels=False)
         self.image.setRect(QRectF(0, 0, n_cols, n_rows))
         self.missing.setRect(QRectF(0, 0, n_cols, n_rows))

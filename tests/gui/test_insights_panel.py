@@ -11,8 +11,9 @@ import textwrap
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QToolTip
 
 from gui.engine_client.analyze import EngineAnalyze
 from gui.panels.heatmap import HeatMap
@@ -90,7 +91,7 @@ def test_the_confusion_heat_map_shows_the_matrix_in_the_given_order(panel, tmp_p
     assert heat.colorbar.levels() == (0.0, 1.0)
 
 
-def test_the_agreement_heat_map_greys_missing_cells_and_tells_the_samples(panel, tmp_path):
+def test_the_agreement_heat_map_greys_missing_cells_and_tells_the_samples(panel, qtbot, tmp_path):
     panel.show_run(3, run_with_insights(tmp_path))
     heat = panel.agreement
     rates = insights_json()["agreement"]["rate"]
@@ -99,6 +100,10 @@ def test_the_agreement_heat_map_greys_missing_cells_and_tells_the_samples(panel,
     assert heat.missing.rect().width() == 3  # grey behind the transparent (missing) cells
     assert "30 samples compared" in heat.cell_tip(0, 1)
     assert "no value" in heat.cell_tip(1, 2) and "no class in common" in heat.cell_tip(1, 2)
+    panel.tabs.setCurrentWidget(panel.pages["agreement"])
+    qtbot.wait(50)
+    heat._hover(heat.plot.getViewBox().mapViewToScene(QPointF(1.5, 0.5)))  # the mouse over row 0, column 1
+    assert QToolTip.text() == heat.cell_tip(0, 1)
 
 
 def test_a_heat_map_with_many_classes_writes_no_values_on_the_cells(qtbot):
@@ -107,6 +112,8 @@ def test_a_heat_map_with_many_classes_writes_no_values_on_the_cells(qtbot):
     labels = [f"class {i}" for i in range(20)]
     heat.set_matrix(np.eye(20).tolist(), labels, labels)
     assert heat.texts == [] and heat.image.image.shape == (20, 20)
+    heat.set_matrix([], [], [])  # nothing to compare: an empty map, no error
+    assert heat.matrix.shape == (0, 0) and heat.texts == []
 
 
 def test_the_calibration_curves_are_the_files_figures(panel, tmp_path):
