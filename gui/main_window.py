@@ -35,6 +35,7 @@ from gui.engine_client.process import start_engine
 from gui.folder_scans import FolderScans
 from gui.panels.dashboard import Dashboard
 from gui.panels.export_panel import ExportPanel
+from gui.panels.insights import InsightsPanel
 from gui.panels.inspector import Inspector
 from gui.panels.palette import Palette
 from gui.panels.runs import RunsPanel
@@ -45,7 +46,7 @@ from gui.text_previews import TextPreviews
 
 PROJECT_FILTER = "Distill Studio projects (*.distill.json);;JSON (*.json)"
 MAX_RECENT = 8
-LAYOUT_VERSION = 3  # bump when the docks change (3: the Export dock)
+LAYOUT_VERSION = 4  # bump when the docks change (3: the Export dock; 4: the Insights dock)
 
 
 def default_settings() -> QSettings:
@@ -80,17 +81,23 @@ class MainWindow(QMainWindow):
         self.export_panel = ExportPanel(self.store)
         self.export_dock = self._dock(self.export_panel, "Export", Qt.BottomDockWidgetArea, "export-dock")
         self.tabifyDockWidget(self.dashboard_dock, self.runs_dock)
+        self.insights = InsightsPanel()
+        self.insights_dock = self._dock(self.insights, "Insights", Qt.BottomDockWidgetArea, "insights-dock")
         self.tabifyDockWidget(self.runs_dock, self.export_dock)
+        self.tabifyDockWidget(self.export_dock, self.insights_dock)
         self.dashboard_dock.raise_()
         self.runs.changed.connect(self.export_panel.refresh_runs)
         self.runs.exportRun.connect(self.show_export)
+        self.runs.compare.connect(self._runs_selected)  # the Insights panel follows the selected run
         self.runner = RunController(self, self.store, self.dashboard, self.runs)
+        self.runner.runEnded.connect(self._run_ended)
+        self.insights.engine.protocolProblem.connect(lambda text: self.dashboard.add_log(text, error=True))
         self.export_panel.engine.protocolProblem.connect(lambda text: self.dashboard.add_log(text, error=True))
         self.keep_engine_running = False  # set when the user closes the app but keeps the run
         self.status_label = QLabel()
         self.statusBar().addPermanentWidget(self.status_label)
         for source in (self.scene.message, self.drops.message, self.palette.message,
-                       self.export_panel.message, self.folder_scans.message):
+                       self.export_panel.message, self.insights.message, self.folder_scans.message):
             source.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
         self.scene.selectionChanged.connect(self._selection_changed)
@@ -155,6 +162,34 @@ class MainWindow(QMainWindow):
             self.export_panel.show_report(report)
         self.export_dock.show()
         self.export_dock.raise_()
+
+    def show_insights(self, run_id: int | None = None) -> None:
+        """Bring the Insights panel up, on a run of the store (its analysis starts if it has none)."""
+        if run_id is not None:
+            row = self.store.run(run_id)
+            if row is None:
+                self.statusBar().showMessage(f"run #{run_id} is not in the run store", 8000)
+                return
+            self.insights.show_run(run_id, row["run_dir"], row["status"])
+        self.insights_dock.show()
+        self.insights_dock.raise_()
+
+    def _runs_selected(self, run_ids: list[int]) -> None:
+        """One run selected in the Runs panel: the Insights panel shows it."""
+        if len(run_ids) != 1:
+            return
+        row = self.runs.run_row(run_ids[0])
+        if row is not None:
+            self.insights.show_run(row["id"], row["run_dir"], row["status"])
+
+    def _run_ended(self, status: str, _message: str) -> None:
+        """A run of this app completed: its insights, worked out by the engine, come up."""
+        engine = self.runner.engine
+        if status != "completed" or engine.run_dir is None:
+            return
+        self.insights.show_run(engine.run_id, engine.run_dir, status)
+        self.insights_dock.show()
+        self.insights_dock.raise_()
 
     # layout
     def _dock(self, widget, title: str, area, name: str) -> QDockWidget:
@@ -250,6 +285,11 @@ class MainWindow(QMainWindow):
         self.act_export = self._action("&Export Run…", lambda: self.show_export(), QKeySequence("Ctrl+E"),
                                        "export", "Export a completed run as verified ONNX (and int8) with a report")
         pipeline.addAction(self.act_export)
+        self.act_insights = self._action("&Insights of the Selected Run", self._insights_of_selection,
+                                         QKeySequence("Ctrl+I"), "insights",
+                                         "What the student learned, and from which teacher (per class, "
+                                         "confusion, calibration, mistakes, attributions)")
+        pipeline.addAction(self.act_insights)
 
         help_menu = bar.addMenu("&Help")
         examples = help_menu.addMenu("&Examples")
@@ -269,6 +309,10 @@ class MainWindow(QMainWindow):
         tools.addSeparator()
         tools.addActions([self.runner.act_run, self.runner.act_pause, self.runner.act_stop])
         self.addToolBar(tools)
+
+    def _insights_of_selection(self) -> None:
+        ids = self.runs.selected_ids()
+        self.show_insights(ids[0] if len(ids) == 1 else None)
 
     def _select_all(self) -> None:
         for item in self.scene.node_items.values():
@@ -530,6 +574,8 @@ class MainWindow(QMainWindow):
             return
         if self.export_panel.engine.running:  # an export is quick to redo: it is not asked about
             self.export_panel.engine.cancel()
+        if self.insights.engine.running:  # nor is an analysis
+            self.insights.engine.cancel()
         devices = self.runner.devices_proc
         if devices is not None and devices.state() != QProcess.NotRunning:
             devices.kill()
