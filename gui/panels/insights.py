@@ -738,7 +738,7 @@ class InsightsPanel(QWidget):
         plot.autoRange()
 
     def _feature_names(self, s: dict, width: int) -> list[str]:
-        for names in (s["features"], s["tokens"]):
+        for names in (s["features"], self.insights.data.get("features"), s["tokens"]):
             if names and len(names) == width:
                 return names
         for m in self.insights.data.get("mistakes") or []:  # a table's columns, as the mistakes name them

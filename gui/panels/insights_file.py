@@ -199,8 +199,11 @@ def _check_core(data: dict) -> dict:
         kind = data.get("kind")
         if kind not in KINDS:
             raise _Bad("kind", f"expected one of {', '.join(KINDS)}, found {_shown(kind)}")
+        features = data.get("features")
         return {
             "format": data["format"], "classes": classes, "models": models, "kind": kind,
+            "features": [_str(f, f"features[{j}]") for j, f in enumerate(_list(features, "features"))]
+            if features is not None else None,
             "run": {k: run[k] for k in ("dir", "name", "student") if isinstance(run.get(k), str)},
             "split": data.get("split") if isinstance(data.get("split"), str) else "",
             "split_words": data.get("split_words") if isinstance(data.get("split_words"), str) else "",

@@ -390,3 +390,28 @@ def test_the_insights_dock_follows_the_runs_selection_and_comes_up_when_a_run_co
     assert window.insights.run_id == first and window.insights.insights is not None
     assert window.insights.isVisible()  # the dock was raised over the others
     window.runner.engine.run_id, window.runner.engine.run_dir = None, None
+
+
+@pytest.mark.slow
+def test_the_panel_analyses_a_real_run_with_the_real_engine(panel, qtbot, tmp_path):
+    """The demo trained for two epochs by the engine, then shown: the panel starts `analyze`,
+    and every tab holds the run's own figures."""
+    from tests.helpers import demo_spec, run_engine, write_spec
+
+    spec = demo_spec()
+    spec["training"]["epochs"] = 2
+    run_dir = tmp_path / "run"
+    done = run_engine("run", write_spec(tmp_path, spec), "--run-dir", run_dir, "--db", tmp_path / "runs.sqlite")
+    assert done.returncode == 0, done.stderr[-2000:]
+    with qtbot.waitSignal(panel.analyzed, timeout=180000):
+        panel.show_run(1, run_dir, "completed")
+    saved = json.loads((run_dir / "insights" / "insights.json").read_text())
+    assert panel.amalgamation.rowCount() == 10
+    assert headers(panel.amalgamation)[3:6] == ["low digits", "middle digits", "high digits"]
+    counts = np.array(saved["confusion"]["counts"])
+    order = saved["confusion"]["order"]
+    normalized = np.array(saved["confusion"]["normalized"])[np.ix_(order, order)]
+    shown = panel.confusion.matrix
+    assert shown.shape == (10, 10)
+    assert np.allclose(shown, counts[np.ix_(order, order)]) or np.allclose(shown, normalized)
+    assert panel.mistakes.rowCount() == len(saved["mistakes"]) > 0
