@@ -325,6 +325,16 @@ def test_done_when_a_csv_trains_a_student_whose_onnx_takes_raw_rows(tmp_path, de
     assert "session.run(None, {\"numeric\": numeric, \"categorical\": categorical})" in report["input"]["usage"]
     assert "## Input: raw table rows" in (tmp_path / "export" / "MODEL_CARD.md").read_text()
 
+    # the run's insights (made for the model card): a table's rows and features, by name
+    insights = json.loads((tmp_path / "run" / "insights" / "insights.json").read_text())
+    assert insights["kind"] == "table" and insights["features"] == report["input"]["features"]
+    assert insights["models"][0]["accuracy"] == pytest.approx(report["accuracy"]["pytorch_fp32"], abs=1e-9)
+    assert insights["mistakes"] and list(insights["mistakes"][0]["row"]) == ["alcohol", "region", *NUMERIC[1:]]
+    arrays = np.load(tmp_path / "run" / "insights" / "arrays.npz", allow_pickle=False)
+    for e in insights["attribution"]["samples"]:
+        assert arrays[e["student"]].shape == (len(insights["features"]),) and e["input"] is None
+        assert arrays[e["teachers"]["logreg"]].shape == (len(insights["features"]),)
+
     # the delivered files take the test file's raw rows, and agree with the report's figures
     numeric, region, y = raw_rows(test)
     assert np.isnan(numeric).any() and "east" in region

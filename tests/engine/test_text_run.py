@@ -109,6 +109,19 @@ def test_a_text_run_trains_and_exports_a_student_that_reads_its_tokenizer(tmp_pa
     int8 = ort.InferenceSession(str(out / "student.int8.onnx"), providers=["CPUExecutionProvider"])
     assert int8.run(None, {"input_ids": ids})[0].shape == (len(texts), len(TEXT_CLASSES))
 
+    # the insights (made for the model card): mistakes as texts, attribution per token, attention
+    insights = json.loads((run_dir / "insights" / "insights.json").read_text(encoding="utf-8"))
+    assert insights["kind"] == "text" and "![Confusion matrix](confusion.png)" in card
+    assert insights["models"][0]["accuracy"] == pytest.approx(float((torch_logits.argmax(1) == y).mean()))
+    for m in insights["mistakes"]:
+        assert m["text"] == texts[m["sample"]] and m["thumbnail"] is None
+    arrays = np.load(run_dir / "insights" / "arrays.npz", allow_pickle=False)
+    for e in insights["attribution"]["samples"]:
+        real = tok.encode(texts[e["sample"]]).ids  # the student's tokens of that text, unpadded
+        assert e["tokens"] == [tok.id_to_token(i) for i in real]
+        assert arrays[e["student"]].shape == arrays[e["attention"]].shape == (len(real),)
+        assert e["teachers"] == {}  # text teachers are not explained by occlusion
+
 
 def test_validate_refuses_a_text_file_that_is_not_utf8(tmp_path):
     spec = text_spec(tmp_path)
