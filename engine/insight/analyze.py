@@ -150,9 +150,10 @@ def analyze_run(run_dir: Path, split: str = "test", mistakes: int = 24, attribut
 
         # 4. The folder: this analysis's files, replacing the previous analysis's only
         folder = _claim(run_dir / FOLDER)
+        shown = _value_range(part) if kind == "image" else None  # black…white of the thumbnails
         wrong = metrics.mistakes(y, student_probs, mistakes)
         insights["mistakes"] = [_mistake(folder, part, data, kind, int(i), j, y, student_probs, teachers,
-                                         teacher_probs) for j, i in enumerate(wrong)]
+                                         teacher_probs, shown) for j, i in enumerate(wrong)]
         check()
 
         # 5. A few samples explained: the most confident mistakes, then correct samples of other classes
@@ -160,7 +161,7 @@ def analyze_run(run_dir: Path, split: str = "test", mistakes: int = 24, attribut
                   **{f"teacher_{k}_probs": p for k, p in enumerate(teacher_probs)}}
         chosen = _explained(wrong, y, student_pred, attributions)
         insights["attribution"] = _attributions(model, part, data, kind, chosen, student_pred, y, teachers,
-                                                arrays, progress, check)
+                                                arrays, progress, check, shown)
 
         # 6. Pictures and files
         progress("pictures", 0.92)
@@ -233,8 +234,15 @@ def _claim(folder: Path) -> Path:
     return folder
 
 
+def _value_range(part) -> tuple[float, float]:
+    """The lowest and highest value of the images (of up to 4,096 of them): an image's black and
+    white, the same for every picture of the analysis (digits are 0…16, photos 0…255)."""
+    x = np.asarray(part.stats_sample(), np.float32)
+    return float(x.min()), float(x.max())
+
+
 def _mistake(folder: Path, part, data, kind: str, i: int, j: int, y: np.ndarray, probs: np.ndarray,
-             teachers: list, teacher_probs: list[np.ndarray]) -> dict:
+             teachers: list, teacher_probs: list[np.ndarray], shown: tuple[float, float] | None) -> dict:
     """One wrong answer: what the student said, what each teacher said, and the sample."""
     said = []
     for t, tp in zip(teachers, teacher_probs):
@@ -248,7 +256,7 @@ def _mistake(folder: Path, part, data, kind: str, i: int, j: int, y: np.ndarray,
         from engine.insight.attribution import display_image
 
         name = f"mistakes/{j:03d}.png"
-        atomic_write(folder / name, lambda tmp: _thumbnail(display_image(np.asarray(part.x[i])), tmp))
+        atomic_write(folder / name, lambda tmp: _thumbnail(display_image(np.asarray(part.x[i]), shown), tmp))
         out["thumbnail"] = name
     elif kind == "text":
         text = str(part.texts[i])
@@ -299,7 +307,7 @@ def _explained(wrong: np.ndarray, y: np.ndarray, pred: np.ndarray, count: int) -
 
 
 def _attributions(model, part, data, kind: str, chosen: list[int], pred: np.ndarray, y: np.ndarray,
-                  teachers: list, arrays: dict, progress: Progress, check) -> dict:
+                  teachers: list, arrays: dict, progress: Progress, check, shown) -> dict:
     """Each chosen sample's attribution by the student (integrated gradients), its attention
     (ViT, transformer) and each teacher's that knows the predicted class (occlusion)."""
     import torch
@@ -323,7 +331,7 @@ def _attributions(model, part, data, kind: str, chosen: list[int], pred: np.ndar
         arrays[entry["student"]] = np.asarray(student, np.float32)
         if kind == "image":
             entry["input"] = f"attr_{j}_input"
-            arrays[entry["input"]] = display_image(np.asarray(part.x[i])).astype(np.float32)
+            arrays[entry["input"]] = display_image(np.asarray(part.x[i]), shown).astype(np.float32)
         attention = attention_map(model, x, pad_id=pad)
         if attention is not None:
             entry["attention"] = f"attr_{j}_attention"

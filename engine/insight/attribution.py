@@ -305,10 +305,12 @@ def teacher_attribution(teacher, x_raw: np.ndarray, target_student_class: int, k
 # ── showing ──────────────────────────────────────────────────────────────────────────────────
 
 
-def display_image(sample: np.ndarray) -> np.ndarray:
+def display_image(sample: np.ndarray, value_range: tuple[float, float] | None = None) -> np.ndarray:
     """One raw image sample ([C, H, W], or [H, W]) as the user sees it: float32 [H, W, 3] in 0…1.
-    Grey (and two-channel) images become three equal channels, RGBA loses its alpha; values
-    already in 0…1 stay, 0…255 are divided by 255, anything else is min–max scaled per image."""
+    Grey (and two-channel) images become three equal channels, RGBA loses its alpha.
+    `value_range`: the data's (lowest, highest) value (scikit-learn's digits: 0…16), mapped to
+    black…white; without it, values already in 0…1 stay, 0…255 are divided by 255, anything
+    else is min–max scaled per image."""
     a = np.nan_to_num(np.asarray(sample, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
     if a.ndim == 2:
         a = a[None]
@@ -317,7 +319,9 @@ def display_image(sample: np.ndarray) -> np.ndarray:
     c = a.shape[0]
     a = a[:3] if c in (3, 4) else np.repeat(a.mean(axis=0, keepdims=True), 3, axis=0)
     lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
-    if lo >= 0 and hi <= 1:
+    if value_range is not None and value_range[1] > value_range[0]:
+        a = (a - value_range[0]) / (value_range[1] - value_range[0])
+    elif lo >= 0 and hi <= 1:
         pass
     elif lo >= 0 and hi <= 255:
         a = a / 255

@@ -326,3 +326,10 @@ def test_display_image_gives_rgb_in_zero_to_one():
     odd = np.array([[[-2.0, 0.0], [1.0, 2.0]]])  # neither 0-1 nor 0-255: min–max per image
     assert np.allclose(display_image(odd)[..., 1], [[0, 0.5], [0.75, 1]])
     assert np.allclose(display_image(np.full((1, 2, 2), 300.0)), 0)
+
+
+def test_display_image_maps_the_datas_range_to_black_and_white():
+    """scikit-learn's digits hold 0…16: read as 0…255 they would all look black."""
+    digit = np.array([[[0.0, 4.0], [8.0, 16.0]]])
+    assert np.allclose(display_image(digit, (0.0, 16.0))[..., 0], [[0, 0.25], [0.5, 1]])
+    assert display_image(digit)[..., 0].max() < 0.1  # without the range: taken for 0…255
