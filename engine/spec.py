@@ -781,6 +781,8 @@ class TrainingSpec(_Strict):
     activation_checkpointing: bool = Field(False, description="keep only each block's input and "
                                            "recompute the rest in the backward pass: less memory "
                                            "for about a third more compute (large students)")
+    gradient_norms: bool = Field(False, description="log each layer group's gradient norm as curves "
+                                 "(slightly slower): shows which layers learn, stall or blow up")
     teacher_outputs: Literal["cache", "live"] = Field(
         "cache", description="cache: each teacher runs once over the data, its outputs kept on "
         "disk and reused by later runs with the same teacher and data; live: every teacher runs "

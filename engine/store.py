@@ -232,6 +232,14 @@ class Store:
         where, args = ("run_id = ?", [run_id]) if name is None else ("run_id = ? and name = ?", [run_id, name])
         return self._rows(f"select * from metrics where {where} order by step", args)
 
+    def metric_names(self, run_id: int, prefix: str) -> list[str]:
+        """The names of a run's metrics that start with `prefix` (e.g. "grad/"), in the order
+        the run first wrote them."""
+        like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self.conn.execute("select name from metrics where run_id = ? and name like ? escape '\\' "
+                                 "group by name order by min(rowid)", [run_id, like]).fetchall()
+        return [name for (name,) in rows]
+
     def add_artifact(self, run_id: int, kind: str, path: Path, sha256: str, size: int) -> None:
         with self._writing():
             self.db["artifacts"].insert({"run_id": run_id, "kind": kind, "path": str(path),

@@ -32,6 +32,7 @@ from engine.data import Dataset
 from engine.data.feed import Feed, workers_for
 from engine.errors import InputError
 from engine.events import Control, Emitter
+from engine.grad_norms import GradNorms
 from engine.memory import release
 from engine.meter import Meter
 from engine.models import build_model, count_parameters, hidden_widths, require
@@ -168,6 +169,7 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
         elif k > 0:
             emit.log(f"{phase.name}: {compress.describe(phase.prune)}")
         meter = Meter(criterion.names, device)
+        norms = GradNorms(state.model, device) if cfg.gradient_norms and rank == 0 else None  # rank 0 reports
         shapes, before = set(), None  # the batch shapes stepped on (texts: lengths vary); what a compile may undo
 
         for epoch in range(start_epoch, phase.epochs):
@@ -205,13 +207,16 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
                     restore_side_effects(state.model, device, before)  # what the failed try moved
                     state.optimizer.zero_grad(set_to_none=True)  # the failed try's part gradients
                     parts = step(x, idx, labels, targets, seen, state.step / total_steps)
+                if norms is not None:  # training.gradient_norms: read between the backward pass and the step
+                    state.unscale()
+                    norms.add()
                 state.step_optimizer()
                 for values, size in parts:
                     meter.add(values, size)  # summed on the device, read a few times a second
                 if meter.due:
-                    say.progress(meter, phase, epochs_before + epoch + (b + 1) / steps_per_epoch)
+                    say.progress(meter, phase, epochs_before + epoch + (b + 1) / steps_per_epoch, norms)
 
-            say.progress(meter, phase, epochs_before + epoch + 1)
+            say.progress(meter, phase, epochs_before + epoch + 1, norms)
             say.validate(float(epochs_before + epoch + 1))
             if (epoch + 1) % cfg.checkpoint_every_epochs == 0 or epoch + 1 == phase.epochs:
                 say.checkpoint(epoch + 1, 0, state.order.get_state())
@@ -249,11 +254,13 @@ class Reporter:
             self.job.on_artifact("checkpoint", folder / "state.pt")
         dist.barrier()
 
-    def progress(self, meter: Meter, phase: Phase, epoch_progress: float) -> None:
-        read = meter.read(self.state.step)  # the one host sync
+    def progress(self, meter: Meter, phase: Phase, epoch_progress: float, norms: GradNorms | None = None) -> None:
+        read = meter.read(self.state.step)  # the one host sync (two with the gradient norms)
         if read is None:
             return
         values, rate = read
+        if norms is not None:
+            values.update(norms.read())  # grad/<layer group>: their mean since the last read
         step, device, batch_size = self.state.step, self.job.device, self.job.spec.training.batch_size
         values["lr"] = self.state.scheduler.get_last_lr()[0]
         self.job.emitter.emit("metric", step=step, epoch=round(epoch_progress, 4), values=values)

@@ -55,6 +55,12 @@ class TrainState:
         """The gradients of one part of an accumulated batch, added to those of the parts before."""
         (self.scaler.scale(loss) if self.scaler.is_enabled() else loss).backward()
 
+    def unscale(self) -> None:
+        """The gradients divided by the loss scale now (fp16), as `step_optimizer` would do
+        before its step: for reading them (gradient norms) between the two."""
+        if self.scaler.is_enabled():
+            self.scaler.unscale_(self.optimizer)
+
     def step_optimizer(self) -> None:
         """The optimiser step on the gradients accumulated since the last one, with the scaler
         (fp16) and the schedule; then the gradients are cleared for the next step."""

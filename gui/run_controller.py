@@ -132,8 +132,7 @@ class RunController(QObject):
             return
         self._start(lambda: self.engine.start_resume(Path(row["run_dir"]), self.processes))
         for name, (x, y) in self._history(run_id).items():  # the curves so far
-            for xi, yi in zip(x, y, strict=True):
-                self.dashboard.add_metrics(float(xi), {name: float(yi)})
+            self.dashboard.add_points(name, x, y)
 
     @property
     def processes(self) -> int:
@@ -207,7 +206,7 @@ class RunController(QObject):
                 if item.node.kind == "teacher":
                     item.set_live("running once: outputs cached")
         elif isinstance(e, Metric):
-            self.dashboard.add_metrics(e.epoch, e.values)
+            self.dashboard.add_metrics(e.epoch, e.values, e.step)
             acc = e.values.get("val/acc")
             student = self.window.doc.student()
             if acc is not None and student is not None:
@@ -306,10 +305,13 @@ class RunController(QObject):
 
     # history
     def _history(self, run_id: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """A stored run's main curves and its layer groups' gradient norms (training.gradient_norms),
+        each as (x in its plot's unit, values)."""
         out = {}
-        for name in ("loss/total", "val/acc", "lr"):
+        for name in ("loss/total", "val/acc", "lr", *self.store.metric_names(run_id, "grad/")):
             rows = self.store.metrics(run_id, name)
-            out[name] = (np.array([r["epoch"] for r in rows], dtype=float),
+            x = self.dashboard.x_unit(name) or "epoch"
+            out[name] = (np.array([r[x] for r in rows], dtype=float),
                          np.array([r["value"] for r in rows], dtype=float))
         return out
 

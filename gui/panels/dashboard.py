@@ -4,9 +4,16 @@ Each metric gets one curve, created once, fed from a growing numpy buffer; a tim
 only what changed (not one redraw per event). Each curve gets only its visible part, reduced
 to min/max pairs from a pyramid kept beside the buffer, so long runs stay fast; pyqtgraph stops
 auto-ranging as soon as the user zooms, so new points never reset the user's view.
+
+PLOTS says which plot a metric goes to and what its x is (the epoch, or for the gradient norms
+of training.gradient_norms the step, on a log scale); a plot marked on demand is made when the
+first of its metrics arrives and goes when no curve is left in it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import pyqtgraph as pg
@@ -18,11 +25,26 @@ REDRAW_MS = 100
 MAX_POINTS = 1000  # per curve and draw: two or three per pixel of a plot's width
 SMOOTH_BELOW = 500  # curves with fewer points are antialiased; denser ones are drawn plain (fast)
 PALETTE = ["#1f6feb", "#d97b2b", "#2f9e6b", "#8a5cc2", "#d64545", "#0f9fb5", "#b5860f", "#6b7280"]
+MORE_COLORS = ["#e377c2", "#17becf", "#8c564b", "#bcbd22"]  # with PALETTE, one each for up to 12 layer groups
+
+
+class PlotKind(NamedTuple):
+    key: str
+    title: str
+    wanted: Callable[[str], bool]  # which metrics it shows
+    x: str = "epoch"  # or "step"
+    log_y: bool = False  # then only values above 0 are drawn
+    on_demand: bool = False  # shown once one of its metrics arrives, not before
+
 
 # which plot a metric goes to
-PLOTS = (("loss", "Loss", lambda name: name.startswith("loss/") or name in ("val/loss", "val/kd")),
-         ("acc", "Accuracy", lambda name: name.endswith("/acc")),
-         ("lr", "Learning rate", lambda name: name == "lr"))
+PLOTS = (PlotKind("loss", "Loss", lambda name: name.startswith("loss/") or name in ("val/loss", "val/kd")),
+         PlotKind("acc", "Accuracy", lambda name: name.endswith("/acc")),
+         PlotKind("lr", "Learning rate", lambda name: name == "lr"),
+         # training.gradient_norms: grad/<layer group>, each group's gradient norm
+         PlotKind("grad", "Gradient norms", lambda name: name.startswith("grad/"), x="step", log_y=True,
+                  on_demand=True))
+GROUP_PREFIX = "grad/"
 
 
 class Series:
@@ -115,20 +137,9 @@ class Dashboard(QWidget):
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setObjectName("dashboard-plots")
         self.graphics.setMinimumHeight(200)  # curves stay readable however the docks are arranged
-        for i, (key, title, _) in enumerate(PLOTS):
-            plot = self.graphics.addPlot(row=0, col=i, title=title)
-            plot.showGrid(x=True, y=True, alpha=0.2)
-            plot.setLabel("bottom", "epoch")
-            legend = plot.addLegend(offset=(-5, 5), labelTextSize="7pt", verSpacing=-6)
-            legend.setBrush(pg.mkBrush(255, 255, 255, 200))
-            if key == "loss":
-                legend.setColumnCount(2)
-            box = plot.getViewBox()  # zoom, pan, auto-range on or off: hand the curves their new part
-            box.sigXRangeChanged.connect(lambda *_a, key=key: self._view_moved(key))
-            box.sigStateChanged.connect(lambda *_a, key=key: self._view_moved(key))
-            for side in ("left", "bottom"):  # axes are drawn from a cached picture until they change
-                plot.getAxis(side).setCacheMode(QGraphicsItem.DeviceCoordinateCache)
-            self.plots[key] = plot
+        for kind in PLOTS:
+            if not kind.on_demand:
+                self._add_plot(kind)
         self.log = QPlainTextEdit()
         self.log.setObjectName("run-log")
         self.log.setAccessibleName("Run log")
@@ -145,30 +156,89 @@ class Dashboard(QWidget):
         self._timer.timeout.connect(self._redraw)
         self._timer.start()
 
+    def _add_plot(self, kind: PlotKind) -> pg.PlotItem:
+        plot = self.graphics.addPlot(row=0, col=PLOTS.index(kind), title=kind.title)
+        plot.showGrid(x=True, y=True, alpha=0.2)
+        plot.setLabel("bottom", kind.x)
+        if kind.log_y:
+            plot.setLogMode(y=True)
+        legend = plot.addLegend(offset=(-5, 5), labelTextSize="7pt", verSpacing=-6)
+        legend.setBrush(pg.mkBrush(255, 255, 255, 200))
+        if kind.key in ("loss", "grad"):
+            legend.setColumnCount(2)
+        box = plot.getViewBox()  # zoom, pan, auto-range on or off: hand the curves their new part
+        box.sigXRangeChanged.connect(lambda *_a, key=kind.key: self._view_moved(key))
+        box.sigStateChanged.connect(lambda *_a, key=kind.key: self._view_moved(key))
+        for side in ("left", "bottom"):  # axes are drawn from a cached picture until they change
+            plot.getAxis(side).setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+        self.plots[kind.key] = plot
+        return plot
+
+    def _drop_unused_plots(self) -> None:
+        """A plot shown on demand goes when neither the live run nor a compared one has a curve in it."""
+        for kind in PLOTS:
+            plot = self.plots.get(kind.key)
+            if kind.on_demand and plot is not None and not any(
+                    _kind_of(n) is kind for n in self.curves) and not any(
+                    p is plot for items in self.history.values() for p, _ in items):
+                self.graphics.removeItem(plot)
+                del self.plots[kind.key]
+
     # the live run
     def clear_live(self) -> None:
         for name, curve in self.curves.items():
             self._plot_for(name).removeItem(curve)
         self.series, self.curves, self._dirty, self._dense = {}, {}, set(), {}
+        self._drop_unused_plots()
         self.log.clear()
         for plot in self.plots.values():
             plot.enableAutoRange()
 
-    def add_metrics(self, epoch: float, values: dict[str, float]) -> None:
+    def add_metrics(self, epoch: float, values: dict[str, float], step: int | None = None) -> None:
+        """One metric event's values; a plot whose x is the step (PlotKind.x) needs `step`."""
         for name, value in values.items():
-            if value is None or self._plot_for(name) is None:
+            kind = _kind_of(name)
+            x = None if kind is None else step if kind.x == "step" else epoch
+            if value is None or x is None or (kind.log_y and not value > 0):
                 continue
-            if name not in self.series:
-                self.series[name] = Series()
-                color = PALETTE[len(self.curves) % len(PALETTE)]
-                width = 2.4 if name in ("loss/total", "val/acc", "lr") else 1.4
-                self._styles[name] = (color, width)
-                self.curves[name] = self._plot_for(name).plot(
-                    name=name, pen=pg.mkPen(color, width=width),
-                    symbol="o" if name.startswith(("val/", "test/")) else None, symbolSize=4,
-                    symbolBrush=color, symbolPen=None)
-            self.series[name].append(epoch, value)
+            self._series(name, kind).append(x, value)
             self._dirty.add(name)
+
+    def add_points(self, name: str, x: np.ndarray, y: np.ndarray) -> None:
+        """A metric's points at once (a resumed run's curves so far), x in its plot's unit
+        (`x_unit`); x must not decrease."""
+        kind = _kind_of(name)
+        if kind is None:
+            return
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        keep = np.isfinite(y) & (y > 0) if kind.log_y else np.isfinite(y)
+        if keep.any():
+            self._series(name, kind).extend(x[keep], y[keep])
+            self._dirty.add(name)
+
+    def _series(self, name: str, kind: PlotKind) -> Series:
+        """The metric's buffer, its curve created the first time (and its plot, if shown on demand)."""
+        if name not in self.series:
+            plot = self.plots.get(kind.key) or self._add_plot(kind)
+            self.series[name] = Series()
+            if kind.key == "grad":  # one colour per layer group, in the order they came
+                colors = PALETTE + MORE_COLORS
+                color = colors[sum(_kind_of(n) is kind for n in self.curves) % len(colors)]
+            else:
+                color = PALETTE[len(self.curves) % len(PALETTE)]
+            width = 2.4 if name in ("loss/total", "val/acc", "lr") else 1.4
+            self._styles[name] = (color, width)
+            self.curves[name] = plot.plot(
+                name=name.removeprefix(GROUP_PREFIX), pen=pg.mkPen(color, width=width),
+                symbol="o" if name.startswith(("val/", "test/")) else None, symbolSize=4,
+                symbolBrush=color, symbolPen=None)
+        return self.series[name]
+
+    @staticmethod
+    def x_unit(name: str) -> str | None:
+        """What the x of a metric's plot is: "epoch" or "step" (None: the metric is not shown)."""
+        kind = _kind_of(name)
+        return None if kind is None else kind.x
 
     def _redraw(self) -> None:
         """Hand each changed curve only what its plot can show: the visible x range, decimated
@@ -188,7 +258,8 @@ class Dashboard(QWidget):
 
     def _view_moved(self, key: str) -> None:
         """Zoom or pan: the curves of that plot are decimated again for the new range."""
-        self._dirty.update(n for n in self.curves if self._plot_for(n) is self.plots[key])
+        plot = self.plots.get(key)  # None: a plot shown on demand that has gone
+        self._dirty.update(n for n in self.curves if plot is not None and self._plot_for(n) is plot)
 
     def points(self, name: str) -> int:
         return self.series[name].n if name in self.series else 0
@@ -201,7 +272,9 @@ class Dashboard(QWidget):
 
     # comparing runs
     def show_history(self, runs: dict[int, tuple[str, dict[str, tuple[np.ndarray, np.ndarray]]]]) -> None:
-        """Overlay past runs: {run id: (label, {metric: (epochs, values)})}, dashed."""
+        """Overlay past runs: {run id: (label, {metric: (x, values)})}, dashed, x in each
+        metric's plot's unit (`x_unit`): loss/total, val/acc, lr and the layer groups' gradient
+        norms (grad/…, in the run's colour, named once in the legend)."""
         for items in self.history.values():
             for plot, item in items:
                 plot.removeItem(item)
@@ -209,18 +282,33 @@ class Dashboard(QWidget):
         for i, (run_id, (label, metrics)) in enumerate(sorted(runs.items())):
             color = QColor(PALETTE[(i + 3) % len(PALETTE)])
             items = []
-            for name in ("loss/total", "val/acc", "lr"):
-                if name in metrics and len(metrics[name][0]):
-                    pen = pg.mkPen(color, width=1.6, style=Qt.DashLine)
-                    plot = self._plot_for(name)
-                    items.append((plot, plot.plot(*metrics[name], pen=pen, name=f"#{run_id} {label}")))
+            named_groups = False
+            for name, (x, y) in metrics.items():
+                kind = _kind_of(name)
+                if kind is None or not (name in ("loss/total", "val/acc", "lr") or kind.key == "grad"):
+                    continue
+                x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+                if kind.log_y:
+                    x, y = x[y > 0], y[y > 0]
+                if not len(x):
+                    continue
+                legend = f"#{run_id} {label}"
+                if kind.key == "grad":
+                    legend, named_groups = (None if named_groups else legend + " (grad. norms)"), True
+                pen = pg.mkPen(color, width=1.6 if kind.key != "grad" else 1.0, style=Qt.DashLine)
+                plot = self.plots.get(kind.key) or self._add_plot(kind)
+                items.append((plot, plot.plot(x, y, pen=pen, name=legend)))
             self.history[run_id] = items
+        self._drop_unused_plots()
 
     def _plot_for(self, name: str) -> pg.PlotItem | None:
-        for key, _, wanted in PLOTS:
-            if wanted(name):
-                return self.plots[key]
-        return None
+        kind = _kind_of(name)
+        return None if kind is None else self.plots.get(kind.key)
+
+
+def _kind_of(name: str) -> PlotKind | None:
+    """The plot a metric goes to."""
+    return next((kind for kind in PLOTS if kind.wanted(name)), None)
 
 
 def _escape(text: str) -> str:

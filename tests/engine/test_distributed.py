@@ -23,6 +23,7 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path, demo_dict)
     one = run_engine("run", spec, "--run-dir", tmp_path / "one", "--db", db)
     assert one.returncode == 0, one.stderr
     demo_dict["training"]["accumulate"] = 2  # each rank's share in two parts, gradients averaged after the second
+    demo_dict["training"]["gradient_norms"] = True  # of the averaged gradients, reported by rank 0
     accumulated = write_spec(tmp_path, demo_dict, "accumulated.distill.json")
     two = subprocess.run(torchrun_cmd(2, "run", accumulated, "--run-dir", tmp_path / "two", "--db", db),
                          cwd=ROOT, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
@@ -34,6 +35,9 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path, demo_dict)
     best_one = parse_events(one.stdout)[-1]["best"]
     assert abs(events[-1]["best"]["val/acc"] - best_one["val/acc"]) <= 0.01
     assert abs(events[-1]["best"]["val/loss"] - best_one["val/loss"]) <= 0.01
+    grads = [e["values"] for e in events if e["event"] == "metric" and "loss/total" in e["values"]]
+    assert grads and all({"grad/body.1", "grad/body.3", "grad/head"} <= v.keys() for v in grads)
+    assert all(v[k] > 0 for v in grads for k in v if k.startswith("grad/"))
 
     a = load_file(str(tmp_path / "one" / "student.safetensors"))
     b = load_file(str(tmp_path / "two" / "student.safetensors"))

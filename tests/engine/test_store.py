@@ -30,3 +30,15 @@ def test_runs_metrics_and_artifacts_in_a_real_sqlite_file(tmp_path):
 def test_busy_timeout_is_set(tmp_path):
     store = Store(tmp_path / "x.sqlite")
     assert store.db.execute("pragma busy_timeout").fetchone()[0] >= 5000
+
+
+def test_a_runs_metric_names_by_prefix_in_the_order_written(tmp_path):
+    store = Store(tmp_path / "x.sqlite")
+    run, other = (store.create_run(n, "{}", n, tmp_path / n, "cpu") for n in ("a", "b"))
+    for step in (1, 2):
+        store.add_metrics(run, step, step / 10, {"loss/total": 1.0, "grad/body.blocks.10": 0.1,
+                                                 "grad/body.blocks.2": 0.2, "grad/head": 0.3, "gradual": 1.0})
+    store.add_metrics(other, 1, 0.1, {"grad/x": 1.0})
+    store.flush()
+    assert store.metric_names(run, "grad/") == ["grad/body.blocks.10", "grad/body.blocks.2", "grad/head"]
+    assert store.metric_names(run, "loss_") == []  # _ and % are letters, not wildcards

@@ -96,16 +96,23 @@ def test_a_killed_engine_leaves_the_app_working_and_the_run_resumable(window, qt
 @pytest.mark.slow
 def test_runs_panel_shows_a_cli_run_compares_and_reopens(window, qtbot, tmp_path, demo_dict):
     path = project(tmp_path, demo_dict, 2)
-    for _ in range(2):
+    for gradient_norms in (False, True):  # the second with its layer groups' gradient norms
+        demo_dict["training"]["gradient_norms"] = gradient_norms
+        write_spec(tmp_path, demo_dict, path.name)
         proc = subprocess.run(engine_cmd("run", path, "--db", window.store.path), cwd=ROOT,
                               capture_output=True, timeout=120)
         assert proc.returncode == 0
     window.runs.refresh()
     assert [r["status"] for r in window.runs.rows] == ["completed", "completed"]
-    ids = [r["id"] for r in window.runs.rows]
+    ids = [r["id"] for r in window.runs.rows]  # newest first
     window.runs.select_ids(ids)
     assert sorted(window.dashboard.history) == sorted(ids)
-    assert all(len(curves) == 3 for curves in window.dashboard.history.values())
+    # loss/total, val/acc, lr; and for the second run its three layer groups, in the gradient plot
+    assert [len(window.dashboard.history[i]) for i in ids] == [6, 3]
+    grad = window.dashboard.plots["grad"]
+    assert sum(plot is grad for plot, _ in window.dashboard.history[ids[0]]) == 3
+    window.runs.select_ids([ids[1]])
+    assert "grad" not in window.dashboard.plots  # no gradient norms in that run
     window.runs.select_ids([ids[0]])
     window.runs.buttons["open"].click()
     assert len(window.doc.of_kind("teacher")) == 3 and window.path is None  # an untitled copy

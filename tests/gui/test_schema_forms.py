@@ -265,3 +265,14 @@ def test_compile_offers_auto_on_and_off_and_the_step_settings_read_plainly(form)
     assert field(form, QLineEdit, "training.accumulate").accessibleName() == "Grad. accumulation"
     box = field(form, QCheckBox, "training.activation_checkpointing")
     assert box.accessibleName() == "Checkpoint activations" and not box.isChecked()
+
+
+
+def test_the_gradient_norms_switch_is_offered_from_the_spec_alone(form):
+    """training.gradient_norms has no code in the app: a check box with the spec's default and help."""
+    student = form.add("student")
+    box = field(form, QCheckBox, "training.gradient_norms")
+    assert box.accessibleName() == "Gradient norms" and not box.isChecked()
+    assert TrainingSpec.model_fields["gradient_norms"].description in box.toolTip()
+    box.setChecked(True)
+    assert form.doc.nodes[student.id].props["training"]["gradient_norms"] is True
