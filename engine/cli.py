@@ -12,15 +12,7 @@ from pathlib import Path
 
 from engine import __version__
 from engine.errors import InputError
-from engine.text_safety import escape, escape_lines
-
-
-def say(*parts: object, file=None) -> None:
-    """print(), with control and bidi characters in what a file or a user named (run, class and
-    file names, messages quoting a file) written as escapes: nothing printed can drive the
-    terminal or reverse a line. JSON output is ASCII already."""
-    print(*(escape_lines(p) for p in parts), file=file)
-
+from engine.text_safety import escape, say
 
 EXIT_INVALID = 2
 

@@ -38,7 +38,7 @@ from engine import export_folder
 from engine.atomic_io import atomic_write, atomic_write_text
 from engine.errors import InputError, RunFailed
 from engine.report_words import speedup_text
-from engine.run_folder import probe_writable
+from engine.run_folder import cache_of, probe_writable
 from engine.spec import QuantizeStep
 
 PARITY_TOLERANCE = 1e-4  # max |ONNX − PyTorch| on logits
@@ -383,17 +383,6 @@ def _bounded(part, y: np.ndarray | None, evaluated_on: str):
         evaluated_on = f"{evaluated_on} ({len(rows)} of its {n} samples, spread over it)"
     return Part(np.ascontiguousarray(part.x[rows]), None if part.y is None else part.y[rows]), \
         None if y is None else y[rows], evaluated_on
-
-
-def cache_of(run_dir: Path) -> Path | None:
-    """The cache beside the run's store (what was checked of an image folder), if it is known."""
-    from engine.store import cache_root
-
-    try:
-        info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-        return cache_root(Path(info["db"])) if info.get("db") else None
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 def _accuracy(logits: np.ndarray, y: np.ndarray | None) -> float | None:

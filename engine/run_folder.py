@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -152,3 +153,14 @@ def _alive(pid: int) -> bool:
     except OSError:
         return True
     return True
+
+
+def cache_of(run_dir: Path) -> Path | None:
+    """The cache beside the run's store (what was checked of an image folder), if it is known."""
+    from engine.store import cache_root
+
+    try:
+        info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        return cache_root(Path(info["db"])) if info.get("db") else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -60,3 +60,10 @@ def listed(names, limit: int = LISTED) -> str:
 def escape_lines(text: object) -> str:
     """Several lines for a terminal: each line escaped, the line breaks kept."""
     return "\n".join(escape(line) for line in str(text).split("\n"))
+
+
+def say(*parts: object, file=None) -> None:
+    """print(), with control and bidi characters in what a file or a user named (run, class and
+    file names, messages quoting a file) written as escapes: nothing printed can drive the
+    terminal or reverse a line. JSON output is ASCII already."""
+    print(*(escape_lines(p) for p in parts), file=file)

@@ -49,11 +49,10 @@ def analyze_run(run_dir: Path, split: str = "test", mistakes: int = 24, attribut
 
     from engine.data import load_dataset
     from engine.device import set_threads
-    from engine.export import cache_of
     from engine.insight import metrics
     from engine.model_files import load_safetensors, pruned_widths, sha256_of
     from engine.models import fit_weights
-    from engine.run_folder import FolderLock
+    from engine.run_folder import FolderLock, cache_of
     from engine.spec import load_spec
     from engine.teachers import load_teachers
     from engine.text_export import run_tokenizer

@@ -10,10 +10,10 @@ from __future__ import annotations
 import signal
 import sys
 
-from engine.cli import EXIT_INVALID, say
 from engine.errors import InputError, RunFailed
+from engine.text_safety import say
 
-EXIT_CANCELLED = 3
+EXIT_INVALID, EXIT_CANCELLED = 2, 3  # the engine's codes (engine/run.py): invalid input, stopped by the user
 
 
 def cmd_analyze(args) -> int:
