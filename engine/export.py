@@ -104,16 +104,20 @@ def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safeten
     # never overwrite or delete what an export did not write, nor a run folder's own files
     spec = load_spec(run_dir / "spec.distill.json")
     text = spec.data.format == "text"  # its tokenizer goes beside the model
+    pictures = list(card.PICTURES.values())  # the model card's (engine/insight/card.py)
     writing = ["student.onnx", "report.json", "MODEL_CARD.md"] + (["student.int8.onnx"] if quantize else []) \
-        + (["student.safetensors"] if safetensors else []) + ([text_export.TOKENIZER_FILE] if text else [])
-    # the model card's pictures: the run's analysis of this student (engine/insight/card.py)
-    insights, no_insights = card.insights_for(run_dir, sha256_of(weights), progress, run_locked)
-    pictures = list(insights["pictures"].values()) if insights else []
-    writing += pictures
+        + (["student.safetensors"] if safetensors else []) + ([text_export.TOKENIZER_FILE] if text else []) \
+        + pictures
     stale = export_folder.claim(out_dir, run_dir, writing)
     claimed.append(True)
     for name in stale:  # an earlier export's, still as it wrote them: not part of this one
         (out_dir / name).unlink(missing_ok=True)
+    # the pictures: the run's analysis of this student; without one, an earlier export's go too
+    insights, no_insights = card.insights_for(run_dir, sha256_of(weights), progress, run_locked)
+    if insights is None:
+        for name in pictures:  # claimed: absent, or an earlier export's as it wrote them
+            (out_dir / name).unlink(missing_ok=True)
+        pictures = []
     data = load_dataset(text_export.run_tokenizer(spec, run_dir), cache_of(run_dir))
 
     def feed(x: np.ndarray) -> np.ndarray:  # what the exported model takes (token ids: int64)

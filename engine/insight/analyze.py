@@ -75,7 +75,7 @@ def analyze_run(run_dir: Path, split: str = "test", mistakes: int = 24, attribut
     # no resume or second analysis writes beside this one (a run's own export holds the lock already)
     held = FolderLock(run_dir, "RUN_DIR") if lock else None
     try:
-        threads = set_threads(threads)
+        threads = set_threads(threads) if threads else torch.get_num_threads()  # as it is (a run's export)
         spec = load_spec(run_dir / "spec.distill.json")
         data = load_dataset(run_tokenizer(spec, run_dir), cache_of(run_dir))
         part = {"test": data.test, "val": data.val, "train": data.train}[split]

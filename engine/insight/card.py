@@ -14,6 +14,8 @@ from pathlib import Path
 from engine.errors import InputError, RunFailed
 from engine.insight.analyze import FOLDER, FORMAT, PICTURES, analyze_run
 
+__all__ = ["PICTURES", "card_section", "insights_for"]
+
 
 def insights_for(run_dir: Path, student_sha256: str, progress, run_locked: bool = False,
                  ) -> tuple[dict | None, dict | None]:

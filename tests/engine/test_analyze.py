@@ -137,3 +137,28 @@ def test_analyze_stops_when_asked(demo_run):
         pytest.skip("the analysis finished before 'stop' was read")
     assert proc.returncode == 3 and last["status"] == "stopped"
     assert sorted(p.name for p in run_dir.iterdir()) == before
+
+
+def test_an_export_whose_analysis_fails_says_so_and_keeps_no_pictures(tmp_path):
+    """A teacher file moved away after the run: the model still exports (exit 0); the report's
+    notes say why the card has no pictures, and an earlier export's pictures are not left behind."""
+    import shutil
+
+    spec = demo_spec()
+    spec["training"]["epochs"] = 1
+    for t in spec["teachers"]:
+        t["path"] = str(shutil.copy(t["path"], tmp_path))
+    run_dir, out = tmp_path / "run", tmp_path / "export"
+    done = run_engine("run", write_spec(tmp_path, spec), "--run-dir", run_dir, "--db", tmp_path / "runs.sqlite")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert run_engine("export", run_dir, "--out", out).returncode == 0
+    assert (out / "confusion.png").is_file()
+    shutil.rmtree(run_dir / "insights")
+    (tmp_path / "digits-4-7.onnx").unlink()
+    done = run_engine("export", run_dir, "--out", out, "--events")
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = parse_events(done.stdout)[-1]["report"]
+    note = next(n for n in report["notes"] if n["kind"] == "no_insights")
+    assert "the model card has no insight pictures" in note["message"] and "digits-4-7.onnx" in note["message"]
+    assert not list(out.glob("*.png"))
+    assert "What the student learned" not in (out / "MODEL_CARD.md").read_text()

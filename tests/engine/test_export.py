@@ -292,7 +292,8 @@ def test_export_never_overwrites_or_deletes_files_it_did_not_write(trained_run, 
     (out / "report.json").unlink()
     assert run_engine("export", trained_run, "--out", out).returncode == 0
     manifest = json.loads((out / "export-manifest.json").read_text())["files"]
-    assert set(manifest) == {"student.onnx", "student.safetensors", "report.json", "MODEL_CARD.md"}
+    pictures = {"amalgamation.png", "confusion.png", "agreement.png", "calibration.png"}  # the card's
+    assert set(manifest) == {"student.onnx", "student.safetensors", "report.json", "MODEL_CARD.md", *pictures}
     assert (out / "notes.txt").read_text() == "other files are fine"
 
     (out / "MODEL_CARD.md").write_text("edited by the user after the export")
