@@ -109,5 +109,5 @@ def test_every_engine_child_process_is_made_by_the_one_helper():
     modules = [p for p in sorted((ROOT / "gui").rglob("*.py")) if p != helper]
     assert {str(p.relative_to(ROOT)): _calls(p, "QProcess") for p in modules if _calls(p, "QProcess")} == {}
     assert {str(p.relative_to(ROOT)) for p in modules if _calls(p, "start_engine")} == {
-        "gui/engine_client/analyze.py", "gui/engine_client/export.py", "gui/engine_client/inspect.py",
+        "gui/engine_client/one_shot.py", "gui/engine_client/inspect.py",
         "gui/engine_client/run.py", "gui/engine_client/scan.py", "gui/main_window.py", "gui/run_controller.py"}
