@@ -105,17 +105,21 @@ def _export(run_dir: Path, out_dir: Path, quantize: QuantizeStep | None, safeten
     spec = load_spec(run_dir / "spec.distill.json")
     text = spec.data.format == "text"  # its tokenizer goes beside the model
     pictures = list(card.PICTURES.values())  # the model card's (engine/insight/card.py)
+    theirs = export_folder.foreign(out_dir, pictures)  # a user's own confusion.png: kept, no pictures
     writing = ["student.onnx", "report.json", "MODEL_CARD.md"] + (["student.int8.onnx"] if quantize else []) \
         + (["student.safetensors"] if safetensors else []) + ([text_export.TOKENIZER_FILE] if text else []) \
-        + pictures
-    stale = export_folder.claim(out_dir, run_dir, writing)
+        + ([] if theirs else pictures)
+    stale = export_folder.claim(out_dir, run_dir, writing, optional=tuple(theirs))
     claimed.append(True)
     for name in stale:  # an earlier export's, still as it wrote them: not part of this one
         (out_dir / name).unlink(missing_ok=True)
     # the pictures: the run's analysis of this student; without one, an earlier export's go too
-    insights, no_insights = card.insights_for(run_dir, sha256_of(weights), progress, run_locked)
+    insights, no_insights = card.insights_for(run_dir, sha256_of(weights), progress, run_locked) if not theirs \
+        else (None, {"kind": "no_insights", "message": f"the model card has no insight pictures: {out_dir} holds "
+                     f"{', '.join(theirs)}, which no export wrote (it is kept)", "hint": "export to a folder "
+                     "of its own to have the pictures in the model card"})
     if insights is None:
-        for name in pictures:  # claimed: absent, or an earlier export's as it wrote them
+        for name in set(pictures) - set(theirs):  # claimed: absent, or an earlier export's as it wrote them
             (out_dir / name).unlink(missing_ok=True)
         pictures = []
     data = load_dataset(text_export.run_tokenizer(spec, run_dir), cache_of(run_dir))

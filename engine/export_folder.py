@@ -27,10 +27,11 @@ FILES = ("student.onnx", "student.int8.onnx", "student.safetensors", "report.jso
 SCRATCH = (".student.core.onnx", ".student.prep.onnx")  # written and removed during an export
 
 
-def claim(out_dir: Path, run_dir: Path, writing: list[str]) -> set[str]:
+def claim(out_dir: Path, run_dir: Path, writing: list[str], optional: tuple[str, ...] = ()) -> set[str]:
     """Check that the export may write `writing` into `out_dir` and record them as being
     written; returns the names of earlier exports' files it may remove (still as written).
-    InputError for a run folder, or for files under the export's names that it did not write."""
+    InputError for a run folder, or for files under the export's names that it did not write —
+    except `optional` ones (the model card's pictures): see `foreign`, and leave those out."""
     if out_dir.resolve() == run_dir.resolve() or (out_dir / "run.json").is_file() or \
             (out_dir / "checkpoints").is_dir():
         raise InputError.one("--out", f"{out_dir} is a run folder: its files are the run's own, and "
@@ -39,6 +40,8 @@ def claim(out_dir: Path, run_dir: Path, writing: list[str]) -> set[str]:
     ours = _manifest(out_dir)
     foreign, mine = [], set()
     for name in (*FILES, *SCRATCH, MANIFEST):
+        if name in optional:
+            continue
         path = out_dir / name
         if not path.exists() and not path.is_symlink():
             continue
@@ -58,6 +61,20 @@ def claim(out_dir: Path, run_dir: Path, writing: list[str]) -> set[str]:
                              "move those files away, or export to a new or empty folder")
     record(out_dir, {**{n: (ours or {}).get(n) for n in mine}, **dict.fromkeys((*writing, *SCRATCH))})
     return mine - set(writing)
+
+
+def foreign(out_dir: Path, names) -> list[str]:
+    """Those of `names` that lie in `out_dir` but no export wrote (or that were changed since)."""
+    ours = _manifest(out_dir) or {}
+    out = []
+    for name in names:
+        path = out_dir / name
+        if not path.exists() and not path.is_symlink():
+            continue
+        if name not in ours or path.is_symlink() or not path.is_file() or \
+                (ours[name] is not None and sha256_of(path) != ours[name]):
+            out.append(name)
+    return out
 
 
 def record(out_dir: Path, files: dict[str, str | None]) -> None:

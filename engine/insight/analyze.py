@@ -10,7 +10,6 @@ RUN_DIR/insights/. The app's Insights panel reads those files; it never loads to
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 
 from engine.atomic_io import atomic_write, atomic_write_text
 from engine.errors import InputError
+from engine.insight.folder import InsightsFolder
 
 FORMAT = 1
 FOLDER = "insights"
@@ -40,7 +40,7 @@ class Cancelled(Exception):
 def analyze_run(run_dir: Path, split: str = "test", mistakes: int = 24, attributions: int = 6,
                 limit: int | None = None, progress: Progress | None = None,
                 cancelled: Callable[[], bool] = lambda: False, threads: int | None = None,
-                lock: bool = True) -> dict:
+                lock: bool = True, fallback: bool = False) -> dict:
     """Analyse a finished run on `split`; returns insights.json's content (also written).
 
     InputError: not a finished run, an unknown or empty split, teachers that cannot be loaded.
@@ -73,12 +73,21 @@ def analyze_run(run_dir: Path, split: str = "test", mistakes: int = 24, attribut
     if split not in SPLITS:
         raise InputError.one("--split", f"unknown split '{split}'", f"use one of: {', '.join(SPLITS)}")
     # no resume or second analysis writes beside this one (a run's own export holds the lock already)
-    held = FolderLock(run_dir, "RUN_DIR") if lock else None
+    try:
+        held = FolderLock(run_dir, "RUN_DIR") if lock else None
+    except OSError as exc:
+        raise InputError.one("RUN_DIR", f"cannot write in the run folder {run_dir} ({exc.strerror or exc})",
+                             "analyse a run whose folder you can write to (copy the run folder somewhere "
+                             "writable)") from None
+    out = InsightsFolder(run_dir / FOLDER)
     try:
         threads = set_threads(threads) if threads else torch.get_num_threads()  # as it is (a run's export)
         spec = load_spec(run_dir / "spec.distill.json")
         data = load_dataset(run_tokenizer(spec, run_dir), cache_of(run_dir))
-        part = {"test": data.test, "val": data.val, "train": data.train}[split]
+        parts = {"test": data.test, "val": data.val, "train": data.train}
+        if fallback and not len(parts[split]):  # the model card's: the first split that has samples
+            split = next((s for s in SPLITS if len(parts[s])), split)
+        part = parts[split]
         if not len(part):
             sizes = ", ".join(f"{s} {len(p)}" for s, p in zip(SPLITS, (data.test, data.val, data.train)))
             raise InputError.one("--split", f"the run's {split} split holds no samples ({sizes})",
@@ -88,6 +97,7 @@ def analyze_run(run_dir: Path, split: str = "test", mistakes: int = 24, attribut
                             load_safetensors(weights, "RUN_DIR"), weights.name,
                             widths=pruned_widths(weights, "RUN_DIR")).eval()
         teachers = load_teachers(spec, part.for_teachers[:8], threads, data.table)
+        folder = out.open()  # the work folder: moved into place only when all of it is written
         check()
 
         # 2. Every model over the split, in batches
@@ -106,10 +116,15 @@ def analyze_run(run_dir: Path, split: str = "test", mistakes: int = 24, attribut
                 teacher_probs[k][idx] = _softmax(t.predict(raw))
             check()
             progress("predict", 0.05 + 0.6 * min(n, start + BATCH) / n)
+        bad = int((~np.isfinite(student_probs).all(axis=1)).sum())
+        if bad:
+            raise InputError.one("RUN_DIR", f"the student gives NaN or infinite outputs on {bad} of the {n} "
+                                 f"samples of {SPLIT_WORDS[split]}", "its weights may be damaged, or the "
+                                 "samples far outside what it was trained on: train the run again")
 
         # 3. The figures
         kind = _kind(spec, data)
-        names = [t.name for t in teachers]
+        names = _unique([t.name for t in teachers])  # a teacher named "student" is not the student
         classes = [t.student_index.tolist() for t in teachers]
         student_pred = student_probs.argmax(1)
         teacher_pred = [t.student_index[p.argmax(1)] for t, p in zip(teachers, teacher_probs)]
@@ -117,18 +132,19 @@ def analyze_run(run_dir: Path, split: str = "test", mistakes: int = 24, attribut
         counts = metrics.confusion(y, student_pred, len(spec.classes))
         models = [_model_row("student", "student", list(range(len(spec.classes))), student_probs, y)]
         calibration = [metrics.reliability(student_probs[labelled], y[labelled])]
-        for t, probs in zip(teachers, teacher_probs):
+        for name, t, probs in zip(names, teachers, teacher_probs):
             own = np.isin(y, t.student_index)  # its classes' samples, labelled in its own output order
             local = np.full(len(spec.classes), -1, np.int64)
             local[t.student_index] = np.arange(len(t.student_index))
             local = local[y[own]]
-            models.append(_model_row(t.name, "teacher", t.student_index.tolist(), probs[own], local))
+            models.append(_model_row(name, "teacher", t.student_index.tolist(), probs[own], local))
             calibration.append(metrics.reliability(probs[own], local))
         insights = {
             "format": FORMAT,
             "run": {"dir": str(run_dir.resolve()), "name": spec.name,
                     "student": spec.student.architecture.kind, "student_sha256": sha256_of(weights)},
-            "split": split, "split_words": SPLIT_WORDS[split], "samples": n, "labelled": int(labelled.sum()),
+            "split": split, "split_words": SPLIT_WORDS[split], "samples": n, "complete": n == len(part),
+            "labelled": int(labelled.sum()),
             "kind": kind, "classes": list(spec.classes),
             "features": _feature_names(data, kind),
             "models": models,
@@ -147,11 +163,10 @@ def analyze_run(run_dir: Path, split: str = "test", mistakes: int = 24, attribut
         }
         progress("predict", 0.7)
 
-        # 4. The folder: this analysis's files, replacing the previous analysis's only
-        folder = _claim(run_dir / FOLDER)
+        # 4. The mistakes, with their thumbnails
         shown = _value_range(part) if kind == "image" else None  # black…white of the thumbnails
         wrong = metrics.mistakes(y, student_probs, mistakes)
-        insights["mistakes"] = [_mistake(folder, part, data, kind, int(i), j, y, student_probs, teachers,
+        insights["mistakes"] = [_mistake(folder, part, data, kind, int(i), j, y, student_probs, teachers, names,
                                          teacher_probs, shown) for j, i in enumerate(wrong)]
         check()
 
@@ -160,15 +175,20 @@ def analyze_run(run_dir: Path, split: str = "test", mistakes: int = 24, attribut
                   **{f"teacher_{k}_probs": p for k, p in enumerate(teacher_probs)}}
         chosen = _explained(wrong, y, student_pred, attributions)
         insights["attribution"] = _attributions(model, part, data, kind, chosen, student_pred, y, teachers,
-                                                arrays, progress, check, shown)
+                                                names, arrays, progress, check, shown)
 
         # 6. Pictures and files
         progress("pictures", 0.92)
         insights["pictures"] = _pictures(folder, insights)
         atomic_write(folder / "arrays.npz", lambda tmp: _save_npz(tmp, arrays))
         atomic_write_text(folder / "insights.json", json.dumps(insights, indent=1, allow_nan=False))
+        check()
+        out.publish()
         progress("done", 1.0)
         return insights
+    except BaseException:
+        out.discard()
+        raise
     finally:
         if held is not None:
             held.release()
@@ -178,6 +198,19 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
     return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def _unique(names: list[str]) -> list[str]:
+    """The teachers' names, each once and none "student" (a spec's are unique, but a previous
+    student joins them as "previous student", and a user may name a teacher "student")."""
+    seen, out = {"student"}, []
+    for name in names:
+        shown, k = name, 2
+        while shown in seen:
+            shown, k = f"{name} ({k})", k + 1
+        seen.add(shown)
+        out.append(shown)
+    return out
 
 
 def _kind(spec, data) -> str:
@@ -217,22 +250,6 @@ def _notes(n: int, total: int, labelled: np.ndarray, words: str) -> list[str]:
     return notes
 
 
-def _claim(folder: Path) -> Path:
-    """The insights folder, ready to be written: created, or an earlier analysis's (its
-    thumbnails removed); a folder of that name this product did not write is refused."""
-    if folder.is_symlink() or (folder.exists() and not (folder / "insights.json").is_file()
-                               and any(folder.iterdir())):
-        raise InputError.one("RUN_DIR", f"{folder} exists and was not written by an analysis",
-                             "move it out of the run folder, then analyse again")
-    folder.mkdir(exist_ok=True)
-    thumbs = folder / "mistakes"
-    if thumbs.is_dir() and not thumbs.is_symlink():
-        for p in thumbs.glob("[0-9][0-9][0-9].png"):  # the names this analysis writes, no others
-            p.unlink()
-    thumbs.mkdir(exist_ok=True)
-    return folder
-
-
 def _value_range(part) -> tuple[float, float]:
     """The lowest and highest value of the images (of up to 4,096 of them): an image's black and
     white, the same for every picture of the analysis (digits are 0…16, photos 0…255)."""
@@ -241,12 +258,13 @@ def _value_range(part) -> tuple[float, float]:
 
 
 def _mistake(folder: Path, part, data, kind: str, i: int, j: int, y: np.ndarray, probs: np.ndarray,
-             teachers: list, teacher_probs: list[np.ndarray], shown: tuple[float, float] | None) -> dict:
+             teachers: list, names: list[str], teacher_probs: list[np.ndarray],
+             shown: tuple[float, float] | None) -> dict:
     """One wrong answer: what the student said, what each teacher said, and the sample."""
     said = []
-    for t, tp in zip(teachers, teacher_probs):
+    for name, t, tp in zip(names, teachers, teacher_probs):
         knows = bool(np.isin(y[i], t.student_index))
-        said.append({"name": t.name, "says": int(t.student_index[tp[i].argmax()]) if knows else None,
+        said.append({"name": name, "says": int(t.student_index[tp[i].argmax()]) if knows else None,
                      "confidence": round(float(tp[i].max()), 4) if knows else None})
     out = {"sample": i, "label": int(y[i]), "predicted": int(probs[i].argmax()),
            "confidence": round(float(probs[i].max()), 4), "teachers": said,
@@ -306,7 +324,7 @@ def _explained(wrong: np.ndarray, y: np.ndarray, pred: np.ndarray, count: int) -
 
 
 def _attributions(model, part, data, kind: str, chosen: list[int], pred: np.ndarray, y: np.ndarray,
-                  teachers: list, arrays: dict, progress: Progress, check, shown) -> dict:
+                  teachers: list, names: list[str], arrays: dict, progress: Progress, check, shown) -> dict:
     """Each chosen sample's attribution by the student (integrated gradients), its attention
     (ViT, transformer) and each teacher's that knows the predicted class (occlusion)."""
     import torch
@@ -338,12 +356,12 @@ def _attributions(model, part, data, kind: str, chosen: list[int], pred: np.ndar
                                                     else attention[0], np.float32)
         if kind != "text":
             raw = np.asarray(part.x[[i]])
-            for k, t in enumerate(teachers):
+            for k, (name, t) in enumerate(zip(names, teachers)):
                 found = teacher_attribution(t, raw, target, kind)
                 if found is not None:
                     key = f"attr_{j}_teacher_{k}"
                     arrays[key] = np.asarray(found[0], np.float32)
-                    entry["teachers"][t.name] = key
+                    entry["teachers"][name] = key
         samples.append(entry)
         check()
         progress("attribution", 0.7 + 0.2 * (j + 1) / max(1, len(chosen)))
@@ -386,9 +404,3 @@ def _pictures(folder: Path, insights: dict) -> dict:
 def _save_npz(tmp: Path, arrays: dict) -> None:
     with open(tmp, "wb") as f:
         np.savez_compressed(f, **arrays)
-
-
-def copy_pictures(insights_dir: Path, out_dir: Path, names: list[str]) -> None:
-    """The model card's pictures, beside it (the export claimed these names)."""
-    for name in names:
-        shutil.copyfile(insights_dir / name, out_dir / name)

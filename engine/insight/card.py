@@ -24,13 +24,14 @@ def insights_for(run_dir: Path, student_sha256: str, progress, run_locked: bool 
     try:
         earlier = json.loads((run_dir / FOLDER / "insights.json").read_text(encoding="utf-8"))
         if earlier.get("format") == FORMAT and earlier.get("run", {}).get("student_sha256") == student_sha256 \
+                and earlier.get("split") == "test" and earlier.get("complete") is True \
                 and all((run_dir / FOLDER / p).is_file() for p in PICTURES.values()):
-            return earlier, None
+            return earlier, None  # this student's analysis of the whole test split: reused
     except (OSError, ValueError, AttributeError):
         pass
     try:
         return analyze_run(run_dir, "test", progress=lambda stage, f: progress("insights", 0.02 + 0.1 * f),
-                           lock=not run_locked), None
+                           lock=not run_locked, fallback=True), None
     except (InputError, RunFailed) as exc:
         message, hint = (exc.problems[0].message, exc.problems[0].hint) if isinstance(exc, InputError) \
             else (exc.message, exc.hint)

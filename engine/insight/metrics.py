@@ -187,7 +187,11 @@ def agreement(preds: Sequence, classes: Sequence[Sequence[int]], names: Sequence
     """How often two models give the same answer where both could: {names, rate, samples}.
 
     For models a and b, S = S_a ∩ S_b (the classes both know). The samples compared: those whose
-    label is in S; a sample without a label (y None, or y = −1) counts when ŷ_a ∈ S or ŷ_b ∈ S.
+    label is in S; a sample without a label (y None, or y = −1) counts when a model that knows
+    more classes than S puts it in S (ŷ ∈ S) — only such a model's answer says whether the sample
+    is one of S: a teacher always answers among its own classes, so against the student the
+    samples are those the student gives one of the teacher's classes. Where neither knows more
+    than S (both know exactly S), every sample without a label counts.
     rate[a][b] = share of those samples with ŷ_a = ŷ_b, samples[a][b] their count; rate is None
     where S is empty or no sample counts. The same rule gives the diagonal: rate 1.0 over the
     model's own samples (the labelled samples of its classes; every sample without labels).
@@ -208,8 +212,10 @@ def agreement(preds: Sequence, classes: Sequence[Sequence[int]], names: Sequence
             shared = np.intersect1d(known[a], known[b])
             if shared.size == 0:
                 continue
-            counted = np.where(labelled, np.isin(labels, shared),
-                               np.isin(preds[a], shared) | np.isin(preds[b], shared))
+            telling = [m for m in (a, b) if known[m].size > shared.size]  # answers that can leave S
+            in_shared = np.ones(n, dtype=bool) if not telling else \
+                np.logical_or.reduce([np.isin(preds[m], shared) for m in telling])
+            counted = np.where(labelled, np.isin(labels, shared), in_shared)
             count = int(counted.sum())
             samples[a][b] = samples[b][a] = count
             if count:

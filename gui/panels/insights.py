@@ -797,6 +797,7 @@ class InsightsPanel(QWidget):
             self._say("Analysis cancelled." + kept)
         self.message.emit("analysis cancelled")
         self._update_enabled()
+        self._after_analysis()  # a run selected meanwhile waited for this one
 
     def _after_analysis(self) -> None:
         """The run on show waited for the analysis of another one: its turn."""

@@ -162,3 +162,55 @@ def test_an_export_whose_analysis_fails_says_so_and_keeps_no_pictures(tmp_path):
     assert "the model card has no insight pictures" in note["message"] and "digits-4-7.onnx" in note["message"]
     assert not list(out.glob("*.png"))
     assert "What the student learned" not in (out / "MODEL_CARD.md").read_text()
+
+
+def test_an_export_beside_a_users_own_picture_keeps_it_and_leaves_the_pictures_out(demo_run, tmp_path):
+    run_dir, _ = demo_run
+    out = tmp_path / "shared"
+    out.mkdir()
+    (out / "confusion.png").write_text("the user's own picture")
+    done = run_engine("export", run_dir, "--out", out, "--events")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (out / "confusion.png").read_text() == "the user's own picture"
+    assert not (out / "amalgamation.png").exists() and (out / "student.onnx").is_file()
+    note = next(n for n in parse_events(done.stdout)[-1]["report"]["notes"] if n["kind"] == "no_insights")
+    assert "confusion.png, which no export wrote (it is kept)" in note["message"]
+
+
+def test_a_cancelled_analysis_leaves_the_previous_one_whole(demo_run):
+    """Cancelled after its thumbnails were written: the earlier analysis's files are all as they were."""
+    from engine.insight.analyze import Cancelled, analyze_run
+
+    run_dir, _ = demo_run
+    folder = run_dir / "insights"
+    analyze_run(run_dir, "test", mistakes=3, attributions=1)
+    before = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    calls = []
+
+    def cancelled():
+        calls.append(1)
+        return len(calls) > 7  # checks: 1 loaded, 2–6 the training split's 5 batches, 7 the thumbnails written
+
+    with pytest.raises(Cancelled):
+        analyze_run(run_dir, "train", mistakes=20, attributions=3, cancelled=cancelled)
+    assert len(calls) == 8
+    assert {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
+
+
+def test_a_folder_the_analysis_did_not_write_is_refused(demo_run, tmp_path):
+    import shutil
+
+    run_dir, _ = demo_run
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("insights", "checkpoints"))
+    (copy / "insights").write_text("a file, not a folder")
+    done = run_engine("analyze", copy)
+    assert done.returncode == 2 and "which no analysis wrote" in done.stderr and "Traceback" not in done.stderr
+    (copy / "insights").unlink()
+    (copy / "insights").mkdir()
+    (copy / "mine").mkdir()
+    (copy / "mine" / "000.png").write_text("precious")
+    (copy / "insights" / "mistakes").symlink_to(copy / "mine")
+    done = run_engine("analyze", copy)
+    assert done.returncode == 2 and "mistakes" in done.stderr
+    assert (copy / "mine" / "000.png").read_text() == "precious"

@@ -137,16 +137,17 @@ def test_agreement_with_labels_compares_the_samples_of_the_shared_classes():
     json.dumps(got)
 
 
-def test_agreement_without_labels_counts_the_samples_either_model_puts_in_the_shared_classes():
+def test_agreement_without_labels_counts_the_samples_a_model_that_knows_more_puts_in_the_shared_classes():
     got = agreement([A, B, STUDENT], [A_CLASSES, B_CLASSES, STUDENT_CLASSES], ["A", "B", "student"])
-    # A–B: S = {1}. A says 1 on 2, 3, 4, 6; B says 1 on 0, 2, 3, 6, 7 → either: 0, 2, 3, 4, 6, 7 (6)
-    #      the same answer on 2, 3, 6 → 3 of 6 (sample 0: A 0, B 1 counts, and disagrees)
-    # A–student: S = {0, 1}; A always answers in S → all 9 samples; the same on 0, 1, 2, 3, 7 → 5/9
-    # B–student: S = {1, 2}; B always answers in S → all 9; the same on 2, 3, 4, 5 → 4/9
-    # diagonal: every sample (each model answers in its own classes)
-    assert got["samples"] == [[9, 6, 9], [6, 9, 9], [9, 9, 9]]
+    # A–B: S = {1}; both know more than S. A says 1 on 2, 3, 4, 6; B on 0, 2, 3, 6, 7 → either:
+    #      0, 2, 3, 4, 6, 7 (6); the same answer on 2, 3, 6 → 3 of 6 (sample 0: A 0, B 1 disagree)
+    # A–student: S = {0, 1} = A's classes, so A's answer (always in S) tells nothing; the student
+    #      puts 0, 1, 2, 3, 7, 8 in S (6); A the same on 0, 1, 2, 3, 7 → 5 of 6
+    # B–student: S = {1, 2}; the student puts 2, 3, 4, 5, 6, 8 in S (6); B the same on 2, 3, 4, 5 → 4/6
+    # diagonal: a model knows exactly its own classes → every sample (9)
+    assert got["samples"] == [[9, 6, 6], [6, 9, 6], [6, 6, 9]]
     assert np.allclose(np.array(got["rate"], dtype=float),
-                       [[1.0, 0.5, 5 / 9], [0.5, 1.0, 4 / 9], [5 / 9, 4 / 9, 1.0]])
+                       [[1.0, 0.5, 5 / 6], [0.5, 1.0, 4 / 6], [5 / 6, 4 / 6, 1.0]])
 
 
 def test_agreement_of_a_pair_that_shares_no_class_is_none():

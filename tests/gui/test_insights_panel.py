@@ -349,6 +349,22 @@ def test_the_panel_analyses_a_run_without_insights_and_can_cancel(panel, qtbot, 
     assert panel.analyze_button.text() == "Analyze Again"
 
 
+def test_a_run_selected_during_an_analysis_gets_its_turn_even_when_that_one_is_cancelled(
+        panel, qtbot, tmp_path, fake_engine):
+    first, second = tmp_path / "first", tmp_path / "second"
+    for run_dir in (first, second):
+        run_dir.mkdir()
+        (run_dir / "student.safetensors").write_bytes(b"weights")
+    (first / "slow").write_text("")
+    panel.show_run(1, first, "completed")
+    qtbot.waitUntil(lambda: "running the student" in panel.status.text(), timeout=30000)
+    panel.show_run(2, second, "completed")  # waits for the first analysis
+    assert panel.engine.run_dir == first
+    panel.engine.cancel()
+    qtbot.waitUntil(lambda: panel.insights is not None, timeout=30000)
+    assert panel.run_id == 2 and panel.engine.run_dir == second and (second / "insights" / "insights.json").is_file()
+
+
 def test_a_hidden_panel_analyses_when_it_is_shown(qtbot, tmp_path, fake_engine):
     widget = InsightsPanel()
     qtbot.addWidget(widget)
