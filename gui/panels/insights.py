@@ -7,6 +7,9 @@ attribution maps. Reading those files is cheap (GUI thread, every field checked 
 gui/panels/insights_file.py); the analysis itself runs in an engine child process (EngineAnalyze),
 with progress and a cancel. A run without insights is analysed by itself when the panel shows
 it (a completed run that has a student); every picture can be saved.
+
+The Attribution tab is gui/panels/attribution_view.py (AttributionView); the amalgamation,
+calibration and mistakes tabs are filled by gui/panels/insights_tabs.py.
 """
 
 from __future__ import annotations
@@ -16,12 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QBrush, QColor, QDesktopServices, QFont, QIcon, QPixmap
+from PySide6.QtCore import QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
-    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -30,41 +32,35 @@ from PySide6.QtWidgets import (
     QPushButton,
     QRadioButton,
     QSplitter,
-    QStackedWidget,
     QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
-    QTextBrowser,
-    QToolTip,
     QVBoxLayout,
     QWidget,
 )
 
 from gui.engine_client.analyze import EngineAnalyze
-from gui.panels.dashboard import PALETTE
-from gui.panels.heatmap import HeatMap, cut
+from gui.panels.attribution_view import AttributionView
+from gui.panels.heatmap import HeatMap
 from gui.panels.insights_file import Insights, InsightsProblem, insights_folder, read_insights
+from gui.panels.insights_tabs import (
+    BAD,
+    BEATS,
+    MUTED,
+    THUMB,
+    TRAILS,
+    MistakesFill,
+    clear_calibration,
+    fill_amalgamation,
+    fill_calibration,
+)
+
+__all__ = ["BEATS", "TRAILS", "InsightsPanel"]  # BEATS, TRAILS: the amalgamation's cell colours (tests read them)
 
 STAGES = {"load": "loading the run", "predict": "running the student and its teachers",
           "attribution": "working out attributions", "pictures": "drawing the pictures", "done": "done"}
 TABS = (("amalgamation", "Amalgamation"), ("confusion", "Confusion"), ("agreement", "Agreement"),
         ("calibration", "Calibration"), ("mistakes", "Mistakes"), ("attribution", "Attribution"))
-BEATS, TRAILS = QColor("#d3f0dc"), QColor("#f9d6d6")  # cell backgrounds: student ahead / behind
-GOOD, BAD, MUTED = "#1b7f4b", "#c62828", "#6b7280"
 ERROR_STYLE, OK_STYLE, PLAIN = "color: #c62828;", "color: #2f9e6b;", ""
-THUMB = 64  # pixels: a mistake's thumbnail
-# attributions: transparent where a map is near zero, so the input shows through
-HEAT = pg.ColorMap([0.0, 0.35, 0.7, 1.0], [(255, 255, 178, 0), (254, 178, 76, 150), (240, 59, 32, 215),
-                                           (128, 0, 38, 245)])
-SIGNED = pg.ColorMap([0.0, 0.5, 1.0], [(33, 102, 172, 240), (247, 247, 247, 0), (178, 24, 43, 240)])
-
-
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1%}"
-
-
-def _points(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:+.1f} pts".replace("-", "−")
 
 
 class InsightsPanel(QWidget):
@@ -253,31 +249,9 @@ class InsightsPanel(QWidget):
         self._page("mistakes", "Mistakes", self.mistakes)
 
     def _build_attribution(self) -> None:
-        controls = QWidget()
-        self.attribution_box = QComboBox()
-        self.attribution_box.setObjectName("insights-attribution-sample")
-        self.attribution_box.setAccessibleName("Sample to explain")
-        self.attribution_box.currentIndexChanged.connect(lambda _i: self._show_attribution())
-        self.attribution_method = QLabel()
-        row = QHBoxLayout(controls)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(QLabel("Sample"))
-        row.addWidget(self.attribution_box, 1)
-        row.addWidget(self.attribution_method)
-        self.attribution_images = pg.GraphicsLayoutWidget()
-        self.attribution_images.setObjectName("insights-attribution-images")
-        self.attribution_images.setBackground("w")
-        self.attribution_text = TokenView()
-        self.attribution_text.setObjectName("insights-attribution-text")
-        self.attribution_bars = pg.PlotWidget()
-        self.attribution_bars.setObjectName("insights-attribution-bars")
-        self.attribution_bars.setBackground("w")
-        self.attribution_stack = QStackedWidget()
-        for widget in (self.attribution_images, self.attribution_text, self.attribution_bars):
-            self.attribution_stack.addWidget(widget)
-        self.attribution_items: dict[str, pg.ImageItem] = {}  # title -> the image shown (tests read it)
-        self.attribution_bar_items: dict[str, pg.BarGraphItem] = {}
-        self._page("attribution", "Attribution", self.attribution_stack, controls=controls)
+        self.attribution = AttributionView(lambda: self.insights,
+                                           lambda text, error: self._set_notice("attribution", text, error))
+        self._page("attribution", "Attribution", self.attribution.stack, content=self.attribution)
 
     # showing a run
     def show_run(self, run_id: int | None, run_dir: str | Path | None, status: str | None = None) -> None:
@@ -338,7 +312,7 @@ class InsightsPanel(QWidget):
         self._show_facts()
         for key, show in (("amalgamation", self._show_amalgamation), ("confusion", self._show_confusion),
                           ("agreement", self._show_agreement), ("calibration", self._show_calibration),
-                          ("mistakes", self._show_mistakes), ("attribution", self._fill_attribution)):
+                          ("mistakes", self._show_mistakes), ("attribution", self.attribution.fill)):
             problem = insights.part_problems.get(key)
             self._set_notice(key, f"This part of the file cannot be shown: {problem}. Analyze the run again."
                              if problem else "", problem is not None)
@@ -365,10 +339,7 @@ class InsightsPanel(QWidget):
         self.mistakes.setColumnCount(0)
         self.ece_table.setRowCount(0)
         self._clear_calibration()
-        self.attribution_box.blockSignals(True)
-        self.attribution_box.clear()
-        self.attribution_box.blockSignals(False)
-        self._clear_attribution()
+        self.attribution.clear()
         for key in self.pictures:
             self.pictures[key].setVisible(False)
             self._set_notice(key, "")
@@ -408,37 +379,7 @@ class InsightsPanel(QWidget):
 
     # amalgamation
     def _show_amalgamation(self) -> None:
-        rows = self.insights.data["amalgamation"]
-        teachers = [m["name"] for m in self.insights.teachers]
-        columns = ["class", "support", "student", *teachers, "best teacher", "Δ (student − best)", "verdict"]
-        table = self.amalgamation
-        table.setRowCount(0)
-        table.setColumnCount(len(columns))
-        table.setHorizontalHeaderLabels(columns)
-        table.setRowCount(len(rows))
-        counts = {"beats": 0, "trails": 0, "matches": 0, "no teacher": 0}
-        for i, r in enumerate(rows):
-            counts[r["verdict"]] += 1
-            cells = [self.insights.class_name(r["class"]), str(r["support"]) if r["support"] is not None else "–",
-                     _pct(r["student"]),
-                     *[_pct(r["teachers"][t]) if t in r["teachers"] else "" for t in teachers],
-                     r["best_teacher"] or "—", _points(r["delta"]), r["verdict"]]
-            for j, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                if 1 <= j <= 2 + len(teachers) or j == len(cells) - 2:
-                    item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
-                name = teachers[j - 3] if 3 <= j < 3 + len(teachers) else None
-                if name is not None and name not in r["teachers"]:
-                    item.setToolTip(f"{name} does not know this class")
-                if name is not None and name == r["best_teacher"]:
-                    font = QFont(item.font())
-                    font.setBold(True)
-                    item.setFont(font)
-                if j in (2, len(cells) - 2, len(cells) - 1) and r["verdict"] in ("beats", "trails"):
-                    item.setBackground(QBrush(BEATS if r["verdict"] == "beats" else TRAILS))
-                    item.setForeground(QBrush(QColor(GOOD if r["verdict"] == "beats" else BAD)))
-                table.setItem(i, j, item)
-        self.amalgamation_summary.setText(_verdict_words(counts))
+        fill_amalgamation(self.amalgamation, self.amalgamation_summary, self.insights)
 
     # confusion and agreement
     def _show_confusion(self) -> None:
@@ -476,275 +417,22 @@ class InsightsPanel(QWidget):
 
     # calibration
     def _clear_calibration(self) -> None:
-        plot = self.calibration_plot.getPlotItem()
-        for item in list(plot.listDataItems()):
-            plot.removeItem(item)
-        self.calibration_legend.clear()
+        clear_calibration(self.calibration_plot.getPlotItem(), self.calibration_legend)
         self.calibration_curves = {}
 
     def _show_calibration(self) -> None:
         self._clear_calibration()
-        plot = self.calibration_plot.getPlotItem()
-        diagonal = plot.plot([0, 1], [0, 1], pen=pg.mkPen("#9ca3af", width=1.2, style=Qt.DashLine))
-        self.calibration_legend.addItem(diagonal, "perfectly calibrated")
-        for k, model in enumerate(self.insights.data["calibration"]["models"]):
-            points = [(c, a) for c, a in zip(model["confidence"], model["accuracy"])
-                      if c is not None and a is not None]
-            x = np.array([p[0] for p in points], dtype=float)
-            y = np.array([p[1] for p in points], dtype=float)
-            color = PALETTE[k % len(PALETTE)]
-            width = 2.6 if k == 0 else 1.6
-            ece = f"ECE {model['ece']:.3f}" if model["ece"] is not None else "ECE not measured"
-            curve = plot.plot(x, y, pen=pg.mkPen(color, width=width), symbol="o", symbolSize=6,
-                              symbolBrush=color, symbolPen=None, name=f"{model['name']} ({ece})")
-            self.calibration_curves[model["name"]] = curve
-        models = self.insights.data["models"]
-        self.ece_table.setRowCount(len(models))
-        for i, m in enumerate(models):
-            cells = [f"{m['name']} ({m['role']})", _pct(m["accuracy"]),
-                     f"{m['ece']:.3f}" if m["ece"] is not None else "–",
-                     str(m["samples"]) if m["samples"] is not None else "–"]
-            for j, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                if j:
-                    item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
-                self.ece_table.setItem(i, j, item)
+        fill_calibration(self.calibration_plot.getPlotItem(), self.calibration_legend, self.ece_table, self.insights,
+                         self.calibration_curves)
 
     # mistakes
     def _show_mistakes(self) -> None:
-        insights = self.insights
-        mistakes = insights.data["mistakes"]
-        names = [m["name"] for m in insights.teachers]
-        for m in mistakes:
-            names += [t["name"] for t in m["teachers"] if t["name"] not in names]
-        kind = insights.data["kind"]
-        columns = ["sample", "input", "true class", "student says", *[f"{n} says" for n in names]]
-        table = self.mistakes
-        table.setRowCount(0)
-        table.setColumnCount(len(columns))
-        table.setHorizontalHeaderLabels(columns)
-        table.setRowCount(len(mistakes))
         self.mistake_thumbnails = 0
-        for i, m in enumerate(mistakes):
-            true = insights.class_name(m["label"])
-            table.setItem(i, 0, QTableWidgetItem(f"#{m['sample']}"))
-            table.setItem(i, 1, self._mistake_input(m, kind))
-            table.setItem(i, 2, QTableWidgetItem(true))
-            said = QTableWidgetItem(f"{insights.class_name(m['predicted'])} ({_pct(m['confidence'])})")
-            said.setForeground(QBrush(QColor(BAD)))
-            table.setItem(i, 3, said)
-            answers = {t["name"]: t for t in m["teachers"]}
-            for j, name in enumerate(names):
-                t = answers.get(name)
-                if t is None or t["says"] is None:
-                    item = QTableWidgetItem("—")
-                    item.setForeground(QBrush(QColor(MUTED)))
-                    item.setToolTip(f"{name} does not know the class {true}: its answer is not counted as wrong")
-                else:
-                    conf = f" ({_pct(t['confidence'])})" if t["confidence"] is not None else ""
-                    item = QTableWidgetItem(insights.class_name(t["says"]) + conf)
-                    item.setForeground(QBrush(QColor(GOOD if t["says"] == m["label"] else BAD)))
-                table.setItem(i, 4 + j, item)
-            if kind == "image":
-                table.setRowHeight(i, THUMB + 6)
-        if not mistakes:
+        mistakes = MistakesFill(self.mistakes, self.insights)
+        shown = mistakes.fill()
+        self.mistake_thumbnails = mistakes.thumbnails
+        if not shown:
             self._set_notice("mistakes", "The student makes no mistake on the labelled samples of this split.")
-
-    def _mistake_input(self, m: dict, kind: str) -> QTableWidgetItem:
-        if m["thumbnail"]:
-            path = (self.insights.folder / m["thumbnail"]).resolve()
-            pixmap = QPixmap(str(path)) if path.is_relative_to(self.insights.folder.resolve()) else QPixmap()
-            if not pixmap.isNull():
-                item = QTableWidgetItem()
-                item.setIcon(QIcon(pixmap.scaled(THUMB, THUMB, Qt.KeepAspectRatio, Qt.FastTransformation)))
-                item.setToolTip(str(path))
-                self.mistake_thumbnails += 1
-                return item
-            return QTableWidgetItem(f"(thumbnail {m['thumbnail']} cannot be read)")
-        if m["text"] is not None:
-            text = " ".join(m["text"].split())
-            item = QTableWidgetItem(text if len(text) <= 140 else text[:139] + "…")
-            item.setToolTip(m["text"][:2000])
-            return item
-        if m["row"] is not None:
-            text = ", ".join(f"{k}={v}" for k, v in m["row"].items())
-            item = QTableWidgetItem(text if len(text) <= 140 else text[:139] + "…")
-            item.setToolTip("\n".join(f"{k}: {v}" for k, v in m["row"].items()))
-            return item
-        return QTableWidgetItem(f"({kind} sample)")
-
-    # attribution
-    def _fill_attribution(self) -> None:
-        attribution = self.insights.data["attribution"]
-        self.attribution_box.blockSignals(True)
-        self.attribution_box.clear()
-        for s in attribution["samples"]:
-            self.attribution_box.addItem(
-                f"#{s['sample']}: true {self.insights.class_name(s['label'])} → student "
-                f"{self.insights.class_name(s['predicted'])} (explained: {self.insights.class_name(s['target'])})")
-        self.attribution_box.blockSignals(False)
-        self.attribution_method.setText(f"method: {attribution['method']}" if attribution["method"] else "")
-        self._show_attribution()
-
-    def _clear_attribution(self) -> None:
-        self.attribution_images.clear()
-        self.attribution_text.clear()
-        self.attribution_bars.getPlotItem().clear()
-        legend = self.attribution_bars.getPlotItem().legend
-        if legend is not None:
-            legend.clear()
-        self.attribution_items, self.attribution_bar_items = {}, {}
-
-    def _maps(self, s: dict) -> list[tuple[str, str | None]]:
-        """(title, array key) of each map of a sample: the student's, the attention, each teacher's."""
-        maps = [("student", s["student"])]
-        if s["attention"]:
-            maps.append(("attention", s["attention"]))
-        maps += [(f"teacher: {name}", key) for name, key in s["teachers"].items()]
-        return maps
-
-    def _show_attribution(self) -> None:
-        self._clear_attribution()
-        insights = self.insights
-        if insights is None or insights.data.get("attribution") is None:
-            return
-        samples = insights.data["attribution"]["samples"]
-        index = self.attribution_box.currentIndex()
-        if not samples or index < 0:
-            self.pictures["attribution"].setVisible(False)
-            self._set_notice("attribution", "The analysis worked out no attribution for this run "
-                             "(analyze with --attributions N to have some).")
-            return
-        if insights.arrays_problem:
-            self.pictures["attribution"].setVisible(False)
-            self._set_notice("attribution", f"The attribution maps cannot be shown: {insights.arrays_problem}. "
-                             "Analyze the run again.", True)
-            return
-        self.pictures["attribution"].setVisible(True)
-        s = samples[index]
-        kind = insights.data["kind"]
-        missing: list[str] = []
-        if kind == "image":
-            self._show_image_maps(s, missing)
-        elif kind == "text":
-            self._show_token_maps(s, missing)
-        else:
-            self._show_feature_maps(s, missing)
-        self._set_notice("attribution", ("Not shown: " + "; ".join(missing) + ".") if missing else
-                         _attribution_words(kind), bool(missing))
-
-    def _array(self, key: str | None, title: str, ndim: int, missing: list[str]) -> np.ndarray | None:
-        array = self.insights.array(key)
-        if array is None:
-            if key:
-                missing.append(f"{title} ({key} is not in arrays.npz)")
-            return None
-        if array.ndim != ndim or not array.size or not np.isfinite(array).all():
-            missing.append(f"{title} (array {key} has shape {list(array.shape)}, expected {ndim} dimensions "
-                           "of finite numbers)")
-            return None
-        return array
-
-    def _show_image_maps(self, s: dict, missing: list[str]) -> None:
-        self.attribution_stack.setCurrentWidget(self.attribution_images)
-        layout = self.attribution_images
-        picture = self._array(s["input"], "the input image", 3, missing)
-        if picture is not None and picture.shape[2] not in (1, 3):
-            missing.append(f"the input image (shape {list(picture.shape)}: expected [H, W, 3])")
-            picture = None
-        gray = picture.mean(axis=2) if picture is not None else None
-        col = 0
-        if picture is not None:
-            plot = self._image_plot(0, col, "input")
-            item = pg.ImageItem(np.clip(picture, 0, 1) if picture.shape[2] == 3 else picture[:, :, 0],
-                                axisOrder="row-major", levels=(0, 1))
-            plot.addItem(item)
-            self.attribution_items["input"] = item
-            col += 2
-        for title, key in self._maps(s):
-            array = self._array(key, title, 2, missing)
-            if array is None:
-                continue
-            plot = self._image_plot(0, col, title)
-            if gray is not None and gray.shape == array.shape:
-                under = pg.ImageItem(gray, axisOrder="row-major", levels=(0, 1))
-                under.setOpacity(0.55)
-                plot.addItem(under)
-            item = pg.ImageItem(array, axisOrder="row-major")
-            plot.addItem(item)
-            low, high = float(array.min()), float(array.max())
-            signed = low < 0
-            top = max(abs(low), abs(high)) or 1.0
-            bar = pg.ColorBarItem(values=(-top, top) if signed else (0.0, top), colorMap=SIGNED if signed else HEAT,
-                                  interactive=False, width=10)
-            bar.setImageItem(item)
-            layout.addItem(bar, row=0, col=col + 1)
-            self.attribution_items[title] = item
-            col += 2
-
-    def _image_plot(self, row: int, col: int, title: str) -> pg.PlotItem:
-        plot = self.attribution_images.addPlot(row=row, col=col, title=html.escape(cut(title, 28)))
-        plot.setMenuEnabled(False)
-        plot.hideButtons()
-        plot.hideAxis("left")
-        plot.hideAxis("bottom")
-        plot.invertY(True)
-        plot.setAspectLocked(True)
-        plot.setMinimumWidth(140)
-        return plot
-
-    def _show_token_maps(self, s: dict, missing: list[str]) -> None:
-        self.attribution_stack.setCurrentWidget(self.attribution_text)
-        parts = [_legend_html()]
-        for title, key in self._maps(s):
-            scores = self._array(key, title, 1, missing)
-            if scores is None:
-                continue
-            tokens = s["tokens"] if s["tokens"] and len(s["tokens"]) == len(scores) else None
-            if tokens is None:
-                tokens = [f"[{i}]" for i in range(len(scores))]
-                missing.append(f"the tokens of {title} (insights.json lists none that fit its {len(scores)} scores)")
-            top = float(np.abs(scores).max()) or 1.0
-            spans = "".join(_token_span(t, float(v), top) for t, v in zip(tokens, scores))
-            parts.append(f"<p><b>{html.escape(title)}</b><br>{spans}</p>")
-        self.attribution_text.setHtml("".join(parts))
-
-    def _show_feature_maps(self, s: dict, missing: list[str]) -> None:
-        self.attribution_stack.setCurrentWidget(self.attribution_bars)
-        plot = self.attribution_bars.getPlotItem()
-        plot.setMenuEnabled(False)
-        if plot.legend is None:
-            plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
-        plot.setLabel("left", "attribution")
-        plot.setLabel("bottom", "feature")
-        plot.showGrid(y=True, alpha=0.2)
-        maps = [(title, scores) for title, key in self._maps(s)
-                if (scores := self._array(key, title, 1, missing)) is not None]
-        if not maps:
-            return
-        width = len(maps[0][1])
-        maps = [(t, v) for t, v in maps if len(v) == width]
-        names = self._feature_names(s, width)
-        step = 0.8 / len(maps)
-        for k, (title, scores) in enumerate(maps):
-            x = np.arange(width) - 0.4 + step * (k + 0.5)
-            color = PALETTE[k % len(PALETTE)]
-            bars = pg.BarGraphItem(x=x, height=scores, width=step * 0.95, brush=color, pen=pg.mkPen(None))
-            plot.addItem(bars)
-            plot.legend.addItem(bars, title)
-            self.attribution_bar_items[title] = bars
-        plot.addLine(y=0, pen=pg.mkPen("#9ca3af"))
-        plot.getAxis("bottom").setTicks([[(i, cut(n, 12)) for i, n in enumerate(names)], []])
-        plot.autoRange()
-
-    def _feature_names(self, s: dict, width: int) -> list[str]:
-        for names in (s["features"], self.insights.data.get("features"), s["tokens"]):
-            if names and len(names) == width:
-                return names
-        for m in self.insights.data.get("mistakes") or []:  # a table's columns, as the mistakes name them
-            if m["sample"] == s["sample"] and m["row"] and len(m["row"]) == width:
-                return list(m["row"])
-        return [f"x[{i}]" for i in range(width)]
 
     # the analysis
     def analyze(self) -> None:
@@ -829,7 +517,7 @@ class InsightsPanel(QWidget):
         """Save what the tab `key` shows as a PNG."""
         widget = self.pictures[key]
         if key == "attribution":
-            widget = self.attribution_stack.currentWidget()
+            widget = self.attribution.picture()
         ok = widget.grab().save(str(path), "PNG")
         self.message.emit(f"saved {path}" if ok else f"could not save {path}")
         return ok
@@ -843,59 +531,3 @@ class InsightsPanel(QWidget):
                 path += ".png"
             if not self.save_picture(key, path):
                 self._say(f"Could not save {path}: choose a folder you can write to.", ERROR_STYLE)
-
-
-class TokenView(QTextBrowser):
-    """Tokens coloured by their scores; the score of the token under the mouse as a tooltip."""
-
-    def token_tip(self, pos) -> str:
-        return self.cursorForPosition(pos).charFormat().toolTip()
-
-    def event(self, event) -> bool:
-        if event.type() == QEvent.ToolTip:
-            tip = self.token_tip(self.viewport().mapFromGlobal(event.globalPos()))
-            if tip:
-                QToolTip.showText(event.globalPos(), tip, self)
-            else:
-                QToolTip.hideText()
-            return True
-        return super().event(event)
-
-
-def _verdict_words(counts: dict[str, int]) -> str:
-    def classes(n: int) -> str:
-        return f"{n} class{'es' if n != 1 else ''}"
-
-    parts = [f"beats its best teacher on {classes(counts['beats'])}"]
-    if counts["matches"]:
-        parts.append(f"matches it on {classes(counts['matches'])}")
-    parts.append(f"trails on {classes(counts['trails'])}")
-    text = "The student " + ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
-    if counts["no teacher"]:
-        text += f"; no teacher knows {classes(counts['no teacher'])}"
-    return text + " (recall per class; beats or trails: more than 2 points apart)."
-
-
-def _token_span(token: str, score: float, top: float) -> str:
-    share = min(abs(score) / top, 1.0)
-    r, g, b = (178, 24, 43) if score >= 0 else (33, 102, 172)
-    color = "#fff" if share > 0.6 else "#111"
-    return (f"<span style='background-color: rgba({r},{g},{b},{share:.2f}); color: {color}' "
-            f"title='score {score:.4g}'>{html.escape(token)}</span> ")
-
-
-def _legend_html() -> str:
-    cells = "".join(f"<td style='background-color: rgba({r},{g},{b},{a:.2f}); padding: 2px 8px'>{v}</td>"
-                    for r, g, b, a, v in ((33, 102, 172, 1.0, "−max"), (33, 102, 172, 0.4, ""), (255, 255, 255, 0, "0"),
-                                          (178, 24, 43, 0.4, ""), (178, 24, 43, 1.0, "+max")))
-    return ("<p>Each token is coloured by its attribution for the explained class, scaled to the largest "
-            f"of each row: red pushes towards that class, blue away from it.</p><table><tr>{cells}</tr></table>")
-
-
-def _attribution_words(kind: str) -> str:
-    if kind == "image":
-        return ("Warm (red) colours mark the pixels that pushed the model towards the explained class, blue ones "
-                "(signed maps) away from it; each map has its own scale (its colour bar).")
-    if kind == "text":
-        return "Point at a token for its score."
-    return "Bars: each feature's attribution for the explained class, per model."

@@ -161,18 +161,18 @@ def test_the_attribution_view_shows_each_map_of_an_image(panel, tmp_path):
     panel.show_run(3, run_with_insights(tmp_path))
     panel.tabs.setCurrentWidget(panel.pages["attribution"])
     arrays = insights_arrays()
-    assert panel.attribution_box.count() == 2
-    items = panel.attribution_items
+    assert panel.attribution.sample_box.count() == 2
+    items = panel.attribution.image_items
     assert list(items) == ["input", "student", "attention", f"teacher: {TEACHERS[0]}", f"teacher: {TEACHERS[1]}"]
     np.testing.assert_array_equal(items["input"].image, arrays["attr_0_input"])
     np.testing.assert_array_equal(items["student"].image, arrays["attr_0_student"])
     np.testing.assert_array_equal(items["attention"].image, arrays["attr_0_attention"])
     np.testing.assert_array_equal(items[f"teacher: {TEACHERS[1]}"].image, arrays["attr_0_teacher_1"])
-    bars = [i for i in panel.attribution_images.ci.items if type(i).__name__ == "ColorBarItem"]
+    bars = [i for i in panel.attribution.images.ci.items if type(i).__name__ == "ColorBarItem"]
     assert len(bars) == 4  # one colour bar per map
-    panel.attribution_box.setCurrentIndex(1)
-    assert list(panel.attribution_items) == ["input", "student", f"teacher: {TEACHERS[1]}"]
-    np.testing.assert_array_equal(panel.attribution_items["student"].image, arrays["attr_1_student"])
+    panel.attribution.sample_box.setCurrentIndex(1)
+    assert list(panel.attribution.image_items) == ["input", "student", f"teacher: {TEACHERS[1]}"]
+    np.testing.assert_array_equal(panel.attribution.image_items["student"].image, arrays["attr_1_student"])
 
 
 def test_the_attribution_of_a_text_colours_its_tokens_and_of_a_table_draws_bars(qtbot, tmp_path):
@@ -181,11 +181,11 @@ def test_the_attribution_of_a_text_colours_its_tokens_and_of_a_table_draws_bars(
     widget.show()
     (tmp_path / "text").mkdir()
     assert widget.load(write_insights(tmp_path / "text", "text"))
-    page = widget.attribution_text.toHtml()
-    assert widget.attribution_stack.currentWidget() is widget.attribution_text
+    page = widget.attribution.token_view.toHtml()
+    assert widget.attribution.stack.currentWidget() is widget.attribution.token_view
     assert all(f">{token}</span>" in page for token in ("small", "barking")) and "background-color" in page
     assert f"teacher: {TEACHERS[0]}" in page
-    view = widget.attribution_text
+    view = widget.attribution.token_view
     widget.tabs.setCurrentWidget(widget.pages["attribution"])
     qtbot.wait(50)
     cursor = view.document().find("barking")
@@ -194,11 +194,11 @@ def test_the_attribution_of_a_text_colours_its_tokens_and_of_a_table_draws_bars(
     assert view.token_tip(rect.center() - QPoint(5, 0)).startswith("score ")  # the token under the mouse
     (tmp_path / "table").mkdir()
     assert widget.load(write_insights(tmp_path / "table", "table"))
-    assert widget.attribution_stack.currentWidget() is widget.attribution_bars
+    assert widget.attribution.stack.currentWidget() is widget.attribution.bars
     arrays = insights_arrays("table")
-    assert list(widget.attribution_bar_items) == ["student", *[f"teacher: {t}" for t in TEACHERS]]
-    np.testing.assert_array_equal(widget.attribution_bar_items["student"].opts["height"], arrays["attr_0_student"])
-    ticks = widget.attribution_bars.getPlotItem().getAxis("bottom")._tickLevels[0]
+    assert list(widget.attribution.bar_items) == ["student", *[f"teacher: {t}" for t in TEACHERS]]
+    np.testing.assert_array_equal(widget.attribution.bar_items["student"].opts["height"], arrays["attr_0_student"])
+    ticks = widget.attribution.bars.getPlotItem().getAxis("bottom")._tickLevels[0]
     assert [t[1] for t in ticks] == ["legs", "weight", "wings"]  # the table's columns
 
 
