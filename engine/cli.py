@@ -383,7 +383,7 @@ def cmd_devices(args) -> int:
 
 
 def cmd_runs(args) -> int:
-    from engine.store import StoreDamaged, open_checked
+    from engine.store import StoreDamaged, open_checked, run_seconds
 
     try:
         store = open_checked(args.db)
@@ -403,7 +403,7 @@ def cmd_runs(args) -> int:
         best = json.loads(r["best_metrics"] or "{}")
         acc = f"{best['val/acc']:.3f}" if "val/acc" in best else "-"
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"]))
-        took = f"{r['ended'] - r['started']:.1f}s" if r["ended"] else "-"
+        took = f"{run_seconds(r):.1f}s" if r["ended"] else "-"  # the engine's working time
         say(f"{r['id']:>4}  {escape(r['name'])[:24]:24} {escape(r['status']):10} {acc:>7}  {started:16} "
             f"{took:>7}  {escape(r['device'])}")
     return 0

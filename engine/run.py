@@ -252,7 +252,7 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
             return code
         report, export_error = export_kept_student(spec, run_dir, emitter, job.on_artifact)
         status, code = "completed", EXIT_COMPLETED
-        store.finish_run(run_id, status, result.best)
+        store.finish_run(run_id, status, result.best, parameters=result.parameters)
         owns_row = False
         lost.check(final=True)
         emitter.emit("finished", status=status, run_id=run_id, exit_code=code, best=result.best,

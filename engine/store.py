@@ -2,6 +2,11 @@
 
 Tables: runs (one row per run), metrics (run_id, step, epoch, name, value),
 artifacts (run_id, kind, path, sha256, bytes). The app reads it while the engine writes.
+
+A run's duration is the time the engine worked on it (`run_seconds`): each engine session
+(start or resume, until stopped, failed or completed) adds its length to `active_s`; the
+idle time between a stop and a resume does not count. Rows from stores written before
+`active_s` existed (NULL, or the column missing) count from start to end, as then.
 """
 
 from __future__ import annotations
@@ -19,6 +24,22 @@ from engine.errors import InputError, RunFailed
 
 BUSY_TIMEOUT_MS = 10_000
 FLUSH_EVERY_S = 1.0  # metrics reach readers (the app) within a second, in batched inserts
+# columns of `runs` later versions added; an older store gets them when opened
+NEWER_RUN_COLUMNS = {"active_s": "FLOAT", "session_started": "FLOAT", "parameters": "INTEGER"}
+
+
+def run_seconds(row: dict, now: float | None = None) -> float:
+    """How long the engine worked on a run: its finished sessions (`active_s`) plus, while it
+    runs, the current one. A row without `active_s` (an older store): from start to end (or
+    now), idle gaps included, as it was counted then."""
+    now = time.time() if now is None else now
+    active, since = row.get("active_s"), row.get("session_started")
+    if active is None:
+        started = row.get("started")
+        return max(0.0, (row.get("ended") or now) - started) if started else 0.0
+    if row.get("status") == "running" and since is not None:
+        active += now - since
+    return max(0.0, active)
 
 
 def default_db_path() -> Path:
@@ -132,13 +153,22 @@ class Store:
             self.conn.executescript("""
                 CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, name TEXT, spec TEXT,
                     spec_hash TEXT, status TEXT, device TEXT, started FLOAT, ended FLOAT,
-                    run_dir TEXT, best_metrics TEXT, error TEXT);
+                    run_dir TEXT, best_metrics TEXT, error TEXT, active_s FLOAT,
+                    session_started FLOAT, parameters INTEGER);
                 CREATE TABLE IF NOT EXISTS metrics (run_id INTEGER REFERENCES runs(id), step INTEGER,
                     epoch FLOAT, name TEXT, value FLOAT);
                 CREATE INDEX IF NOT EXISTS idx_metrics_run_id_name_step ON metrics (run_id, name, step);
                 CREATE TABLE IF NOT EXISTS artifacts (run_id INTEGER REFERENCES runs(id), kind TEXT,
                     path TEXT, sha256 TEXT, bytes INTEGER);
             """)
+        have = {row[1] for row in self.conn.execute("PRAGMA table_info(runs)")}
+        for column, kind in NEWER_RUN_COLUMNS.items():
+            if column not in have:  # a store from an older version: the column is added, empty
+                try:
+                    with self.conn:
+                        self.conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+                except sqlite3.OperationalError:  # read-only or busy: read as before (run_seconds)
+                    pass
 
     @contextlib.contextmanager
     def _writing(self):
@@ -172,36 +202,57 @@ class Store:
 
     # runs
     def create_run(self, name: str, spec_json: str, spec_hash: str, run_dir: Path, device: str) -> int:
+        now = time.time()
         with self._writing():
             table = self.db["runs"].insert({
                 "name": name, "spec": spec_json, "spec_hash": spec_hash, "status": "running",
-                "device": device, "started": time.time(), "run_dir": str(run_dir), "best_metrics": "{}",
+                "device": device, "started": now, "run_dir": str(run_dir), "best_metrics": "{}",
+                "active_s": 0.0, "session_started": now,
             })
         return int(table.last_pk)
 
-    def finish_run(self, run_id: int, status: str, best: dict[str, float], error: str | None = None) -> None:
-        """The run's outcome; when the last metrics cannot be written (a full disk) the
-        outcome is still tried (one small row), then the metrics' failure is raised."""
+    def finish_run(self, run_id: int, status: str, best: dict[str, float], error: str | None = None,
+                   parameters: int | None = None) -> None:
+        """The run's outcome (and the delivered student's parameter count, when known); the
+        engine session that ends adds its length to the run's working time. When the last
+        metrics cannot be written (a full disk) the outcome is still tried (one small row),
+        then the metrics' failure is raised."""
         try:
             self.flush()
         except RunFailed:
-            self._update_run(run_id, status, best, error)
+            self._update_run(run_id, status, best, error, parameters)
             raise
-        self._update_run(run_id, status, best, error)
+        self._update_run(run_id, status, best, error, parameters)
 
-    def _update_run(self, run_id: int, status: str, best: dict[str, float], error: str | None) -> None:
+    def _update_run(self, run_id: int, status: str, best: dict[str, float], error: str | None,
+                    parameters: int | None) -> None:
+        now = time.time()
+        values = {"status": status, "ended": now, "best_metrics": json.dumps(best), "error": error}
+        row = self.run(run_id) or {}
+        if row.get("session_started") is not None:  # the session ends now (ended twice: counted once)
+            values.update(active_s=(row.get("active_s") or 0.0) + max(0.0, now - row["session_started"]),
+                          session_started=None)
+        if parameters is not None:
+            values["parameters"] = parameters
         with self._writing():
-            self.db["runs"].update(run_id, {"status": status, "ended": time.time(),
-                                            "best_metrics": json.dumps(best), "error": error})
+            self.db["runs"].update(run_id, values)
 
     def run(self, run_id: int) -> dict | None:
         rows = self._rows("select * from runs where id = ?", [run_id])
         return rows[0] if rows else None
 
     def reopen_run(self, run_id: int) -> None:
-        """A resumed run is running again; its metrics continue where they stopped."""
+        """A resumed run is running again; its metrics continue where they stopped, and a new
+        engine session starts counting its working time (a row from before `active_s`: its
+        earlier sessions count from start to end)."""
+        now = time.time()
+        row = self.run(run_id) or {}
+        active = row.get("active_s")
+        if active is None:
+            active = max(0.0, (row.get("ended") or now) - (row.get("started") or now))
         with self._writing():
-            self.db["runs"].update(run_id, {"status": "running", "ended": None, "error": None})
+            self.db["runs"].update(run_id, {"status": "running", "ended": None, "error": None,
+                                            "active_s": active, "session_started": now})
 
     def best_metrics(self, run_id: int) -> dict[str, float]:
         """Best value so far of each validation metric (highest accuracy, lowest loss)."""
@@ -209,6 +260,13 @@ class Store:
             "select name, max(value), min(value) from metrics where run_id = ? and name like 'val/%' "
             "group by name", [run_id]).fetchall()
         return {name: hi if name.endswith("acc") else lo for name, hi, lo in rows}
+
+    def last_metrics(self, run_id: int, prefix: str) -> dict[str, float]:
+        """The last value written of each of a run's metrics whose name starts with `prefix`
+        (e.g. "test/": the final test scores, the teachers' among them)."""
+        rows = self.conn.execute("select name, value from metrics where run_id = ? and name like ? "
+                                 "escape '\\' order by step, rowid", [run_id, _like(prefix)]).fetchall()
+        return {name: value for name, value in rows}
 
     def runs(self, limit: int | None = None) -> list[dict]:
         return self._rows("select * from runs order by started desc, id desc limit ?",
@@ -235,9 +293,8 @@ class Store:
     def metric_names(self, run_id: int, prefix: str) -> list[str]:
         """The names of a run's metrics that start with `prefix` (e.g. "grad/"), in the order
         the run first wrote them."""
-        like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         rows = self.conn.execute("select name from metrics where run_id = ? and name like ? escape '\\' "
-                                 "group by name order by min(rowid)", [run_id, like]).fetchall()
+                                 "group by name order by min(rowid)", [run_id, _like(prefix)]).fetchall()
         return [name for (name,) in rows]
 
     def add_artifact(self, run_id: int, kind: str, path: Path, sha256: str, size: int) -> None:
@@ -254,6 +311,11 @@ class Store:
             self.flush()
         finally:
             self.conn.close()
+
+
+def _like(prefix: str) -> str:
+    """A LIKE pattern (ESCAPE '\\') for names starting with `prefix`: its _ and % are letters."""
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
