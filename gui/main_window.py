@@ -357,6 +357,7 @@ class MainWindow(QMainWindow):
         self.doc.set_name("untitled pipeline")
         self.undo_stack.clear()
         self.path = None
+        self.runs.clear_selection()  # an earlier pipeline's runs no longer overlaid nor compared
         self._update_title()
 
     def open_dialog(self) -> None:
@@ -371,9 +372,11 @@ class MainWindow(QMainWindow):
         if self.maybe_save():
             self.open_project(path, ask=False, as_copy=True)
 
-    def open_project(self, path: Path, ask: bool = True, as_copy: bool = False) -> bool:
+    def open_project(self, path: Path, ask: bool = True, as_copy: bool = False,
+                     keep_compared: bool = False) -> bool:
         """Open a project; on any problem show it and change nothing. `as_copy`: an example,
-        opened untitled so that saving never overwrites the bundled file."""
+        opened untitled so that saving never overwrites the bundled file. The runs compared
+        before are let go, unless `keep_compared` (a run opened from the Runs panel)."""
         if ask and not self.maybe_save():
             return False
         path = Path(path)
@@ -388,6 +391,8 @@ class MainWindow(QMainWindow):
                 "(file)", f"{path.name} is nested too deeply to read", "open another project"))
             return False
         self._load_document(name, nodes, links)
+        if not keep_compared:
+            self.runs.clear_selection()
         self.path = None if as_copy else path.resolve()
         if not as_copy:
             self._remember_recent(self.path)

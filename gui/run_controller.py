@@ -332,4 +332,4 @@ class RunController(QObject):
             self._tell("Cannot open the run", f"Its folder {row['run_dir']} no longer holds its spec.")
             return
         if self.window.maybe_save():
-            self.window.open_project(copy, ask=False, as_copy=True)
+            self.window.open_project(copy, ask=False, as_copy=True, keep_compared=True)

@@ -1,22 +1,26 @@
 """The Runs panel: every run in the store (from the app or the command line), newest first.
 
-Select several to overlay their curves; open a run's pipeline on the canvas; run it again;
-resume a stopped or failed one. The list follows the store by itself (a light poll of SQLite).
+Select several to overlay their curves and see them side by side (the comparison beside the
+list, gui/panels/run_comparison.py: settings and results, what differs highlighted); open a
+run's pipeline on the canvas; run it again; resume a stopped or failed one. The list follows
+the store by itself (a light poll of SQLite). A run's duration is the time the engine worked
+on it (a stopped run's idle time before its resume not counted).
 """
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
+    QLabel,
     QPushButton,
+    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -24,6 +28,8 @@ from PySide6.QtWidgets import (
 )
 
 from engine.checkpoint import has_checkpoint
+from engine.store import run_seconds
+from gui.panels.run_comparison import RunComparison, duration, start_time
 
 REFRESH_MS = 2000
 COLUMNS = ["#", "name", "status", "best val/acc", "duration", "device", "started"]
@@ -64,10 +70,26 @@ class RunsPanel(QWidget):
             row.addWidget(button)
             self.buttons[key] = button
         row.addStretch(1)
+        self.hint = QLabel("Select two or more runs (Ctrl/Shift+click) to compare them side by side")
+        self.hint.setObjectName("runs-compare-hint")
+        self.hint.setStyleSheet("color: #6b7280;")
+        row.addWidget(self.hint)
+        listing = QWidget()
+        left = QVBoxLayout(listing)
+        left.setContentsMargins(0, 0, 0, 0)
+        left.addWidget(self.table)
+        left.addLayout(row)
+        self.comparison = RunComparison(store)
+        self.comparison.hide()  # shown while two or more runs are selected
+        self.split = QSplitter(Qt.Horizontal)
+        self.split.setObjectName("runs-split")
+        self.split.addWidget(listing)
+        self.split.addWidget(self.comparison)
+        self.split.setStretchFactor(0, 2)
+        self.split.setStretchFactor(1, 3)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
-        layout.addWidget(self.table)
-        layout.addLayout(row)
+        layout.addWidget(self.split)
         self._timer = QTimer(self, interval=REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
         self._timer.start()
@@ -83,11 +105,9 @@ class RunsPanel(QWidget):
         self.table.setRowCount(len(rows))
         for i, r in enumerate(rows):
             best = json.loads(r["best_metrics"] or "{}")
-            took = (r["ended"] or time.time()) - r["started"] if r["started"] else 0
             cells = [str(r["id"]), r["name"], r["status"],
                      f"{best['val/acc']:.3f}" if "val/acc" in best else "–",
-                     _duration(took), r["device"] or "",
-                     time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"]))]
+                     duration(run_seconds(r)), r["device"] or "", start_time(r["started"])]
             for j, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if j == 2:
@@ -95,10 +115,10 @@ class RunsPanel(QWidget):
                 if r.get("error") and j == 2:
                     item.setToolTip(r["error"])
                 self.table.setItem(i, j, item)
-            if r["id"] in selected:
-                self.table.selectRow(i)
+        self.select_ids(list(selected))  # all of them kept (selectRow alone would keep the last)
         self.table.blockSignals(False)
         self._update_buttons()
+        self._update_comparison()
         self.changed.emit()
 
     def selected_ids(self) -> list[int]:
@@ -114,12 +134,27 @@ class RunsPanel(QWidget):
                 self.table.selectRow(i)
         self.table.setSelectionMode(mode)
 
+    def clear_selection(self) -> None:
+        """No run selected: no curves overlaid, no comparison (a new or another project)."""
+        self.table.clearSelection()
+
     def run_row(self, run_id: int) -> dict | None:
         return next((r for r in self.rows if r["id"] == run_id), None)
 
     def _selection_changed(self) -> None:
         self._update_buttons()
+        self._update_comparison()
         self.compare.emit(self.selected_ids())
+
+    def _update_comparison(self) -> None:
+        ids = self.selected_ids()
+        if len(ids) >= 2:
+            self.comparison.show_runs(ids)
+            if self.comparison.isHidden():  # it comes up with the larger part of the panel
+                width = max(self.split.width(), 600)
+                self.split.setSizes([int(width * 0.4), width - int(width * 0.4)])
+        self.comparison.setVisible(len(ids) >= 2)
+        self.hint.setVisible(len(ids) < 2)
 
     def _update_buttons(self) -> None:
         ids = self.selected_ids()
@@ -137,7 +172,3 @@ class RunsPanel(QWidget):
         if len(ids) == 1:
             signal.emit(ids[0])
 
-
-def _duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds // 60}m {seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
