@@ -67,6 +67,7 @@ def write_runs(db: Path, work: Path) -> list[int]:
                 (other, 77, 0.9630, 0.9593, 302_602))):
             run_dir = work / f"run-{n + 1}"
             run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "spec.distill.json").write_text(spec)  # as the engine keeps it (Open on Canvas)
             run = store.create_run("digits experts", spec, spec_hash(spec), run_dir, "cpu (8 threads)")
             ids.append(run)
             if n == 1:  # stopped after 15 s, idle an hour, resumed
