@@ -107,6 +107,11 @@ def test_runs_panel_shows_a_cli_run_compares_and_reopens(window, qtbot, tmp_path
     ids = [r["id"] for r in window.runs.rows]  # newest first
     window.runs.select_ids(ids)
     assert sorted(window.dashboard.history) == sorted(ids)
+    assert all(r["parameters"] > 0 and 0 < r["active_s"] <= r["ended"] - r["started"] for r in window.runs.rows)
+    table = window.runs.comparison  # side by side: the engine's own records
+    assert table.isVisible() and table.comparison.summary.startswith("1 setting(s) differ: gradient norms")
+    rows = {r.label: r.values for r in table.comparison.rows}
+    assert rows["parameters"][0] == rows["parameters"][1] != "–" and rows["final test acc"][0] != "–"
     # loss/total, val/acc, lr; and for the second run its three layer groups, in the gradient plot
     assert [len(window.dashboard.history[i]) for i in ids] == [6, 3]
     grad = window.dashboard.plots["grad"]
