@@ -131,7 +131,11 @@ class TeacherFiles(QObject):
         path = node.props.get("path")
         stale = node.info.get("file") != path or (node.info and node.info.get("asked", [None, None])
                                                   != text_settings(node))
-        if path and stale and (node_id, path, json.dumps(text_settings(node))) not in self._reading:
+        if not path:  # undone back to no file (or emptied): no file's details are left on show
+            if node.info:
+                self.doc.set_info(node_id, {})
+            return
+        if stale and (node_id, path, json.dumps(text_settings(node))) not in self._reading:
             previous = node.info
             self.read(node_id, path, previous)  # first: clearing the info below calls this again
             if previous:
