@@ -4,7 +4,7 @@ the latest wait's words and hides when none is left."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QWidget
 
 
 class BusyIndicator(QWidget):
@@ -16,13 +16,14 @@ class BusyIndicator(QWidget):
         self.bar = QProgressBar()
         self.bar.setObjectName("busy-bar")
         self.bar.setRange(0, 0)  # no fraction to tell: the bar moves to and fro
-        self.bar.setMaximumWidth(120)
+        self.bar.setFixedWidth(120)
         self.bar.setMaximumHeight(14)
         self.bar.setTextVisible(False)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 6, 0)
         layout.addWidget(self.label)
         layout.addWidget(self.bar)
+        self.setSizePolicy(QSizePolicy.Maximum, QSizePolicy.Preferred)  # the message keeps its room
         self._waits: dict[str, str] = {}  # key -> words, in the order they began
         self.hide()
 

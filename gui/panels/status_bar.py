@@ -30,6 +30,7 @@ class StatusBar(QStatusBar):
         if timeout > 0:
             self._timer.start(timeout)
         self._draw()
+        QTimer.singleShot(0, self._redraw)  # once the status bar's widgets have settled
 
     def currentMessage(self) -> str:  # noqa: N802
         shown = super().currentMessage()
@@ -72,6 +73,9 @@ class StatusBar(QStatusBar):
 
     def resizeEvent(self, event) -> None:  # noqa: N802
         super().resizeEvent(event)
+        self._redraw()
+
+    def _redraw(self) -> None:
         if self._full and super().currentMessage() == self._shown:
             self._draw()
 
