@@ -185,6 +185,18 @@ def test_a_teachers_details_follow_its_file_through_undo_and_redo(window, qtbot,
     while window.doc.nodes[teacher.id].props.get("path"):  # back to before the file
         window.undo_stack.undo()
     assert info() == {} and item.lines[1] == "no model file" and item.live == ""
-    window.undo_stack.redo()
+    window.undo_stack.redo()  # the file is back, and what was read of it with it
+    assert info().get("file") == str(model) and "ONNX" in item.lines[1]
+    other = image_onnx(tmp_path / "other.onnx", ["batch", 1, 4, 4], {}, classes=2)
+    window.undo_stack.push(SetProps(window.doc, teacher.id, {**window.doc.nodes[teacher.id].props, "name": "t2"},
+                                    "name"))  # an edit between: the next file is an undo step of its own
+    window.undo_stack.push(SetProps(window.doc, teacher.id, {**window.doc.nodes[teacher.id].props,
+                                                             "path": str(other)}, "path"))
+    assert info() == {}  # not the first file's details while the second one is read
+    qtbot.waitUntil(lambda: info().get("file") == str(other) and "format" in info(), timeout=60000)
+    assert "in 1×4×4" in item.lines[1]
+    window.undo_stack.undo()  # back to the first file: read again
+    assert window.doc.nodes[teacher.id].props["path"] == str(model)
+    assert info() == {} or info().get("file") == str(model)
     qtbot.waitUntil(lambda: info().get("file") == str(model) and "format" in info(), timeout=60000)
-    assert "ONNX" in item.lines[1]
+    assert "in 1×8×8" in item.lines[1]
