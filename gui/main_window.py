@@ -33,12 +33,14 @@ from gui.engine_client.engine_command import describe_program
 from gui.engine_client.inspect import ModelInspector
 from gui.engine_client.process import start_engine
 from gui.folder_scans import FolderScans
+from gui.panels.busy import BusyIndicator
 from gui.panels.dashboard import Dashboard
 from gui.panels.export_panel import ExportPanel
 from gui.panels.insights import InsightsPanel
 from gui.panels.inspector import Inspector
 from gui.panels.palette import Palette
 from gui.panels.runs import RunsPanel
+from gui.panels.status_bar import StatusBar
 from gui.run_controller import RunController
 from gui.store_recovery import open_store
 from gui.teacher_files import TeacherFiles
@@ -57,6 +59,7 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings | None = None, db: Path | None = None):
         super().__init__()
         self.setObjectName("main-window")
+        self.setStatusBar(StatusBar(self))  # a message that does not fit: its tooltip and a click tell it all
         self.settings = settings or default_settings()
         self.path: Path | None = None
         self.doc = Document()
@@ -95,6 +98,8 @@ class MainWindow(QMainWindow):
         self.export_panel.engine.protocolProblem.connect(lambda text: self.dashboard.add_log(text, error=True))
         self.keep_engine_running = False  # set when the user closes the app but keeps the run
         self.status_label = QLabel()
+        self.busy = BusyIndicator()  # words and a busy bar while the app waits on an engine child
+        self.statusBar().addPermanentWidget(self.busy)
         self.statusBar().addPermanentWidget(self.status_label)
         for source in (self.scene.message, self.drops.message, self.palette.message,
                        self.export_panel.message, self.insights.message, self.folder_scans.message):
@@ -335,8 +340,12 @@ class MainWindow(QMainWindow):
     def _update_summary(self) -> None:
         states = [node_status(self.doc, n)[0] for n in self.doc.nodes.values()]
         ready = sum(s == OK for s in states)
-        busy = f" · reading {self.model_inspector.busy} model file(s)…" if self.model_inspector.busy else ""
-        self.status_label.setText(f"{len(states)} nodes, {ready} configured{busy}")
+        self.status_label.setText(f"{len(states)} nodes, {ready} configured")
+        reading = self.model_inspector.busy
+        if reading:
+            self.busy.start("read", f"Reading {reading} model file{'s' if reading > 1 else ''}…")
+        else:
+            self.busy.finish("read")
 
     # files
     def maybe_save(self) -> bool:
@@ -504,7 +513,8 @@ class MainWindow(QMainWindow):
         spec.write_text(project_json(self.doc, None), encoding="utf-8")
 
         def done(code, _status):
-            self.statusBar().clearMessage()  # "Checking…" ends with the check
+            self.busy.finish("check")  # "Checking…" ends with the check, before its result shows
+            self.act_check.setEnabled(True)
             out = bytes(proc.readAllStandardOutput()).decode("utf-8", "replace")
             proc.deleteLater()
             try:
@@ -542,11 +552,14 @@ class MainWindow(QMainWindow):
                                    InputError([Problem(**p) for p in result["problems"]]))
 
         def not_started():
+            self.busy.finish("check")
+            self.act_check.setEnabled(True)
             proc.deleteLater()
             self.statusBar().showMessage(f"The engine could not start ({describe_program()})", 8000)
 
+        self.busy.start("check", "Checking the pipeline…")
+        self.act_check.setEnabled(False)  # one check at a time
         proc = start_engine(self, ["validate", "--json", str(spec)], finished=done, failed_to_start=not_started)
-        self.statusBar().showMessage("Checking the pipeline with the engine…")
 
     def show_teacher_check(self, teacher: str, level: str, message: str, hint: str, accuracy: float | None,
                            samples: int | None, field: str = "", fix: dict | None = None) -> None:

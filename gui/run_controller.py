@@ -7,6 +7,7 @@ All of it is signal-driven: the GUI thread never waits for the engine.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ from engine.run import default_run_dir
 from gui.document.chain import chain_after
 from gui.document.convert import project_json
 from gui.document.validation import OK, node_status
+from gui.engine_client.eta import EtaEstimator, round_rate
 from gui.engine_client.process import start_engine
 from gui.engine_client.run import EngineRun
 from gui.panels.dashboard import Dashboard
@@ -49,7 +51,10 @@ class RunController(QObject):
         self.engine.protocolProblem.connect(lambda text: self.dashboard.add_log(text, error=True))
         self.engine.responding.connect(self._on_responding)
         self.paused = False
+        self.stopping = False  # Stop was asked: late progress no longer speaks
         self.epochs = 0
+        self.eta = EtaEstimator()
+        self.clock = time.monotonic  # when progress arrives (tests give their own)
         self.last_problem_box: QMessageBox | None = None
 
         self.act_run = self._action("&Run", self.run_pipeline, "F5", "run", "Train the student (F5)")
@@ -94,8 +99,8 @@ class RunController(QObject):
 
     def _update_actions(self) -> None:
         self.act_run.setEnabled(not self.running)
-        self.act_pause.setEnabled(self.running)
-        self.act_stop.setEnabled(self.running)
+        self.act_pause.setEnabled(self.running and not self.stopping)
+        self.act_stop.setEnabled(self.running and not self.stopping)
         self.act_pause.setText("&Resume" if self.paused else "&Pause")
 
     # starting
@@ -154,26 +159,37 @@ class RunController(QObject):
 
     def _start(self, launch) -> None:
         self.dashboard.clear_live()
-        self.paused = False
+        self.paused = self.stopping = False
         self.epochs = 0
+        self.eta.reset()
         for item in self.window.scene.node_items.values():
             item.set_live("")
         self.window.clear_teacher_checks()  # this run's checks say again what still holds
-        self.progress.setValue(0)
+        self._busy(True)  # until the engine's first progress: it loads torch, the data, the teachers
         self.progress.show()
-        self.run_label.setText("starting the engine…")
+        self.run_label.setText("Starting the engine…")
+        self.run_label.setToolTip("")
         launch()
         self._update_actions()
         self.window.show_dashboard()
 
+    def _busy(self, busy: bool) -> None:
+        """The progress bar as a busy bar (no fraction to tell yet), or as the run's fraction."""
+        if busy:
+            self.progress.setRange(0, 0)
+        elif self.progress.maximum() == 0:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(0)
+
     # controlling
     def toggle_pause(self) -> None:
-        if not self.running:
+        if not self.running or self.stopping:
             return
         if self.paused:
             self.engine.resume()
         else:
             self.engine.pause()
+            self.eta.hold()
         self.paused = not self.paused
         text = self.run_label.text().removesuffix(" · paused")
         self.run_label.setText(text + (" · paused" if self.paused else ""))
@@ -181,12 +197,18 @@ class RunController(QObject):
 
     def stop(self) -> None:
         if self.running:
+            self.stopping = True  # what the engine says of its progress from now on is stale
             self.run_label.setText("stopping: ending the engine, which is not responding…"
                                    if self.engine.not_responding else "stopping: saving a checkpoint…")
+            self._busy(True)
             self.engine.stop()
+            self._update_actions()
 
     def _on_responding(self, responding: bool, why: str) -> None:
         """The engine stopped answering (its ETA is stale), or answers again."""
+        if self.stopping:  # the label says what Stop does; the log tells the rest
+            self.dashboard.add_log(why or "the engine responds again", error=not responding)
+            return
         if responding:
             self.dashboard.add_log("the engine responds again")
             self.run_label.setText(self.run_label.text().removeprefix("not responding · "))
@@ -200,7 +222,8 @@ class RunController(QObject):
         scene = self.window.scene
         if isinstance(e, Started):
             self.epochs = e.epochs
-            self.run_label.setText(f"run #{e.run_id} on {e.device}")
+            if not self.stopping:
+                self.run_label.setText(f"run #{e.run_id} on {e.device} · preparing…")
             self.dashboard.add_log(f"run #{e.run_id} started on {e.device} — {e.run_dir}")
             for item in scene.node_items.values():
                 if item.node.kind == "teacher":
@@ -234,6 +257,9 @@ class RunController(QObject):
             self._on_export(e.run_id, e.export)
 
     def _on_progress(self, e: Progress) -> None:
+        if self.stopping:  # sent before the engine read Stop: it would bring back a stale ETA
+            return
+        self._busy(False)
         self.progress.setValue(int(1000 * e.fraction))
         if e.phase == "export":
             self.run_label.setText(f"exporting: {e.stage}")
@@ -242,9 +268,13 @@ class RunController(QObject):
         if e.phase == "prune":  # the prune node being fine-tuned says so
             self._set_chain_live("prune", e.prune_step, f"fine-tuning · {epochs}")
         fine_tune = "" if e.phase == "distill" else f"prune {e.prune_step + 1}: fine-tune · "
+        self.eta.update(self.clock(), e.step, e.total_steps, e.samples_per_s, (e.phase, e.prune_step))
         self.run_label.setText(f"{epochs} · " + fine_tune
-                               + f"{e.samples_per_s:,.0f} samples/s · ETA {e.eta_s:.0f}s"
+                               + f"{round_rate(self.eta.samples_per_s)} samples/s · ETA {self.eta.text()}"
                                + (" · paused" if self.paused else ""))
+        self.run_label.setToolTip(f"the engine's last reading: {e.samples_per_s:,.0f} samples/s, "
+                                  f"{e.eta_s:.0f} s left of this phase; the estimate shown is averaged "
+                                  "over the last half minute")
 
     def _on_export(self, run_id: int | None, report: dict) -> None:
         """The export report in a `finished` event (an open dict in the protocol): shown; one of
@@ -278,8 +308,9 @@ class RunController(QObject):
             self.window.scene.node_items[nodes[index].id].set_live(text)
 
     def _on_ended(self, status: str, message: str) -> None:
-        self.paused = False
+        self.paused = self.stopping = False
         self._update_actions()
+        self._busy(False)
         self.progress.setVisible(status == "completed")
         self.run_label.setText(f"run {status}")
         self.dashboard.add_log(message, error=status == "failed")

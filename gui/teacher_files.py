@@ -34,6 +34,7 @@ class TeacherFiles(QObject):
         super().__init__(parent)
         self.doc, self.undo_stack, self.inspector = doc, undo_stack, inspector
         self._reading: set[tuple[str, str]] = set()
+        self._put_away: dict[str, dict] = {}  # node id -> its file's info while an undo left it without a file
         doc.nodeChanged.connect(self._path_changed)
         doc.nodeAdded.connect(self._path_changed)  # a teacher added with a file not read yet
 
@@ -131,7 +132,17 @@ class TeacherFiles(QObject):
         path = node.props.get("path")
         stale = node.info.get("file") != path or (node.info and node.info.get("asked", [None, None])
                                                   != text_settings(node))
-        if path and stale and (node_id, path, json.dumps(text_settings(node))) not in self._reading:
+        if not path:  # undone back to no file (or emptied): no file's details are left on show
+            if node.info:
+                self._put_away[node_id] = node.info  # a redo brings the file back, and them with it
+                self.doc.set_info(node_id, {})
+            return
+        kept = self._put_away.pop(node_id, None)
+        if stale and not node.info and kept and kept.get("file") == path \
+                and kept.get("asked", [None, None]) == text_settings(node):
+            self.doc.set_info(node_id, kept)
+            return
+        if stale and (node_id, path, json.dumps(text_settings(node))) not in self._reading:
             previous = node.info
             self.read(node_id, path, previous)  # first: clearing the info below calls this again
             if previous:

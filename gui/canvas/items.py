@@ -187,6 +187,9 @@ class NodeItem(QGraphicsObject):
         return self.ports[(name, is_output)]
 
     def refresh(self, node: Node, state: str | None = None, reason: str | None = None) -> None:
+        if node.kind == "teacher" and node.props.get("path") != getattr(self, "_file", None):
+            self.live = ""  # what a run or a check said was about the file before
+            self._file = node.props.get("path")
         self.node = node
         if state is not None:
             self.state, self.reason = state, reason or ""

@@ -7,6 +7,7 @@ import copy
 from PySide6.QtGui import QUndoCommand
 
 from gui.document.model import Document, Link, Node
+from gui.document.schema import settings_of
 
 
 class AddNode(QUndoCommand):
@@ -81,7 +82,7 @@ class SetProps(QUndoCommand):
     ID = 1001
 
     def __init__(self, doc: Document, node_id: str, new_props: dict, field: str):
-        super().__init__(f"Change {field} of {doc.nodes[node_id].title}")
+        super().__init__(change_words(doc.nodes[node_id], field, new_props))
         self.doc, self.node_id, self.field = doc, node_id, field
         self.old = copy.deepcopy(doc.nodes[node_id].props)
         self.new = copy.deepcopy(new_props)
@@ -112,3 +113,54 @@ class SetName(QUndoCommand):
 
     def undo(self):
         self.doc.set_name(self.old)
+
+
+# a setting's name in plain words where its own name does not read as words (keys: the last
+# part of its dotted path, or the whole path)
+WORDS = {
+    "lr": "learning rate", "split.val": "validation fraction", "split.test": "test fraction",
+    "teacher:path": "model file", "data:path": "data location", "init": "initial weights",
+    "init.kind": "starting point", "init.teacher": "teacher to grow from", "init.path": "initial weights file",
+    "mapping": "class mapping", "hard_label_weight": "label weight", "cpu_threads": "CPU threads",
+    "finetune_epochs": "fine-tune epochs", "finetune_lr": "fine-tune learning rate",
+    "max_accuracy_drop": "maximum accuracy drop", "hints": "feature hints", "accumulate": "gradient accumulation",
+    "compile": "torch.compile setting", "trusted": "trust in its code", "outputs": "output kind",
+    "use_labels": "use of the labels", "partial_classes": "partial teachers", "combine": "way teachers combine",
+    "safetensors": "safetensors weights option", "format": "format", "kind": "kind", "checkpoint_every_epochs":
+    "checkpoint interval", "teacher_outputs": "teacher output cache", "augment": "augmentation",
+}
+# edits that are not one setting: what they do, said whole
+PHRASES = {
+    "suggested settings": "Apply the suggested settings to {title}",
+    "settings from the model file": "Fill in the settings of {title} from its model file",
+    "classes from the model file": "Take the classes of {title} from its model file",
+    "classes from the folder": "Take the classes of {title} from the folder",
+    "classes from the texts": "Take the classes of {title} from the texts",
+}
+NAMED_SECTIONS = ("input", "architecture", "split", "calibration")  # "input size", not just "size"
+
+
+def change_words(node: Node, field: str, new_props: dict | None = None) -> str:
+    """What an edit of a node's setting is called in Undo's tooltip and the Edit menu: "Change the
+    label column of Data source", from the spec's names (its `title` where it gives one)."""
+    title = node.title
+    if field in PHRASES:
+        return PHRASES[field].format(title=title)
+    return f"Change the {setting_words(node.kind, field, [node.props, new_props or {}])} of {title}"
+
+
+def setting_words(kind: str, dotted: str, props: list[dict] = ()) -> str:
+    for p in props:
+        try:
+            titled = next((s.title for s in settings_of(kind, p) if s.dotted == dotted and s.title), "")
+        except (KeyError, TypeError, AttributeError, ValueError):
+            titled = ""
+        if titled:
+            return titled[:1].lower() + titled[1:] if titled[1:2].islower() else titled
+    if f"{kind}:{dotted}" in WORDS or dotted in WORDS:
+        return WORDS.get(f"{kind}:{dotted}") or WORDS[dotted]
+    parts = dotted.split(".")
+    leaf = WORDS.get(parts[-1]) or parts[-1].replace("_", " ")
+    if len(parts) > 1 and parts[-2] in NAMED_SECTIONS:
+        return f"{parts[-2]} {leaf}"
+    return leaf or "settings"

@@ -79,6 +79,7 @@ class Setting:
     members: dict[str, type[BaseModel]] = field(default_factory=dict)  # union: tag -> class
     discriminator: str = ""  # union: the field that names the member
     item: str = ""  # list: the type of its items (int, float, text)
+    title: str = ""  # the spec's `Field(title=…)`, where it gives one
 
     @property
     def dotted(self) -> str:
@@ -135,7 +136,8 @@ def describe(path, annotation, info: FieldInfo | None, owner: type[BaseModel] | 
     default = _default(info)
     bounds = _bounds(info, inner)
     help_text = (info.description if info is not None else "") or ""
-    common = {"path": path, "optional": optional, "default": default, "bounds": bounds}
+    common = {"path": path, "optional": optional, "default": default, "bounds": bounds,
+              "title": (info.title if info is not None else "") or ""}
     union = _union_of(inner, info)
     if union is not None:
         disc, tags = union

@@ -330,7 +330,7 @@ def test_the_undo_button_keeps_its_word_and_tells_the_rest_in_its_tooltip(window
 
     window.undo_stack.push(SetProps(window.doc, data.id, {**data.props, "split": {"val": 0.2, "test": 0.15, "seed": 0}},
                                     "split"))
-    what = f"Change split of {data.title}"
+    what = f"Change the split of {data.title}"  # in words, not the spec's field name
     assert window.act_undo.text() == "&Undo"
     assert window.act_undo.toolTip() == f"Undo {what}"
     window.undo_stack.undo()
@@ -346,6 +346,6 @@ def test_a_failed_check_leaves_no_checking_message_behind(window, qtbot, tmp_pat
     spec["teachers"][0]["path"] = str(tmp_path / "missing.onnx")
     assert window.open_project(write_spec(tmp_path, spec), ask=False)
     window.check_pipeline()
-    assert "Checking" in window.statusBar().currentMessage()
+    assert "Checking the pipeline" in window.busy.words
     qtbot.waitUntil(lambda: window.findChild(QMessageBox, "problems-box") is not None, timeout=60000)
     assert "Checking" not in window.statusBar().currentMessage()
