@@ -1,5 +1,9 @@
 """The metric meter: loss values summed on the device, batch by batch, and read a few times a
-second (the loop's one host sync), with the samples per second since the last read."""
+second (the loop's one host sync), with the samples per second since the last read.
+
+Beside the losses it counts, also on the device, the labelled training samples the student
+saw and how many of them its argmax got right: `train/acc` when any were labelled since the
+last read (none without labels, e.g. `data.use_labels: false`)."""
 
 from __future__ import annotations
 
@@ -11,17 +15,32 @@ import torch
 from engine.errors import RunFailed
 
 EMIT_EVERY_S = 0.25
+TRAIN_ACC = "train/acc"
+
+
+def hits(logits: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | None:
+    """[right, labelled] for a batch, on the device (no sync): the student's argmax against the
+    labels it has (-1: unlabelled); None without labels. Only measures, never trains."""
+    if labels is None:
+        return None
+    with torch.no_grad():
+        known = labels.ge(0)
+        right = (logits.detach().argmax(1) == labels) & known
+        return torch.stack([right.sum(), known.sum()]).float()
 
 
 class Meter:
     def __init__(self, names: list[str], device: torch.device):
         self.names = names
         self.sums = torch.zeros(len(names), device=device)
+        self.hits = torch.zeros(2, device=device)  # [right, labelled] since the last read
         self.count = self.samples = 0
         self.since = time.monotonic()
 
-    def add(self, values: torch.Tensor, n: int) -> None:
+    def add(self, values: torch.Tensor, n: int, hits: torch.Tensor | None = None) -> None:
         self.sums.add_(values, alpha=n)
+        if hits is not None:
+            self.hits.add_(hits)
         self.count += n
         self.samples += n
 
@@ -34,14 +53,18 @@ class Meter:
         None when nothing was added. A non-finite loss stops the run here."""
         if self.count == 0:
             return None
-        values = dict(zip(self.names, (self.sums / self.count).tolist()))
+        *means, right, labelled = torch.cat([self.sums / self.count, self.hits]).tolist()  # one sync
+        values = dict(zip(self.names, means))
         if not all(math.isfinite(v) for v in values.values()):
             raise RunFailed("non_finite_loss", f"the loss became {values['loss/total']} near "
                             f"step {step}", "lower training.lr, or check the data and teachers "
                             "for extreme values; checkpoints saved so far are kept")
+        if labelled > 0:
+            values[TRAIN_ACC] = right / labelled
         now = time.monotonic()
         rate = self.samples / max(now - self.since, 1e-9)
         self.sums.zero_()
+        self.hits.zero_()
         self.count = self.samples = 0
         self.since = now
         return values, rate
