@@ -9,7 +9,7 @@ PLOTS says which plot a metric goes to and what its x is (the epoch, or for the 
 of training.gradient_norms the step, on a log scale); a plot marked on demand is made when the
 first of its metrics arrives and goes when no curve is left in it.
 
-Readability: each plot's legend sits in the row under it (never over the curves), each curve is
+Readability: each plot's legend sits in a column right of it (never over the curves), each curve is
 named in words (`friendly_name`; the raw metric key is its legend entry's tooltip), both axes
 are labelled, and the loss plot can be drawn on a log scale. The loss plot's auto-range fits the
 curves after the first 5% of the run (`robust_range`), so the first steps' high loss does not
@@ -25,7 +25,16 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QCheckBox, QGraphicsItem, QHBoxLayout, QPlainTextEdit, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QGraphicsItem,
+    QHBoxLayout,
+    QPlainTextEdit,
+    QSizePolicy,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 REDRAW_MS = 100
 MAX_POINTS = 1000  # per curve and draw: two or three per pixel of a plot's width
@@ -33,6 +42,7 @@ SMOOTH_BELOW = 500  # curves with fewer points are antialiased; denser ones are 
 PALETTE = ["#1f6feb", "#d97b2b", "#2f9e6b", "#8a5cc2", "#d64545", "#0f9fb5", "#b5860f", "#6b7280"]
 MORE_COLORS = ["#e377c2", "#17becf", "#8c564b", "#bcbd22"]  # with PALETTE, one each for up to 12 layer groups
 SKIP_START = 0.05  # the loss plot's auto-range leaves out this first share of the run's x span
+TOP_PERCENTILE = 98  # and of the rest, each curve's highest 2% (the tail of the early descent, spikes)
 LEGEND_TEXT = "8pt"
 
 
@@ -48,14 +58,13 @@ class PlotKind(NamedTuple):
 
 
 # which plot a metric goes to
-PLOTS = (PlotKind("loss", "Loss", lambda name: name.startswith("loss/") or name in ("val/loss", "val/kd"), "loss",
-                  legend_columns=2),
+PLOTS = (PlotKind("loss", "Loss", lambda name: name.startswith("loss/") or name in ("val/loss", "val/kd"), "loss"),
          PlotKind("acc", "Accuracy", lambda name: name.endswith("/acc") or name.startswith("test/teacher_acc/"),
-                  "accuracy", legend_columns=2),
+                  "accuracy"),
          PlotKind("lr", "Learning rate", lambda name: name == "lr", "learning rate"),
          # training.gradient_norms: grad/<layer group>, each group's gradient norm
          PlotKind("grad", "Gradient norms", lambda name: name.startswith("grad/"), "gradient norm", x="step",
-                  log_y=True, on_demand=True, legend_columns=2))
+                  log_y=True, on_demand=True, legend_columns=2))  # up to 12 layer groups
 GROUP_PREFIX = "grad/"
 
 # the metric keys the engine emits (engine/train.py, engine/meter.py, engine/strategies/), in words
@@ -79,8 +88,9 @@ def friendly_name(key: str) -> str:
 
 
 def robust_range(curves: list[tuple[np.ndarray, np.ndarray]], log: bool = False) -> tuple[float, float] | None:
-    """The y range that fits the curves after the first SKIP_START of their common x span (in
-    log10 when `log`: the plot's own coordinates); None when no point is left to fit."""
+    """The y range that fits the curves after the first SKIP_START of their common x span, up
+    to each curve's TOP_PERCENTILE there (in log10 when `log`: the plot's own coordinates);
+    None when no point is left to fit."""
     xs = [np.asarray(x, dtype=float) for x, _ in curves if x is not None and len(x)]
     if not xs:
         return None
@@ -93,7 +103,7 @@ def robust_range(curves: list[tuple[np.ndarray, np.ndarray]], log: bool = False)
         y = np.asarray(y, dtype=float)[np.asarray(x, dtype=float) >= cut]
         y = y[np.isfinite(y) & (y > 0)] if log else y[np.isfinite(y)]
         if len(y):
-            lo, hi = min(lo, float(y.min())), max(hi, float(y.max()))
+            lo, hi = min(lo, float(y.min())), max(hi, float(np.percentile(y, TOP_PERCENTILE)))
     if lo > hi:
         return None
     return (float(np.log10(lo)), float(np.log10(hi))) if log else (lo, hi)
@@ -120,7 +130,9 @@ class SideLegend(pg.LegendItem):
     layout, not the legend, decides where it is and how large."""
 
     def __init__(self, columns: int):
-        super().__init__(offset=None, frame=False, labelTextSize=LEGEND_TEXT, colCount=columns, verSpacing=-4)
+        super().__init__(offset=None, frame=False, labelTextSize=LEGEND_TEXT, colCount=columns, verSpacing=-6)
+        self.setSizePolicy(QSizePolicy.Fixed, QSizePolicy.Fixed)  # its entries' size, at the top of its cell
+        self.layout.setContentsMargins(0, 24, 6, 0)  # level with the plot's top, below its title
 
     def updateSize(self):
         self.updateGeometry()  # its own grid layout says the size it needs
@@ -221,12 +233,10 @@ class Dashboard(QWidget):
         self.history: dict[int, list] = {}  # compared runs: (plot, curve) pairs
         self._dirty: set[str] = set()
         self.plots: dict[str, pg.PlotItem] = {}
-        self.legends: dict[str, SideLegend] = {}  # plot key -> its legend, in the row under it
+        self.legends: dict[str, SideLegend] = {}  # plot key -> its legend, in the column right of it
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setObjectName("dashboard-plots")
         self.graphics.setMinimumHeight(200)  # curves stay readable however the docks are arranged
-        self.graphics.ci.layout.setRowStretchFactor(0, 1)  # the plots take the height; legends what they need
-        self.graphics.ci.layout.setRowStretchFactor(1, 0)
         self.log_loss = QCheckBox("Log-scale loss")
         self.log_loss.setObjectName("loss-log-scale")
         self.log_loss.setToolTip("Draw the loss plot on a logarithmic y axis")
@@ -261,7 +271,7 @@ class Dashboard(QWidget):
         self._timer.start()
 
     def _add_plot(self, kind: PlotKind) -> pg.PlotItem:
-        col = PLOTS.index(kind)
+        col = 2 * PLOTS.index(kind)  # the plot, then its legend
         box = RobustViewBox(lambda: self._loss_range()) if kind.key == "loss" else None
         plot = self.graphics.addPlot(row=0, col=col, title=kind.title, viewBox=box)
         plot.showGrid(x=True, y=True, alpha=0.2)
@@ -269,8 +279,12 @@ class Dashboard(QWidget):
         plot.setLabel("left", kind.y)
         if kind.log_y or (kind.key == "loss" and self.log_loss.isChecked()):
             plot.setLogMode(y=True)
-        legend = SideLegend(kind.legend_columns)  # under the plot, never over its curves
-        self.graphics.addItem(legend, row=1, col=col)
+        legend = SideLegend(kind.legend_columns)  # beside the plot, never over its curves
+        self.graphics.addItem(legend, row=0, col=col + 1)
+        grid = self.graphics.ci.layout
+        grid.setAlignment(legend, Qt.AlignTop | Qt.AlignLeft)
+        grid.setColumnStretchFactor(col, 1)  # the plots share the width; each legend takes what it needs
+        grid.setColumnStretchFactor(col + 1, 0)
         self.legends[kind.key] = legend
         box = plot.getViewBox()  # zoom, pan, auto-range on or off: hand the curves their new part
         box.sigXRangeChanged.connect(lambda *_a, key=kind.key: self._view_moved(key))
