@@ -38,11 +38,15 @@ def test_a_run_without_labels_reports_no_training_accuracy(tmp_path):
 def test_the_meter_counts_only_labelled_samples():
     meter = Meter(["loss/total"], torch.device("cpu"))
     logits = torch.tensor([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0], [0.0, 2.0]])
-    meter.add(torch.tensor([1.0]), 4, hits(logits, torch.tensor([0, 0, -1, 1])))  # 2 of 3 labelled right
-    meter.add(torch.tensor([1.0]), 4, hits(logits, torch.tensor([-1, -1, -1, -1])))  # none labelled
+    meter.add(torch.tensor([1.0]), 4, hits(logits, torch.tensor([0, 0, -1, 1]), False))  # 2 of 3 labelled right
+    meter.add(torch.tensor([1.0]), 4, hits(logits, torch.tensor([-1, -1, -1, -1]), False))  # none labelled
     values, _ = meter.read(1)
     assert values["train/acc"] == pytest.approx(2 / 3)
-    meter.add(torch.tensor([1.0]), 4, hits(logits, None))
-    meter.add(torch.tensor([1.0]), 4, hits(logits, torch.full((4,), -1)))
+    meter.add(torch.tensor([1.0]), 4, hits(logits, torch.tensor([0, 1, 1, 1]), True))  # all labelled: 3 of 4
+    meter.add(torch.tensor([1.0]), 4, hits(logits, torch.tensor([0, 0, -1, 1]), False))  # and 2 of 3
+    values, _ = meter.read(2)
+    assert values["train/acc"] == pytest.approx(5 / 7)
+    meter.add(torch.tensor([1.0]), 4, hits(logits, None, True))
+    meter.add(torch.tensor([1.0]), 4, hits(logits, torch.full((4,), -1), False))
     values, _ = meter.read(2)
     assert "train/acc" not in values and values["loss/total"] == 1.0
