@@ -34,7 +34,7 @@ from engine.errors import InputError
 from engine.events import Control, Emitter
 from engine.grad_norms import GradNorms
 from engine.memory import release
-from engine.meter import Meter
+from engine.meter import Meter, hits
 from engine.models import build_model, count_parameters, hidden_widths, require
 from engine.models.contract import Student
 from engine.spec import PipelineSpec, PruneStep
@@ -143,6 +143,8 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
     epochs_before = sum(p.epochs for p in phases[:start_phase])
 
     say = Reporter(job, state, result, total_steps, total_epochs, train_feed, val_feed, val_targets)
+    # train/acc (engine/meter.py) counts the labelled samples on the host when every one has a label
+    all_labelled = data.train.y is not None and bool((data.train.y >= 0).all())
     compiling = compile_wanted(spec, device)
     if cfg.activation_checkpointing:
         require_blocks(model)
@@ -157,7 +159,7 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
             say.validate(float(epochs_before))  # the drop pruning caused, before fine-tuning
         net = dist.wrap(state.model, device)  # DDP under torchrun: gradients averaged across ranks
         checkpointed_blocks(state.model, cfg.activation_checkpointing)  # in training only, never in eval
-        step = Step(net, criterion, state, autocast, cfg.accumulate)
+        step = Step(net, criterion, state, autocast, cfg.accumulate, all_labelled)
         if compiling:  # the training step only; evaluation runs the plain model
             step.student = torch.compile(net)
             emit.log(f"{phase.name}: compiling the student (torch.compile); the first steps are slow")
@@ -211,8 +213,8 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
                     state.unscale()
                     norms.add()
                 state.step_optimizer()
-                for values, size in parts:
-                    meter.add(values, size)  # summed on the device, read a few times a second
+                for values, size, right in parts:
+                    meter.add(values, size, right)  # summed on the device, read a few times a second
                 if meter.due:
                     say.progress(meter, phase, epochs_before + epoch + (b + 1) / steps_per_epoch, norms)
 
@@ -411,16 +413,19 @@ class Step:
     per-sample terms (KD, confidence, task heads) and for the cross-entropy's mean over the
     labelled samples; BatchNorm, the hint loss's scale and batch-level teacher weightings see
     each part alone, as in any gradient accumulation. The optimiser step is the caller's.
-    Returns each part's metric values (on the device) and size."""
+    Returns each part's metric values (on the device), size and (right, labelled) counts of
+    the student's argmax (engine/meter.py: train/acc; None without labels)."""
 
-    def __init__(self, net: torch.nn.Module, criterion, state: TrainState, autocast, accumulate: int):
+    def __init__(self, net: torch.nn.Module, criterion, state: TrainState, autocast, accumulate: int,
+                 all_labelled: bool = False):
         self.net, self.criterion, self.state, self.autocast = net, criterion, state, autocast
         self.accumulate = accumulate
+        self.all_labelled = all_labelled  # every training sample has a label: none is -1
         self.no_sync = getattr(net, "no_sync", contextlib.nullcontext)  # DDP: no all_reduce but after the last part
         self.student: Callable[[torch.Tensor], torch.Tensor] = net  # or its torch.compile'd forward
 
     def __call__(self, x: torch.Tensor, idx: torch.Tensor, labels: torch.Tensor | None, targets: TeacherTargets,
-                 seen: int, progress: float) -> list[tuple[torch.Tensor, int]]:
+                 seen: int, progress: float) -> list[tuple[torch.Tensor, int, torch.Tensor | None]]:
         n = len(idx)
         k = min(self.accumulate, n)
         if k <= 1:
@@ -436,13 +441,14 @@ class Step:
         return out
 
     def part(self, x, idx, labels, targets: TeacherTargets, seen: int, progress: float,
-             share: float | None, labelled: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
+             share: float | None, labelled: torch.Tensor | None = None
+             ) -> tuple[torch.Tensor, int, torch.Tensor | None]:
         batch = Batch(x, idx, labels, targets.batch(idx, labels, x, seen), self.state.step, progress, self.student,
                       share=share or 1.0, labelled=labelled)
         with self.autocast():
             loss, values = self.criterion(batch)
         self.state.backward(loss if share is None else loss * share)
-        return values, len(idx)
+        return values, len(idx), hits(batch.logits, labels, self.all_labelled)
 
 
 def compile_wanted(spec: PipelineSpec, device: torch.device) -> bool:

@@ -136,7 +136,7 @@ class RunController(QObject):
         if row is None or self.running:
             return
         self._start(lambda: self.engine.start_resume(Path(row["run_dir"]), self.processes))
-        for name, (x, y) in self._history(run_id).items():  # the curves so far
+        for name, (x, y) in self._history(run_id, every=True).items():  # all the curves so far
             self.dashboard.add_points(name, x, y)
 
     @property
@@ -335,11 +335,14 @@ class RunController(QObject):
         self.last_problem_box = box
 
     # history
-    def _history(self, run_id: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    def _history(self, run_id: int, every: bool = False) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """A stored run's main curves and its layer groups' gradient norms (training.gradient_norms),
-        each as (x in its plot's unit, values)."""
+        each as (x in its plot's unit, values); with `every`, each metric the dashboard shows (a
+        resumed run's curves so far: the per-teacher KD losses, train/acc, … from the start)."""
         out = {}
-        for name in ("loss/total", "val/acc", "lr", *self.store.metric_names(run_id, "grad/")):
+        names = [n for n in self.store.metric_names(run_id, "") if self.dashboard.x_unit(n)] if every else \
+            ["loss/total", "val/acc", "lr", *self.store.metric_names(run_id, "grad/")]
+        for name in names:
             rows = self.store.metrics(run_id, name)
             x = self.dashboard.x_unit(name) or "epoch"
             out[name] = (np.array([r[x] for r in rows], dtype=float),

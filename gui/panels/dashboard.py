@@ -8,6 +8,12 @@ auto-ranging as soon as the user zooms, so new points never reset the user's vie
 PLOTS says which plot a metric goes to and what its x is (the epoch, or for the gradient norms
 of training.gradient_norms the step, on a log scale); a plot marked on demand is made when the
 first of its metrics arrives and goes when no curve is left in it.
+
+Readability: each plot's legend sits in a column right of it (never over the curves), each curve is
+named in words (`friendly_name`; the raw metric key is its legend entry's tooltip), both axes
+are labelled, and the loss plot can be drawn on a log scale. The loss plot's auto-range fits the
+curves after the first 5% of the run (`robust_range`), so the first steps' high loss does not
+flatten the rest; as anywhere, the user's zoom stops the auto-range.
 """
 
 from __future__ import annotations
@@ -19,32 +25,125 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QGraphicsItem, QPlainTextEdit, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QGraphicsItem,
+    QHBoxLayout,
+    QPlainTextEdit,
+    QSizePolicy,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 REDRAW_MS = 100
 MAX_POINTS = 1000  # per curve and draw: two or three per pixel of a plot's width
 SMOOTH_BELOW = 500  # curves with fewer points are antialiased; denser ones are drawn plain (fast)
 PALETTE = ["#1f6feb", "#d97b2b", "#2f9e6b", "#8a5cc2", "#d64545", "#0f9fb5", "#b5860f", "#6b7280"]
 MORE_COLORS = ["#e377c2", "#17becf", "#8c564b", "#bcbd22"]  # with PALETTE, one each for up to 12 layer groups
+SKIP_START = 0.05  # the loss plot's auto-range leaves out this first share of the run's x span
+TOP_PERCENTILE = 98  # and of the rest, each curve's highest 2% (the tail of the early descent, spikes)
+LEGEND_TEXT = "8pt"
 
 
 class PlotKind(NamedTuple):
     key: str
     title: str
     wanted: Callable[[str], bool]  # which metrics it shows
+    y: str  # the y axis's label
     x: str = "epoch"  # or "step"
     log_y: bool = False  # then only values above 0 are drawn
     on_demand: bool = False  # shown once one of its metrics arrives, not before
+    legend_columns: int = 1
 
 
 # which plot a metric goes to
-PLOTS = (PlotKind("loss", "Loss", lambda name: name.startswith("loss/") or name in ("val/loss", "val/kd")),
-         PlotKind("acc", "Accuracy", lambda name: name.endswith("/acc")),
-         PlotKind("lr", "Learning rate", lambda name: name == "lr"),
+PLOTS = (PlotKind("loss", "Loss", lambda name: name.startswith("loss/") or name in ("val/loss", "val/kd"), "loss"),
+         PlotKind("acc", "Accuracy", lambda name: name.endswith("/acc") or name.startswith("test/teacher_acc/"),
+                  "accuracy"),
+         PlotKind("lr", "Learning rate", lambda name: name == "lr", "learning rate"),
          # training.gradient_norms: grad/<layer group>, each group's gradient norm
-         PlotKind("grad", "Gradient norms", lambda name: name.startswith("grad/"), x="step", log_y=True,
-                  on_demand=True))
+         PlotKind("grad", "Gradient norms", lambda name: name.startswith("grad/"), "gradient norm", x="step",
+                  log_y=True, on_demand=True, legend_columns=2))  # up to 12 layer groups
 GROUP_PREFIX = "grad/"
+
+# the metric keys the engine emits (engine/train.py, engine/meter.py, engine/strategies/), in words
+NAMES = {"loss/total": "total loss", "loss/ce": "cross-entropy (labels)", "loss/kd": "KD (all teachers)",
+         "loss/heads": "task heads", "loss/confidence": "confidence", "loss/calibration": "calibration",
+         "val/loss": "validation loss", "val/kd": "validation KD loss", "val/acc": "validation accuracy",
+         "test/loss": "test loss", "test/acc": "test accuracy", "train/acc": "training accuracy",
+         "lr": "learning rate"}
+PREFIXES = (("loss/kd/", "KD: {}"), ("loss/hint/", "hint: {}"), ("test/teacher_acc/", "teacher {} (test)"),
+            (GROUP_PREFIX, "{}"))
+
+
+def friendly_name(key: str) -> str:
+    """A metric key in words (`loss/kd/high digits` → "KD: high digits"); an unknown key as it is."""
+    if key in NAMES:
+        return NAMES[key]
+    for prefix, text in PREFIXES:
+        if key.startswith(prefix) and len(key) > len(prefix):
+            return text.format(key[len(prefix):].replace("/", " / "))
+    return key
+
+
+def robust_range(curves: list[tuple[np.ndarray, np.ndarray]], log: bool = False) -> tuple[float, float] | None:
+    """The y range that fits the curves after the first SKIP_START of their common x span, up
+    to each curve's TOP_PERCENTILE there (in log10 when `log`: the plot's own coordinates);
+    None when no point is left to fit."""
+    xs = [np.asarray(x, dtype=float) for x, _ in curves if x is not None and len(x)]
+    if not xs:
+        return None
+    x0, x1 = min(float(x.min()) for x in xs), max(float(x.max()) for x in xs)
+    cut = x0 + SKIP_START * (x1 - x0)
+    lo, hi = np.inf, -np.inf
+    for x, y in curves:
+        if x is None or not len(x):
+            continue
+        y = np.asarray(y, dtype=float)[np.asarray(x, dtype=float) >= cut]
+        y = y[np.isfinite(y) & (y > 0)] if log else y[np.isfinite(y)]
+        if len(y):
+            lo, hi = min(lo, float(y.min())), max(hi, float(np.percentile(y, TOP_PERCENTILE)))
+    if lo > hi:
+        return None
+    return (float(np.log10(lo)), float(np.log10(hi))) if log else (lo, hi)
+
+
+class RobustViewBox(pg.ViewBox):
+    """A view box whose auto-range takes its y range from `fit` (None: the usual bounds)."""
+
+    def __init__(self, fit: Callable[[], tuple[float, float] | None], **kw):
+        super().__init__(**kw)
+        self.fit = fit
+
+    def childrenBounds(self, frac=None, orthoRange=(None, None), items=None):
+        bounds = super().childrenBounds(frac=frac, orthoRange=orthoRange, items=items)
+        if items is None:
+            y = self.fit()
+            if y is not None:
+                bounds[1] = list(y)
+        return bounds
+
+
+class SideLegend(pg.LegendItem):
+    """A legend that lives in a layout cell (beside its plot, never over its curves): the
+    layout, not the legend, decides where it is and how large."""
+
+    def __init__(self, columns: int):
+        super().__init__(offset=None, frame=False, labelTextSize=LEGEND_TEXT, colCount=columns, verSpacing=-6)
+        self.setSizePolicy(QSizePolicy.Fixed, QSizePolicy.Fixed)  # its entries' size, at the top of its cell
+        self.layout.setContentsMargins(0, 24, 6, 0)  # level with the plot's top, below its title
+
+    def updateSize(self):
+        self.updateGeometry()  # its own grid layout says the size it needs
+
+    def add(self, item: pg.PlotDataItem, text: str, tip: str) -> None:
+        self.addItem(item, text)
+        for part in self.items[-1]:
+            part.setToolTip(tip)
+
+    def tooltip(self, text: str) -> str | None:
+        return next((label.toolTip() for _, label in self.items if label.text == text), None)
 
 
 class Series:
@@ -134,9 +233,14 @@ class Dashboard(QWidget):
         self.history: dict[int, list] = {}  # compared runs: (plot, curve) pairs
         self._dirty: set[str] = set()
         self.plots: dict[str, pg.PlotItem] = {}
+        self.legends: dict[str, SideLegend] = {}  # plot key -> its legend, in the column right of it
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setObjectName("dashboard-plots")
         self.graphics.setMinimumHeight(200)  # curves stay readable however the docks are arranged
+        self.log_loss = QCheckBox("Log-scale loss")
+        self.log_loss.setObjectName("loss-log-scale")
+        self.log_loss.setToolTip("Draw the loss plot on a logarithmic y axis")
+        self.log_loss.toggled.connect(self._set_loss_log)
         for kind in PLOTS:
             if not kind.on_demand:
                 self._add_plot(kind)
@@ -145,8 +249,18 @@ class Dashboard(QWidget):
         self.log.setAccessibleName("Run log")
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(2000)
+        top = QWidget()
+        bar = QHBoxLayout()
+        bar.setContentsMargins(6, 2, 6, 0)
+        bar.addWidget(self.log_loss)
+        bar.addStretch(1)
+        column = QVBoxLayout(top)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addLayout(bar)
+        column.addWidget(self.graphics, 1)
         split = QSplitter(Qt.Vertical)
-        split.addWidget(self.graphics)
+        split.addWidget(top)
         split.addWidget(self.log)
         split.setSizes([320, 60])
         layout = QVBoxLayout(self)
@@ -157,15 +271,21 @@ class Dashboard(QWidget):
         self._timer.start()
 
     def _add_plot(self, kind: PlotKind) -> pg.PlotItem:
-        plot = self.graphics.addPlot(row=0, col=PLOTS.index(kind), title=kind.title)
+        col = 2 * PLOTS.index(kind)  # the plot, then its legend
+        box = RobustViewBox(lambda: self._loss_range()) if kind.key == "loss" else None
+        plot = self.graphics.addPlot(row=0, col=col, title=kind.title, viewBox=box)
         plot.showGrid(x=True, y=True, alpha=0.2)
         plot.setLabel("bottom", kind.x)
-        if kind.log_y:
+        plot.setLabel("left", kind.y)
+        if kind.log_y or (kind.key == "loss" and self.log_loss.isChecked()):
             plot.setLogMode(y=True)
-        legend = plot.addLegend(offset=(-5, 5), labelTextSize="7pt", verSpacing=-6)
-        legend.setBrush(pg.mkBrush(255, 255, 255, 200))
-        if kind.key in ("loss", "grad"):
-            legend.setColumnCount(2)
+        legend = SideLegend(kind.legend_columns)  # beside the plot, never over its curves
+        self.graphics.addItem(legend, row=0, col=col + 1)
+        grid = self.graphics.ci.layout
+        grid.setAlignment(legend, Qt.AlignTop | Qt.AlignLeft)
+        grid.setColumnStretchFactor(col, 1)  # the plots share the width; each legend takes what it needs
+        grid.setColumnStretchFactor(col + 1, 0)
+        self.legends[kind.key] = legend
         box = plot.getViewBox()  # zoom, pan, auto-range on or off: hand the curves their new part
         box.sigXRangeChanged.connect(lambda *_a, key=kind.key: self._view_moved(key))
         box.sigStateChanged.connect(lambda *_a, key=kind.key: self._view_moved(key))
@@ -182,12 +302,14 @@ class Dashboard(QWidget):
                     _kind_of(n) is kind for n in self.curves) and not any(
                     p is plot for items in self.history.values() for p, _ in items):
                 self.graphics.removeItem(plot)
+                self.graphics.removeItem(self.legends.pop(kind.key))
                 del self.plots[kind.key]
 
     # the live run
     def clear_live(self) -> None:
         for name, curve in self.curves.items():
             self._plot_for(name).removeItem(curve)
+            self.legends[_kind_of(name).key].removeItem(curve)
         self.series, self.curves, self._dirty, self._dense = {}, {}, set(), {}
         self._drop_unused_plots()
         self.log.clear()
@@ -228,10 +350,12 @@ class Dashboard(QWidget):
                 color = PALETTE[len(self.curves) % len(PALETTE)]
             width = 2.4 if name in ("loss/total", "val/acc", "lr") else 1.4
             self._styles[name] = (color, width)
-            self.curves[name] = plot.plot(
-                name=name.removeprefix(GROUP_PREFIX), pen=pg.mkPen(color, width=width),
+            text = friendly_name(name)
+            self.curves[name] = curve = plot.plot(
+                name=text, pen=pg.mkPen(color, width=width),
                 symbol="o" if name.startswith(("val/", "test/")) else None, symbolSize=4,
                 symbolBrush=color, symbolPen=None)
+            self.legends[kind.key].add(curve, text, name)
         return self.series[name]
 
     @staticmethod
@@ -278,6 +402,9 @@ class Dashboard(QWidget):
         for items in self.history.values():
             for plot, item in items:
                 plot.removeItem(item)
+                legend = next((g for k, g in self.legends.items() if self.plots.get(k) is plot), None)
+                if legend is not None:
+                    legend.removeItem(item)
         self.history = {}
         for i, (run_id, (label, metrics)) in enumerate(sorted(runs.items())):
             color = QColor(PALETTE[(i + 3) % len(PALETTE)])
@@ -297,9 +424,27 @@ class Dashboard(QWidget):
                     legend, named_groups = (None if named_groups else legend + " (grad. norms)"), True
                 pen = pg.mkPen(color, width=1.6 if kind.key != "grad" else 1.0, style=Qt.DashLine)
                 plot = self.plots.get(kind.key) or self._add_plot(kind)
-                items.append((plot, plot.plot(x, y, pen=pen, name=legend)))
+                item = plot.plot(x, y, pen=pen, name=legend)
+                if legend is not None:
+                    self.legends[kind.key].add(item, legend, f"run #{run_id}: {name}")
+                items.append((plot, item))
             self.history[run_id] = items
         self._drop_unused_plots()
+
+    def _set_loss_log(self, on: bool) -> None:
+        """The log-scale check box: the loss plot's y axis in log10 (values at or below 0 are not drawn)."""
+        plot = self.plots.get("loss")
+        if plot is not None:
+            plot.setLogMode(y=on)
+            plot.getViewBox().updateAutoRange()
+
+    def _loss_range(self) -> tuple[float, float] | None:
+        """The loss plot's auto-range in y: its curves (live and compared) after the run's first steps."""
+        plot = self.plots.get("loss")
+        if plot is None:
+            return None
+        curves = [item.getOriginalDataset() for item in plot.listDataItems() if item.isVisible()]
+        return robust_range(curves, log=self.log_loss.isChecked())
 
     def _plot_for(self, name: str) -> pg.PlotItem | None:
         kind = _kind_of(name)

@@ -1,8 +1,9 @@
 """The dashboard's curves: created once, fed from numpy buffers, the user's zoom kept."""
 
 import numpy as np
+import pytest
 
-from gui.panels.dashboard import Dashboard, Series
+from gui.panels.dashboard import Dashboard, Series, friendly_name
 
 
 def test_series_grows_without_losing_points():
@@ -67,7 +68,7 @@ def test_gradient_norms_get_a_log_plot_by_step_with_one_curve_per_layer_group(qt
     assert plot.getAxis("bottom").labelText == "step"
     curves = [item for item in plot.listDataItems()]
     assert [c.name() for c in curves] == groups  # one per group, named in the legend
-    assert [label.text for _, label in plot.legend.items] == groups
+    assert [label.text for _, label in dash.legends["grad"].items] == groups
     qtbot.waitUntil(lambda: all(c.xData is not None and len(c.xData) == 50 for c in curves), timeout=2000)
     assert list(dash.curves["grad/head"].xData[:2]) == [10, 20]  # x: the step, not the epoch
     assert dash.points("loss/total") == 51 and dash.series["loss/total"].x[1] == 0.1  # the others: by epoch
@@ -97,3 +98,93 @@ def test_a_stored_runs_gradient_norms_show_when_compared_and_resumed(qtbot):
     for name, (x, y) in stored.items():  # a resumed run: its curves so far
         dash.add_points(name, x, y)
     assert dash.points("grad/body.1") == 3 and dash.points("grad/head") == 2 and dash.points("loss/total") == 3
+
+
+@pytest.mark.parametrize("key, name", [
+    ("loss/total", "total loss"), ("loss/ce", "cross-entropy (labels)"), ("loss/kd", "KD (all teachers)"),
+    ("loss/kd/high digits", "KD: high digits"), ("loss/hint/low digits/fc1", "hint: low digits / fc1"),
+    ("val/acc", "validation accuracy"), ("test/acc", "test accuracy"), ("train/acc", "training accuracy"),
+    ("val/loss", "validation loss"), ("lr", "learning rate"), ("grad/body.1", "body.1"),
+    ("test/teacher_acc/low digits", "teacher low digits (test)"), ("custom/thing", "custom/thing")])
+def test_metric_keys_read_as_words(key, name):
+    assert friendly_name(key) == name
+
+
+def _legend_entry(dash, plot_key, text):
+    return next(label for _, label in dash.legends[plot_key].items if label.text == text)
+
+
+def test_curves_have_friendly_names_the_raw_key_as_tooltip_and_labelled_axes(qtbot):
+    dash = Dashboard()
+    qtbot.addWidget(dash)
+    dash.add_metrics(1.0, {"loss/total": 1.0, "loss/ce": 0.8, "loss/kd/high digits": 0.3, "lr": 0.01,
+                           "train/acc": 0.6, "val/acc": 0.7, "test/teacher_acc/low digits": 0.9})
+    assert dash.curves["loss/kd/high digits"].name() == "KD: high digits"
+    assert _legend_entry(dash, "loss", "KD: high digits").toolTip() == "loss/kd/high digits"
+    assert _legend_entry(dash, "loss", "cross-entropy (labels)").toolTip() == "loss/ce"
+    assert _legend_entry(dash, "acc", "training accuracy").toolTip() == "train/acc"  # on the accuracy plot
+    assert _legend_entry(dash, "acc", "teacher low digits (test)").toolTip() == "test/teacher_acc/low digits"
+    assert _legend_entry(dash, "lr", "learning rate").toolTip() == "lr"
+    dash.add_metrics(1.0, {"grad/head": 0.5}, step=5)
+    labels = {key: (plot.getAxis("bottom").labelText, plot.getAxis("left").labelText)
+              for key, plot in dash.plots.items()}
+    assert labels == {"loss": ("epoch", "loss"), "acc": ("epoch", "accuracy"), "lr": ("epoch", "learning rate"),
+                      "grad": ("step", "gradient norm")}
+    dash.clear_live()  # the legends empty with the curves
+    assert all(not legend.items for legend in dash.legends.values())
+
+
+def test_legends_sit_outside_the_plots_view_boxes(qtbot):
+    dash = Dashboard()
+    qtbot.addWidget(dash)
+    dash.resize(1200, 400)
+    dash.show()
+    qtbot.waitExposed(dash)
+    names = ["loss/total", "loss/ce", "loss/kd", "loss/kd/low digits", "loss/kd/middle digits",
+             "loss/kd/high digits", "val/loss"]
+    for i in range(1, 40):
+        dash.add_metrics(i / 2, {**{n: 1.0 / i + k for k, n in enumerate(names)}, "val/acc": 0.5, "train/acc": 0.6,
+                                 "lr": 0.01})
+    qtbot.wait(300)  # drawn, laid out
+    for key, plot in dash.plots.items():
+        legend = dash.legends[key]
+        assert len(legend.items) >= 1
+        view = plot.getViewBox().sceneBoundingRect()
+        box = legend.sceneBoundingRect()
+        assert box.height() > 0 and box.width() > 0
+        assert not box.intersects(view), key  # never over the curves
+        for sample, label in legend.items:  # each entry (its line sample too)
+            assert not label.sceneBoundingRect().intersects(view) and label.isVisible()
+            assert not sample.sceneBoundingRect().intersects(view)
+
+
+def test_the_loss_plot_fits_the_curves_after_the_first_spike_and_can_be_log_scaled(qtbot):
+    dash = Dashboard()
+    qtbot.addWidget(dash)
+    dash.resize(900, 400)
+    dash.show()
+    for i in range(100):  # a spike of 50 in the first step, then a loss between 0.5 and 0.2
+        dash.add_metrics(i / 10, {"loss/total": 50.0 if i == 0 else 0.5 - 0.003 * i})
+    plot = dash.plots["loss"]
+    qtbot.waitUntil(lambda: dash.curves["loss/total"].xData is not None
+                    and len(dash.curves["loss/total"].xData) == 100, timeout=2000)
+    qtbot.waitUntil(lambda: plot.viewRange()[1][1] < 1.0, timeout=2000)
+    y0, y1 = plot.viewRange()[1]
+    assert 0.1 < y0 < 0.21 and 0.48 < y1 < 0.6  # fits the rest: the spike at 50 is left out
+    assert plot.viewRange()[0][0] <= 0.0  # x still spans the whole run
+
+    log = dash.findChild(type(dash.log_loss), "loss-log-scale")
+    assert log is dash.log_loss and not log.isChecked()
+    log.setChecked(True)
+    assert plot.getAxis("left").logMode
+    qtbot.waitUntil(lambda: plot.viewRange()[1][1] < 0.0, timeout=2000)  # log10 of 0.5: below 0
+    y0, y1 = plot.viewRange()[1]
+    assert np.log10(0.2) - 0.1 < y0 < np.log10(0.203) and np.log10(0.48) <= y1 < np.log10(0.5) + 0.1
+    log.setChecked(False)
+    assert not plot.getAxis("left").logMode
+
+    plot.setYRange(0, 60, padding=0)  # the user's own view: kept as new points come
+    for i in range(100, 120):
+        dash.add_metrics(i / 10, {"loss/total": 0.1})
+    qtbot.wait(300)
+    assert plot.viewRange()[1] == [0, 60]

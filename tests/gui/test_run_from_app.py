@@ -204,3 +204,30 @@ def test_several_gpus_are_offered_and_then_runs_start_under_torchrun(window, qtb
         "-P", "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=4", main, "run", "p.json"]
     runner.act_all_gpus.setChecked(False)
     assert runner.processes == 1 and engine_arguments(["run", "p.json"], 1) == ["-P", main, "run", "p.json"]
+
+
+def test_resuming_replays_every_stored_curve_from_the_start_of_the_run(window, tmp_path, monkeypatch):
+    """A resumed run's curves so far come back whole: the per-teacher KD losses and the training
+    accuracy too, not only the main curves (the engine itself is not started here)."""
+    store = window.store
+    run_id = store.create_run("digits experts", "{}", "hash", tmp_path / "run", "cpu")
+    teachers = ["loss/kd/low digits", "loss/kd/high digits"]
+    for step in range(1, 11):
+        store.add_metrics(run_id, 10 * step, step / 2, {"loss/total": 1.0 / step, "train/acc": 0.05 * step,
+                                                        "lr": 0.01, **{t: 0.5 / step for t in teachers}})
+        if step % 2 == 0:
+            store.add_metrics(run_id, 10 * step, step / 2, {"val/acc": 0.1 * step, "val/loss": 0.2})
+    store.add_metrics(run_id, 100, 5.0, {"grad/head": 0.3})
+    store.flush()
+    store.finish_run(run_id, "failed", {}, "killed")
+    started = []
+    monkeypatch.setattr(window.runner.engine, "start_resume", lambda run_dir, processes=1: started.append(run_dir))
+    window.runner.resume_run(run_id)
+    assert started == [tmp_path / "run"]
+    dash = window.dashboard
+    for name in ("loss/total", "train/acc", "lr", *teachers):
+        assert dash.points(name) == 10, name
+        assert dash.series[name].x[0] == 0.5  # from the run's first epoch, not the resume's
+    assert dash.points("val/acc") == 5 and dash.points("val/loss") == 5 and dash.points("grad/head") == 1
+    assert dash.series["grad/head"].x[0] == 100  # by step
+    assert dash.curves["loss/kd/low digits"].name() == "KD: low digits"
