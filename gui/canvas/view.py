@@ -27,30 +27,46 @@ class CanvasView(QGraphicsView):
         self.viewport().setAcceptDrops(True)
         self.setFocusPolicy(Qt.StrongFocus)
         self._pan_from: QPointF | None = None
+        self._fitting = False
+        self.auto_fit = False  # fitted on open: fitted again when the view's size changes, until a zoom or pan
 
     # zoom and pan
     def zoom(self, factor: float) -> None:
         scale = self.transform().m11() * factor
         if 0.2 <= scale <= 4.0:
+            self.auto_fit = False
             self.scale(factor, factor)
 
     def wheelEvent(self, event):
         self.zoom(1.15 if event.angleDelta().y() > 0 else 1 / 1.15)
 
     def fit_to_view(self) -> None:
+        """The whole graph in the view, centred, at most 1.25× (and the same after the view's size
+        changes — the window shown, a dock moved — until the user zooms or pans)."""
+        self.auto_fit = True
         rect = self.scene().itemsBoundingRect()
         if rect.isEmpty():
             self.resetTransform()
             self.centerOn(0, 0)
             return
-        self.fitInView(rect.adjusted(-60, -40, 60, 40), Qt.KeepAspectRatio)
+        self.fitInView(rect.adjusted(-40, -30, 40, 30), Qt.KeepAspectRatio)
         if self.transform().m11() > 1.25:
             self.resetTransform()
             self.scale(1.25, 1.25)
             self.centerOn(rect.center())
 
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        if self.auto_fit and not self._fitting:
+            self._fitting = True  # a scroll bar coming or going resizes the view again
+            try:
+                self.fit_to_view()
+            finally:
+                self._fitting = False
+
     def mousePressEvent(self, event):
         if event.button() == Qt.MiddleButton:
+            self.auto_fit = False
             self._pan_from = event.position()
             self.setCursor(Qt.ClosedHandCursor)
             event.accept()
@@ -77,6 +93,7 @@ class CanvasView(QGraphicsView):
 
     def keyPressEvent(self, event):
         if event.key() == Qt.Key_Space and not event.isAutoRepeat():
+            self.auto_fit = False
             self.setDragMode(QGraphicsView.ScrollHandDrag)
         super().keyPressEvent(event)
 

@@ -54,7 +54,7 @@ def test_export_a_run_and_read_the_report(window, qtbot, tmp_path, demo_dict, mo
     assert "Exported to" in panel.status.text() and str(tmp_path / "shipped") in panel.status.text()
 
     opened = []
-    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()))
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()) or True)
     assert panel.open_button.isEnabled()
     panel.open_button.click()
     assert opened == [str(tmp_path / "shipped")]
