@@ -103,6 +103,7 @@ class MainWindow(QMainWindow):
         self.result_run: dict | None = None  # the completed run the result bar speaks of
         self.folder_dialog: FolderPathDialog | None = None
         self.bar_export = False  # the export under way was started from the result bar
+        self.pending_export: int | None = None  # a run to export once the Insights analysis ends
 
         self.palette = Palette(self.model_inspector, self.settings)
         self.folder_scans = FolderScans(self.doc, self.undo_stack, self)
@@ -128,6 +129,8 @@ class MainWindow(QMainWindow):
         self.export_panel.engine.done.connect(self._export_done)
         self.export_panel.engine.failed.connect(self._export_failed)
         self.export_panel.engine.cancelled.connect(lambda: self._export_failed("cancelled"))
+        for ended in (self.insights.engine.done, self.insights.engine.failed, self.insights.engine.cancelled):
+            ended.connect(lambda *_: QTimer.singleShot(0, self._start_pending_export))
         self.runs.exportRun.connect(self.show_export)
         self.runs.compare.connect(self._runs_selected)  # the Insights panel follows the selected run
         self.runner = RunController(self, self.store, self.dashboard, self.runs)
@@ -256,6 +259,11 @@ class MainWindow(QMainWindow):
             self.show_export()
             self.statusBar().showMessage("An export is under way; it is in the Export panel", 8000)
             return False
+        if self.insights.engine.running:  # two engines in one run folder: the export waits its turn
+            self.pending_export = run_id
+            self.result_bar.run_id = run_id
+            self.result_bar.show_exporting("waiting for the Insights analysis of the run to finish", 0.0)
+            return True
         self.show_export(run_id)
         if self.export_panel.run_box.currentData() is None or self.export_panel.run_box.currentData()["id"] != run_id:
             return False  # show_export said why
@@ -267,6 +275,14 @@ class MainWindow(QMainWindow):
             self.result_bar.show_exporting("starting the export", 0.0)
             return True
         return False
+
+    def _start_pending_export(self) -> None:
+        """The Insights analysis ended: the export asked for meanwhile starts (it reuses the analysis)."""
+        if self.pending_export is None or self.insights.engine.running:
+            return
+        run_id, self.pending_export = self.pending_export, None
+        if not self.export_now(run_id):
+            self.result_bar.show_failed(self._result_headline(), "it could not start; see the Export panel")
 
     def _result_headline(self) -> str:
         r = self.result_run or {}
@@ -327,7 +343,7 @@ class MainWindow(QMainWindow):
         else:
             self.resize(1400, 860)
             self.resizeDocks([self.palette_dock, self.inspector_dock], [250, 340], Qt.Horizontal)
-            self.resizeDocks([self.dashboard_dock], [340], Qt.Vertical)
+            self.resizeDocks([self.dashboard_dock], [260], Qt.Vertical)  # the canvas keeps the room
         state = self.settings.value("window/state")
         if state is not None:  # a layout saved by an older build (other docks) is not restored
             self.restoreState(state, LAYOUT_VERSION)

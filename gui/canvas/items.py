@@ -25,9 +25,10 @@ from gui.document.text_info import card_words, is_text_node, preview_words, teac
 from gui.document.validation import INCOMPLETE, OK
 from gui.theme import ACCENT, STATE_COLORS, STATE_WORDS
 
-# text sizes in pixels at zoom 1 (the canvas's default): readable, whatever the screen's DPI
-HEADER_PX, TITLE_PX, LINE_PX, STATUS_PX, PORT_PX = 12, 15, 13, 12, 11
-HEADER_H, TITLE_H, LINE_H, STATUS_H = 26.0, 20.0, 17.0, 15.0  # LINE_H: a summary line
+# text sizes in pixels at zoom 1 (the canvas's default), whatever the screen's DPI: 10 px or more
+# down to Fit to View's smallest zoom, 0.8 (the port names, 9.6 px)
+HEADER_PX, TITLE_PX, LINE_PX, STATUS_PX, PORT_PX = 13, 16, 13, 13, 12
+HEADER_H, TITLE_H, LINE_H, STATUS_H = 26.0, 20.0, 17.0, 16.0  # LINE_H: a summary line
 STATUS_LINES = 2  # the status line wraps to two lines, then elides (the tooltip has it whole)
 NODE_W, PORT_R = 250.0, 6.0
 NODE_H = HEADER_H + 4 + TITLE_H + 2 * LINE_H + 4 + STATUS_LINES * STATUS_H + 6  # a card grows by

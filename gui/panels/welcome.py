@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -38,7 +39,7 @@ PAGE_STYLE = f"""
 #welcome-title {{ font-size: 26px; font-weight: 600; color: #1d2430; }}
 #welcome-subtitle {{ font-size: 14px; color: #4b5563; }}
 #welcome-demo {{ font-size: 17px; font-weight: 600; color: white; background: {ACCENT};
-                 border: none; border-radius: 8px; padding: 14px 28px; }}
+                 border: 2px solid {ACCENT}; border-radius: 8px; padding: 14px 32px; }}
 #welcome-demo:hover {{ background: #1a5fcc; }}
 #welcome-demo:focus {{ border: 2px solid #0b3d91; }}
 QFrame#welcome-step {{ background: white; border: 1px solid #d5dbe3; border-radius: 8px; }}
@@ -47,10 +48,10 @@ QFrame#welcome-step {{ background: white; border: 1px solid #d5dbe3; border-radi
                         max-height: 36px; }}
 #welcome-step-title {{ font-size: 15px; font-weight: 600; color: #1d2430; }}
 #welcome-step-text {{ font-size: 13px; color: #4b5563; }}
-.welcome-heading {{ font-size: 14px; font-weight: 600; color: #1d2430; }}
-QPushButton.welcome-link {{ text-align: left; font-size: 13px; color: {ACCENT}; border: none;
+#welcome-heading {{ font-size: 14px; font-weight: 600; color: #1d2430; }}
+QPushButton[class="welcome-link"] {{ text-align: left; font-size: 13px; color: {ACCENT}; border: none;
                             background: transparent; padding: 3px 0; }}
-QPushButton.welcome-link:hover {{ text-decoration: underline; }}
+QPushButton[class="welcome-link"]:hover {{ text-decoration: underline; }}
 """
 
 
@@ -90,7 +91,7 @@ class WelcomePage(QScrollArea):
         self.demo_button.setCursor(Qt.PointingHandCursor)
         self.demo_button.clicked.connect(lambda: self.openExample.emit(DEMO))
         demo_note = QLabel("Three small digit experts, each knowing a few classes, teach one student. "
-                           "It runs in about half a minute on a laptop CPU.")
+                           "It needs no GPU and no download; then press Run.")
         demo_note.setObjectName("welcome-demo-note")
         demo_note.setWordWrap(True)
         demo_row = QHBoxLayout()
@@ -148,12 +149,12 @@ class WelcomePage(QScrollArea):
 
         columns = QHBoxLayout()
         columns.setSpacing(40)
-        columns.addLayout(self._column("Other examples", self.examples_box), 1)
+        columns.addWidget(self._column("Other examples", self.examples_box), 1, Qt.AlignTop)
         start = QVBoxLayout()
         start.addWidget(self.open_button)
         start.addWidget(self.empty_button)
-        columns.addLayout(self._column("Start", start), 1)
-        columns.addLayout(self._column("Recent projects", self.recent_box), 1)
+        columns.addWidget(self._column("Start", start), 1, Qt.AlignTop)
+        columns.addWidget(self._column("Recent projects", self.recent_box), 1, Qt.AlignTop)
 
         layout = QVBoxLayout(page)
         layout.setContentsMargins(40, 32, 40, 32)
@@ -178,13 +179,18 @@ class WelcomePage(QScrollArea):
         return button
 
     @staticmethod
-    def _column(heading: str, body: QVBoxLayout) -> QVBoxLayout:
-        column = QVBoxLayout()
+    def _column(heading: str, body: QVBoxLayout) -> QWidget:
+        """A heading and its links, kept together at the top (extra height goes below the page)."""
+        column = QWidget()
+        column.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Maximum)
+        layout = QVBoxLayout(column)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
         label = QLabel(heading)
-        label.setProperty("class", "welcome-heading")
-        column.addWidget(label)
-        column.addLayout(body)
-        column.addStretch(1)
+        label.setObjectName("welcome-heading")
+        layout.addWidget(label)
+        body.setSpacing(0)
+        layout.addLayout(body)
         return column
 
     def set_recent(self, paths: list[str]) -> None:

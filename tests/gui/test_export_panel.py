@@ -90,6 +90,10 @@ def test_a_run_with_an_export_node_shows_its_report(window, qtbot, tmp_path):
     live = {n.kind: window.scene.node_items[n.id].live for n in window.doc.nodes.values()}
     assert live["prune"] == "fine-tune completed" and "× smaller" in live["quantize"]
     assert live["export"] == "exported (Export panel)"
+    bar = window.result_bar  # the result bar says where the files went, with Open Folder
+    assert bar.isVisible() and f"Exported to {panel.report['folder']}" in bar.label.text()
+    assert bar.label.text().startswith("Run completed: test accuracy ") and bar.open_button.isVisible()
+    assert bar.export_button.text() == "Export Again…"
 
 
 def test_cancelling_an_export_says_so_plainly_and_keeps_the_last_report(window, qtbot, tmp_path, demo_dict):
