@@ -30,7 +30,8 @@ from gui.theme import ACCENT, STATE_COLORS, STATE_WORDS
 HEADER_PX, TITLE_PX, LINE_PX, STATUS_PX, PORT_PX = 13, 16, 13, 13, 12
 HEADER_H, TITLE_H, LINE_H, STATUS_H = 26.0, 20.0, 17.0, 16.0  # LINE_H: a summary line
 STATUS_LINES = 2  # the status line wraps to two lines, then elides (the tooltip has it whole)
-NODE_W, PORT_R = 250.0, 6.0
+NODE_W, PORT_R = 260.0, 6.0
+INPUTS_W = 72.0  # a card with inputs: their names on the left, the card's words from here
 NODE_H = HEADER_H + 4 + TITLE_H + 2 * LINE_H + 4 + STATUS_LINES * STATUS_H + 6  # a card grows by
 # LINE_H for each summary line past the first two
 
@@ -261,7 +262,7 @@ class NodeItem(QGraphicsObject):
 
     def status_lines(self) -> list[str]:
         """The status as drawn: wrapped to two lines, the rest elided."""
-        left = 64 if KINDS[self.node.kind].inputs else 12
+        left = INPUTS_W if KINDS[self.node.kind].inputs else 12
         metrics = QFontMetrics(pixel_font(QFont(), STATUS_PX))
         return wrap_lines(metrics, self.status_text(), int(NODE_W - left - 16))
 
@@ -295,7 +296,7 @@ class NodeItem(QGraphicsObject):
         painter.setPen(QPen(QColor("white"), 1.5))
         painter.drawEllipse(QPointF(NODE_W - 14, HEADER_H / 2), 5, 5)
 
-        left = 64 if kind.inputs else 12
+        left = INPUTS_W if kind.inputs else 12
         width = NODE_W - left - 14
         painter.setFont(pixel_font(base, TITLE_PX, bold=True))
         painter.setPen(QColor("#1d2430"))
@@ -322,9 +323,10 @@ class NodeItem(QGraphicsObject):
             painter.setFont(pixel_font(base, PORT_PX))
             for (name, is_output), port in self.ports.items():
                 if not is_output:
-                    painter.drawText(QRectF(10, port.y() - 8, 52, 16), Qt.AlignVCenter | Qt.AlignLeft, name)
+                    painter.drawText(QRectF(10, port.y() - 8, INPUTS_W - 14, 16), Qt.AlignVCenter | Qt.AlignLeft,
+                                     name)
             painter.setPen(QPen(QColor("#e5e7eb"), 1))
-            painter.drawLine(QPointF(60, HEADER_H + 6), QPointF(60, self.height - 6))
+            painter.drawLine(QPointF(INPUTS_W - 5, HEADER_H + 6), QPointF(INPUTS_W - 5, self.height - 6))
 
     @staticmethod
     def _elide(painter: QPainter, text: str, width: float) -> str:

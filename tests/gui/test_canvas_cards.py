@@ -7,8 +7,9 @@ from PySide6.QtGui import QFont, QFontMetrics
 
 from gui.asset_paths import DEMO
 from gui.canvas import items
-from gui.canvas.items import NODE_H, NODE_W, pixel_font, wrap_lines
+from gui.canvas.items import INPUTS_W, NODE_H, NODE_W, pixel_font, wrap_lines
 from gui.canvas.view import MAX_FIT, MIN_FIT
+from gui.document.kinds import KINDS
 
 
 def test_card_text_is_ten_pixels_or_more_at_the_default_zoom_and_the_card_fits_it(qapp):
@@ -22,13 +23,16 @@ def test_card_text_is_ten_pixels_or_more_at_the_default_zoom_and_the_card_fits_i
     inside = (items.HEADER_H + 4 + items.TITLE_H + 2 * items.LINE_H
               + items.STATUS_LINES * items.STATUS_H)
     assert NODE_H >= inside
+    port_font = QFontMetrics(pixel_font(QFont(), items.PORT_PX))
+    longest = max(port_font.horizontalAdvance(p.name) for k in KINDS.values() for p in k.inputs)
+    assert 10 + longest <= INPUTS_W - 5  # the input names stay left of the card's divider
 
 
 def test_the_status_wraps_to_two_lines_and_elides_with_the_whole_text_in_the_tooltip(window):
     assert window.open_project(DEMO, ask=False)
     student = window.scene.node_items[window.doc.student().id]
     metrics = QFontMetrics(pixel_font(QFont(), items.STATUS_PX))
-    width = int(NODE_W - 64 - 16)
+    width = int(NODE_W - INPUTS_W - 16)
     text = "completed: val/acc 0.978 · epoch 20/20"
     student.set_live(text)
     lines = student.status_lines()
