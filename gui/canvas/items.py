@@ -50,8 +50,8 @@ def wrap_lines(metrics: QFontMetrics, text: str, width: int, lines: int = STATUS
         space = rest.rfind(" ", 0, cut + 1)
         if space > 0 and metrics.horizontalAdvance(rest[:space]) <= width:
             cut = space
-        out.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip()
+        out.append(rest[:cut].rstrip().removesuffix(" ·"))
+        rest = rest[cut:].lstrip().removeprefix("· ")  # a line starts with words, not a separator
     if rest:
         out.append(metrics.elidedText(rest, Qt.ElideRight, width))
     return out

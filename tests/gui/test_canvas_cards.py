@@ -36,7 +36,8 @@ def test_the_status_wraps_to_two_lines_and_elides_with_the_whole_text_in_the_too
     text = "completed: val/acc 0.978 · epoch 20/20"
     student.set_live(text)
     lines = student.status_lines()
-    assert len(lines) == 2 and " ".join(lines) == text  # two lines, nothing cut
+    assert len(lines) == 2 and " · ".join(lines) == text  # two lines, nothing cut
+    assert not lines[1].startswith("·") and not lines[0].endswith("·")
     assert all(metrics.horizontalAdvance(line) <= width for line in lines)
     long = "completed: val/acc 0.978 · epoch 20/20 · " + "a very long status that goes on " * 4
     student.set_live(long)
