@@ -66,13 +66,14 @@ class WelcomePage(QScrollArea):
     openExample = Signal(Path)
     openProject = Signal()
     openRecent = Signal(Path)
-    emptyCanvas = Signal()
+    emptyCanvas = Signal()  # also when something is dragged onto the page: the canvas takes the drop
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("welcome-scroll")
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.NoFrame)
+        self.setAcceptDrops(True)
         page = QWidget()
         page.setObjectName("welcome-page")
         page.setStyleSheet(PAGE_STYLE)
@@ -192,6 +193,12 @@ class WelcomePage(QScrollArea):
         body.setSpacing(0)
         layout.addLayout(body)
         return column
+
+    def dragEnterEvent(self, event):
+        """A node kind from the palette or a model file dragged here: the canvas comes up under the
+        pointer and takes the drag from there."""
+        self.emptyCanvas.emit()
+        event.ignore()
 
     def set_recent(self, paths: list[str]) -> None:
         """The recent projects, newest first (those still on disk are offered)."""

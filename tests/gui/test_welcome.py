@@ -45,6 +45,9 @@ def test_help_welcome_brings_it_back_and_new_shows_it_until_a_node_is_added(wind
     assert not window.welcome_shown and not window.doc.nodes  # an empty canvas to drag onto
     window.act_new.trigger()
     assert window.welcome_shown
+    assert not drop(window.welcome, palette_mime(window, "student"))  # dragged onto the page:
+    assert not window.welcome_shown and window.view.isVisible()  # the canvas comes up for the drop
+    window.act_new.trigger()
     assert drop(window.view, palette_mime(window, "student"), QPointF(0, 0))  # a node added
     assert not window.welcome_shown and window.doc.student() is not None
 
