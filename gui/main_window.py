@@ -16,7 +16,18 @@ from pathlib import Path
 import shiboken6
 from PySide6.QtCore import QProcess, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
-from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QToolBar
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.atomic_io import atomic_write, atomic_write_text
 from engine.errors import InputError, Problem
@@ -32,15 +43,18 @@ from gui.document.validation import OK, node_status
 from gui.engine_client.engine_command import describe_program
 from gui.engine_client.inspect import ModelInspector
 from gui.engine_client.process import start_engine
+from gui.folder_opener import FolderPathDialog, open_folder
 from gui.folder_scans import FolderScans
 from gui.panels.busy import BusyIndicator
 from gui.panels.dashboard import Dashboard
-from gui.panels.export_panel import ExportPanel
+from gui.panels.export_panel import STAGES, ExportPanel
 from gui.panels.insights import InsightsPanel
 from gui.panels.inspector import Inspector
 from gui.panels.palette import Palette
+from gui.panels.result_bar import ResultBar, result_words
 from gui.panels.runs import RunsPanel
 from gui.panels.status_bar import StatusBar
+from gui.panels.welcome import WelcomePage
 from gui.run_controller import RunController
 from gui.store_recovery import open_store
 from gui.teacher_files import TeacherFiles
@@ -68,7 +82,31 @@ class MainWindow(QMainWindow):
         self.scene = PipelineScene(self.doc, self.undo_stack, self)
         self.drops = DropHandler(self.doc, self.undo_stack, self.model_inspector, self)
         self.view = CanvasView(self.scene, self.drops)
-        self.setCentralWidget(self.view)
+        self.welcome = WelcomePage()
+        self.welcome.openExample.connect(self.open_example)
+        self.welcome.openProject.connect(self.open_dialog)
+        self.welcome.openRecent.connect(lambda path: self.open_project(path))
+        self.welcome.emptyCanvas.connect(self.show_canvas)
+        self.result_bar = ResultBar()
+        self.result_bar.exportClicked.connect(self.export_now)
+        self.result_bar.insightsClicked.connect(self.show_insights)
+        self.result_bar.openFolderClicked.connect(self.open_folder)
+        self.canvas_stack = QStackedWidget()
+        self.canvas_stack.setObjectName("canvas-stack")
+        self.canvas_stack.addWidget(self.view)
+        self.canvas_stack.addWidget(self.welcome)
+        central = QWidget()
+        central_layout = QVBoxLayout(central)
+        central_layout.setContentsMargins(0, 0, 0, 0)
+        central_layout.setSpacing(0)
+        central_layout.addWidget(self.result_bar)
+        central_layout.addWidget(self.canvas_stack, 1)
+        self.setCentralWidget(central)
+        self.doc.nodeAdded.connect(lambda _id: self.show_canvas())  # the welcome goes once work starts
+        self.result_run: dict | None = None  # the completed run the result bar speaks of
+        self.folder_dialog: FolderPathDialog | None = None
+        self.bar_export = False  # the export under way was started from the result bar
+        self.pending_export: int | None = None  # a run to export once the Insights analysis ends
 
         self.palette = Palette(self.model_inspector, self.settings)
         self.folder_scans = FolderScans(self.doc, self.undo_stack, self)
@@ -90,6 +128,12 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.export_dock, self.insights_dock)
         self.dashboard_dock.raise_()
         self.runs.changed.connect(self.export_panel.refresh_runs)
+        self.export_panel.engine.progress.connect(self._export_progress)
+        self.export_panel.engine.done.connect(self._export_done)
+        self.export_panel.engine.failed.connect(self._export_failed)
+        self.export_panel.engine.cancelled.connect(lambda: self._export_failed("cancelled"))
+        for ended in (self.insights.engine.done, self.insights.engine.failed, self.insights.engine.cancelled):
+            ended.connect(lambda *_: QTimer.singleShot(0, self._start_pending_export))
         self.runs.exportRun.connect(self.show_export)
         self.runs.compare.connect(self._runs_selected)  # the Insights panel follows the selected run
         self.runner = RunController(self, self.store, self.dashboard, self.runs)
@@ -118,6 +162,7 @@ class MainWindow(QMainWindow):
         self._update_title()
         self._update_summary()
         self.autosave = Autosave(self, Path(self.settings.fileName()).resolve().parent / "autosave")
+        self.show_welcome()  # no project yet: opening one (or adding a node) shows the canvas
         self.recovery_box: QMessageBox | None = None
         QTimer.singleShot(0, self.offer_recovery)
 
@@ -188,13 +233,105 @@ class MainWindow(QMainWindow):
             self.insights.show_run(row["id"], row["run_dir"], row["status"])
 
     def _run_ended(self, status: str, _message: str) -> None:
-        """A run of this app completed: its insights, worked out by the engine, come up."""
+        """A run of this app completed: its insights, worked out by the engine, come up, and the
+        result bar says what it scored and offers the export (or says where its export went)."""
         engine = self.runner.engine
         if status != "completed" or engine.run_dir is None:
             return
         self.insights.show_run(engine.run_id, engine.run_dir, status)
         self.insights_dock.show()
         self.insights_dock.raise_()
+        finished = engine.finished_event
+        best = (finished.best if finished else None) or {}
+        final = (finished.final if finished else None) or {}
+        export = (finished.export if finished else None) or {}
+        problems = export.get("problems") or []
+        problem = problems[0].get("message", "") if problems and isinstance(problems[0], dict) else ""
+        self.result_run = {"id": engine.run_id, "test": final.get("test/acc"), "val": best.get("val/acc")}
+        self.result_bar.show_completed(engine.run_id, final.get("test/acc"), best.get("val/acc"),
+                                       str(export.get("folder") or ""),
+                                       problem or (finished.export_error if finished else "") or "")
+
+    # the result bar
+    def export_now(self, run_id: int | None = None) -> bool:
+        """Export a completed run at once with the Export panel's settings (int8 on, the run's
+        export folder unless the user chose another); the bar shows the progress."""
+        run_id = run_id if run_id is not None else (self.result_run or {}).get("id")
+        if run_id is None:
+            self.show_export()
+            return False
+        if self.export_panel.engine.running:
+            self.show_export()
+            self.statusBar().showMessage("An export is under way; it is in the Export panel", 8000)
+            return False
+        if self.insights.engine.running:  # two engines in one run folder: the export waits its turn
+            self.pending_export = run_id
+            self.result_bar.run_id = run_id
+            self.result_bar.show_exporting("waiting for the Insights analysis of the run to finish", 0.0)
+            return True
+        self.show_export(run_id)
+        if self.export_panel.run_box.currentData() is None or self.export_panel.run_box.currentData()["id"] != run_id:
+            return False  # show_export said why
+        self.export_panel.int8.setChecked(True)
+        self.export_panel.start()
+        if self.export_panel.engine.running:
+            self.bar_export = True
+            self.result_bar.run_id = run_id
+            self.result_bar.show_exporting("starting the export", 0.0)
+            return True
+        return False
+
+    def _start_pending_export(self) -> None:
+        """The Insights analysis ended: the export asked for meanwhile starts (it reuses the analysis)."""
+        if self.pending_export is None or self.insights.engine.running:
+            return
+        run_id, self.pending_export = self.pending_export, None
+        if not self.export_now(run_id):
+            self.result_bar.show_failed(self._result_headline(), "it could not start; see the Export panel")
+
+    def _result_headline(self) -> str:
+        r = self.result_run or {}
+        return result_words(r.get("test"), r.get("val")) + "."
+
+    def _export_progress(self, stage: str, fraction: float) -> None:
+        if self.bar_export:
+            self.result_bar.show_exporting(STAGES.get(stage, stage), fraction)
+
+    def _export_done(self, report: dict, problems: list | None = None) -> None:
+        if not self.bar_export:
+            return
+        self.bar_export = False
+        problems = report.get("problems", []) if problems is None else problems
+        problem = problems[0].get("message", "") if problems and isinstance(problems[0], dict) else ""
+        self.result_bar.show_exported(str(report.get("folder") or ""), self._result_headline(), problem)
+
+    def _export_failed(self, message: str) -> None:
+        if self.bar_export:
+            self.bar_export = False
+            self.result_bar.show_failed(self._result_headline(), message)
+
+    def open_folder(self, folder: str) -> FolderPathDialog | None:
+        """A folder in the file manager; where there is none, its path in a dialog to copy."""
+        if folder:
+            self.folder_dialog = open_folder(folder, self)
+            return self.folder_dialog
+        return None
+
+    # the welcome page
+    def show_welcome(self) -> None:
+        self.welcome.set_recent(self._recent())
+        self.welcome.empty_button.setText("Back to the canvas" if self.doc.nodes else "Start with an empty canvas")
+        self.canvas_stack.setCurrentWidget(self.welcome)
+        self.welcome.demo_button.setFocus()
+
+    def show_canvas(self) -> None:
+        if self.canvas_stack.currentWidget() is not self.view:
+            self.canvas_stack.setCurrentWidget(self.view)
+            self.view.fit_to_view()
+
+    @property
+    def welcome_shown(self) -> bool:
+        return self.canvas_stack.currentWidget() is self.welcome
 
     # layout
     def _dock(self, widget, title: str, area, name: str) -> QDockWidget:
@@ -211,7 +348,7 @@ class MainWindow(QMainWindow):
         else:
             self.resize(1400, 860)
             self.resizeDocks([self.palette_dock, self.inspector_dock], [250, 340], Qt.Horizontal)
-            self.resizeDocks([self.dashboard_dock], [340], Qt.Vertical)
+            self.resizeDocks([self.dashboard_dock], [260], Qt.Vertical)  # the canvas keeps the room
         state = self.settings.value("window/state")
         if state is not None:  # a layout saved by an older build (other docks) is not restored
             self.restoreState(state, LAYOUT_VERSION)
@@ -302,6 +439,10 @@ class MainWindow(QMainWindow):
             title = path.name.removesuffix(".distill.json").replace("-", " ")
             examples.addAction(self._action(title, lambda _=False, p=path: self.open_example(p),
                                             name=f"example-{path.stem}"))
+        self.act_welcome = self._action("&Welcome", self.show_welcome, name="welcome",
+                                        tip="The welcome page: the demo, the examples, recent projects, "
+                                            "the three steps")
+        help_menu.addAction(self.act_welcome)
         help_menu.addAction(self._action("&About Distill Studio", self._about, name="about"))
 
         tools = QToolBar("Main")
@@ -368,6 +509,8 @@ class MainWindow(QMainWindow):
         self.path = None
         self.runs.clear_selection()  # an earlier pipeline's runs no longer overlaid nor compared
         self._update_title()
+        self.result_bar.hide()
+        self.show_welcome()
 
     def open_dialog(self) -> None:
         if not self.maybe_save():
@@ -428,7 +571,9 @@ class MainWindow(QMainWindow):
             for link in links:
                 self.doc.add_link(link)
         self.undo_stack.clear()
-        self.view.fit_to_view()
+        self.show_canvas()
+        self.view.fit_to_view()  # and again when the view gets its size (the window shown, docks placed)
+        self.result_bar.hide()  # the bar spoke of the previous project's run
         for node in self.doc.of_kind("teacher"):
             if node.props.get("path"):
                 self.teacher_files.read(node.id, node.props["path"])
@@ -487,6 +632,7 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction(self._action(p, lambda _=False, p=p: self.open_project(Path(p)),
                                                     name=f"recent-{Path(p).name}"))
         self.recent_menu.setEnabled(bool(recent))
+        self.welcome.set_recent(recent)
 
     def show_problems(self, title: str, exc: InputError, outcome: str = "Nothing was changed.") -> None:
         lines = [f"• {p.path}: {p.message}\n   → {p.hint}" for p in exc.problems[:12]]

@@ -25,8 +25,43 @@ from gui.document.text_info import card_words, is_text_node, preview_words, teac
 from gui.document.validation import INCOMPLETE, OK
 from gui.theme import ACCENT, STATE_COLORS, STATE_WORDS
 
-NODE_W, NODE_H, HEADER_H, PORT_R = 240.0, 104.0, 24.0, 6.0
-LINE_H = 15.0  # a summary line; a card grows by one for each line past the first two
+# text sizes in pixels at zoom 1 (the canvas's default), whatever the screen's DPI: 10 px or more
+# down to Fit to View's smallest zoom, 0.8 (the port names, 9.6 px)
+HEADER_PX, TITLE_PX, LINE_PX, STATUS_PX, PORT_PX = 13, 16, 13, 13, 12
+HEADER_H, TITLE_H, LINE_H, STATUS_H = 26.0, 20.0, 17.0, 16.0  # LINE_H: a summary line
+STATUS_LINES = 2  # the status line wraps to two lines, then elides (the tooltip has it whole)
+NODE_W, PORT_R = 260.0, 6.0
+INPUTS_W = 72.0  # a card with inputs: their names on the left, the card's words from here
+NODE_H = HEADER_H + 4 + TITLE_H + 2 * LINE_H + 4 + STATUS_LINES * STATUS_H + 6  # a card grows by
+# LINE_H for each summary line past the first two
+
+
+def wrap_lines(metrics: QFontMetrics, text: str, width: int, lines: int = STATUS_LINES) -> list[str]:
+    """`text` in at most `lines` lines of `width` pixels: broken between words where it can be,
+    the last line elided when the text is longer."""
+    out: list[str] = []
+    rest = text.strip()
+    while rest and len(out) < lines - 1:
+        if metrics.horizontalAdvance(rest) <= width:
+            break
+        cut = len(rest)
+        while cut > 1 and metrics.horizontalAdvance(rest[:cut]) > width:
+            cut -= 1
+        space = rest.rfind(" ", 0, cut + 1)
+        if space > 0 and metrics.horizontalAdvance(rest[:space]) <= width:
+            cut = space
+        out.append(rest[:cut].rstrip().removesuffix(" ·"))
+        rest = rest[cut:].lstrip().removeprefix("· ")  # a line starts with words, not a separator
+    if rest:
+        out.append(metrics.elidedText(rest, Qt.ElideRight, width))
+    return out
+
+
+def pixel_font(base: QFont, px: int, bold: bool = False) -> QFont:
+    font = QFont(base)
+    font.setPixelSize(px)
+    font.setBold(bold)
+    return font
 
 
 def summary(node: Node) -> list[str]:
@@ -176,7 +211,7 @@ class NodeItem(QGraphicsObject):
         kind = KINDS[node.kind]
         self.ports: dict[tuple[str, bool], PortItem] = {}
         for i, port in enumerate(kind.inputs):
-            y = HEADER_H + 22 + i * 26
+            y = HEADER_H + 24 + i * 28
             self.ports[(port.name, False)] = PortItem(self, port.name, False, y)
         for port in kind.outputs:
             self.ports[(port.name, True)] = PortItem(self, port.name, True, NODE_H / 2)
@@ -200,11 +235,16 @@ class NodeItem(QGraphicsObject):
         if self._height() != self.height:
             self.prepareGeometryChange()
             self.height = self._height()
-        self.setToolTip(f"{KINDS[node.kind].title}: {STATE_WORDS[self.state]}"
+        self._update_tooltip()
+        self.update()
+
+    def _update_tooltip(self) -> None:
+        """The card's words whole: its state, warning, live status and summary (the card elides)."""
+        self.setToolTip(f"{KINDS[self.node.kind].title}: {STATE_WORDS[self.state]}"
                         + (f" — {self.reason}" if self.reason and self.state != OK else "")
                         + (f"\n⚠ {self.warning}" if self.warning else "")
-                        + "".join(f"\n{line}" for line in self.lines))  # lines the card elides
-        self.update()
+                        + (f"\n{self.live}" if self.live else "")
+                        + "".join(f"\n{line}" for line in self.lines))
 
     def _height(self) -> float:
         """The card's height: room for its summary lines."""
@@ -212,7 +252,22 @@ class NodeItem(QGraphicsObject):
 
     def set_live(self, text: str) -> None:
         self.live = text
+        self._update_tooltip()
         self.update()
+
+    def status_text(self) -> str:
+        """What the status line says: a warning, the live state of a run, or the node's state."""
+        if self.warning and self.state == OK:
+            return f"⚠ {self.warning}"
+        if self.live:
+            return self.live
+        return STATE_WORDS[self.state] if self.state == OK else f"{STATE_WORDS[self.state]}: {self.reason}"
+
+    def status_lines(self) -> list[str]:
+        """The status as drawn: wrapped to two lines, the rest elided."""
+        left = INPUTS_W if KINDS[self.node.kind].inputs else 12
+        metrics = QFontMetrics(pixel_font(QFont(), STATUS_PX))
+        return wrap_lines(metrics, self.status_text(), int(NODE_W - left - 16))
 
     def boundingRect(self) -> QRectF:
         return QRectF(-2, -2, NODE_W + 4, self.height + 4)
@@ -234,10 +289,8 @@ class NodeItem(QGraphicsObject):
         painter.fillRect(QRectF(0, 0, NODE_W, HEADER_H), color)
         painter.restore()
 
-        font = QFont(painter.font())
-        font.setPointSizeF(8.5)
-        font.setBold(True)
-        painter.setFont(font)
+        base = QFont(painter.font())
+        painter.setFont(pixel_font(base, HEADER_PX, bold=True))
         painter.setPen(QColor("white"))
         painter.drawText(QRectF(10, 0, NODE_W - 20, HEADER_H), Qt.AlignVCenter | Qt.AlignLeft,
                          kind.title.upper())
@@ -246,38 +299,37 @@ class NodeItem(QGraphicsObject):
         painter.setPen(QPen(QColor("white"), 1.5))
         painter.drawEllipse(QPointF(NODE_W - 14, HEADER_H / 2), 5, 5)
 
-        left = 64 if kind.inputs else 12
-        font.setPointSizeF(10)
-        painter.setFont(font)
+        left = INPUTS_W if kind.inputs else 12
+        width = NODE_W - left - 14
+        painter.setFont(pixel_font(base, TITLE_PX, bold=True))
         painter.setPen(QColor("#1d2430"))
-        painter.drawText(QRectF(left, HEADER_H + 4, NODE_W - left - 14, 20),
-                         Qt.AlignVCenter | Qt.AlignLeft, self._elide(painter, self.node.title, NODE_W - 40))
-        font.setBold(False)
-        font.setPointSizeF(8)
-        painter.setFont(font)
+        top = HEADER_H + 4
+        painter.drawText(QRectF(left, top, width, TITLE_H), Qt.AlignVCenter | Qt.AlignLeft,
+                         self._elide(painter, self.node.title, width - 2))
+        painter.setFont(pixel_font(base, LINE_PX))
         painter.setPen(QColor("#4b5563"))
         for i, line in enumerate(self.lines):
-            painter.drawText(QRectF(left, HEADER_H + 24 + i * LINE_H, NODE_W - left - 14, LINE_H),
-                             Qt.AlignVCenter | Qt.AlignLeft, self._elide(painter, line, NODE_W - left - 16))
-        status = STATE_WORDS[self.state] if self.state == OK else f"{STATE_WORDS[self.state]}: {self.reason}"
+            painter.drawText(QRectF(left, top + TITLE_H + i * LINE_H, width, LINE_H),
+                             Qt.AlignVCenter | Qt.AlignLeft, self._elide(painter, line, width - 2))
         painter.setPen(STATE_COLORS[self.state].darker(115))
         if self.warning and self.state == OK:
-            status = f"⚠ {self.warning}"
             painter.setPen(STATE_COLORS[INCOMPLETE].darker(140))
         elif self.live:
-            status = self.live
             painter.setPen(QColor(ACCENT))
-        painter.drawText(QRectF(left, self.height - 20, NODE_W - left - 14, 16), Qt.AlignVCenter | Qt.AlignLeft,
-                         self._elide(painter, status, NODE_W - left - 16))
+        painter.setFont(pixel_font(base, STATUS_PX))
+        status_top = self.height - 6 - STATUS_LINES * STATUS_H
+        for i, line in enumerate(self.status_lines()):
+            painter.drawText(QRectF(left, status_top + i * STATUS_H, width, STATUS_H),
+                             Qt.AlignVCenter | Qt.AlignLeft, line)
         if kind.inputs:  # input port labels, inside the card beside their ports
             painter.setPen(QColor("#6b7280"))
-            font.setPointSizeF(7.5)
-            painter.setFont(font)
+            painter.setFont(pixel_font(base, PORT_PX))
             for (name, is_output), port in self.ports.items():
                 if not is_output:
-                    painter.drawText(QRectF(10, port.y() - 8, 52, 16), Qt.AlignVCenter | Qt.AlignLeft, name)
+                    painter.drawText(QRectF(10, port.y() - 8, INPUTS_W - 14, 16), Qt.AlignVCenter | Qt.AlignLeft,
+                                     name)
             painter.setPen(QPen(QColor("#e5e7eb"), 1))
-            painter.drawLine(QPointF(60, HEADER_H + 6), QPointF(60, self.height - 6))
+            painter.drawLine(QPointF(INPUTS_W - 5, HEADER_H + 6), QPointF(INPUTS_W - 5, self.height - 6))
 
     @staticmethod
     def _elide(painter: QPainter, text: str, width: float) -> str:

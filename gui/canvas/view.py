@@ -11,6 +11,7 @@ from gui.canvas.items import NodeItem
 from gui.canvas.scene import PipelineScene
 
 GRID = 24.0
+MIN_FIT, MAX_FIT = 0.8, 1.25  # Fit to View's zoom range: node text stays at 10 px or more (items.py)
 
 
 class CanvasView(QGraphicsView):
@@ -27,30 +28,50 @@ class CanvasView(QGraphicsView):
         self.viewport().setAcceptDrops(True)
         self.setFocusPolicy(Qt.StrongFocus)
         self._pan_from: QPointF | None = None
+        self._fitting = False
+        self.auto_fit = False  # fitted on open: fitted again when the view's size changes, until a zoom or pan
 
     # zoom and pan
     def zoom(self, factor: float) -> None:
         scale = self.transform().m11() * factor
         if 0.2 <= scale <= 4.0:
+            self.auto_fit = False
             self.scale(factor, factor)
 
     def wheelEvent(self, event):
         self.zoom(1.15 if event.angleDelta().y() > 0 else 1 / 1.15)
 
     def fit_to_view(self) -> None:
+        """The whole graph in the view, centred, zoomed 0.8× to 1.25× (a graph too large for the
+        view at 0.8× shows its top, centred across; the rest is a scroll away), and the same again
+        when the view's size changes — the window shown, a dock moved — until the user zooms or pans."""
+        self.auto_fit = True
         rect = self.scene().itemsBoundingRect()
         if rect.isEmpty():
             self.resetTransform()
             self.centerOn(0, 0)
             return
-        self.fitInView(rect.adjusted(-60, -40, 60, 40), Qt.KeepAspectRatio)
-        if self.transform().m11() > 1.25:
+        self.fitInView(rect.adjusted(-30, -20, 30, 20), Qt.KeepAspectRatio)
+        scale = self.transform().m11()
+        if scale > MAX_FIT or scale < MIN_FIT:  # never blown up, never too small to read
+            scale = MAX_FIT if scale > MAX_FIT else MIN_FIT
             self.resetTransform()
-            self.scale(1.25, 1.25)
-            self.centerOn(rect.center())
+            self.scale(scale, scale)
+            top = rect.top() - 20 + self.viewport().height() / (2 * scale)  # too tall: its top shown
+            self.centerOn(rect.center().x(), min(rect.center().y(), top))
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        if self.auto_fit and not self._fitting:
+            self._fitting = True  # a scroll bar coming or going resizes the view again
+            try:
+                self.fit_to_view()
+            finally:
+                self._fitting = False
 
     def mousePressEvent(self, event):
         if event.button() == Qt.MiddleButton:
+            self.auto_fit = False
             self._pan_from = event.position()
             self.setCursor(Qt.ClosedHandCursor)
             event.accept()
@@ -77,6 +98,7 @@ class CanvasView(QGraphicsView):
 
     def keyPressEvent(self, event):
         if event.key() == Qt.Key_Space and not event.isAutoRepeat():
+            self.auto_fit = False
             self.setDragMode(QGraphicsView.ScrollHandDrag)
         super().keyPressEvent(event)
 

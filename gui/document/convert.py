@@ -198,11 +198,11 @@ def project_to_nodes(data: dict[str, Any], project_dir: Path,
     if "data" in valid:
         node = make("data", valid["data"], "data", (180, 20))
         links.append(Link(node.id, "data", student.id, "data"))
-    for i, t in enumerate(teachers):  # 140 apart: room for a card with its contract lines
-        node = make("teacher", {**default_props("teacher"), **t}, f"teachers[{i}]", (180, 140 + 140 * i))
+    for i, t in enumerate(teachers):  # 150 apart: room for a card with its contract lines
+        node = make("teacher", {**default_props("teacher"), **t}, f"teachers[{i}]", (180, 150 + 150 * i))
         links.append(Link(node.id, "teaches", student.id, "teachers"))
     if "strategy" in valid:
-        node = make("strategy", valid["strategy"], "strategy", (180, 160 + 140 * len(teachers)))
+        node = make("strategy", valid["strategy"], "strategy", (180, 170 + 150 * len(teachers)))
         links.append(Link(node.id, "strategy", student.id, "strategy"))
 
     before = student

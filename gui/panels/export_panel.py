@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from PySide6.QtCore import QUrl, Signal
-from PySide6.QtGui import QColor, QDesktopServices
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from engine.report_words import speedup_text
 from engine.spec import QuantizeStep
 from gui.engine_client.export import EngineExport
+from gui.folder_opener import FolderPathDialog, open_folder
 
 ROWS = [("pytorch_fp32", "PyTorch fp32", "safetensors"), ("onnx_fp32", "ONNX fp32", "onnx_fp32"),
         ("onnx_int8", "ONNX int8", "onnx_int8")]
@@ -317,9 +318,11 @@ class ExportPanel(QWidget):
         self.message.emit(f"exported to {folder}")
         self._update_enabled()
 
-    def open_folder(self) -> None:
+    def open_folder(self) -> FolderPathDialog | None:
+        """The export folder in the file manager (or its path, where there is none)."""
         if self.report and self.report.get("folder"):
-            QDesktopServices.openUrl(QUrl.fromLocalFile(self.report["folder"]))
+            return open_folder(self.report["folder"], self)
+        return None
 
     def _update_enabled(self) -> None:
         busy = self.engine.running

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -39,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.engine_client.analyze import EngineAnalyze
+from gui.folder_opener import FolderPathDialog, open_folder
 from gui.panels.attribution_view import AttributionView
 from gui.panels.heatmap import HeatMap
 from gui.panels.insights_file import Insights, InsightsProblem, insights_folder, read_insights
@@ -509,9 +509,11 @@ class InsightsPanel(QWidget):
             button.setEnabled(self.insights is not None and not self.pictures[key].isHidden())
 
     # files
-    def open_folder(self) -> None:
+    def open_folder(self) -> FolderPathDialog | None:
+        """The insights folder in the file manager (or its path, where there is none)."""
         if self.run_dir is not None and insights_folder(self.run_dir).is_dir():
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(insights_folder(self.run_dir))))
+            return open_folder(insights_folder(self.run_dir), self)
+        return None
 
     def save_picture(self, key: str, path: str | Path) -> bool:
         """Save what the tab `key` shows as a PNG."""

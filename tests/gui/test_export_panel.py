@@ -54,7 +54,7 @@ def test_export_a_run_and_read_the_report(window, qtbot, tmp_path, demo_dict, mo
     assert "Exported to" in panel.status.text() and str(tmp_path / "shipped") in panel.status.text()
 
     opened = []
-    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()))
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()) or True)
     assert panel.open_button.isEnabled()
     panel.open_button.click()
     assert opened == [str(tmp_path / "shipped")]
@@ -90,6 +90,10 @@ def test_a_run_with_an_export_node_shows_its_report(window, qtbot, tmp_path):
     live = {n.kind: window.scene.node_items[n.id].live for n in window.doc.nodes.values()}
     assert live["prune"] == "fine-tune completed" and "× smaller" in live["quantize"]
     assert live["export"] == "exported (Export panel)"
+    bar = window.result_bar  # the result bar says where the files went, with Open Folder
+    assert bar.isVisible() and f"Exported to {panel.report['folder']}" in bar.label.text()
+    assert bar.label.text().startswith("Run completed: test accuracy ") and bar.open_button.isVisible()
+    assert bar.export_button.text() == "Export Again…"
 
 
 def test_cancelling_an_export_says_so_plainly_and_keeps_the_last_report(window, qtbot, tmp_path, demo_dict):

@@ -248,7 +248,7 @@ def test_open_folder_opens_the_insights_folder(panel, tmp_path, monkeypatch):
     run_dir = run_with_insights(tmp_path)
     panel.show_run(3, run_dir)
     opened = []
-    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()))
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()) or True)
     panel.open_button.click()
     assert opened == [str(run_dir / "insights")]
 
