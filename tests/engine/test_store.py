@@ -1,8 +1,8 @@
 import sqlite3
-import time
 
 import engine.store
 from engine.store import Store, run_seconds
+from tests.helpers import Clock
 
 
 def test_runs_metrics_and_artifacts_in_a_real_sqlite_file(tmp_path):
@@ -44,17 +44,6 @@ def test_a_runs_metric_names_by_prefix_in_the_order_written(tmp_path):
     store.flush()
     assert store.metric_names(run, "grad/") == ["grad/body.blocks.10", "grad/body.blocks.2", "grad/head"]
     assert store.metric_names(run, "loss_") == []  # _ and % are letters, not wildcards
-
-
-class Clock:
-    """time.time for the store, moved by hand (monotonic stays real: it paces the flushes)."""
-
-    def __init__(self, now: float):
-        self.now = now
-        self.monotonic, self.strftime = time.monotonic, time.strftime
-
-    def time(self) -> float:
-        return self.now
 
 
 def test_a_resumed_runs_duration_counts_only_the_engine_sessions(tmp_path, monkeypatch):

@@ -7,29 +7,18 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from pathlib import Path
 
 import engine.store
 from engine.run import spec_hash
 from engine.spec import load_spec
 from engine.store import Store
+from tests.helpers import Clock
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "assets" / "examples" / "digits-experts.distill.json"
 START = 1_780_000_000.0  # a fixed start (2026-05-28), so the times shown are known
 TEACHERS = ("low digits", "middle digits", "high digits")
-
-
-class Clock:
-    """time.time for the store, moved by hand; monotonic stays real (it paces the flushes)."""
-
-    def __init__(self, now: float):
-        self.now = now
-        self.monotonic, self.strftime = time.monotonic, time.strftime
-
-    def time(self) -> float:
-        return self.now
 
 
 @contextlib.contextmanager
