@@ -25,6 +25,7 @@ class OneShotEngine(QObject):
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self.proc: QProcess | None = None
+        self._ended_proc: QProcess | None = None  # the last child, kept until the next start
         self._reader = EventReader()
         self._errors: list[str] = []  # the engine's error events, as "message — hint"
         self._cancelled = False
@@ -34,6 +35,9 @@ class OneShotEngine(QObject):
         return self.proc is not None
 
     def _start(self, args: list[str]) -> None:
+        if self._ended_proc is not None:
+            self._ended_proc.deleteLater()  # long finished: nothing of it is in flight
+            self._ended_proc = None
         self._reader, self._errors, self._cancelled = EventReader(), [], False
         self.proc = start_engine(self, args, stdout=self._read, finished=self._finished,
                                  failed_to_start=self._failed_to_start)
@@ -68,8 +72,9 @@ class OneShotEngine(QObject):
             return
         self._read(at_end=True)
         stderr = bytes(self.proc.readAllStandardError()).decode("utf-8", "replace").strip()
-        self.proc.deleteLater()
-        self.proc = None
+        # not deleteLater() here: a client without a parent may be gone before that event runs,
+        # and the event would then reach a deleted process (a crash); it goes with its client
+        self._ended_proc, self.proc = self.proc, None
         if self._cancelled:
             self.cancelled.emit()
         else:
