@@ -736,14 +736,14 @@ class MainWindow(QMainWindow):
         if self.runner.running and not self._ask_about_run():
             event.ignore()
             return
+        devices = self.runner.devices_proc
+        if devices is not None and devices.state() != QProcess.NotRunning:
+            devices.kill()
         if self.maybe_save():
             if self.export_panel.engine.running:  # an export is quick to redo: it is not asked about
                 self.export_panel.engine.cancel()
             if self.insights.engine.running:  # nor is an analysis (the one before it stays whole)
                 self.insights.engine.cancel()
-            devices = self.runner.devices_proc
-            if devices is not None and devices.state() != QProcess.NotRunning:
-                devices.kill()
             self.autosave.discard()  # saved, or the user chose to discard the changes
             self.folder_scans.scanner.cancel_all()  # a scan is quick to redo
             self._save_layout()

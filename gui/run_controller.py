@@ -144,8 +144,14 @@ class RunController(QObject):
         return self.gpus if self.gpus > 1 and self.act_all_gpus.isChecked() else 1
 
     def _ask_devices(self) -> None:
-        self.devices_proc = start_engine(self, ["devices", "--json"], finished=lambda code, _s: self._devices_known(
-            bytes(self.devices_proc.readAllStandardOutput()).decode("utf-8", "replace") if code == 0 else ""))
+        self.devices_proc = start_engine(self, ["devices", "--json"], finished=self._devices_ended)
+
+    def _devices_ended(self, code: int, _status) -> None:
+        try:
+            output = bytes(self.devices_proc.readAllStandardOutput()).decode("utf-8", "replace") if code == 0 else ""
+        except RuntimeError:  # the window (and the probe with it) is being destroyed
+            return
+        self._devices_known(output)
 
     def _devices_known(self, output: str) -> None:
         """With several GPUs, offer to train on all of them."""
