@@ -142,6 +142,10 @@ def main() -> int:
                                    "model to ONNX; the file may be damaged or of another format, or was "
                                    "cut short while copying", 60000)
     shoot("15-long-message")
+    long_message = window.statusBar()
+    long_message.show_full()
+    shoot("15b-long-message-read", long_message.full_box)
+    long_message.full_box.close()
 
     # 3. a teacher file without class names: numbered from its output width
     from tests.gui.helpers import drop, file_mime
@@ -182,12 +186,12 @@ def main() -> int:
     wait(lambda: window.model_inspector.busy == 0, 60, "the files")
     window.check_pipeline()
     wait(lambda: box("problems-box") is not None and box("problems-box").isVisible(), 90, "the problems")
-    shoot("17-check-problems")
+    shoot("17-check-problems", box("problems-box"))
     box("problems-box").close()
     pump(0.3)
     shoot("18-nodes-red")
     window.runner.run_pipeline()
-    shoot("19-run-refused")
+    shoot("19-run-refused", window.runner.last_problem_box)
     window.runner.last_problem_box.close()
 
     print(json.dumps({"first_run_wall_s": round(times["exported_s"], 1),
