@@ -41,12 +41,15 @@ def node_of(path: str, sections: dict[str, Node]) -> tuple[Node | None, str]:
     return sections.get(section), rest
 
 
-def field_label(node: Node, rest: str, teachers: list[str] = ()) -> str:
-    """The inspector's label of a field of the node (`rest`: its path in the node's props); a
-    field the form does not show is named by its own name in words."""
-    rest = re.sub(r"\[\d+\]", "", rest)
-    labels = {f.dotted: f.label for f in fields_for(node, teachers)}
-    return labels.get(rest) or rest.rpartition(".")[2].replace("_", " ")
+def form_label(node: Node, rest: str) -> str:
+    """The inspector's label of a field of the node (`rest`: its path in the node's props), or
+    '' where its form shows no such field."""
+    return {f.dotted: f.label for f in fields_for(node)}.get(re.sub(r"\[\d+\]", "", rest), "")
+
+
+def field_label(node: Node, rest: str) -> str:
+    """The field's label; a field the form does not show, by its own name in words."""
+    return form_label(node, rest) or rest.rpartition(".")[2].replace("_", " ")
 
 
 def place(node: Node | None, rest: str) -> str:
@@ -59,10 +62,11 @@ def place(node: Node | None, rest: str) -> str:
 
 
 def plain_hint(hint: str, sections: dict[str, Node]) -> str:
-    """The hint with each spec path it names replaced by the node and field it means."""
+    """The hint with each spec path it names replaced by the node and field it means; only a
+    field the node's form shows is replaced, so a file name such as data.csv stays as it is."""
     def words(m: re.Match) -> str:
         node, rest = node_of(m.group(1), sections)
-        return place(node, rest) if node is not None else m.group(0)
+        return place(node, rest) if node is not None and form_label(node, rest) else m.group(0)
 
     return _SPEC_PATH.sub(words, hint)
 

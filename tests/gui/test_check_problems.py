@@ -40,6 +40,7 @@ def test_problems_go_to_their_nodes_in_the_inspectors_words(tmp_path):
         Problem("teachers[1].input.mean", "three means for one channel", "set teachers[1].input.mean to one value"),
         Problem("training.lr", "too large", "lower it"),
         Problem("strategy.temperature", "must be above 0", "set strategy.temperature to 4"),
+        Problem("data.path", "no file", "put data.csv beside training.jsonl, or set data.nosuchfield"),
     ])
     data, middle = node_named(doc, "data"), node_named(doc, "teacher", "middle digits")
     student, strategy = doc.student(), node_named(doc, "strategy")
@@ -48,6 +49,7 @@ def test_problems_go_to_their_nodes_in_the_inspectors_words(tmp_path):
     assert on_nodes[middle.id][0]["place"] == "Teacher 'middle digits' › Mean"
     assert on_nodes[student.id][0]["place"] == "Student › Learning rate"
     assert lines[3] == "Strategy › Temperature: must be above 0\n   → set Strategy › Temperature to 4"
+    assert on_nodes[data.id][1]["hint"] == "put data.csv beside training.jsonl, or set data.nosuchfield"
 
 
 @pytest.mark.slow  # the real engine checks the pipeline
