@@ -132,7 +132,8 @@ def teacher_file_problems(spec: PipelineSpec) -> list[Problem]:
             else:
                 inspect_model(Path(t.path), t.input.tokenizer, t.input.roles or None)
         except InputError as exc:
-            problems.extend(Problem(where, p.message, p.hint) for p in exc.problems)
+            problems.extend(p if p.path.startswith(f"teachers[{i}]") else Problem(where, p.message, p.hint)
+                            for p in exc.problems)
     return problems
 
 

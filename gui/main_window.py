@@ -51,7 +51,7 @@ from gui.panels.export_panel import STAGES, ExportPanel
 from gui.panels.insights import InsightsPanel
 from gui.panels.inspector import Inspector
 from gui.panels.palette import Palette
-from gui.panels.problem_words import problems_on_nodes
+from gui.panels.problem_words import Checked, problems_on_nodes
 from gui.panels.result_bar import ResultBar, result_words
 from gui.panels.runs import RunsPanel
 from gui.panels.status_bar import StatusBar
@@ -658,6 +658,7 @@ class MainWindow(QMainWindow):
         folder = Path(tempfile.mkdtemp(prefix="distill-check-"))
         spec = folder / "check.distill.json"
         spec.write_text(project_json(self.doc, None), encoding="utf-8")
+        written = Checked.of(self.doc)  # its problems go to these nodes, if they are still as checked
 
         def done(code, _status):
             self.busy.finish("check")  # "Checking…" ends with the check, before its result shows
@@ -670,7 +671,7 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(f"The engine could not check the pipeline (exit {code})", 8000)
                 return
             if result.get("valid"):
-                self.clear_teacher_checks()
+                self.clear_teacher_checks(problems=True)
                 for data in self.doc.of_kind("data"):  # the student's size follows from it
                     checked = {"props": data.props, "shape": result.get("sample_shape")}
                     if checked["shape"] and data.info.get("checked_shape") != checked:
@@ -695,7 +696,7 @@ class MainWindow(QMainWindow):
                         [Problem(c["field"], c["message"], c.get("hint", "")) for c in warnings]),
                         "Their warnings are on their nodes too.")
             else:
-                self.show_engine_problems([Problem(**p) for p in result["problems"]])
+                self.show_engine_problems([Problem(**p) for p in result["problems"]], written)
 
         def not_started():
             self.busy.finish("check")
@@ -721,32 +722,40 @@ class MainWindow(QMainWindow):
             elif accuracy is not None and not item.warning:
                 item.set_live(f"accuracy {accuracy:.3f} on {samples} labelled samples")
 
-    def clear_teacher_checks(self) -> None:
-        """A new check or run says again what still holds: the teachers' warnings, and the
-        problems the last check found on any node."""
+    def clear_teacher_checks(self, problems: bool = False) -> None:
+        """A new check or run says again what still holds: the teachers' warnings, and with
+        `problems` what the last check of this pipeline found on its nodes (a run of a stored
+        spec leaves those)."""
+        drop = ("check", "problems") if problems else ("check",)
         for node in list(self.doc.nodes.values()):
-            if "check" in node.info or "problems" in node.info:
-                self.doc.set_info(node.id, {k: v for k, v in node.info.items() if k not in ("check", "problems")})
+            if any(k in node.info for k in drop):
+                self.doc.set_info(node.id, {k: v for k, v in node.info.items() if k not in drop})
 
-    def show_engine_problems(self, problems: list[Problem], title: str = "The pipeline cannot run yet",
-                             outcome: str = "") -> None:
-        """Every problem the engine found, on its node (red until the node is changed or checked
-        again; Run refuses meanwhile) and in one box, in the window's words."""
-        self.clear_teacher_checks()
-        on_nodes, lines = problems_on_nodes(self.doc, problems)
+    def show_engine_problems(self, problems: list[Problem], checked: Checked,
+                             title: str = "The pipeline cannot run yet", outcome: str = "") -> None:
+        """Every problem the engine found in the spec written from `checked`, on its node while
+        that node is as it was (red until it is changed or checked again; Run refuses
+        meanwhile), and all of them in one box, in the window's words."""
+        self.clear_teacher_checks(problems=True)
+        on_nodes, lines = problems_on_nodes(self.doc, problems, checked)
         for node_id, found in on_nodes.items():
             node = self.doc.nodes[node_id]
             self.doc.set_info(node_id, {**node.info, "problems": {"props": copy.deepcopy(node.props), "list": found}})
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        for old in self.findChildren(QMessageBox, "problems-box"):  # one box: the latest answer
+            old.setObjectName("")
+            old.close()
+            old.deleteLater()
         box = QMessageBox(QMessageBox.Warning, title, f"{title}: {count}. {outcome}".strip(), QMessageBox.Ok, self)
         box.setObjectName("problems-box")
         shown = lines[:12]
         more = len(lines) - len(shown)
+        marked = ("\n\nThe nodes concerned are marked red; Run waits until they change or Check Pipeline "
+                  "passes." if on_nodes else "")
         box.setInformativeText("\n".join(f"• {line}" for line in shown) + (f"\n… and {more} more" if more > 0 else "")
-                               + "\n\nThe nodes concerned are marked red; Run waits until they change or "
-                               "Check Pipeline passes.")
+                               + marked)
         box.open()
-        self.statusBar().showMessage(f"{title}: {count}, marked on the nodes", 10000)
+        self.statusBar().showMessage(f"{title}: {count}" + (", marked on the nodes" if on_nodes else ""), 10000)
 
     def show_dashboard(self) -> None:
         self.dashboard_dock.show()

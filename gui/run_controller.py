@@ -37,6 +37,7 @@ from gui.engine_client.eta import EtaEstimator, round_rate
 from gui.engine_client.process import start_engine
 from gui.engine_client.run import EngineRun
 from gui.panels.dashboard import Dashboard
+from gui.panels.problem_words import Checked
 from gui.panels.runs import RunsPanel
 
 
@@ -57,7 +58,8 @@ class RunController(QObject):
         self.eta = EtaEstimator()
         self.clock = time.monotonic  # when progress arrives (tests give their own)
         self.last_problem_box: QMessageBox | None = None
-        self.from_canvas = self.problems_shown = False  # the run was started from the canvas; its problems shown
+        self.canvas: Checked | None = None  # the nodes of the canvas the run's spec was written from
+        self.started = self.problems_shown = False  # the engine said Started; problems were shown
 
         self.act_run = self._action("&Run", self.run_pipeline, "F5", "run", "Train the student (F5)")
         self.act_pause = self._action("&Pause", self.toggle_pause, "F6", "pause", "Pause or resume the run")
@@ -117,14 +119,13 @@ class RunController(QObject):
             checked = any(checked_problems(n) for n in doc.nodes.values())
             self._tell("The pipeline cannot run yet", "Fix these first:\n" + "\n".join(problems) + (
                 "\n\nFixed a file outside the app? Check Again reads it anew." if checked else ""),
-                self.window.check_pipeline if checked else None)
+                self.window.act_check.trigger if checked else None)
             return False
         run_dir = default_run_dir(doc.name, self.store.path)
         run_dir.mkdir(parents=True, exist_ok=True)
         spec = run_dir / "pipeline.distill.json"
         atomic_write_text(spec, project_json(doc, None))
-        self._start(lambda: self.engine.start_run(spec, run_dir, self.processes))
-        self.from_canvas = True  # its problems, if it cannot start, belong to the canvas's nodes
+        self._start(lambda: self.engine.start_run(spec, run_dir, self.processes), Checked.of(doc))
         return True
 
     def rerun(self, run_id: int) -> None:
@@ -169,15 +170,17 @@ class RunController(QObject):
         self.act_all_gpus.setVisible(self.gpus > 1)
         self.act_all_gpus.setChecked(self.gpus > 1)
 
-    def _start(self, launch) -> None:
-        self.from_canvas = self.problems_shown = False
+    def _start(self, launch, canvas: Checked | None = None) -> None:
+        """`canvas`: the nodes the run's spec was written from (None: a stored spec, run again or
+        resumed), whose problems, if the engine finds any, go on them."""
+        self.canvas, self.started, self.problems_shown = canvas, False, False
         self.dashboard.clear_live()
         self.paused = self.stopping = False
         self.epochs = 0
         self.eta.reset()
         for item in self.window.scene.node_items.values():
             item.set_live("")
-        self.window.clear_teacher_checks()  # this run's checks say again what still holds
+        self.window.clear_teacher_checks(problems=canvas is not None)  # this run's checks say again what holds
         self._busy(True)  # until the engine's first progress: it loads torch, the data, the teachers
         self.progress.show()
         self.run_label.setText("Starting the engine…")
@@ -234,6 +237,7 @@ class RunController(QObject):
     def _on_event(self, e: Event) -> None:
         scene = self.window.scene
         if isinstance(e, Started):
+            self.started = True
             self.epochs = e.epochs
             if not self.stopping:
                 self.run_label.setText(f"run #{e.run_id} on {e.device} · preparing…")
@@ -264,10 +268,12 @@ class RunController(QObject):
             self.dashboard.add_log(e.message, error=e.level == "warning")
         elif isinstance(e, Error):
             self.dashboard.add_log(f"error: {e.message} — {e.hint}", error=True)
-            if e.problems and self.from_canvas:  # bad input, read before training: on the nodes
+            if e.problems and self.canvas is not None:  # bad input: on the nodes it belongs to
                 self.problems_shown = True
-                self.window.show_engine_problems([Problem(p.path, p.message, p.hint) for p in e.problems],
-                                                 "The run could not start", "Nothing was trained.")
+                self.window.show_engine_problems(
+                    [Problem(p.path, p.message, p.hint) for p in e.problems], self.canvas,
+                    *(("The run failed", "It is in the Runs panel.") if self.started else
+                      ("The run could not start", "Nothing was trained.")))
         elif isinstance(e, Checkpoint):
             self.dashboard.add_log(f"checkpoint at step {e.step}")
         elif isinstance(e, Finished) and e.export:

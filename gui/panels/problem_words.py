@@ -1,11 +1,17 @@
 """The engine's problems (Check Pipeline, a run that could not start) said on the canvas: each
 belongs to the node its spec path names, and its place and hint are said in the inspector's
 words ("Data source › Missing values") rather than the spec's (`data.missing`). Qt-free.
+
+The nodes are those the checked spec was written from (`Checked`, taken when it is written): an
+answer that comes after the node was changed, or after another project was opened, is listed
+but marks nothing.
 """
 
 from __future__ import annotations
 
+import copy
 import re
+from dataclasses import dataclass
 
 from engine.errors import Problem
 from gui.document.convert import document_to_project
@@ -27,18 +33,37 @@ def section_nodes(doc: Document) -> dict[str, Node]:
             if "ref" in entry and node_id in doc.nodes}
 
 
+@dataclass
+class Checked:
+    """The nodes a spec was written from, as they were then."""
+
+    sections: dict[str, Node]
+    props: dict[str, dict]  # node id -> its properties when the spec was written
+
+    @classmethod
+    def of(cls, doc: Document) -> Checked:
+        sections = section_nodes(doc)
+        return cls(sections, {n.id: copy.deepcopy(n.props) for n in sections.values()})
+
+    def unchanged(self, doc: Document, node: Node) -> bool:
+        """The node is still in the document, as it was checked (not another project's node
+        of the same id, not edited since)."""
+        return doc.nodes.get(node.id) is node and node.props == self.props.get(node.id)
+
+
 def node_of(path: str, sections: dict[str, Node]) -> tuple[Node | None, str]:
     """The node a problem's spec path belongs to, and the rest of the path within its
-    properties. The student holds its architecture, init, training and classes; a path the
-    pipeline as a whole owns ('teachers', '(spec)') goes to the student too."""
+    properties. The student holds its architecture, init, training and classes, and what the
+    spec as a whole lacks ('teachers', '(spec)'); a path outside the spec (the run folder, the
+    store: `--run-dir`, `--db`, a file) belongs to no node."""
     match = _SECTION.match(path)
     section = match.group(1) if match else ""
     rest = path[len(section):].lstrip(".")
     if section in ("training", "classes"):
         rest = f"{section}.{rest}".rstrip(".")
-    if section in ("student", "training", "classes", "teachers", ""):
-        return sections.get("student"), rest if section != "teachers" else ""
-    return sections.get(section), rest
+    if section in ("student", "training", "classes", "teachers") or path == "(spec)":
+        return sections.get("student"), rest if section not in ("teachers", "") else ""
+    return (sections.get(section), rest) if section else (None, "")
 
 
 def form_label(node: Node, rest: str) -> str:
@@ -48,14 +73,20 @@ def form_label(node: Node, rest: str) -> str:
 
 
 def field_label(node: Node, rest: str) -> str:
-    """The field's label; a field the form does not show, by its own name in words."""
-    return form_label(node, rest) or rest.rpartition(".")[2].replace("_", " ")
+    """The field's label, or that of the field holding it (a class in Classes, a class's
+    mapping in Mapping); a field the form does not show, by its own name in words."""
+    parts = re.sub(r"\[\d+\]", "", rest).split(".")
+    for end in range(len(parts), 0, -1):
+        label = form_label(node, ".".join(parts[:end]))
+        if label:
+            return label
+    return parts[0].replace("_", " ")
 
 
 def place(node: Node | None, rest: str) -> str:
     """Where a problem is, in the window's words: the node, and its field."""
     if node is None:
-        return "The pipeline"
+        return "The run"
     name = f"Teacher '{node.title}'" if node.kind == "teacher" else node.title
     label = field_label(node, rest)
     return f"{name} › {label}" if label else name
@@ -71,10 +102,13 @@ def plain_hint(hint: str, sections: dict[str, Node]) -> str:
     return _SPEC_PATH.sub(words, hint)
 
 
-def problems_on_nodes(doc: Document, problems: list[Problem]) -> tuple[dict[str, list[dict]], list[str]]:
-    """Each problem on its node ({node id: [{message, hint, place}]}), and every problem in one
-    line of plain words, in the engine's order."""
-    sections = section_nodes(doc)
+def problems_on_nodes(doc: Document, problems: list[Problem],
+                      checked: Checked | None = None) -> tuple[dict[str, list[dict]], list[str]]:
+    """Each problem on the node it belongs to, where that node is as it was checked ({node id:
+    [{message, hint, place}]}), and every problem in one line of plain words, in the engine's
+    order. `checked`: the nodes the spec was written from (default: the document as it is)."""
+    checked = checked or Checked.of(doc)
+    sections = checked.sections
     on_nodes: dict[str, list[dict]] = {}
     lines = []
     for p in problems:
@@ -82,6 +116,6 @@ def problems_on_nodes(doc: Document, problems: list[Problem]) -> tuple[dict[str,
         hint = plain_hint(p.hint, sections)
         where = place(node, rest)
         lines.append(f"{where}: {p.message}" + (f"\n   → {hint}" if hint else ""))
-        if node is not None:
+        if node is not None and checked.unchanged(doc, node):
             on_nodes.setdefault(node.id, []).append({"message": p.message, "hint": hint, "place": where})
     return on_nodes, lines

@@ -8,10 +8,11 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from engine.errors import Problem
+from engine.events import Error, ProblemInfo
 from gui.document.commands import SetProps
 from gui.document.model import Document
 from gui.document.validation import ERROR, OK, node_status
-from gui.panels.problem_words import problems_on_nodes
+from gui.panels.problem_words import Checked, problems_on_nodes
 from tests.gui.helpers import load_into
 from tests.helpers import TEACHERS, demo_spec, write_spec
 
@@ -52,6 +53,35 @@ def test_problems_go_to_their_nodes_in_the_inspectors_words(tmp_path):
     assert on_nodes[data.id][1]["hint"] == "put data.csv beside training.jsonl, or set data.nosuchfield"
 
 
+def test_what_is_not_the_spec_or_no_longer_as_checked_marks_no_node(tmp_path):
+    spec = write_spec(tmp_path, csv_pipeline(tmp_path))
+    doc = load_into(Document(), spec)
+    checked = Checked.of(doc)
+    on_nodes, lines = problems_on_nodes(doc, [
+        Problem("--db", "the run store is damaged", "choose another --db"),
+        Problem("(spec)", "the spec is empty", "add a student"),
+    ], checked)
+    assert list(on_nodes) == [doc.student().id]  # the spec as a whole: the student; the store: no node
+    assert lines[0].startswith("The run: the run store is damaged")
+    data = node_named(doc, "data")
+    doc.set_props(data.id, {**data.props, "missing": "mean"})  # changed while the check ran
+    on_nodes, _ = problems_on_nodes(doc, [Problem("data.path", "row 7 is empty", "fill it")], checked)
+    assert on_nodes == {}
+    doc.clear()
+    load_into(doc, spec)  # another project (the same ids) opened meanwhile
+    on_nodes, lines = problems_on_nodes(doc, [Problem("training.lr", "too large", "lower it")], checked)
+    assert on_nodes == {} and lines == ["Student › Learning rate: too large\n   → lower it"]
+
+
+def test_a_stored_specs_problems_mark_nothing_on_the_canvas(window, tmp_path):
+    assert window.open_project(write_spec(tmp_path, csv_pipeline(tmp_path)), ask=False)
+    window.runner.canvas = None  # a run of a stored spec (Run Again, Resume)
+    window.runner._on_event(Error(time=0.0, kind="invalid_input", message="bad", hint="fix",
+                                  problems=[ProblemInfo(path="data.path", message="row 7 is empty", hint="fill")]))
+    assert all("problems" not in n.info for n in window.doc.nodes.values())
+    assert window.findChild(QMessageBox, "problems-box") is None
+
+
 @pytest.mark.slow  # the real engine checks the pipeline
 def test_check_lists_every_problem_marks_the_nodes_and_run_waits(window, qtbot, tmp_path):
     assert window.open_project(write_spec(tmp_path, csv_pipeline(tmp_path)), ask=False)
@@ -83,6 +113,17 @@ def test_check_lists_every_problem_marks_the_nodes_and_run_waits(window, qtbot, 
     window.undo_stack.push(SetProps(window.doc, data.id, {**doc.nodes[data.id].props, "missing": "mean"}, "missing"))
     assert node_status(doc, doc.nodes[data.id])[0] == OK
     assert node_status(doc, doc.nodes[middle.id])[0] == ERROR
+
+    # the teacher's file mended outside the app: Check Again reads it anew, and a check that
+    # passes lifts every mark
+    (tmp_path / "broken.onnx").write_bytes((TEACHERS / "digits-4-7.onnx").read_bytes())
+    assert window.runner.run_pipeline() is False
+    again = next(b for b in window.runner.last_problem_box.buttons() if b.text() == "Check Again")
+    again.click()
+    qtbot.waitUntil(lambda: not window.act_check.isEnabled(), timeout=5000)
+    qtbot.waitUntil(lambda: window.act_check.isEnabled(), timeout=90000)
+    assert all("problems" not in n.info for n in doc.nodes.values())
+    assert window.statusBar().currentMessage().startswith("Pipeline ready")
 
 
 @pytest.mark.slow  # a real run that cannot start
