@@ -93,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("devices", help="the devices training can use here (CUDA GPUs, MPS, CPU)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
+    p = sub.add_parser("tensorboard", help="a run's metrics as TensorBoard event files in RUN_DIR/tensorboard "
+                       "(written from the store for a run that has none), and the command that shows them")
+    p.add_argument("run_dir", type=Path, help="the run's folder")
+    p.add_argument("--db", type=Path, help="the run store (default: the one the run was recorded in)")
+
     p = sub.add_parser("runs", help="the runs in the store, newest first")
     p.add_argument("--db", type=Path)
     p.add_argument("--limit", type=int, default=50)
@@ -104,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     return {"run": cmd_run, "resume": cmd_resume, "export": cmd_export, "analyze": cmd_analyze,
             "validate": cmd_validate,
             "inspect": cmd_inspect, "scan": cmd_scan, "preview-text": cmd_preview_text,
-            "runs": cmd_runs, "devices": cmd_devices}[args.command](args)
+            "runs": cmd_runs, "devices": cmd_devices, "tensorboard": cmd_tensorboard}[args.command](args)
 
 
 def _engine_process(spec: Path | None, run_dir: Path | None, db: Path | None, resume: bool) -> int:
@@ -379,6 +384,21 @@ def cmd_devices(args) -> int:
             f"CPU cores: {info['cpu_cores']}; torch {info['torch']}")
         if cuda > 1:
             say(f"train on all of them: torchrun --nproc_per_node={cuda} --no-python distill-engine run SPEC")
+    return 0
+
+
+def cmd_tensorboard(args) -> int:
+    from engine.tensorboard_log import ensure_for_run, folder, view_command
+
+    try:
+        written, count = ensure_for_run(args.run_dir, args.db)
+    except InputError as exc:
+        p = exc.problems[0]
+        say(f"cannot write TensorBoard files: {p.message}\n  hint: {p.hint}", file=sys.stderr)
+        return EXIT_INVALID
+    where = folder(args.run_dir)
+    say(f"wrote {count} scalars from the store into {where}" if written else f"{where} already has event files")
+    say(f"view them with: {view_command(args.run_dir)}")
     return 0
 
 

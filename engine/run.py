@@ -180,7 +180,7 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
     report everything as events. Returns the exit code."""
     from engine.spec import load_spec
 
-    store = run_id = lock = None
+    store = run_id = lock = board = None
     owns_row = False  # only a run this process started or reopened is finished by it
     status, code, error = "failed", EXIT_FAILED, None
     try:
@@ -195,6 +195,7 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
         from engine.device import choose_device, choose_precision, describe, set_threads
         from engine.preflight import prepare
         from engine.store import cache_root, open_checked
+        from engine.tensorboard_log import TensorBoardLog
         from engine.train import Job, StopRequested, describe_split, plan, train
 
         # 1. Where it runs: threads, device, and (under torchrun) which process this is.
@@ -236,9 +237,12 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
 
         # 4. Training, then the export the spec asks for.
         lost = StoreWatch(store, emitter)
+        # the metrics in TensorBoard too (RUN_DIR/tensorboard); a resumed session hides what
+        # the earlier one wrote after the checkpoint it continues from (engine/tensorboard_log.py)
+        board = TensorBoardLog(run_dir, resume_state["step"] + 1 if resume_state else None)
         job = Job(spec, data, teachers, device, amp, run_dir, emitter, control,
                   on_metrics=lambda step, epoch, values: (store.add_metrics(run_id, step, epoch, values),
-                                                          lost.check()),
+                                                          board.add(step, values), lost.check()),
                   on_artifact=lambda kind, path: record_artifact(store, run_id, emitter, kind, path),
                   cache_dir=store.path.parent / "cache" / "teacher-outputs")
         try:
@@ -263,6 +267,8 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
         status = "failed"
         code, error = report_failure(exc, emitter)
     finally:
+        if board is not None:
+            close_board(board, emitter)
         if store is not None:
             close_store(store, run_id if owns_row else None, status, error, emitter)
         if lock is not None:
@@ -292,6 +298,15 @@ class StoreWatch:
             self.emitter.log(f"the run store {self.store.path} was {what} during the run, so this run's "
                              "record (status, metrics, artifacts) is not in it; the run's files are kept "
                              "in its folder", "warning")
+
+
+def close_board(board, emitter: Emitter) -> None:
+    """The TensorBoard file's last scalars to disk; a failure is a warning (the store and
+    the run folder have everything), never a crash in the cleanup."""
+    try:
+        board.close()
+    except Exception as exc:  # noqa: BLE001
+        emitter.log(f"the TensorBoard files could not be completed ({exc})", "warning")
 
 
 def close_store(store, run_id: int | None, status: str, error: str | None, emitter: Emitter) -> None:
