@@ -16,6 +16,7 @@ from engine.spec import (
     StudentSpec,
     TrainingSpec,
 )
+from gui import theme
 from gui.document.folder_info import is_folder_node, scan_words
 from gui.document.kinds import KINDS
 from gui.document.model import Link, Node
@@ -144,7 +145,7 @@ class PortItem(QGraphicsItem):
     def paint(self, painter: QPainter, option, widget=None) -> None:
         color = QColor(KINDS[self.node_item.node.kind].color)
         painter.setPen(QPen(color.darker(130), 1.5))
-        painter.setBrush(color.lighter(150) if self._hover else QColor("white"))
+        painter.setBrush(color.lighter(150) if self._hover else QColor(theme.current().port))
         painter.drawEllipse(QPointF(0, 0), PORT_R, PORT_R)
 
     def hoverEnterEvent(self, event):
@@ -217,12 +218,13 @@ class NodeItem(QGraphicsObject):
     def paint(self, painter: QPainter, option, widget=None) -> None:
         kind = KINDS[self.node.kind]
         color = QColor(kind.color)
+        colors = theme.current()
         rect = QRectF(0, 0, NODE_W, self.height)
         painter.setRenderHint(QPainter.Antialiasing)
         border = QColor(ACCENT) if self.isSelected() else STATE_COLORS[self.state] \
-            if self.state != OK else STATE_COLORS[INCOMPLETE] if self.warning else QColor("#c9ced6")
+            if self.state != OK else STATE_COLORS[INCOMPLETE] if self.warning else QColor(colors.card_border)
         painter.setPen(QPen(border, 2.5 if self.isSelected() or self.state != OK or self.warning else 1.2))
-        painter.setBrush(QColor("white"))
+        painter.setBrush(QColor(colors.card))
         painter.drawRoundedRect(rect, 8, 8)
         painter.save()
         clip = QPainterPath()
@@ -246,34 +248,34 @@ class NodeItem(QGraphicsObject):
         left = 64 if kind.inputs else 12
         font.setPointSizeF(10)
         painter.setFont(font)
-        painter.setPen(QColor("#1d2430"))
+        painter.setPen(QColor(colors.card_title))
         painter.drawText(QRectF(left, HEADER_H + 4, NODE_W - left - 14, 20),
                          Qt.AlignVCenter | Qt.AlignLeft, self._elide(painter, self.node.title, NODE_W - 40))
         font.setBold(False)
         font.setPointSizeF(8)
         painter.setFont(font)
-        painter.setPen(QColor("#4b5563"))
+        painter.setPen(QColor(colors.card_text))
         for i, line in enumerate(self.lines):
             painter.drawText(QRectF(left, HEADER_H + 24 + i * LINE_H, NODE_W - left - 14, LINE_H),
                              Qt.AlignVCenter | Qt.AlignLeft, self._elide(painter, line, NODE_W - left - 16))
         status = STATE_WORDS[self.state] if self.state == OK else f"{STATE_WORDS[self.state]}: {self.reason}"
-        painter.setPen(STATE_COLORS[self.state].darker(115))
+        painter.setPen(STATE_COLORS[self.state].lighter(125) if colors.dark else STATE_COLORS[self.state].darker(115))
         if self.warning and self.state == OK:
             status = f"⚠ {self.warning}"
-            painter.setPen(STATE_COLORS[INCOMPLETE].darker(140))
+            painter.setPen(STATE_COLORS[INCOMPLETE] if colors.dark else STATE_COLORS[INCOMPLETE].darker(140))
         elif self.live:
             status = self.live
-            painter.setPen(QColor(ACCENT))
+            painter.setPen(QColor(ACCENT).lighter(140) if colors.dark else QColor(ACCENT))
         painter.drawText(QRectF(left, self.height - 20, NODE_W - left - 14, 16), Qt.AlignVCenter | Qt.AlignLeft,
                          self._elide(painter, status, NODE_W - left - 16))
         if kind.inputs:  # input port labels, inside the card beside their ports
-            painter.setPen(QColor("#6b7280"))
+            painter.setPen(QColor(colors.card_muted))
             font.setPointSizeF(7.5)
             painter.setFont(font)
             for (name, is_output), port in self.ports.items():
                 if not is_output:
                     painter.drawText(QRectF(10, port.y() - 8, 52, 16), Qt.AlignVCenter | Qt.AlignLeft, name)
-            painter.setPen(QPen(QColor("#e5e7eb"), 1))
+            painter.setPen(QPen(QColor(colors.card_rule), 1))
             painter.drawLine(QPointF(60, HEADER_H + 6), QPointF(60, self.height - 6))
 
     @staticmethod
@@ -313,7 +315,8 @@ class LinkItem(QGraphicsPathItem):
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
         painter.setRenderHint(QPainter.Antialiasing)
-        pen = QPen(QColor(ACCENT) if self.isSelected() else self.color, 3.0 if self.isSelected() else 2.2)
+        color = self.color.lighter(theme.current().link_lighter)  # brighter on a dark canvas
+        pen = QPen(QColor(ACCENT) if self.isSelected() else color, 3.0 if self.isSelected() else 2.2)
         painter.setPen(pen)
         painter.setBrush(Qt.NoBrush)
         painter.drawPath(self.path())
@@ -351,8 +354,8 @@ class RefusalLabel(QGraphicsObject):
     def paint(self, painter: QPainter, option, widget=None) -> None:
         painter.setRenderHint(QPainter.Antialiasing)
         painter.setFont(QFont())
-        painter.setBrush(QBrush(QColor("#fdecec")))
+        painter.setBrush(QBrush(QColor(theme.current().refusal_fill)))
         painter.setPen(QPen(QColor("#d64545"), 1.2))
         painter.drawRoundedRect(self._rect, 6, 6)
-        painter.setPen(QColor("#9b1c1c"))
+        painter.setPen(QColor(theme.current().refusal_text))
         painter.drawText(self._rect.adjusted(9, 6, -9, -6), int(Qt.TextWordWrap | Qt.AlignLeft), self.text)

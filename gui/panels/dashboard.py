@@ -21,6 +21,8 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGraphicsItem, QPlainTextEdit, QSplitter, QVBoxLayout, QWidget
 
+from gui import theme
+
 REDRAW_MS = 100
 MAX_POINTS = 1000  # per curve and draw: two or three per pixel of a plot's width
 SMOOTH_BELOW = 500  # curves with fewer points are antialiased; denser ones are drawn plain (fast)
@@ -126,7 +128,8 @@ class Dashboard(QWidget):
         super().__init__(parent)
         self.setObjectName("dashboard")
         self.setAccessibleName("Dashboard")
-        pg.setConfigOptions(antialias=True, background="w", foreground="#374151")
+        colors = theme.current()  # the plots made later, too; those made now follow a change (gui/theme.py)
+        pg.setConfigOptions(antialias=True, background=colors.plot_background, foreground=colors.plot_foreground)
         self.series: dict[str, Series] = {}  # live run: metric name -> points
         self._styles: dict[str, tuple[str, float]] = {}  # metric name -> (color, pen width)
         self._dense: dict[str, bool] = {}
@@ -140,6 +143,7 @@ class Dashboard(QWidget):
         for kind in PLOTS:
             if not kind.on_demand:
                 self._add_plot(kind)
+        theme.style_plot(self.graphics)
         self.log = QPlainTextEdit()
         self.log.setObjectName("run-log")
         self.log.setAccessibleName("Run log")
@@ -163,7 +167,7 @@ class Dashboard(QWidget):
         if kind.log_y:
             plot.setLogMode(y=True)
         legend = plot.addLegend(offset=(-5, 5), labelTextSize="7pt", verSpacing=-6)
-        legend.setBrush(pg.mkBrush(255, 255, 255, 200))
+        legend.setBrush(pg.mkBrush(*theme.current().legend))
         if kind.key in ("loss", "grad"):
             legend.setColumnCount(2)
         box = plot.getViewBox()  # zoom, pan, auto-range on or off: hand the curves their new part

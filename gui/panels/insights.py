@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui import theme
 from gui.engine_client.analyze import EngineAnalyze
 from gui.panels.attribution_view import AttributionView
 from gui.panels.heatmap import HeatMap
@@ -208,7 +209,7 @@ class InsightsPanel(QWidget):
     def _build_calibration(self) -> None:
         self.calibration_plot = pg.PlotWidget()
         self.calibration_plot.setObjectName("insights-calibration-plot")
-        self.calibration_plot.setBackground("w")
+        theme.style_plot(self.calibration_plot)
         plot = self.calibration_plot.getPlotItem()
         plot.setMenuEnabled(False)
         plot.setLabel("bottom", "confidence (mean of each bin)")
