@@ -388,7 +388,8 @@ def cmd_devices(args) -> int:
 
 
 def cmd_tensorboard(args) -> int:
-    from engine.tensorboard_log import ensure_for_run, folder, view_command
+    from engine.tensorboard_export import ensure_for_run
+    from engine.tensorboard_folder import folder, view_command
 
     try:
         written, count = ensure_for_run(args.run_dir, args.db)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass
 
+import shiboken6
 from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QColor, QGuiApplication, QPalette
 
@@ -152,7 +153,10 @@ def apply(which: str) -> Colors:
     _current = DARK if dark else LIGHT
     _configure_pyqtgraph()
     for widget in list(_plots):
-        _style(widget)
+        if shiboken6.isValid(widget):
+            _style(widget)
+        else:  # its C++ side is gone (a closed panel) while Python still holds the wrapper
+            _plots.discard(widget)
     changed().emit()
     return _current
 

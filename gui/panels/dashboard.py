@@ -270,7 +270,7 @@ class Dashboard(QWidget):
 
     def add_log(self, text: str, error: bool = False) -> None:
         if error:
-            self.log.appendHtml(f"<span style='color:#c62828'>{_escape(text)}</span>")
+            self.log.appendHtml(f"<span style='color:{theme.current().error}'>{_escape(text)}</span>")
         else:
             self.log.appendPlainText(text)
 

@@ -367,7 +367,8 @@ class InsightsPanel(QWidget):
             parts.append(f"{len(teachers)} teacher{'s' if len(teachers) != 1 else ''}")
         text = " · ".join(parts)
         if data["notes"]:
-            text += "<br><span style='color:#6b7280'>" + "; ".join(html.escape(n) for n in data["notes"]) + "</span>"
+            notes = "; ".join(html.escape(n) for n in data["notes"])
+            text += f"<br><span style='color:{theme.current().muted}'>{notes}</span>"
         self.facts.setText(text)
 
     def _say(self, text: str, style: str = PLAIN) -> None:

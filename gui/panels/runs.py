@@ -1,7 +1,9 @@
 """The Runs panel: every run in the store (from the app or the command line), newest first.
 
 Select several to overlay their curves; open a run's pipeline on the canvas; run it again;
-resume a stopped or failed one. The list follows the store by itself (a light poll of SQLite).
+resume a stopped or failed one; show where its TensorBoard files are, and the command that
+shows them (copied to the clipboard; the app starts no server). The list follows the store
+by itself (a light poll of SQLite).
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ import json
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QTimer, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
+    QMessageBox,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -24,6 +27,8 @@ from PySide6.QtWidgets import (
 )
 
 from engine.checkpoint import has_checkpoint
+from engine.tensorboard_folder import event_files, view_command, write_command
+from gui import theme
 
 REFRESH_MS = 2000
 COLUMNS = ["#", "name", "status", "best val/acc", "duration", "device", "started"]
@@ -63,6 +68,13 @@ class RunsPanel(QWidget):
             button.clicked.connect(lambda _=False, s=signal: self._emit_for_current(s))
             row.addWidget(button)
             self.buttons[key] = button
+        button = QPushButton("Show TensorBoard Folder")
+        button.setObjectName("runs-tensorboard")
+        button.setToolTip("Where this run's metrics are as TensorBoard files, and the command that shows them "
+                          "(copied to the clipboard)")
+        button.clicked.connect(lambda: self._emit_for_current_call(self.show_tensorboard))
+        row.addWidget(button)
+        self.buttons["tensorboard"] = button
         row.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
@@ -91,7 +103,7 @@ class RunsPanel(QWidget):
             for j, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if j == 2:
-                    item.setForeground(QColor(STATUS_COLORS.get(text, "#374151")))
+                    item.setForeground(QColor(STATUS_COLORS.get(text, theme.current().text)))
                 if r.get("error") and j == 2:
                     item.setToolTip(r["error"])
                 self.table.setItem(i, j, item)
@@ -129,8 +141,40 @@ class RunsPanel(QWidget):
         resumable = one is not None and one["status"] in ("stopped", "failed") and \
             has_checkpoint(Path(one["run_dir"]))
         self.buttons["resume"].setEnabled(resumable)
+        self.buttons["tensorboard"].setEnabled(one is not None and bool(one["run_dir"]))
         self.buttons["export"].setEnabled(one is not None and one["status"] == "completed" and
                                           (Path(one["run_dir"]) / "student.safetensors").is_file())
+
+    def _emit_for_current_call(self, call) -> None:
+        ids = self.selected_ids()
+        if len(ids) == 1:
+            call(ids[0])
+
+    def show_tensorboard(self, run_id: int) -> str:
+        """Say where the run's TensorBoard files are and how to view them; the command goes
+        to the clipboard. A run from before runs wrote them gets the command that writes them
+        from the store first. Returns the command."""
+        row = self.run_row(run_id)
+        run_dir = Path(row["run_dir"])
+        view = view_command(run_dir)
+        if event_files(run_dir):
+            command = view
+            text = (f"Run {run_id}'s metrics are in TensorBoard files in\n{run_dir / 'tensorboard'}\n\n"
+                    f"View them with (copied to the clipboard):\n{command}")
+        else:
+            command = f"{write_command(run_dir)} && {view}"
+            text = (f"Run {run_id} has no TensorBoard files yet (it ran before runs wrote them, or its folder "
+                    f"{run_dir} is gone).\n\nWrite them from the run store, then view them with (copied to "
+                    f"the clipboard):\n{command}")
+        QGuiApplication.clipboard().setText(command)
+        self._inform("TensorBoard", text)
+        return command
+
+    def _inform(self, title: str, text: str) -> None:
+        box = QMessageBox(QMessageBox.Information, title, text, QMessageBox.Ok, self)
+        box.setObjectName("runs-tensorboard-message")
+        box.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        box.exec()
 
     def _emit_for_current(self, signal) -> None:
         ids = self.selected_ids()

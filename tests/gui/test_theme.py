@@ -94,3 +94,29 @@ def test_system_follows_the_desktop(qapp, monkeypatch, light_after):
     assert not theme.apply("light").dark and window_luminance() > 0.6  # Light on a dark desktop
     monkeypatch.setattr(theme, "system_is_dark", lambda: False)
     assert not theme.apply("system").dark
+
+
+def test_the_runs_panel_says_where_the_tensorboard_files_are(window, tmp_path, monkeypatch):
+    """The folder and the command, copied to the clipboard; no server is started."""
+    told = []
+    monkeypatch.setattr(window.runs, "_inform", lambda title, text: told.append(text))
+    with_files, older = tmp_path / "with files", tmp_path / "older"
+    (with_files / "tensorboard").mkdir(parents=True)
+    (with_files / "tensorboard" / "events.out.tfevents.1.host.s0000").write_bytes(b"")
+    older.mkdir()
+    first = window.store.create_run("with files", "{}", "h1", with_files, "cpu")
+    second = window.store.create_run("older", "{}", "h2", older, "cpu")
+    window.runs.refresh()
+    window.runs.select_ids([first])
+    button = window.runs.buttons["tensorboard"]
+    assert button.isEnabled()
+    button.click()
+    command = f"tensorboard --logdir '{with_files / 'tensorboard'}'"
+    assert QApplication.clipboard().text() == command
+    assert str(with_files / "tensorboard") in told[-1] and command in told[-1]
+
+    window.runs.select_ids([second])
+    button.click()
+    written = f"distill-engine tensorboard {older} && tensorboard --logdir {older}/tensorboard"
+    assert QApplication.clipboard().text() == written
+    assert "no TensorBoard files yet" in told[-1]
