@@ -44,9 +44,7 @@ from gui.panels.attribution_view import AttributionView
 from gui.panels.heatmap import HeatMap
 from gui.panels.insights_file import Insights, InsightsProblem, insights_folder, read_insights
 from gui.panels.insights_tabs import (
-    BAD,
     BEATS,
-    MUTED,
     THUMB,
     TRAILS,
     MistakesFill,
@@ -146,7 +144,7 @@ class InsightsPanel(QWidget):
         notice = QLabel()
         notice.setObjectName(f"insights-{key}-notice")
         notice.setWordWrap(True)
-        notice.setStyleSheet(f"color: {MUTED};")
+        notice.setStyleSheet(f"color: {theme.current().muted};")
         save = QPushButton("Save Picture…")
         save.setObjectName(f"insights-{key}-save")
         save.setToolTip("Save what this tab shows as a PNG picture")
@@ -372,12 +370,15 @@ class InsightsPanel(QWidget):
         self.facts.setText(text)
 
     def _say(self, text: str, style: str = PLAIN) -> None:
+        if style == ERROR_STYLE:  # readable on the theme's background
+            style = f"color: {theme.current().error};"
         self.status.setStyleSheet(style)
         self.status.setText(text)
 
     def _set_notice(self, key: str, text: str, error: bool = False) -> None:
         self.notices[key].setText(text)
-        self.notices[key].setStyleSheet(f"color: {BAD if error else MUTED};")
+        colors = theme.current()
+        self.notices[key].setStyleSheet(f"color: {colors.error if error else colors.muted};")
 
     # amalgamation
     def _show_amalgamation(self) -> None:
