@@ -10,10 +10,8 @@ for plots made later, and restyles the plots made earlier (`style_plot`); what p
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
-import shiboken6
 from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QColor, QGuiApplication, QPalette
 
@@ -64,7 +62,6 @@ DARK = Colors(dark=True, canvas="#1b1e23", grid="#3a404a", card="#2a2e35", card_
 
 _current = LIGHT
 _choice = "system"
-_plots: weakref.WeakSet = weakref.WeakSet()
 _original: tuple[str, QPalette] | None = None  # the app's own style and palette, for Light
 
 
@@ -141,23 +138,23 @@ def apply(which: str) -> Colors:
     if app is not None:
         if _original is None:
             _original = (app.style().name(), QPalette(app.palette()))
+
+        def use_style(name: str) -> None:  # a new style only when it changes: Qt deletes the old one
+            if app.style().name().lower() != name.lower() and name.lower() in (k.lower() for k in QStyleFactory.keys()):
+                app.setStyle(QStyleFactory.create(name))
+
         if dark:
-            app.setStyle(QStyleFactory.create("Fusion"))
+            use_style("Fusion")
             app.setPalette(dark_palette())
         elif system_is_dark():  # light asked on a dark desktop: Fusion's own light colours
-            app.setStyle(QStyleFactory.create("Fusion"))
+            use_style("Fusion")
             app.setPalette(app.style().standardPalette())
         else:
-            app.setStyle(QStyleFactory.create(_original[0]) or QStyleFactory.create("Fusion"))
+            use_style(_original[0])
             app.setPalette(_original[1])
     _current = DARK if dark else LIGHT
     _configure_pyqtgraph()
-    for widget in list(_plots):
-        if shiboken6.isValid(widget):
-            _style(widget)
-        else:  # its C++ side is gone (a closed panel) while Python still holds the wrapper
-            _plots.discard(widget)
-    changed().emit()
+    changed().emit()  # the plots restyle themselves (_Restyler), the canvas repaints
     return _current
 
 
@@ -167,10 +164,22 @@ def _configure_pyqtgraph() -> None:
     pg.setConfigOptions(background=_current.plot_background, foreground=_current.plot_foreground)
 
 
+class _Restyler(QObject):
+    """A plot's child that restyles it on a change of theme; gone with the plot (Qt then
+    drops its connection, so a closed panel is never touched)."""
+
+    def __init__(self, widget):
+        super().__init__(widget)
+        changed().connect(self.restyle)
+
+    def restyle(self) -> None:
+        _style(self.parent())
+
+
 def style_plot(widget) -> None:
     """A pyqtgraph PlotWidget or GraphicsLayoutWidget in the theme's colours, now and on
     every change of theme."""
-    _plots.add(widget)
+    _Restyler(widget)
     _style(widget)
 
 
