@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from engine.atomic_io import atomic_write, atomic_write_text
 from engine.errors import InputError, Problem
+from gui import theme
 from gui.asset_paths import EXAMPLES
 from gui.autosave import Autosave
 from gui.canvas.drops import DropHandler
@@ -416,6 +417,8 @@ class MainWindow(QMainWindow):
         view.addSeparator()
         for dock in self.findChildren(QDockWidget):
             view.addAction(dock.toggleViewAction())
+        view.addSeparator()
+        self.theme_actions = theme.add_menu(view, self.settings)  # System / Light / Dark, applied now
 
         self.act_check = self._action("&Check Pipeline", self.check_pipeline, QKeySequence("Ctrl+K"), "check",
                                       "Ask the engine whether this pipeline can run (spec, data, model files)")

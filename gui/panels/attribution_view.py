@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui import theme
 from gui.panels.dashboard import PALETTE
 from gui.panels.heatmap import cut
 from gui.panels.insights_file import Insights
@@ -57,12 +58,12 @@ class AttributionView(QWidget):
         row.addWidget(self.method_label)
         self.images = pg.GraphicsLayoutWidget()
         self.images.setObjectName("insights-attribution-images")
-        self.images.setBackground("w")
+        theme.style_plot(self.images)
         self.token_view = TokenView()
         self.token_view.setObjectName("insights-attribution-text")
         self.bars = pg.PlotWidget()
         self.bars.setObjectName("insights-attribution-bars")
-        self.bars.setBackground("w")
+        theme.style_plot(self.bars)
         self.stack = QStackedWidget()
         for widget in (self.images, self.token_view, self.bars):
             self.stack.addWidget(widget)

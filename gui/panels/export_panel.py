@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from engine.report_words import speedup_text
 from engine.spec import QuantizeStep
+from gui import theme
 from gui.engine_client.export import EngineExport
 from gui.folder_opener import FolderPathDialog, open_folder
 
@@ -234,7 +235,7 @@ class ExportPanel(QWidget):
         self.status.setText(STAGES.get(stage, stage) + "…")
 
     def _failed(self, message: str) -> None:
-        self.status.setStyleSheet("color: #c62828;")
+        self.status.setStyleSheet(f"color: {theme.current().error};")
         self.status.setText(f"Export failed: {message}")
         self.progress_bar.setValue(0)
         self.message.emit(f"export failed: {message}")
@@ -307,7 +308,7 @@ class ExportPanel(QWidget):
         lines += [f"<span style='color:#c62828'>{p['message']} — {p['hint']}</span>" for p in problems]
         self.summary.setText("<br>".join(lines))
         folder = report.get("folder") or ""
-        self.status.setStyleSheet("color: #c62828;" if problems else "color: #b26a00;" if notes
+        self.status.setStyleSheet(f"color: {theme.current().error};" if problems else "color: #b26a00;" if notes
                                   else "color: #2f9e6b;")
         self.status.setText(("Exported with a problem" if problems else "Exported") + f" to {folder}"
                             + (" (see the notes in the report)" if notes and not problems else ""))

@@ -17,6 +17,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QGridLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from gui import theme
 from gui.document.folder_info import folder_classes, scan_words, unknown_classes
 from gui.document.model import Node
 
@@ -74,7 +75,7 @@ class FolderSection(QWidget):
             layout.addWidget(button, 0, Qt.AlignLeft)
             return
         if info.get("error"):
-            layout.addWidget(plain(info["error"], "folder-scan-error", "color: #c62828;"))
+            layout.addWidget(plain(info["error"], "folder-scan-error", f"color: {theme.current().error};"))
         if info.get("error") or info.get("cancelled"):
             button = QPushButton("Scan again")
             button.setObjectName("folder-scan-again")
@@ -89,7 +90,7 @@ class FolderSection(QWidget):
         if ignored:
             layout.addWidget(plain("left alone (not images): " + ", ".join(
                 f"{n:,} {suffix or 'without suffix'}" for suffix, n in list(ignored.items())[:8]),
-                "folder-ignored", "color: #6b7280;"))
+                "folder-ignored", f"color: {theme.current().muted};"))
         self._grid(layout, scan)
 
     def _classes_fix(self, layout, node: Node, student_classes, use_classes) -> None:
@@ -122,7 +123,7 @@ class FolderSection(QWidget):
             name = group.get("class") or ""
             count = group.get("count", 0)
             caption = f"{name} · {count:,}" if labelled else f"unlabelled · {count:,}"
-            grid.addWidget(plain(caption, f"folder-class-{g}", "color: #374151; font-weight: bold;"))
+            grid.addWidget(plain(caption, f"folder-class-{g}", f"color: {theme.current().text}; font-weight: bold;"))
             row = QWidget()
             cells = QGridLayout(row)
             cells.setContentsMargins(0, 0, 0, 4)
@@ -150,6 +151,6 @@ class FolderSection(QWidget):
         total, shown = scan.get("classes_total", 0), len(scan.get("groups") or [])
         if labelled and total > shown:
             grid.addWidget(plain(f"thumbnails of the first {shown} of {total} classes", "folder-more",
-                                 "color: #6b7280;"))
+                                 f"color: {theme.current().muted};"))
         layout.addWidget(grid_host)
 

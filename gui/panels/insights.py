@@ -37,15 +37,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui import theme
 from gui.engine_client.analyze import EngineAnalyze
 from gui.folder_opener import FolderPathDialog, open_folder
 from gui.panels.attribution_view import AttributionView
 from gui.panels.heatmap import HeatMap
 from gui.panels.insights_file import Insights, InsightsProblem, insights_folder, read_insights
 from gui.panels.insights_tabs import (
-    BAD,
     BEATS,
-    MUTED,
     THUMB,
     TRAILS,
     MistakesFill,
@@ -145,7 +144,7 @@ class InsightsPanel(QWidget):
         notice = QLabel()
         notice.setObjectName(f"insights-{key}-notice")
         notice.setWordWrap(True)
-        notice.setStyleSheet(f"color: {MUTED};")
+        notice.setStyleSheet(f"color: {theme.current().muted};")
         save = QPushButton("Save Picture…")
         save.setObjectName(f"insights-{key}-save")
         save.setToolTip("Save what this tab shows as a PNG picture")
@@ -208,7 +207,7 @@ class InsightsPanel(QWidget):
     def _build_calibration(self) -> None:
         self.calibration_plot = pg.PlotWidget()
         self.calibration_plot.setObjectName("insights-calibration-plot")
-        self.calibration_plot.setBackground("w")
+        theme.style_plot(self.calibration_plot)
         plot = self.calibration_plot.getPlotItem()
         plot.setMenuEnabled(False)
         plot.setLabel("bottom", "confidence (mean of each bin)")
@@ -366,16 +365,20 @@ class InsightsPanel(QWidget):
             parts.append(f"{len(teachers)} teacher{'s' if len(teachers) != 1 else ''}")
         text = " · ".join(parts)
         if data["notes"]:
-            text += "<br><span style='color:#6b7280'>" + "; ".join(html.escape(n) for n in data["notes"]) + "</span>"
+            notes = "; ".join(html.escape(n) for n in data["notes"])
+            text += f"<br><span style='color:{theme.current().muted}'>{notes}</span>"
         self.facts.setText(text)
 
     def _say(self, text: str, style: str = PLAIN) -> None:
+        if style == ERROR_STYLE:  # readable on the theme's background
+            style = f"color: {theme.current().error};"
         self.status.setStyleSheet(style)
         self.status.setText(text)
 
     def _set_notice(self, key: str, text: str, error: bool = False) -> None:
         self.notices[key].setText(text)
-        self.notices[key].setStyleSheet(f"color: {BAD if error else MUTED};")
+        colors = theme.current()
+        self.notices[key].setStyleSheet(f"color: {colors.error if error else colors.muted};")
 
     # amalgamation
     def _show_amalgamation(self) -> None:

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.text_roles import tokenizer_words
+from gui import theme
 from gui.document.commands import SetName, SetProps
 from gui.document.folder_info import is_folder_node, scan_words
 from gui.document.hints import DEFAULT_STUDENT_LAYER, format_hints, parse_hints
@@ -112,7 +113,7 @@ class Inspector(QWidget):
             self.size = QLabel()
             self.size.setObjectName("student-size")
             self.size.setWordWrap(True)
-            self.size.setStyleSheet("color: #374151;")
+            self.size.setStyleSheet(f"color: {theme.current().text};")
             self.layout_.addWidget(self.size)
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
@@ -127,7 +128,7 @@ class Inspector(QWidget):
             editor = self._editor(f, node)
             error = QLabel()
             error.setObjectName(f"error-{f.dotted}")
-            error.setStyleSheet("color: #c62828;")
+            error.setStyleSheet(f"color: {theme.current().error};")
             error.setWordWrap(True)
             error.hide()
             box = QVBoxLayout()
@@ -137,7 +138,7 @@ class Inspector(QWidget):
                 note = QLabel(self._hints_note())
                 note.setObjectName(f"note-{f.dotted}")
                 note.setWordWrap(True)
-                note.setStyleSheet("color: #6b7280; font-size: 8pt;")
+                note.setStyleSheet(f"color: {theme.current().muted}; font-size: 8pt;")
                 box.addWidget(note)
             box.addWidget(error)
             label = QLabel(f.label)
@@ -192,7 +193,7 @@ class Inspector(QWidget):
         name.setObjectName("field-pipeline-name")
         name.setAccessibleName("Pipeline name")
         error = QLabel()
-        error.setStyleSheet("color: #c62828;")
+        error.setStyleSheet(f"color: {theme.current().error};")
         error.hide()
 
         def commit():
@@ -219,7 +220,7 @@ class Inspector(QWidget):
             "model files from your file manager, onto the canvas. Connect an output (right) to an "
             "input (left). Select a node to edit it here.")
         help_text.setWordWrap(True)
-        help_text.setStyleSheet("color: #4b5563;")
+        help_text.setStyleSheet(f"color: {theme.current().muted};")
         self.layout_.addWidget(help_text)
         self.layout_.addStretch(1)
 
@@ -352,7 +353,7 @@ class Inspector(QWidget):
             label = QLabel("<b>File</b><br>" + "<br>".join(html.escape(line) for line in lines))  # names from the file
             label.setObjectName("teacher-file-info")
             label.setWordWrap(True)
-            label.setStyleSheet("color: #374151;")
+            label.setStyleSheet(f"color: {theme.current().text};")
             self.layout_.addWidget(label)
         check = info.get("check") if info else None
         if check:
