@@ -134,7 +134,7 @@ class MainWindow(QMainWindow):
         self.export_panel.engine.failed.connect(self._export_failed)
         self.export_panel.engine.cancelled.connect(lambda: self._export_failed("cancelled"))
         for ended in (self.insights.engine.done, self.insights.engine.failed, self.insights.engine.cancelled):
-            ended.connect(lambda *_: QTimer.singleShot(0, self._start_pending_export))
+            ended.connect(lambda *_: QTimer.singleShot(0, self, self._start_pending_export))
         self.runs.exportRun.connect(self.show_export)
         self.runs.compare.connect(self._runs_selected)  # the Insights panel follows the selected run
         self.runner = RunController(self, self.store, self.dashboard, self.runs)
@@ -165,7 +165,7 @@ class MainWindow(QMainWindow):
         self.autosave = Autosave(self, Path(self.settings.fileName()).resolve().parent / "autosave")
         self.show_welcome()  # no project yet: opening one (or adding a node) shows the canvas
         self.recovery_box: QMessageBox | None = None
-        QTimer.singleShot(0, self.offer_recovery)
+        QTimer.singleShot(0, self, self.offer_recovery)  # context: never called once the window is gone
 
     def offer_recovery(self) -> None:
         """Edits a previous session did not save (it crashed, or was killed): offer them back."""

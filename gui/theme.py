@@ -10,7 +10,9 @@ for plots made later, and restyles the plots made earlier (`style_plot`); what p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QColor, QGuiApplication, QPalette
@@ -47,18 +49,51 @@ class Colors:
     text: str  # plain labels in the panels: body, secondary, an error
     muted: str
     error: str
+    ok: str  # words that say all is well (a run completed, a node configured, an export)
+    good: str  # a better figure (the student beats its teacher; a teacher right)
+    warning: str  # words that ask for a look (notes, a stopped run, settings that differ)
+    link: str  # a link, a running run
+    heading: str  # a page's titles and headings, its body text, a faint sign (an arrow)
+    body: str
+    faint: str
+    page: str  # a page's background (the welcome page), a box on it, the box's border
+    surface: str
+    border: str
+    accent_hover: str  # the welcome page's big button: hovered, focused
+    accent_focus: str
+    note: tuple[str, str]  # (text, background) of a box that warns, of one that informs
+    info: tuple[str, str]
+    bar_ok: tuple[str, str]  # the result bar: (background, bottom border) done, busy, failed
+    bar_busy: tuple[str, str]
+    bar_bad: tuple[str, str]
+    differs: str  # a table cell's background: the runs differ, the student beats, trails
+    beats: str
+    trails: str
+    bad_border: str  # the border of a cell that failed (an unreadable thumbnail)
 
 
 LIGHT = Colors(dark=False, canvas="#f5f7fa", grid="#d5dbe3", card="#ffffff", card_border="#c9ced6",
                card_title="#1d2430", card_text="#4b5563", card_muted="#6b7280", card_rule="#e5e7eb",
                port="#ffffff", link_lighter=100, refusal_fill="#fdecec", refusal_text="#9b1c1c",
                plot_background="#ffffff", plot_foreground="#374151", legend=(255, 255, 255, 200),
-               missing="#c9ccd1", text="#374151", muted="#6b7280", error="#c62828")
+               missing="#c9ccd1", text="#374151", muted="#6b7280", error="#c62828",
+               ok="#2f9e6b", good="#1b7f4b", warning="#b26a00", link=ACCENT,
+               heading="#1d2430", body="#4b5563", faint="#9aa4b2",
+               page="#f5f7fa", surface="#ffffff", border="#d5dbe3", accent_hover="#1a5fcc", accent_focus="#0b3d91",
+               note=("#8a5a00", "#fff7e0"), info=("#1f2937", "#eef6ee"),
+               bar_ok=("#e8f5ee", "#9fd3b6"), bar_busy=("#e8f0fc", "#a9c4f0"), bar_bad=("#fdecec", "#eba3a3"),
+               differs="#fde68a", beats="#d3f0dc", trails="#f9d6d6", bad_border="#f3b4b4")
 DARK = Colors(dark=True, canvas="#1b1e23", grid="#3a404a", card="#2a2e35", card_border="#4a515c",
               card_title="#e6e8eb", card_text="#b8bec7", card_muted="#9aa1ab", card_rule="#3c424c",
               port="#2a2e35", link_lighter=135, refusal_fill="#4a2326", refusal_text="#ffc9c9",
               plot_background="#1e2127", plot_foreground="#c9cdd3", legend=(40, 44, 52, 210),
-              missing="#4a4f57", text="#d4d8de", muted="#9aa1ab", error="#ff7b7b")
+              missing="#4a4f57", text="#d4d8de", muted="#9aa1ab", error="#ff7b7b",
+              ok="#5cc98f", good="#6fd39b", warning="#f0b45a", link="#6ea8fe",
+              heading="#e6e8eb", body="#b8bec7", faint="#7c8591",
+              page="#1b1e23", surface="#2a2e35", border="#4a515c", accent_hover="#3b82f6", accent_focus="#9cc2ff",
+              note=("#ffd98a", "#3b3220"), info=("#d4d8de", "#223a2b"),
+              bar_ok=("#1f3a2b", "#2f6b4a"), bar_busy=("#1d2c45", "#34558a"), bar_bad=("#442326", "#8a3a3f"),
+              differs="#5c4a12", beats="#1f3d2a", trails="#4a2326", bad_border="#8a3a3f")
 
 _current = LIGHT
 _choice = "system"
@@ -154,7 +189,7 @@ def apply(which: str) -> Colors:
             app.setPalette(_original[1])
     _current = DARK if dark else LIGHT
     _configure_pyqtgraph()
-    changed().emit()  # the plots restyle themselves (_Restyler), the canvas repaints
+    changed().emit()  # the plots and styled widgets restyle themselves (_Follower), the canvas repaints
     return _current
 
 
@@ -164,23 +199,55 @@ def _configure_pyqtgraph() -> None:
     pg.setConfigOptions(background=_current.plot_background, foreground=_current.plot_foreground)
 
 
-class _Restyler(QObject):
-    """A plot's child that restyles it on a change of theme; gone with the plot (Qt then
-    drops its connection, so a closed panel is never touched)."""
+class _Follower(QObject):
+    """A widget's child that calls `restyle(widget)` on every change of theme; gone with the
+    widget (Qt then drops its connection, so a closed panel is never touched). `restyle` is
+    handed the widget each time rather than holding it, so nothing keeps the widget alive."""
 
-    def __init__(self, widget):
+    def __init__(self, widget, restyle: Callable[[Any], None]):
         super().__init__(widget)
-        changed().connect(self.restyle)
+        self.setObjectName("theme-follower")
+        self._restyle = restyle
+        changed().connect(self._changed)
 
-    def restyle(self) -> None:
-        _style(self.parent())
+    def _changed(self) -> None:
+        widget = self.parent()
+        if widget is not None:
+            self._restyle(widget)
+
+
+def follow(widget, restyle: Callable[[Any], None], now: bool = True) -> None:
+    """Call `restyle(widget)` now (unless `now` is False) and after every change of theme, for
+    as long as the widget lives (for colours a widget holds: a style sheet, a table cell's
+    brush, a plot's items). Pass a function of the widget (`lambda w: w._recolor()`), not a
+    bound method or a closure over the widget."""
+    _Follower(widget, restyle)
+    if now:
+        restyle(widget)
 
 
 def style_plot(widget) -> None:
     """A pyqtgraph PlotWidget or GraphicsLayoutWidget in the theme's colours, now and on
     every change of theme."""
-    _Restyler(widget)
-    _style(widget)
+    follow(widget, _style)
+
+
+def note_style() -> str:
+    """A box that warns (a class the student lacks, a teacher to check), in the theme's colours."""
+    text, background = _current.note
+    return f"color: {text}; background: {background}; padding: 6px; border-radius: 4px;"
+
+
+def info_style() -> str:
+    """A box that informs (how a text teacher reads its texts), in the theme's colours."""
+    text, background = _current.info
+    return f"color: {text}; background: {background}; padding: 6px; border-radius: 4px;"
+
+
+def state_color(state: str) -> QColor:
+    """A node state's colour as words on the panel's or the card's background."""
+    color = STATE_COLORS[state]
+    return color.lighter(125) if _current.dark else color.darker(115)
 
 
 def _style(widget) -> None:

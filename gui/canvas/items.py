@@ -313,7 +313,7 @@ class NodeItem(QGraphicsObject):
         for i, line in enumerate(self.lines):
             painter.drawText(QRectF(left, top + TITLE_H + i * LINE_H, width, LINE_H),
                              Qt.AlignVCenter | Qt.AlignLeft, self._elide(painter, line, width - 2))
-        painter.setPen(STATE_COLORS[self.state].lighter(125) if colors.dark else STATE_COLORS[self.state].darker(115))
+        painter.setPen(theme.state_color(self.state))
         if self.warning and self.state == OK:
             painter.setPen(STATE_COLORS[INCOMPLETE] if colors.dark else STATE_COLORS[INCOMPLETE].darker(140))
         elif self.live:

@@ -31,7 +31,7 @@ class CanvasView(QGraphicsView):
         self._pan_from: QPointF | None = None
         self._fitting = False
         self.auto_fit = False  # fitted on open: fitted again when the view's size changes, until a zoom or pan
-        theme.changed().connect(self._repaint)
+        theme.follow(self, lambda w: w._repaint())
 
     def _repaint(self) -> None:
         """A new theme: the background, and every card and link, painted again."""

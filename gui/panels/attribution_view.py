@@ -73,6 +73,12 @@ class AttributionView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(controls)
         layout.addWidget(self.stack, 1)
+        theme.follow(self, lambda w: w._recolor(), now=False)
+
+    def _recolor(self) -> None:
+        """Tokens on show: written again with text readable in the new theme."""
+        if self.stack.currentWidget() is self.token_view and self.sample_box.count():
+            self.show_sample()
 
     def picture(self) -> QWidget:
         """What "Save picture…" saves: the maps on show."""
@@ -282,7 +288,7 @@ class TokenView(QTextBrowser):
 def _token_span(token: str, score: float, top: float) -> str:
     share = min(abs(score) / top, 1.0)
     r, g, b = (178, 24, 43) if score >= 0 else (33, 102, 172)
-    color = "#fff" if share > 0.6 else "#111"
+    color = "#fff" if share > 0.6 or theme.current().dark else "#111"  # on the colour, over the page
     return (f"<span style='background-color: rgba({r},{g},{b},{share:.2f}); color: {color}' "
             f"title='score {score:.4g}'>{html.escape(token)}</span> ")
 

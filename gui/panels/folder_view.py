@@ -104,7 +104,7 @@ class FolderSection(QWidget):
                         f"{'are' if len(unknown) > 1 else 'is'} not a class of the student: "
                         f"{', '.join(unknown[:8])}{' …' if len(unknown) > 8 else ''}. The engine refuses "
                         "such a folder.", "folder-classes-warning",
-                        "color: #8a5a00; background: #fff7e0; padding: 6px; border-radius: 4px;")
+                        theme.note_style())
         layout.addWidget(warning)
         button = QPushButton(f"Use these {n} classes")
         button.setObjectName("folder-use-classes")
@@ -142,7 +142,8 @@ class FolderSection(QWidget):
                 else:
                     cell.setText("✕")
                     cell.setObjectName(f"thumb-bad-{g}-{i}")
-                    cell.setStyleSheet("color: #c62828; border: 1px solid #f3b4b4;")
+                    c = theme.current()
+                    cell.setStyleSheet(f"color: {c.error}; border: 1px solid {c.bad_border};")
                     reason = item.get("reason") or "not a PNG thumbnail"
                     cell.setToolTip(f"{item.get('path', '')}: {reason}")
                 cells.addWidget(cell, i // COLUMNS, i % COLUMNS)

@@ -39,8 +39,6 @@ class HeatMap(QWidget):
         self.plot.hideButtons()
         self.image = pg.ImageItem(axisOrder="row-major")
         self.missing = QGraphicsRectItem()  # grey behind the image: NaN cells are transparent
-        self.missing.setBrush(QColor(theme.current().missing))
-        theme.changed().connect(self._recolor)
         self.missing.setPen(pg.mkPen(None))
         self.plot.addItem(self.missing)
         self.plot.addItem(self.image)
@@ -56,6 +54,7 @@ class HeatMap(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.graphics)
+        theme.follow(self, lambda w: w._recolor())  # the missing cells' grey, their dash
 
     def set_matrix(self, matrix: Sequence[Sequence[float | None]], row_labels: Sequence[str],
                    col_labels: Sequence[str], *, order: Sequence[int] | None = None,

@@ -44,7 +44,7 @@ from gui.panels.folder_view import FolderSection
 from gui.panels.form_widgets import LinesEdit, NumberEdit
 from gui.panels.schema_form import FormField, apply_change, fields_for
 from gui.panels.text_view import TextSection
-from gui.theme import STATE_COLORS, STATE_WORDS
+from gui.theme import STATE_WORDS
 
 __all__ = ["Inspector", "LinesEdit"]
 
@@ -77,6 +77,7 @@ class Inspector(QWidget):
         self.layout_ = QVBoxLayout(self.body)
         doc.changed.connect(self._document_changed)
         self.show_node(None)
+        theme.follow(self, lambda w: w._rebuild(), now=False)  # its labels' colours are set as it builds
 
     # building
     def show_node(self, node_id: str | None) -> None:
@@ -370,11 +371,11 @@ class Inspector(QWidget):
         warning = tokenizer_warning(node)
         if warning:
             label.setText(f"⚠ This teacher {warning}.")
-            label.setStyleSheet("color: #8a5a00; background: #fff7e0; padding: 6px; border-radius: 4px;")
+            label.setStyleSheet(theme.note_style())
         else:
             where = f"\n{tok['from']}: {tok['path']}" if tok else ""
             label.setText(f"Text teacher · {tokenizer_words(text)}{where}")
-            label.setStyleSheet("color: #1f2937; background: #eef6ee; padding: 6px; border-radius: 4px;")
+            label.setStyleSheet(theme.info_style())
         label.setToolTip("The teacher reads each text through its own tokenizer: input.tokenizer, "
                          "else the tokenizer.json beside its model file")
         self.layout_.addWidget(label)
@@ -385,7 +386,7 @@ class Inspector(QWidget):
                        + (f"<br>→ {html.escape(check['hint'])}" if check.get("hint") else ""))
         label.setObjectName("teacher-check")
         label.setWordWrap(True)
-        label.setStyleSheet("color: #8a5a00; background: #fff7e0; padding: 6px; border-radius: 4px;")
+        label.setStyleSheet(theme.note_style())
         self.layout_.addWidget(label)
         fix, field = check.get("fix") or {}, check.get("field", "")
         if not fix:
@@ -571,7 +572,7 @@ class Inspector(QWidget):
 
     def _update_status(self, node: Node) -> None:
         state, reason = node_status(self.doc, node)
-        color = STATE_COLORS[state].name()
+        color = theme.state_color(state).name()
         text = STATE_WORDS[state] + ("" if state == "ok" else f": {reason}")
         self.status.setText(f"<span style='color:{color}'>● {text}</span>")
         if self.size is not None:

@@ -38,7 +38,12 @@ from gui.panels.run_comparison import RunComparison, duration, start_time
 
 REFRESH_MS = 2000
 COLUMNS = ["#", "name", "status", "best val/acc", "duration", "device", "started"]
-STATUS_COLORS = {"completed": "#2f9e6b", "running": "#1f6feb", "stopped": "#b5860f", "failed": "#d64545"}
+
+
+def status_color(status: str) -> QColor:
+    """A run's status as coloured words, readable on the theme's table background."""
+    c = theme.current()
+    return QColor({"completed": c.ok, "running": c.link, "stopped": c.warning, "failed": c.error}.get(status, c.text))
 
 
 class RunsPanel(QWidget):
@@ -84,7 +89,7 @@ class RunsPanel(QWidget):
         row.addStretch(1)
         self.hint = QLabel("Select two or more runs (Ctrl/Shift+click) to compare them side by side")
         self.hint.setObjectName("runs-compare-hint")
-        self.hint.setStyleSheet("color: #6b7280;")
+        theme.follow(self.hint, lambda w: w.setStyleSheet(f"color: {theme.current().muted};"))
         row.addWidget(self.hint)
         listing = QWidget()
         left = QVBoxLayout(listing)
@@ -106,6 +111,14 @@ class RunsPanel(QWidget):
         self._timer.timeout.connect(self.refresh)
         self._timer.start()
         self.refresh()
+        theme.follow(self, lambda w: w._recolor())
+
+    def _recolor(self) -> None:
+        """The statuses in the new theme's colours."""
+        for i, r in enumerate(self.rows):
+            item = self.table.item(i, 2)
+            if item is not None:
+                item.setForeground(status_color(r["status"]))
 
     def refresh(self) -> None:
         rows = self.store.runs(limit=500)
@@ -123,7 +136,7 @@ class RunsPanel(QWidget):
             for j, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if j == 2:
-                    item.setForeground(QColor(STATUS_COLORS.get(text, theme.current().text)))
+                    item.setForeground(status_color(text))
                 if r.get("error") and j == 2:
                     item.setToolTip(r["error"])
                 self.table.setItem(i, j, item)

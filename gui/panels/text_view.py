@@ -102,7 +102,7 @@ class TextSection(QWidget):
         warning = plain(f"⚠ {len(unknown)} of the file's {n} labels {'are' if len(unknown) > 1 else 'is'} "
                         f"not a class of the student: {', '.join(unknown[:8])}{' …' if len(unknown) > 8 else ''}. "
                         "The engine refuses such a file.", "text-classes-warning",
-                        "color: #8a5a00; background: #fff7e0; padding: 6px; border-radius: 4px;")
+                        theme.note_style())
         layout.addWidget(warning)
         button = QPushButton(f"Use these {n} classes")
         button.setObjectName("text-use-classes")
