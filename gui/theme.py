@@ -5,7 +5,9 @@ The theme follows the desktop (Qt 6.5+: the style hints' colour scheme) unless t
 Light or Dark in View → Theme (kept in QSettings under `view/theme`). `apply` sets the
 application's style and palette (Fusion with a dark QPalette for dark), pyqtgraph's defaults
 for plots made later, and restyles the plots made earlier (`style_plot`); what paints itself
-(the canvas, its cards and links) reads `current()` when it paints and repaints on `changed()`.
+(the canvas, its cards and links) reads `current()` when it paints and repaints on `changed()`;
+a widget that holds colours (a style sheet, a table cell's brush) restyles itself through
+`follow`, a child object that is gone with the widget, so a closed panel is never touched.
 """
 
 from __future__ import annotations
@@ -98,6 +100,7 @@ DARK = Colors(dark=True, canvas="#1b1e23", grid="#3a404a", card="#2a2e35", card_
 _current = LIGHT
 _choice = "system"
 _original: tuple[str, QPalette] | None = None  # the app's own style and palette, for Light
+_watching = False  # the desktop's colour scheme is followed (add_menu)
 
 
 class _Notifier(QObject):
@@ -287,8 +290,10 @@ def add_menu(menu, settings: QSettings) -> dict[str, QAction]:
         group.addAction(action)
         sub.addAction(action)
         actions[key] = action
+    global _watching
     hints = QGuiApplication.styleHints()
-    if hasattr(hints, "colorSchemeChanged"):
+    if hasattr(hints, "colorSchemeChanged") and not _watching:  # once, however many windows
+        _watching = True
         hints.colorSchemeChanged.connect(lambda *_: apply("system") if _choice == "system" else None)
     apply(saved if saved in CHOICES else "system")
     return actions
