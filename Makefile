@@ -32,3 +32,4 @@ screenshot: setup
 	rm -rf .screenshot-run && .venv/bin/distill-studio assets/examples/digits-compressed.distill.json \
 	  --run --quit-when-done --db .screenshot-run/runs.sqlite --screenshot assets/screenshot-export.png; \
 	  rm -rf .screenshot-run
+	.venv/bin/python scripts/screenshots.py assets

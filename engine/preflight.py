@@ -18,7 +18,7 @@ from engine.data import Dataset, load_dataset
 from engine.errors import InputError, Problem
 from engine.spec import PipelineSpec, PruneStep
 from engine.teacher_checks import Finding, check_teachers
-from engine.teachers import load_teachers
+from engine.teachers import load_teachers, teacher_file_problems
 
 
 @dataclass
@@ -31,7 +31,10 @@ class Prepared:
 def prepare(spec: PipelineSpec, threads: int, cache_dir=None) -> Prepared:
     """The data and teachers, checked; or one InputError with every problem found. `cache_dir`:
     the cache beside the store (what was checked of an image folder is kept there)."""
-    data = load_dataset(spec, cache_dir)
+    try:
+        data = load_dataset(spec, cache_dir)
+    except InputError as exc:  # the teachers cannot be tried without data: their files still can
+        raise InputError(exc.problems + teacher_file_problems(spec), kind=exc.kind) from None
     teachers = load_teachers(spec, data.train.for_teachers[:8], threads, data.table)
     findings = [f for t in teachers for f in t.findings] + check_teachers(teachers, data)
     problems = training_problems(spec, data, teachers)

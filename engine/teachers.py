@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.errors import InputError
+from engine.errors import InputError, Problem
 from engine.model_files import (
     check_float_weights,
     check_readable,
@@ -114,6 +114,26 @@ def load_teachers(spec: PipelineSpec, probe: np.ndarray, threads: int, table=Non
     if problems:
         raise InputError(problems, kind="invalid_teacher")
     return teachers
+
+
+def teacher_file_problems(spec: PipelineSpec) -> list[Problem]:
+    """What can be found wrong in the teachers' files without data to try them on (the data
+    could not be read): each file is read as `distill-engine inspect` reads it, so a check
+    lists a missing or damaged teacher beside the data's problem. TorchScript is not opened:
+    loading it runs its code, which only a run of a trusted file does."""
+    from engine.inspect_model import inspect_model
+
+    problems = []
+    for i, t in enumerate(spec.teachers):
+        where = f"teachers[{i}].path"
+        try:
+            if t.resolved_format == "torchscript":
+                check_readable(Path(t.path), where, t.format)
+            else:
+                inspect_model(Path(t.path), t.input.tokenizer, t.input.roles or None)
+        except InputError as exc:
+            problems.extend(Problem(where, p.message, p.hint) for p in exc.problems)
+    return problems
 
 
 def try_on(teacher: Teacher, probe: np.ndarray) -> None:

@@ -52,6 +52,7 @@ from gui.panels.export_panel import STAGES, ExportPanel
 from gui.panels.insights import InsightsPanel
 from gui.panels.inspector import Inspector
 from gui.panels.palette import Palette
+from gui.panels.problem_words import problems_on_nodes
 from gui.panels.result_bar import ResultBar, result_words
 from gui.panels.runs import RunsPanel
 from gui.panels.status_bar import StatusBar
@@ -697,8 +698,7 @@ class MainWindow(QMainWindow):
                         [Problem(c["field"], c["message"], c.get("hint", "")) for c in warnings]),
                         "Their warnings are on their nodes too.")
             else:
-                self.show_problems("The pipeline cannot run yet",
-                                   InputError([Problem(**p) for p in result["problems"]]))
+                self.show_engine_problems([Problem(**p) for p in result["problems"]])
 
         def not_started():
             self.busy.finish("check")
@@ -725,10 +725,31 @@ class MainWindow(QMainWindow):
                 item.set_live(f"accuracy {accuracy:.3f} on {samples} labelled samples")
 
     def clear_teacher_checks(self) -> None:
-        """A new check or run says again what still holds."""
-        for node in self.doc.of_kind("teacher"):
-            if "check" in node.info:
-                self.doc.set_info(node.id, {k: v for k, v in node.info.items() if k != "check"})
+        """A new check or run says again what still holds: the teachers' warnings, and the
+        problems the last check found on any node."""
+        for node in list(self.doc.nodes.values()):
+            if "check" in node.info or "problems" in node.info:
+                self.doc.set_info(node.id, {k: v for k, v in node.info.items() if k not in ("check", "problems")})
+
+    def show_engine_problems(self, problems: list[Problem], title: str = "The pipeline cannot run yet",
+                             outcome: str = "") -> None:
+        """Every problem the engine found, on its node (red until the node is changed or checked
+        again; Run refuses meanwhile) and in one box, in the window's words."""
+        self.clear_teacher_checks()
+        on_nodes, lines = problems_on_nodes(self.doc, problems)
+        for node_id, found in on_nodes.items():
+            node = self.doc.nodes[node_id]
+            self.doc.set_info(node_id, {**node.info, "problems": {"props": copy.deepcopy(node.props), "list": found}})
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        box = QMessageBox(QMessageBox.Warning, title, f"{title}: {count}. {outcome}".strip(), QMessageBox.Ok, self)
+        box.setObjectName("problems-box")
+        shown = lines[:12]
+        more = len(lines) - len(shown)
+        box.setInformativeText("\n".join(f"• {line}" for line in shown) + (f"\n… and {more} more" if more > 0 else "")
+                               + "\n\nThe nodes concerned are marked red; Run waits until they change or "
+                               "Check Pipeline passes.")
+        box.open()
+        self.statusBar().showMessage(f"{title}: {count}, marked on the nodes", 10000)
 
     def show_dashboard(self) -> None:
         self.dashboard_dock.show()

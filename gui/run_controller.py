@@ -16,6 +16,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QMessageBox, QProgressBar
 
 from engine.atomic_io import atomic_write_text
+from engine.errors import Problem
 from engine.events import (
     Checkpoint,
     Error,
@@ -31,7 +32,7 @@ from engine.events import (
 from engine.run import default_run_dir
 from gui.document.chain import chain_after
 from gui.document.convert import project_json
-from gui.document.validation import OK, node_status
+from gui.document.validation import OK, checked_problems, node_status
 from gui.engine_client.eta import EtaEstimator, round_rate
 from gui.engine_client.process import start_engine
 from gui.engine_client.run import EngineRun
@@ -56,6 +57,7 @@ class RunController(QObject):
         self.eta = EtaEstimator()
         self.clock = time.monotonic  # when progress arrives (tests give their own)
         self.last_problem_box: QMessageBox | None = None
+        self.from_canvas = self.problems_shown = False  # the run was started from the canvas; its problems shown
 
         self.act_run = self._action("&Run", self.run_pipeline, "F5", "run", "Train the student (F5)")
         self.act_pause = self._action("&Pause", self.toggle_pause, "F6", "pause", "Pause or resume the run")
@@ -112,13 +114,17 @@ class RunController(QObject):
         if doc.student() is None:
             problems.insert(0, "• the pipeline has no student: drag one from the palette")
         if problems:
-            self._tell("The pipeline cannot run yet", "Fix these first:\n" + "\n".join(problems))
+            checked = any(checked_problems(n) for n in doc.nodes.values())
+            self._tell("The pipeline cannot run yet", "Fix these first:\n" + "\n".join(problems) + (
+                "\n\nFixed a file outside the app? Check Again reads it anew." if checked else ""),
+                self.window.check_pipeline if checked else None)
             return False
         run_dir = default_run_dir(doc.name, self.store.path)
         run_dir.mkdir(parents=True, exist_ok=True)
         spec = run_dir / "pipeline.distill.json"
         atomic_write_text(spec, project_json(doc, None))
         self._start(lambda: self.engine.start_run(spec, run_dir, self.processes))
+        self.from_canvas = True  # its problems, if it cannot start, belong to the canvas's nodes
         return True
 
     def rerun(self, run_id: int) -> None:
@@ -164,6 +170,7 @@ class RunController(QObject):
         self.act_all_gpus.setChecked(self.gpus > 1)
 
     def _start(self, launch) -> None:
+        self.from_canvas = self.problems_shown = False
         self.dashboard.clear_live()
         self.paused = self.stopping = False
         self.epochs = 0
@@ -257,6 +264,10 @@ class RunController(QObject):
             self.dashboard.add_log(e.message, error=e.level == "warning")
         elif isinstance(e, Error):
             self.dashboard.add_log(f"error: {e.message} — {e.hint}", error=True)
+            if e.problems and self.from_canvas:  # bad input, read before training: on the nodes
+                self.problems_shown = True
+                self.window.show_engine_problems([Problem(p.path, p.message, p.hint) for p in e.problems],
+                                                 "The run could not start", "Nothing was trained.")
         elif isinstance(e, Checkpoint):
             self.dashboard.add_log(f"checkpoint at step {e.step}")
         elif isinstance(e, Finished) and e.export:
@@ -329,14 +340,16 @@ class RunController(QObject):
                 item.set_live(f"fine-tune {status}")
         self.runs.refresh()
         self.window.statusBar().showMessage(message.splitlines()[0], 10000)
-        if status == "failed":
+        if status == "failed" and not self.problems_shown:  # problems were said in their own box
             self._tell("The run failed", message)
         self.runEnded.emit(status, message)
 
-    def _tell(self, title: str, text: str) -> None:
+    def _tell(self, title: str, text: str, check_again=None) -> None:
         box = QMessageBox(QMessageBox.Warning, title, title + ".", QMessageBox.Ok, self.window)
         box.setObjectName("run-message")
         box.setInformativeText(text)
+        if check_again is not None:
+            box.addButton("Check Again", QMessageBox.ActionRole).clicked.connect(check_again)
         box.open()  # not exec(): nothing waits on it
         self.last_problem_box = box
 

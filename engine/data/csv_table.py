@@ -288,8 +288,8 @@ def _numbers(cells: list[str], rows: list[int], column: str, src: CsvData,
         if is_missing(cell):
             if refuse:
                 shown = "empty" if not cell.strip() else f"{_CELL}a missing value"
-                bad.append(_Bad(rows[i], column, f"{where} is {shown}", "set data.missing to mean, "
-                                "median or zero to fill missing cells, or fill the cell", cell.strip()))
+                bad.append(_Bad(rows[i], column, f"{where} is {shown}", "fill the cell, or set data.missing to "
+                                "mean, median or zero to fill every missing cell", cell.strip()))
             continue
         try:
             value = float(cell)
@@ -303,7 +303,7 @@ def _numbers(cells: list[str], rows: list[int], column: str, src: CsvData,
         if math.isnan(value):  # -nan, +nan: missing too
             if refuse:
                 bad.append(_Bad(rows[i], column, f"{where} is {_CELL}a missing value",
-                                "set data.missing to mean, median or zero to fill missing cells, or fill the cell",
+                                "fill the cell, or set data.missing to mean, median or zero to fill every missing cell",
                                 cell.strip()))
             continue
         if not abs(value) <= FLOAT32_MAX:

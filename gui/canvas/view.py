@@ -51,7 +51,8 @@ class CanvasView(QGraphicsView):
 
     def fit_to_view(self) -> None:
         """The whole graph in the view, centred, zoomed 0.8× to 1.25× (a graph too large for the
-        view at 0.8× shows its top, centred across; the rest is a scroll away), and the same again
+        view at 0.8× shows its start: its top, its left where the data and teachers are; the rest
+        is a scroll away), and the same again
         when the view's size changes — the window shown, a dock moved — until the user zooms or pans."""
         self.auto_fit = True
         rect = self.scene().itemsBoundingRect()
@@ -66,7 +67,8 @@ class CanvasView(QGraphicsView):
             self.resetTransform()
             self.scale(scale, scale)
             top = rect.top() - 20 + self.viewport().height() / (2 * scale)  # too tall: its top shown
-            self.centerOn(rect.center().x(), min(rect.center().y(), top))
+            left = rect.left() - 30 + self.viewport().width() / (2 * scale)  # too wide: its inputs shown
+            self.centerOn(min(rect.center().x(), left), min(rect.center().y(), top))
 
     def resizeEvent(self, event):
         super().resizeEvent(event)

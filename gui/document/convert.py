@@ -195,25 +195,29 @@ def project_to_nodes(data: dict[str, Any], project_dir: Path,
         sp.update({key: valid["student"][key] for key in ("architecture", "init") if key in valid.get("student", {})})
         sp["training"] = valid.get("training", sp["training"])
         student = make("student", sp, "student", (560, 160))
+    # a layout that fits a window at a readable zoom: the data and the teachers in a column (140
+    # apart: room for a card with its contract lines), the strategy beside the last teacher and
+    # below its link
     if "data" in valid:
-        node = make("data", valid["data"], "data", (180, 20))
+        node = make("data", valid["data"], "data", (-40, 10))
         links.append(Link(node.id, "data", student.id, "data"))
-    for i, t in enumerate(teachers):  # 150 apart: room for a card with its contract lines
-        node = make("teacher", {**default_props("teacher"), **t}, f"teachers[{i}]", (180, 150 + 150 * i))
+    for i, t in enumerate(teachers):
+        node = make("teacher", {**default_props("teacher"), **t}, f"teachers[{i}]", (-40, 150 + 140 * i))
         links.append(Link(node.id, "teaches", student.id, "teachers"))
     if "strategy" in valid:
-        node = make("strategy", valid["strategy"], "strategy", (180, 170 + 150 * len(teachers)))
+        node = make("strategy", valid["strategy"], "strategy", (250, 150 + 140 * max(len(teachers) - 1, 0)
+                                                                   + (90 if teachers else 0)))
         links.append(Link(node.id, "strategy", student.id, "strategy"))
 
     before = student
     for i, step in enumerate(steps if student is not None else []):
         node = make(step["kind"], {**default_props(step["kind"]), **step}, f"compression[{i}]",
-                    (850 + 280 * i, 160))
+                    (870 + 300 * i, 160))
         links.append(Link(before.id, "model", node.id, "model"))
         before = node
     if "export" in valid and student is not None:
         node = make("export", {**default_props("export"), **valid["export"]}, "export",
-                    (850 + 280 * len(steps), 160))
+                    (870 + 300 * len(steps), 160))
         links.append(Link(before.id, "model", node.id, "model"))
 
     ids = {n.id for n in nodes}

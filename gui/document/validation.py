@@ -68,6 +68,13 @@ def _spec_problem_for(doc: Document, node: Node) -> Problem | None:
     return None
 
 
+def checked_problems(node: Node) -> list[dict]:
+    """What the engine's last check (or a run that could not start) found wrong in this node,
+    while the node is as it was checked: an edit to it lifts them until the next check."""
+    found = node.info.get("problems") or {}
+    return found.get("list", []) if found.get("props") == node.props else []
+
+
 def node_status(doc: Document, node: Node) -> tuple[str, str]:
     """(state, reason): configured, incomplete (what is missing) or error (what is wrong)."""
     script = node.kind == "teacher" and node.props.get("format") == "torchscript"
@@ -76,6 +83,9 @@ def node_status(doc: Document, node: Node) -> tuple[str, str]:
                        "where the file comes from")
     if node.info.get("error") and not script:  # TorchScript is never opened to be inspected
         return ERROR, node.info["error"]
+    found = checked_problems(node)
+    if found:
+        return ERROR, "; ".join(f"{p['message']} — {p['hint']}" if p["hint"] else p["message"] for p in found)
     student = doc.student()
     if node.kind == "student" and student is not None and node.id != student.id:
         return ERROR, "a pipeline has exactly one student: delete this one"

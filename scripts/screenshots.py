@@ -1,0 +1,89 @@
+"""The README's screenshots of the examples, taken through the real window with fresh settings and
+a fresh run store (`make screenshot` also renews the demo's three):
+
+- assets/screenshot-student.png: the ResNet example, its student's size in the inspector;
+- assets/screenshot-folder.png: the image-folder example, the data node's scan and photos;
+- assets/screenshot-text.png: the text example after a run from the Run button, its data node's
+  texts per class in the inspector.
+
+    xvfb-run -a -s "-screen 0 1600x1100x24" .venv/bin/python scripts/screenshots.py [OUT_DIR]
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+EXAMPLES = ROOT / "assets" / "examples"
+
+
+def main() -> int:
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "assets"
+    out.mkdir(parents=True, exist_ok=True)
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication, QScrollArea
+
+    from gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    home = Path(tempfile.mkdtemp(prefix="screenshots-"))
+    window = MainWindow(QSettings(str(home / "settings.ini"), QSettings.IniFormat), db=home / "runs.sqlite")
+    window.resize(1600, 1000)
+    window.show()
+
+    def wait(cond, timeout_s: float, what: str) -> None:
+        end = time.perf_counter() + timeout_s
+        while not cond():
+            if time.perf_counter() > end:
+                raise TimeoutError(f"waited {timeout_s:.0f} s for {what}")
+            app.processEvents()
+            time.sleep(0.02)
+
+    def settle() -> None:
+        for _ in range(20):
+            app.processEvents()
+            time.sleep(0.01)
+
+    def open_example(name: str) -> None:
+        window.undo_stack.setClean()
+        assert window.open_project(EXAMPLES / f"{name}.distill.json", ask=False)
+        wait(lambda: window.model_inspector.busy == 0 and not window.busy.isVisible(), 120, "the example's files")
+
+    def select(kind: str, scroll_to_end: bool = False) -> None:
+        node = window.doc.of_kind(kind)[0]
+        window.scene.clearSelection()
+        window.scene.node_items[node.id].setSelected(True)
+        settle()
+        bar = window.inspector.findChild(QScrollArea).verticalScrollBar()
+        bar.setValue(bar.maximum() if scroll_to_end else 0)
+        settle()
+
+    open_example("digits-resnet")
+    select("student")
+    window.grab_screenshot(out / "screenshot-student.png")
+
+    open_example("digit-photos")
+    wait(lambda: all("scan" in n.info or "error" in n.info for n in window.doc.of_kind("data")), 120, "the scan")
+    select("data", scroll_to_end=True)  # the scan's photos per class
+    window.grab_screenshot(out / "screenshot-folder.png")
+
+    open_example("package-descriptions")
+    ended: list[str] = []
+    window.runner.runEnded.connect(lambda status, _message: ended.append(status))
+    assert window.runner.run_pipeline()
+    wait(lambda: bool(ended), 900, "the text example's run")
+    window.result_bar.close_button.click()
+    select("data", scroll_to_end=True)
+    window.grab_screenshot(out / "screenshot-text.png")
+    print(f"text example run: {ended[0]}; screenshots in {out}")
+    window.undo_stack.setClean()
+    window.close()
+    return 0 if ended[0] == "completed" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
