@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from engine.atomic_io import atomic_write, atomic_write_text
 from engine.errors import InputError, Problem
+from gui import theme
 from gui.asset_paths import EXAMPLES
 from gui.autosave import Autosave
 from gui.canvas.drops import DropHandler
@@ -134,7 +135,7 @@ class MainWindow(QMainWindow):
         self.export_panel.engine.failed.connect(self._export_failed)
         self.export_panel.engine.cancelled.connect(lambda: self._export_failed("cancelled"))
         for ended in (self.insights.engine.done, self.insights.engine.failed, self.insights.engine.cancelled):
-            ended.connect(lambda *_: QTimer.singleShot(0, self._start_pending_export))
+            ended.connect(lambda *_: QTimer.singleShot(0, self, self._start_pending_export))
         self.runs.exportRun.connect(self.show_export)
         self.runs.compare.connect(self._runs_selected)  # the Insights panel follows the selected run
         self.runner = RunController(self, self.store, self.dashboard, self.runs)
@@ -165,7 +166,7 @@ class MainWindow(QMainWindow):
         self.autosave = Autosave(self, Path(self.settings.fileName()).resolve().parent / "autosave")
         self.show_welcome()  # no project yet: opening one (or adding a node) shows the canvas
         self.recovery_box: QMessageBox | None = None
-        QTimer.singleShot(0, self.offer_recovery)
+        QTimer.singleShot(0, self, self.offer_recovery)  # context: never called once the window is gone
 
     def offer_recovery(self) -> None:
         """Edits a previous session did not save (it crashed, or was killed): offer them back."""
@@ -417,6 +418,8 @@ class MainWindow(QMainWindow):
         view.addSeparator()
         for dock in self.findChildren(QDockWidget):
             view.addAction(dock.toggleViewAction())
+        view.addSeparator()
+        self.theme_actions = theme.add_menu(view, self.settings)  # System / Light / Dark, applied now
 
         self.act_check = self._action("&Check Pipeline", self.check_pipeline, QKeySequence("Ctrl+K"), "check",
                                       "Ask the engine whether this pipeline can run (spec, data, model files)")

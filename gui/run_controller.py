@@ -70,7 +70,7 @@ class RunController(QObject):
                                          "Train with one process per GPU (torchrun, DistributedDataParallel)")
         self.act_all_gpus.setCheckable(True)
         self.act_all_gpus.setVisible(False)
-        QTimer.singleShot(3000, self._ask_devices)  # after the window is up: it loads torch
+        QTimer.singleShot(3000, self, self._ask_devices)  # after the window is up (it loads torch); not after it
         self.progress = QProgressBar()
         self.progress.setObjectName("run-progress")
         self.progress.setMaximumWidth(220)

@@ -16,6 +16,7 @@ from engine.spec import (
     StudentSpec,
     TrainingSpec,
 )
+from gui import theme
 from gui.document.folder_info import is_folder_node, scan_words
 from gui.document.kinds import KINDS
 from gui.document.model import Link, Node
@@ -179,7 +180,7 @@ class PortItem(QGraphicsItem):
     def paint(self, painter: QPainter, option, widget=None) -> None:
         color = QColor(KINDS[self.node_item.node.kind].color)
         painter.setPen(QPen(color.darker(130), 1.5))
-        painter.setBrush(color.lighter(150) if self._hover else QColor("white"))
+        painter.setBrush(color.lighter(150) if self._hover else QColor(theme.current().port))
         painter.drawEllipse(QPointF(0, 0), PORT_R, PORT_R)
 
     def hoverEnterEvent(self, event):
@@ -275,12 +276,13 @@ class NodeItem(QGraphicsObject):
     def paint(self, painter: QPainter, option, widget=None) -> None:
         kind = KINDS[self.node.kind]
         color = QColor(kind.color)
+        colors = theme.current()
         rect = QRectF(0, 0, NODE_W, self.height)
         painter.setRenderHint(QPainter.Antialiasing)
         border = QColor(ACCENT) if self.isSelected() else STATE_COLORS[self.state] \
-            if self.state != OK else STATE_COLORS[INCOMPLETE] if self.warning else QColor("#c9ced6")
+            if self.state != OK else STATE_COLORS[INCOMPLETE] if self.warning else QColor(colors.card_border)
         painter.setPen(QPen(border, 2.5 if self.isSelected() or self.state != OK or self.warning else 1.2))
-        painter.setBrush(QColor("white"))
+        painter.setBrush(QColor(colors.card))
         painter.drawRoundedRect(rect, 8, 8)
         painter.save()
         clip = QPainterPath()
@@ -302,33 +304,33 @@ class NodeItem(QGraphicsObject):
         left = INPUTS_W if kind.inputs else 12
         width = NODE_W - left - 14
         painter.setFont(pixel_font(base, TITLE_PX, bold=True))
-        painter.setPen(QColor("#1d2430"))
+        painter.setPen(QColor(colors.card_title))
         top = HEADER_H + 4
         painter.drawText(QRectF(left, top, width, TITLE_H), Qt.AlignVCenter | Qt.AlignLeft,
                          self._elide(painter, self.node.title, width - 2))
         painter.setFont(pixel_font(base, LINE_PX))
-        painter.setPen(QColor("#4b5563"))
+        painter.setPen(QColor(colors.card_text))
         for i, line in enumerate(self.lines):
             painter.drawText(QRectF(left, top + TITLE_H + i * LINE_H, width, LINE_H),
                              Qt.AlignVCenter | Qt.AlignLeft, self._elide(painter, line, width - 2))
-        painter.setPen(STATE_COLORS[self.state].darker(115))
+        painter.setPen(theme.state_color(self.state))
         if self.warning and self.state == OK:
-            painter.setPen(STATE_COLORS[INCOMPLETE].darker(140))
+            painter.setPen(STATE_COLORS[INCOMPLETE] if colors.dark else STATE_COLORS[INCOMPLETE].darker(140))
         elif self.live:
-            painter.setPen(QColor(ACCENT))
+            painter.setPen(QColor(ACCENT).lighter(140) if colors.dark else QColor(ACCENT))
         painter.setFont(pixel_font(base, STATUS_PX))
         status_top = self.height - 6 - STATUS_LINES * STATUS_H
         for i, line in enumerate(self.status_lines()):
             painter.drawText(QRectF(left, status_top + i * STATUS_H, width, STATUS_H),
                              Qt.AlignVCenter | Qt.AlignLeft, line)
         if kind.inputs:  # input port labels, inside the card beside their ports
-            painter.setPen(QColor("#6b7280"))
+            painter.setPen(QColor(colors.card_muted))
             painter.setFont(pixel_font(base, PORT_PX))
             for (name, is_output), port in self.ports.items():
                 if not is_output:
                     painter.drawText(QRectF(10, port.y() - 8, INPUTS_W - 14, 16), Qt.AlignVCenter | Qt.AlignLeft,
                                      name)
-            painter.setPen(QPen(QColor("#e5e7eb"), 1))
+            painter.setPen(QPen(QColor(colors.card_rule), 1))
             painter.drawLine(QPointF(INPUTS_W - 5, HEADER_H + 6), QPointF(INPUTS_W - 5, self.height - 6))
 
     @staticmethod
@@ -368,7 +370,8 @@ class LinkItem(QGraphicsPathItem):
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
         painter.setRenderHint(QPainter.Antialiasing)
-        pen = QPen(QColor(ACCENT) if self.isSelected() else self.color, 3.0 if self.isSelected() else 2.2)
+        color = self.color.lighter(theme.current().link_lighter)  # brighter on a dark canvas
+        pen = QPen(QColor(ACCENT) if self.isSelected() else color, 3.0 if self.isSelected() else 2.2)
         painter.setPen(pen)
         painter.setBrush(Qt.NoBrush)
         painter.drawPath(self.path())
@@ -406,8 +409,8 @@ class RefusalLabel(QGraphicsObject):
     def paint(self, painter: QPainter, option, widget=None) -> None:
         painter.setRenderHint(QPainter.Antialiasing)
         painter.setFont(QFont())
-        painter.setBrush(QBrush(QColor("#fdecec")))
+        painter.setBrush(QBrush(QColor(theme.current().refusal_fill)))
         painter.setPen(QPen(QColor("#d64545"), 1.2))
         painter.drawRoundedRect(self._rect, 6, 6)
-        painter.setPen(QColor("#9b1c1c"))
+        painter.setPen(QColor(theme.current().refusal_text))
         painter.drawText(self._rect.adjusted(9, 6, -9, -6), int(Qt.TextWordWrap | Qt.AlignLeft), self.text)

@@ -6,6 +6,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsView
 
+from gui import theme
 from gui.canvas.drops import DropHandler
 from gui.canvas.items import NodeItem
 from gui.canvas.scene import PipelineScene
@@ -30,6 +31,13 @@ class CanvasView(QGraphicsView):
         self._pan_from: QPointF | None = None
         self._fitting = False
         self.auto_fit = False  # fitted on open: fitted again when the view's size changes, until a zoom or pan
+        theme.follow(self, lambda w: w._repaint())
+
+    def _repaint(self) -> None:
+        """A new theme: the background, and every card and link, painted again."""
+        self.resetCachedContent()
+        self.scene().update()
+        self.viewport().update()
 
     # zoom and pan
     def zoom(self, factor: float) -> None:
@@ -131,8 +139,9 @@ class CanvasView(QGraphicsView):
         event.acceptProposedAction()
 
     def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
-        painter.fillRect(rect, QColor("#f5f7fa"))
-        painter.setPen(QPen(QColor("#d5dbe3"), 0))
+        colors = theme.current()
+        painter.fillRect(rect, QColor(colors.canvas))
+        painter.setPen(QPen(QColor(colors.grid), 0))
         left = int(rect.left() // GRID) * GRID
         top = int(rect.top() // GRID) * GRID
         x = left

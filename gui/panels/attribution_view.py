@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui import theme
 from gui.panels.dashboard import PALETTE
 from gui.panels.heatmap import cut
 from gui.panels.insights_file import Insights
@@ -57,12 +58,12 @@ class AttributionView(QWidget):
         row.addWidget(self.method_label)
         self.images = pg.GraphicsLayoutWidget()
         self.images.setObjectName("insights-attribution-images")
-        self.images.setBackground("w")
+        theme.style_plot(self.images)
         self.token_view = TokenView()
         self.token_view.setObjectName("insights-attribution-text")
         self.bars = pg.PlotWidget()
         self.bars.setObjectName("insights-attribution-bars")
-        self.bars.setBackground("w")
+        theme.style_plot(self.bars)
         self.stack = QStackedWidget()
         for widget in (self.images, self.token_view, self.bars):
             self.stack.addWidget(widget)
@@ -72,6 +73,12 @@ class AttributionView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(controls)
         layout.addWidget(self.stack, 1)
+        theme.follow(self, lambda w: w._recolor(), now=False)
+
+    def _recolor(self) -> None:
+        """Tokens on show: written again with text readable in the new theme."""
+        if self.stack.currentWidget() is self.token_view and self.sample_box.count():
+            self.show_sample()
 
     def picture(self) -> QWidget:
         """What "Save picture…" saves: the maps on show."""
@@ -281,7 +288,7 @@ class TokenView(QTextBrowser):
 def _token_span(token: str, score: float, top: float) -> str:
     share = min(abs(score) / top, 1.0)
     r, g, b = (178, 24, 43) if score >= 0 else (33, 102, 172)
-    color = "#fff" if share > 0.6 else "#111"
+    color = "#fff" if share > 0.6 or theme.current().dark else "#111"  # on the colour, over the page
     return (f"<span style='background-color: rgba({r},{g},{b},{share:.2f}); color: {color}' "
             f"title='score {score:.4g}'>{html.escape(token)}</span> ")
 

@@ -36,6 +36,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui import theme
+
 REDRAW_MS = 100
 MAX_POINTS = 1000  # per curve and draw: two or three per pixel of a plot's width
 SMOOTH_BELOW = 500  # curves with fewer points are antialiased; denser ones are drawn plain (fast)
@@ -225,7 +227,8 @@ class Dashboard(QWidget):
         super().__init__(parent)
         self.setObjectName("dashboard")
         self.setAccessibleName("Dashboard")
-        pg.setConfigOptions(antialias=True, background="w", foreground="#374151")
+        colors = theme.current()  # the plots made later, too; those made now follow a change (gui/theme.py)
+        pg.setConfigOptions(antialias=True, background=colors.plot_background, foreground=colors.plot_foreground)
         self.series: dict[str, Series] = {}  # live run: metric name -> points
         self._styles: dict[str, tuple[str, float]] = {}  # metric name -> (color, pen width)
         self._dense: dict[str, bool] = {}
@@ -244,6 +247,7 @@ class Dashboard(QWidget):
         for kind in PLOTS:
             if not kind.on_demand:
                 self._add_plot(kind)
+        theme.style_plot(self.graphics)
         self.log = QPlainTextEdit()
         self.log.setObjectName("run-log")
         self.log.setAccessibleName("Run log")
@@ -390,7 +394,7 @@ class Dashboard(QWidget):
 
     def add_log(self, text: str, error: bool = False) -> None:
         if error:
-            self.log.appendHtml(f"<span style='color:#c62828'>{_escape(text)}</span>")
+            self.log.appendHtml(f"<span style='color:{theme.current().error}'>{_escape(text)}</span>")
         else:
             self.log.appendPlainText(text)
 

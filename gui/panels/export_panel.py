@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from engine.report_words import speedup_text
 from engine.spec import QuantizeStep
+from gui import theme
 from gui.engine_client.export import EngineExport
 from gui.folder_opener import FolderPathDialog, open_folder
 
@@ -52,6 +53,9 @@ class ExportPanel(QWidget):
         self.setObjectName("export-panel")
         self.store = store
         self.report: dict | None = None
+        self._look = ""  # the status line's colour (_set_look)
+        self._summary: list[tuple[str, str]] | None = None  # the report's lines, coloured in _recolor
+        self._rejected_row: int | None = None
         self.engine = EngineExport(self)
         self.engine.progress.connect(self._progress)
         self.engine.done.connect(self.show_report)
@@ -156,6 +160,7 @@ class ExportPanel(QWidget):
         layout.addLayout(right, 3)
         self.refresh_runs()
         self._update_enabled()
+        theme.follow(self, lambda w: w._recolor())
 
     # runs
     def refresh_runs(self) -> None:
@@ -188,6 +193,7 @@ class ExportPanel(QWidget):
     def clear_report(self) -> None:
         self.report = None
         self.table.setRowCount(0)
+        self._summary = self._rejected_row = None
         self.summary.setText("Export a completed run to see its report here.")
         self.status.setText("")
         self.progress_bar.setValue(0)
@@ -222,7 +228,7 @@ class ExportPanel(QWidget):
         # cancel or a failure leaves it there
         quantize = {"mode": self.mode.currentData(), "calibration_samples": self.calibration.value(),
                     "max_accuracy_drop": self.max_drop.value()} if self.int8.isChecked() else None
-        self.status.setStyleSheet("")
+        self._set_look("")
         self.status.setText(f"exporting run #{run['id']}…")
         self.progress_bar.setValue(0)
         self.engine.start(Path(run["run_dir"]), Path(folder).expanduser(), quantize,
@@ -234,14 +240,14 @@ class ExportPanel(QWidget):
         self.status.setText(STAGES.get(stage, stage) + "…")
 
     def _failed(self, message: str) -> None:
-        self.status.setStyleSheet("color: #c62828;")
+        self._set_look("error")
         self.status.setText(f"Export failed: {message}")
         self.progress_bar.setValue(0)
         self.message.emit(f"export failed: {message}")
         self._update_enabled()
 
     def _cancelled(self) -> None:
-        self.status.setStyleSheet("")
+        self._set_look("")
         kept = " The report shown is the last finished export's." if self.report is not None else ""
         self.status.setText("Export cancelled; files finished so far are in the folder." + kept)
         self.progress_bar.setValue(0)
@@ -300,23 +306,41 @@ class ExportPanel(QWidget):
                  f"{accuracy_line} ms per batch of {report['latency_batch']} on this machine{how} "
                  f"({report.get('threads', '?')} threads in PyTorch and onnxruntime{load_text}). "
                  f"ONNX vs PyTorch: max |difference| {report.get('parity_max_abs_diff') or 0:.1e}."]
+        summary = [("", line) for line in lines]  # (colour: "", "warning" or "error"; html)
         if indicative:
-            lines.append(f"<span style='color:#b26a00'>Timings are indicative only: "
-                         f"{latency.get('indicative_because')}.</span>")
-        lines += [f"<span style='color:#b26a00'>{n['message']} — {n['hint']}</span>" for n in notes]
-        lines += [f"<span style='color:#c62828'>{p['message']} — {p['hint']}</span>" for p in problems]
-        self.summary.setText("<br>".join(lines))
+            summary.append(("warning", f"Timings are indicative only: {latency.get('indicative_because')}."))
+        summary += [("warning", f"{n['message']} — {n['hint']}") for n in notes]
+        summary += [("error", f"{p['message']} — {p['hint']}") for p in problems]
+        self._summary, self._rejected_row = summary, len(rows) - 1 if rejected else None
         folder = report.get("folder") or ""
-        self.status.setStyleSheet("color: #c62828;" if problems else "color: #b26a00;" if notes
-                                  else "color: #2f9e6b;")
+        self._set_look("error" if problems else "warning" if notes else "ok")
         self.status.setText(("Exported with a problem" if problems else "Exported") + f" to {folder}"
                             + (" (see the notes in the report)" if notes and not problems else ""))
         self.progress_bar.setValue(100)
-        if rejected:
-            for j in range(len(COLUMNS)):
-                self.table.item(len(rows) - 1, j).setForeground(QColor("#c62828"))
         self.message.emit(f"exported to {folder}")
         self._update_enabled()
+
+    def _set_look(self, look: str) -> None:
+        """The status line's colour: "" (plain), "ok", "warning" or "error"."""
+        self._look = look
+        self._recolor()
+
+    def _recolor(self) -> None:
+        """The status line, the report's notes and problems, a rejected int8 row: in the theme's colours."""
+        c = theme.current()
+        colors = {"ok": c.ok, "warning": c.warning, "error": c.error}
+        self.status.setStyleSheet(f"color: {colors[self._look]};" if self._look else "")
+        summary = self._summary
+        if summary is None:
+            return
+        self.summary.setText("<br>".join(f"<span style='color:{colors[kind]}'>{text}</span>" if kind else text
+                                         for kind, text in summary))
+        row = self._rejected_row
+        if row is not None and row < self.table.rowCount():
+            for j in range(self.table.columnCount()):
+                item = self.table.item(row, j)
+                if item is not None:
+                    item.setForeground(QColor(c.error))
 
     def open_folder(self) -> FolderPathDialog | None:
         """The export folder in the file manager (or its path, where there is none)."""

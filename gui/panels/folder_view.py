@@ -17,6 +17,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QGridLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from gui import theme
 from gui.document.folder_info import folder_classes, scan_words, unknown_classes
 from gui.document.model import Node
 
@@ -74,7 +75,7 @@ class FolderSection(QWidget):
             layout.addWidget(button, 0, Qt.AlignLeft)
             return
         if info.get("error"):
-            layout.addWidget(plain(info["error"], "folder-scan-error", "color: #c62828;"))
+            layout.addWidget(plain(info["error"], "folder-scan-error", f"color: {theme.current().error};"))
         if info.get("error") or info.get("cancelled"):
             button = QPushButton("Scan again")
             button.setObjectName("folder-scan-again")
@@ -89,7 +90,7 @@ class FolderSection(QWidget):
         if ignored:
             layout.addWidget(plain("left alone (not images): " + ", ".join(
                 f"{n:,} {suffix or 'without suffix'}" for suffix, n in list(ignored.items())[:8]),
-                "folder-ignored", "color: #6b7280;"))
+                "folder-ignored", f"color: {theme.current().muted};"))
         self._grid(layout, scan)
 
     def _classes_fix(self, layout, node: Node, student_classes, use_classes) -> None:
@@ -103,7 +104,7 @@ class FolderSection(QWidget):
                         f"{'are' if len(unknown) > 1 else 'is'} not a class of the student: "
                         f"{', '.join(unknown[:8])}{' …' if len(unknown) > 8 else ''}. The engine refuses "
                         "such a folder.", "folder-classes-warning",
-                        "color: #8a5a00; background: #fff7e0; padding: 6px; border-radius: 4px;")
+                        theme.note_style())
         layout.addWidget(warning)
         button = QPushButton(f"Use these {n} classes")
         button.setObjectName("folder-use-classes")
@@ -122,7 +123,7 @@ class FolderSection(QWidget):
             name = group.get("class") or ""
             count = group.get("count", 0)
             caption = f"{name} · {count:,}" if labelled else f"unlabelled · {count:,}"
-            grid.addWidget(plain(caption, f"folder-class-{g}", "color: #374151; font-weight: bold;"))
+            grid.addWidget(plain(caption, f"folder-class-{g}", f"color: {theme.current().text}; font-weight: bold;"))
             row = QWidget()
             cells = QGridLayout(row)
             cells.setContentsMargins(0, 0, 0, 4)
@@ -141,7 +142,8 @@ class FolderSection(QWidget):
                 else:
                     cell.setText("✕")
                     cell.setObjectName(f"thumb-bad-{g}-{i}")
-                    cell.setStyleSheet("color: #c62828; border: 1px solid #f3b4b4;")
+                    c = theme.current()
+                    cell.setStyleSheet(f"color: {c.error}; border: 1px solid {c.bad_border};")
                     reason = item.get("reason") or "not a PNG thumbnail"
                     cell.setToolTip(f"{item.get('path', '')}: {reason}")
                 cells.addWidget(cell, i // COLUMNS, i % COLUMNS)
@@ -150,6 +152,6 @@ class FolderSection(QWidget):
         total, shown = scan.get("classes_total", 0), len(scan.get("groups") or [])
         if labelled and total > shown:
             grid.addWidget(plain(f"thumbnails of the first {shown} of {total} classes", "folder-more",
-                                 "color: #6b7280;"))
+                                 f"color: {theme.current().muted};"))
         layout.addWidget(grid_host)
 

@@ -13,9 +13,10 @@ from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor, QCursor
 from PySide6.QtWidgets import QGraphicsRectItem, QToolTip, QVBoxLayout, QWidget
 
+from gui import theme
+
 MAX_TEXT_CELLS = 15  # classes: with more, the values are only in the tooltip
 MAX_LABEL = 14  # characters of a class name on an axis; longer ones are cut with "…"
-MISSING = "#c9ccd1"  # a cell without a value
 BLUES = pg.ColorMap([0.0, 0.5, 1.0], [(247, 251, 255), (107, 174, 214), (8, 48, 107)])
 
 
@@ -29,7 +30,7 @@ class HeatMap(QWidget):
         self.setObjectName(name)
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setObjectName(f"{name}-plot")
-        self.graphics.setBackground("w")
+        theme.style_plot(self.graphics)
         self.graphics.setMinimumHeight(220)
         self.plot: pg.PlotItem = self.graphics.addPlot(row=0, col=0)
         self.plot.setMenuEnabled(False)
@@ -38,7 +39,6 @@ class HeatMap(QWidget):
         self.plot.hideButtons()
         self.image = pg.ImageItem(axisOrder="row-major")
         self.missing = QGraphicsRectItem()  # grey behind the image: NaN cells are transparent
-        self.missing.setBrush(QColor(MISSING))
         self.missing.setPen(pg.mkPen(None))
         self.plot.addItem(self.missing)
         self.plot.addItem(self.image)
@@ -54,6 +54,7 @@ class HeatMap(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.graphics)
+        theme.follow(self, lambda w: w._recolor())  # the missing cells' grey, their dash
 
     def set_matrix(self, matrix: Sequence[Sequence[float | None]], row_labels: Sequence[str],
                    col_labels: Sequence[str], *, order: Sequence[int] | None = None,
@@ -99,6 +100,11 @@ class HeatMap(QWidget):
         self.plot.setYRange(0, max(n_rows, 1), padding=0.02)
         self._write_values()
 
+    def _recolor(self) -> None:
+        self.missing.setBrush(QColor(theme.current().missing))
+        if self.matrix.size:
+            self._write_values()  # a missing cell's dash in the new text colour
+
     def _write_values(self) -> None:
         for item in self.texts:
             self.plot.removeItem(item)
@@ -116,7 +122,7 @@ class HeatMap(QWidget):
                     dark = 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.55
                     text = self._format.format(value)
                 else:
-                    dark, text = False, "–"
+                    dark, text = theme.current().dark, "–"  # on the missing colour
                 item = pg.TextItem(text, color="w" if dark else "#1f2937", anchor=(0.5, 0.5))
                 item.setPos(j + 0.5, i + 0.5)
                 self.plot.addItem(item)

@@ -37,30 +37,27 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui import theme
 from gui.engine_client.analyze import EngineAnalyze
 from gui.folder_opener import FolderPathDialog, open_folder
 from gui.panels.attribution_view import AttributionView
 from gui.panels.heatmap import HeatMap
 from gui.panels.insights_file import Insights, InsightsProblem, insights_folder, read_insights
 from gui.panels.insights_tabs import (
-    BAD,
-    BEATS,
-    MUTED,
     THUMB,
-    TRAILS,
     MistakesFill,
     clear_calibration,
     fill_amalgamation,
     fill_calibration,
 )
 
-__all__ = ["BEATS", "TRAILS", "InsightsPanel"]  # BEATS, TRAILS: the amalgamation's cell colours (tests read them)
+__all__ = ["InsightsPanel"]
 
 STAGES = {"load": "loading the run", "predict": "running the student and its teachers",
           "attribution": "working out attributions", "pictures": "drawing the pictures", "done": "done"}
 TABS = (("amalgamation", "Amalgamation"), ("confusion", "Confusion"), ("agreement", "Agreement"),
         ("calibration", "Calibration"), ("mistakes", "Mistakes"), ("attribution", "Attribution"))
-ERROR_STYLE, OK_STYLE, PLAIN = "color: #c62828;", "color: #2f9e6b;", ""
+ERROR_STYLE, OK_STYLE, PLAIN = "error", "ok", ""  # the status line's colour: the theme's error, ok, plain
 
 
 class InsightsPanel(QWidget):
@@ -134,8 +131,10 @@ class InsightsPanel(QWidget):
         layout.addWidget(self.facts)
         layout.addWidget(self.status)
         layout.addWidget(self.tabs, 1)
+        self.look = PLAIN
         self._clear()
         self._update_enabled()
+        theme.follow(self, lambda w: w._recolor())
 
     # building the tabs
     def _page(self, key: str, title: str, picture: QWidget, content: QWidget | None = None,
@@ -145,7 +144,7 @@ class InsightsPanel(QWidget):
         notice = QLabel()
         notice.setObjectName(f"insights-{key}-notice")
         notice.setWordWrap(True)
-        notice.setStyleSheet(f"color: {MUTED};")
+        notice.setProperty("error", False)
         save = QPushButton("Save Picture…")
         save.setObjectName(f"insights-{key}-save")
         save.setToolTip("Save what this tab shows as a PNG picture")
@@ -208,7 +207,6 @@ class InsightsPanel(QWidget):
     def _build_calibration(self) -> None:
         self.calibration_plot = pg.PlotWidget()
         self.calibration_plot.setObjectName("insights-calibration-plot")
-        self.calibration_plot.setBackground("w")
         plot = self.calibration_plot.getPlotItem()
         plot.setMenuEnabled(False)
         plot.setLabel("bottom", "confidence (mean of each bin)")
@@ -222,7 +220,7 @@ class InsightsPanel(QWidget):
         plot.getAxis("bottom").setTicks(ticks)
         plot.getAxis("left").setTicks(ticks)
         self.calibration_legend = plot.addLegend(offset=(10, 10), labelTextSize="8pt")
-        self.calibration_legend.setBrush(pg.mkBrush(255, 255, 255, 220))
+        theme.style_plot(self.calibration_plot)  # its axes, title and legend box (made above) follow the theme
         self.calibration_curves: dict[str, pg.PlotDataItem] = {}
         self.ece_table = QTableWidget(0, 4)
         self.ece_table.setObjectName("insights-ece")
@@ -366,16 +364,43 @@ class InsightsPanel(QWidget):
             parts.append(f"{len(teachers)} teacher{'s' if len(teachers) != 1 else ''}")
         text = " · ".join(parts)
         if data["notes"]:
-            text += "<br><span style='color:#6b7280'>" + "; ".join(html.escape(n) for n in data["notes"]) + "</span>"
+            notes = "; ".join(html.escape(n) for n in data["notes"])
+            text += f"<br><span style='color:{theme.current().muted}'>{notes}</span>"
         self.facts.setText(text)
 
     def _say(self, text: str, style: str = PLAIN) -> None:
-        self.status.setStyleSheet(style)
+        self.look = style
+        self._color_status()
         self.status.setText(text)
+
+    def _color_status(self) -> None:
+        c = theme.current()
+        self.status.setStyleSheet({ERROR_STYLE: f"color: {c.error};", OK_STYLE: f"color: {c.ok};"}.get(self.look, ""))
 
     def _set_notice(self, key: str, text: str, error: bool = False) -> None:
         self.notices[key].setText(text)
-        self.notices[key].setStyleSheet(f"color: {BAD if error else MUTED};")
+        self.notices[key].setProperty("error", error)
+        self._color_notice(self.notices[key])
+
+    @staticmethod
+    def _color_notice(notice: QLabel) -> None:
+        c = theme.current()
+        notice.setStyleSheet(f"color: {c.error if notice.property('error') else c.muted};")
+
+    def _recolor(self) -> None:
+        """The status, the notices, the facts' notes and the tables' cells in the theme's colours."""
+        self._color_status()
+        for notice in self.notices.values():
+            self._color_notice(notice)
+        if self.insights is None:
+            return
+        self._show_facts()
+        for key, show in (("amalgamation", self._show_amalgamation), ("mistakes", self._show_mistakes)):
+            if not self.insights.part_problems.get(key):
+                try:
+                    show()
+                except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+                    pass  # load() said so already
 
     # amalgamation
     def _show_amalgamation(self) -> None:

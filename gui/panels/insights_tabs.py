@@ -11,11 +11,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPixmap
 from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem
 
+from gui import theme
 from gui.panels.dashboard import PALETTE
 from gui.panels.insights_file import Insights
 
-BEATS, TRAILS = QColor("#d3f0dc"), QColor("#f9d6d6")  # cell backgrounds: student ahead / behind
-GOOD, BAD, MUTED = "#1b7f4b", "#c62828", "#6b7280"
+# the cells' colours (student ahead / behind; right, wrong, not counted) are the theme's:
+# theme.current().beats, .trails, .good, .error, .muted
 THUMB = 64  # pixels: a mistake's thumbnail
 
 
@@ -56,8 +57,9 @@ def fill_amalgamation(table: QTableWidget, summary: QLabel, insights: Insights) 
                 font.setBold(True)
                 item.setFont(font)
             if j in (2, len(cells) - 2, len(cells) - 1) and r["verdict"] in ("beats", "trails"):
-                item.setBackground(QBrush(BEATS if r["verdict"] == "beats" else TRAILS))
-                item.setForeground(QBrush(QColor(GOOD if r["verdict"] == "beats" else BAD)))
+                c = theme.current()
+                item.setBackground(QBrush(QColor(c.beats if r["verdict"] == "beats" else c.trails)))
+                item.setForeground(QBrush(QColor(c.good if r["verdict"] == "beats" else c.error)))
             table.setItem(i, j, item)
     summary.setText(_verdict_words(counts))
 
@@ -86,7 +88,7 @@ def clear_calibration(plot: pg.PlotItem, legend: pg.LegendItem) -> None:
 def fill_calibration(plot: pg.PlotItem, legend: pg.LegendItem, ece_table: QTableWidget,
                      insights: Insights, curves: dict[str, pg.PlotDataItem]) -> None:
     """Each model's reliability curve (into `curves`, by name) and its accuracy and ECE."""
-    diagonal = plot.plot([0, 1], [0, 1], pen=pg.mkPen("#9ca3af", width=1.2, style=Qt.DashLine))
+    diagonal = plot.plot([0, 1], [0, 1], pen=pg.mkPen("#9ca3af", width=1.2, style=Qt.DashLine))  # grey: both themes
     legend.addItem(diagonal, "perfectly calibrated")
     for k, model in enumerate(insights.data["calibration"]["models"]):
         points = [(c, a) for c, a in zip(model["confidence"], model["accuracy"])
@@ -141,19 +143,20 @@ class MistakesFill:
             table.setItem(i, 1, self._input(m, kind))
             table.setItem(i, 2, QTableWidgetItem(true))
             said = QTableWidgetItem(f"{insights.class_name(m['predicted'])} ({_pct(m['confidence'])})")
-            said.setForeground(QBrush(QColor(BAD)))
+            said.setForeground(QBrush(QColor(theme.current().error)))
             table.setItem(i, 3, said)
             answers = {t["name"]: t for t in m["teachers"]}
             for j, name in enumerate(names):
                 t = answers.get(name)
                 if t is None or t["says"] is None:
                     item = QTableWidgetItem("—")
-                    item.setForeground(QBrush(QColor(MUTED)))
+                    item.setForeground(QBrush(QColor(theme.current().muted)))
                     item.setToolTip(f"{name} does not know the class {true}: its answer is not counted as wrong")
                 else:
                     conf = f" ({_pct(t['confidence'])})" if t["confidence"] is not None else ""
                     item = QTableWidgetItem(insights.class_name(t["says"]) + conf)
-                    item.setForeground(QBrush(QColor(GOOD if t["says"] == m["label"] else BAD)))
+                    item.setForeground(QBrush(QColor(theme.current().good if t["says"] == m["label"]
+                                                     else theme.current().error)))
                 table.setItem(i, 4 + j, item)
             if kind == "image":
                 table.setRowHeight(i, THUMB + 6)

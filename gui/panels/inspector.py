@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.text_roles import tokenizer_words
+from gui import theme
 from gui.document.commands import SetName, SetProps
 from gui.document.folder_info import is_folder_node, scan_words
 from gui.document.hints import DEFAULT_STUDENT_LAYER, format_hints, parse_hints
@@ -43,7 +44,7 @@ from gui.panels.folder_view import FolderSection
 from gui.panels.form_widgets import LinesEdit, NumberEdit
 from gui.panels.schema_form import FormField, apply_change, fields_for
 from gui.panels.text_view import TextSection
-from gui.theme import STATE_COLORS, STATE_WORDS
+from gui.theme import STATE_WORDS
 
 __all__ = ["Inspector", "LinesEdit"]
 
@@ -76,6 +77,7 @@ class Inspector(QWidget):
         self.layout_ = QVBoxLayout(self.body)
         doc.changed.connect(self._document_changed)
         self.show_node(None)
+        theme.follow(self, lambda w: w._rebuild(), now=False)  # its labels' colours are set as it builds
 
     # building
     def show_node(self, node_id: str | None) -> None:
@@ -112,7 +114,7 @@ class Inspector(QWidget):
             self.size = QLabel()
             self.size.setObjectName("student-size")
             self.size.setWordWrap(True)
-            self.size.setStyleSheet("color: #374151;")
+            self.size.setStyleSheet(f"color: {theme.current().text};")
             self.layout_.addWidget(self.size)
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
@@ -127,7 +129,7 @@ class Inspector(QWidget):
             editor = self._editor(f, node)
             error = QLabel()
             error.setObjectName(f"error-{f.dotted}")
-            error.setStyleSheet("color: #c62828;")
+            error.setStyleSheet(f"color: {theme.current().error};")
             error.setWordWrap(True)
             error.hide()
             box = QVBoxLayout()
@@ -137,7 +139,7 @@ class Inspector(QWidget):
                 note = QLabel(self._hints_note())
                 note.setObjectName(f"note-{f.dotted}")
                 note.setWordWrap(True)
-                note.setStyleSheet("color: #6b7280; font-size: 8pt;")
+                note.setStyleSheet(f"color: {theme.current().muted}; font-size: 8pt;")
                 box.addWidget(note)
             box.addWidget(error)
             label = QLabel(f.label)
@@ -192,7 +194,7 @@ class Inspector(QWidget):
         name.setObjectName("field-pipeline-name")
         name.setAccessibleName("Pipeline name")
         error = QLabel()
-        error.setStyleSheet("color: #c62828;")
+        error.setStyleSheet(f"color: {theme.current().error};")
         error.hide()
 
         def commit():
@@ -219,7 +221,7 @@ class Inspector(QWidget):
             "model files from your file manager, onto the canvas. Connect an output (right) to an "
             "input (left). Select a node to edit it here.")
         help_text.setWordWrap(True)
-        help_text.setStyleSheet("color: #4b5563;")
+        help_text.setStyleSheet(f"color: {theme.current().muted};")
         self.layout_.addWidget(help_text)
         self.layout_.addStretch(1)
 
@@ -352,7 +354,7 @@ class Inspector(QWidget):
             label = QLabel("<b>File</b><br>" + "<br>".join(html.escape(line) for line in lines))  # names from the file
             label.setObjectName("teacher-file-info")
             label.setWordWrap(True)
-            label.setStyleSheet("color: #374151;")
+            label.setStyleSheet(f"color: {theme.current().text};")
             self.layout_.addWidget(label)
         check = info.get("check") if info else None
         if check:
@@ -369,11 +371,11 @@ class Inspector(QWidget):
         warning = tokenizer_warning(node)
         if warning:
             label.setText(f"⚠ This teacher {warning}.")
-            label.setStyleSheet("color: #8a5a00; background: #fff7e0; padding: 6px; border-radius: 4px;")
+            label.setStyleSheet(theme.note_style())
         else:
             where = f"\n{tok['from']}: {tok['path']}" if tok else ""
             label.setText(f"Text teacher · {tokenizer_words(text)}{where}")
-            label.setStyleSheet("color: #1f2937; background: #eef6ee; padding: 6px; border-radius: 4px;")
+            label.setStyleSheet(theme.info_style())
         label.setToolTip("The teacher reads each text through its own tokenizer: input.tokenizer, "
                          "else the tokenizer.json beside its model file")
         self.layout_.addWidget(label)
@@ -384,7 +386,7 @@ class Inspector(QWidget):
                        + (f"<br>→ {html.escape(check['hint'])}" if check.get("hint") else ""))
         label.setObjectName("teacher-check")
         label.setWordWrap(True)
-        label.setStyleSheet("color: #8a5a00; background: #fff7e0; padding: 6px; border-radius: 4px;")
+        label.setStyleSheet(theme.note_style())
         self.layout_.addWidget(label)
         fix, field = check.get("fix") or {}, check.get("field", "")
         if not fix:
@@ -570,7 +572,7 @@ class Inspector(QWidget):
 
     def _update_status(self, node: Node) -> None:
         state, reason = node_status(self.doc, node)
-        color = STATE_COLORS[state].name()
+        color = theme.state_color(state).name()
         text = STATE_WORDS[state] + ("" if state == "ok" else f": {reason}")
         self.status.setText(f"<span style='color:{color}'>● {text}</span>")
         if self.size is not None:

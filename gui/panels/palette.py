@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui import theme
 from gui.document.kinds import KINDS
 from gui.drag_formats import KIND_MIME, MODEL_MIME, MODEL_SUFFIXES
 from gui.engine_client.inspect import ModelInspector
@@ -86,6 +87,14 @@ class ModelLibrary(QListWidget):
         for entry in stored if isinstance(stored, list) else []:
             if isinstance(entry, dict) and isinstance(entry.get("path"), str):
                 self._show(entry)
+        theme.follow(self, lambda w: w._recolor())
+
+    def _recolor(self) -> None:
+        """A missing file's entry in the theme's error colour (the others in the list's own)."""
+        for i in range(self.count()):
+            item = self.item(i)
+            if item.toolTip().startswith("missing: "):
+                item.setForeground(QColor(theme.current().error))
 
     def _show(self, entry: dict) -> None:
         self.entries.append(entry)
@@ -97,7 +106,7 @@ class ModelLibrary(QListWidget):
                         + (f"\nclasses: {', '.join(classes)}" if classes else "")
                         + "\nDrag onto the canvas to add it as a teacher.")
         if not Path(entry["path"]).exists():
-            item.setForeground(QColor("#9b1c1c"))
+            item.setForeground(QColor(theme.current().error))
             item.setToolTip(f"missing: {entry['path']}")
         self.addItem(item)
 

@@ -7,9 +7,16 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QToolButton
 
-OK_STYLE = "QFrame#result-bar { background: #e8f5ee; border-bottom: 1px solid #9fd3b6; }"
-BUSY_STYLE = "QFrame#result-bar { background: #e8f0fc; border-bottom: 1px solid #a9c4f0; }"
-BAD_STYLE = "QFrame#result-bar { background: #fdecec; border-bottom: 1px solid #eba3a3; }"
+from gui import theme
+
+OK_STYLE, BUSY_STYLE, BAD_STYLE = "ok", "busy", "bad"  # the bar's look: done, exporting, failed
+
+
+def bar_style(look: str, c: theme.Colors) -> str:
+    """The bar's style sheet for a look, in the theme's colours (its text too: readable on it)."""
+    background, border = {OK_STYLE: c.bar_ok, BUSY_STYLE: c.bar_busy, BAD_STYLE: c.bar_bad}[look]
+    return (f"QFrame#result-bar {{ background: {background}; border-bottom: 1px solid {border}; }}\n"
+            f"QLabel#result-text {{ font-size: 14px; color: {c.heading}; }}")
 
 
 def percent(value: float | None) -> str:
@@ -37,12 +44,12 @@ class ResultBar(QFrame):
         self.setObjectName("result-bar")
         self.setAccessibleName("Run result")
         self.run_id: int | None = None
+        self.look = OK_STYLE
         self.folder = ""
         self.label = QLabel()
         self.label.setObjectName("result-text")
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.label.setStyleSheet("font-size: 14px; color: #1d2430;")
         self.progress = QProgressBar()
         self.progress.setObjectName("result-progress")
         self.progress.setRange(0, 100)
@@ -73,6 +80,7 @@ class ResultBar(QFrame):
         layout.addWidget(self.progress)
         for button in (self.export_button, self.insights_button, self.open_button, self.close_button):
             layout.addWidget(button)
+        theme.follow(self, lambda w: w.setStyleSheet(bar_style(w.look, theme.current())))
         self.hide()
 
     def show_completed(self, run_id: int, test_acc: float | None, best_val: float | None,
@@ -92,7 +100,7 @@ class ResultBar(QFrame):
         self.progress.setValue(int(100 * fraction))
         self.progress.show()
         self.label.setText(f"Exporting run #{self.run_id}: {stage_words}…")
-        self.setStyleSheet(BUSY_STYLE)
+        self._set_look(BUSY_STYLE)
         self.export_button.setEnabled(False)
 
     def show_exported(self, folder: str, headline: str, problem: str = "") -> None:
@@ -107,8 +115,12 @@ class ResultBar(QFrame):
     def _show(self, text: str, style: str, folder: str) -> None:
         self.folder = folder
         self.label.setText(text)
-        self.setStyleSheet(style)
+        self._set_look(style)
         self.progress.hide()
         self.export_button.setEnabled(True)
         self.open_button.setVisible(bool(folder))
         self.show()
+
+    def _set_look(self, look: str) -> None:
+        self.look = look
+        self.setStyleSheet(bar_style(look, theme.current()))

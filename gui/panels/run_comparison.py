@@ -30,9 +30,9 @@ from PySide6.QtWidgets import (
 
 from engine.regular_files import read_regular_text
 from engine.store import run_seconds
+from gui import theme
 
 MISSING = "–"
-DIFFERS = "#fde68a"  # the cells of a row whose values differ
 REPORT_MAX_BYTES = 4 << 20
 # spec keys the fixed rows show (the rest, when they differ, get rows of their own)
 SHOWN = ("student.architecture.", "strategy.kind", "strategy.temperature", "training.epochs",
@@ -294,11 +294,11 @@ class RunComparison(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
         layout.addWidget(self.table)
+        theme.follow(self, lambda w: w._recolor(), now=False)
 
     def show_runs(self, run_ids: list[int]) -> None:
         self.comparison = c = compare_runs(self.store, run_ids)
         self.summary.setText(c.summary)
-        self.summary.setStyleSheet("color: #2f9e6b;" if not c.differing_settings else "color: #92400e;")
         self.table.clear()
         self.table.setColumnCount(len(c.headers))
         self.table.setRowCount(len(c.rows))
@@ -314,14 +314,27 @@ class RunComparison(QWidget):
             for j, text in enumerate(row.values):
                 item = QTableWidgetItem(text)
                 item.setToolTip(text)
-                if row.differs:
-                    item.setBackground(QBrush(QColor(DIFFERS)))
                 self.table.setItem(i, j, item)
+        self._recolor()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Interactive)
         self.table.resizeColumnsToContents()
         for j in range(self.table.columnCount()):
             self.table.setColumnWidth(j, min(max(self.table.columnWidth(j), 110), 210))
         self._hide_same_rows()
+
+    def _recolor(self) -> None:
+        """The summary ('same spec' or what differs) and the differing rows in the theme's colours."""
+        c = self.comparison
+        if c is None:
+            return
+        colors = theme.current()
+        self.summary.setStyleSheet(f"color: {colors.ok if not c.differing_settings else colors.warning};")
+        brush = QBrush(QColor(colors.differs))
+        for i, row in enumerate(c.rows):
+            for j in range(self.table.columnCount()):
+                item = self.table.item(i, j)
+                if row.differs and item is not None:
+                    item.setBackground(brush)
 
     def _hide_same_rows(self) -> None:
         rows = self.comparison.rows if self.comparison else []

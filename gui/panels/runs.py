@@ -2,9 +2,11 @@
 
 Select several to overlay their curves and see them side by side (the comparison beside the
 list, gui/panels/run_comparison.py: settings and results, what differs highlighted); open a
-run's pipeline on the canvas; run it again; resume a stopped or failed one. The list follows
-the store by itself (a light poll of SQLite). A run's duration is the time the engine worked
-on it (a stopped run's idle time before its resume not counted).
+run's pipeline on the canvas; run it again; resume a stopped or failed one; show where its
+TensorBoard files are, and the command that shows them (copied to the clipboard; the app
+starts no server). The list follows the store by itself (a light poll of SQLite). A run's
+duration is the time the engine worked on it (a stopped run's idle time before its resume
+not counted).
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import json
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMessageBox,
     QPushButton,
     QSplitter,
     QTableWidget,
@@ -29,11 +32,18 @@ from PySide6.QtWidgets import (
 
 from engine.checkpoint import has_checkpoint
 from engine.store import run_seconds
+from engine.tensorboard_folder import event_files, view_command, write_command
+from gui import theme
 from gui.panels.run_comparison import RunComparison, duration, start_time
 
 REFRESH_MS = 2000
 COLUMNS = ["#", "name", "status", "best val/acc", "duration", "device", "started"]
-STATUS_COLORS = {"completed": "#2f9e6b", "running": "#1f6feb", "stopped": "#b5860f", "failed": "#d64545"}
+
+
+def status_color(status: str) -> QColor:
+    """A run's status as coloured words, readable on the theme's table background."""
+    c = theme.current()
+    return QColor({"completed": c.ok, "running": c.link, "stopped": c.warning, "failed": c.error}.get(status, c.text))
 
 
 class RunsPanel(QWidget):
@@ -69,10 +79,17 @@ class RunsPanel(QWidget):
             button.clicked.connect(lambda _=False, s=signal: self._emit_for_current(s))
             row.addWidget(button)
             self.buttons[key] = button
+        button = QPushButton("Show TensorBoard Folder")
+        button.setObjectName("runs-tensorboard")
+        button.setToolTip("Where this run's metrics are as TensorBoard files, and the command that shows them "
+                          "(copied to the clipboard)")
+        button.clicked.connect(lambda: self._emit_for_current_call(self.show_tensorboard))
+        row.addWidget(button)
+        self.buttons["tensorboard"] = button
         row.addStretch(1)
         self.hint = QLabel("Select two or more runs (Ctrl/Shift+click) to compare them side by side")
         self.hint.setObjectName("runs-compare-hint")
-        self.hint.setStyleSheet("color: #6b7280;")
+        theme.follow(self.hint, lambda w: w.setStyleSheet(f"color: {theme.current().muted};"))
         row.addWidget(self.hint)
         listing = QWidget()
         left = QVBoxLayout(listing)
@@ -94,6 +111,14 @@ class RunsPanel(QWidget):
         self._timer.timeout.connect(self.refresh)
         self._timer.start()
         self.refresh()
+        theme.follow(self, lambda w: w._recolor())
+
+    def _recolor(self) -> None:
+        """The statuses in the new theme's colours."""
+        for i, r in enumerate(self.rows):
+            item = self.table.item(i, 2)
+            if item is not None:
+                item.setForeground(status_color(r["status"]))
 
     def refresh(self) -> None:
         rows = self.store.runs(limit=500)
@@ -111,7 +136,7 @@ class RunsPanel(QWidget):
             for j, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if j == 2:
-                    item.setForeground(QColor(STATUS_COLORS.get(text, "#374151")))
+                    item.setForeground(status_color(text))
                 if r.get("error") and j == 2:
                     item.setToolTip(r["error"])
                 self.table.setItem(i, j, item)
@@ -164,8 +189,40 @@ class RunsPanel(QWidget):
         resumable = one is not None and one["status"] in ("stopped", "failed") and \
             has_checkpoint(Path(one["run_dir"]))
         self.buttons["resume"].setEnabled(resumable)
+        self.buttons["tensorboard"].setEnabled(one is not None and bool(one["run_dir"]))
         self.buttons["export"].setEnabled(one is not None and one["status"] == "completed" and
                                           (Path(one["run_dir"]) / "student.safetensors").is_file())
+
+    def _emit_for_current_call(self, call) -> None:
+        ids = self.selected_ids()
+        if len(ids) == 1:
+            call(ids[0])
+
+    def show_tensorboard(self, run_id: int) -> str:
+        """Say where the run's TensorBoard files are and how to view them; the command goes
+        to the clipboard. A run from before runs wrote them gets the command that writes them
+        from the store first. Returns the command."""
+        row = self.run_row(run_id)
+        run_dir = Path(row["run_dir"])
+        view = view_command(run_dir)
+        if event_files(run_dir):
+            command = view
+            text = (f"Run {run_id}'s metrics are in TensorBoard files in\n{run_dir / 'tensorboard'}\n\n"
+                    f"View them with (copied to the clipboard):\n{command}")
+        else:
+            command = f"{write_command(run_dir)} && {view}"
+            text = (f"Run {run_id} has no TensorBoard files yet (it ran before runs wrote them, or its folder "
+                    f"{run_dir} is gone).\n\nWrite them from the run store, then view them with (copied to "
+                    f"the clipboard):\n{command}")
+        QGuiApplication.clipboard().setText(command)
+        self._inform("TensorBoard", text)
+        return command
+
+    def _inform(self, title: str, text: str) -> None:
+        box = QMessageBox(QMessageBox.Information, title, text, QMessageBox.Ok, self)
+        box.setObjectName("runs-tensorboard-message")
+        box.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        box.exec()
 
     def _emit_for_current(self, signal) -> None:
         ids = self.selected_ids()

@@ -30,7 +30,7 @@ class StatusBar(QStatusBar):
         if timeout > 0:
             self._timer.start(timeout)
         self._draw()
-        QTimer.singleShot(0, self._redraw)  # once the status bar's widgets have settled
+        QTimer.singleShot(0, self, self._redraw)  # once the widgets have settled; never after the bar is gone
 
     def currentMessage(self) -> str:  # noqa: N802
         shown = super().currentMessage()

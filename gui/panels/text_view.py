@@ -14,6 +14,7 @@ from collections.abc import Callable
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
+from gui import theme
 from gui.document.model import Node
 from gui.document.text_info import preview_of, preview_words, unknown_labels
 from gui.panels.folder_view import plain
@@ -60,7 +61,7 @@ class TextSection(QWidget):
         self.status = plain(preview_words(info), "text-preview-status")
         layout.addWidget(self.status)
         if info.get("error"):
-            layout.addWidget(plain(info["error"], "text-preview-error", "color: #c62828;"))
+            layout.addWidget(plain(info["error"], "text-preview-error", f"color: {theme.current().error};"))
             button = QPushButton("Read again")
             button.setObjectName("text-preview-again")
             button.setToolTip("Read the file again (after fixing it)")
@@ -72,24 +73,24 @@ class TextSection(QWidget):
             return
         if result.get("blank"):
             layout.addWidget(plain(f"{result['blank']:,} blank texts left out", "text-preview-blank",
-                                   "color: #6b7280;"))
+                                   f"color: {theme.current().muted};"))
         self._classes_fix(layout, node, result, student_classes, use_classes)
         for g, group in enumerate(result.get("groups") or []):
             label = group.get("class")
             count = group.get("count", 0)
             caption = f"{label} · {count:,}" if label is not None else "the first texts"
-            head = plain(caption, f"text-class-{g}", "color: #374151; font-weight: bold;")
+            head = plain(caption, f"text-class-{g}", f"color: {theme.current().text}; font-weight: bold;")
             head.setContentsMargins(0, 4, 0, 0)
             layout.addWidget(head)
             for i, text in enumerate(group.get("texts") or []):
                 line = ElidedLabel(str(text))
                 line.setObjectName(f"text-{g}-{i}")
-                line.setStyleSheet("color: #1f2937; padding-left: 8px;")
+                line.setStyleSheet(f"color: {theme.current().text}; padding-left: 8px;")
                 layout.addWidget(line)
         total, shown = result.get("classes_total", 0), len(result.get("groups") or [])
         if result.get("labelled") and total > shown:
             layout.addWidget(plain(f"texts of the first {shown} of {total} classes", "text-more",
-                                   "color: #6b7280;"))
+                                   f"color: {theme.current().muted};"))
 
     def _classes_fix(self, layout, node: Node, result: dict, student_classes, use_classes) -> None:
         if student_classes is None:
@@ -101,7 +102,7 @@ class TextSection(QWidget):
         warning = plain(f"⚠ {len(unknown)} of the file's {n} labels {'are' if len(unknown) > 1 else 'is'} "
                         f"not a class of the student: {', '.join(unknown[:8])}{' …' if len(unknown) > 8 else ''}. "
                         "The engine refuses such a file.", "text-classes-warning",
-                        "color: #8a5a00; background: #fff7e0; padding: 6px; border-radius: 4px;")
+                        theme.note_style())
         layout.addWidget(warning)
         button = QPushButton(f"Use these {n} classes")
         button.setObjectName("text-use-classes")

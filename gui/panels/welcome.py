@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui import theme
 from gui.asset_paths import DEMO, EXAMPLES
 from gui.theme import ACCENT
 
@@ -34,24 +35,30 @@ STEPS = [
      "and a report of size, accuracy and speed."),
 ]
 
-PAGE_STYLE = f"""
-#welcome-page {{ background: #f5f7fa; }}
-#welcome-title {{ font-size: 26px; font-weight: 600; color: #1d2430; }}
-#welcome-subtitle {{ font-size: 14px; color: #4b5563; }}
+def page_style(c: theme.Colors) -> str:
+    """The page's style sheet in the theme's colours."""
+    return f"""
+#welcome-page {{ background: {c.page}; }}
+#welcome-title {{ font-size: 26px; font-weight: 600; color: {c.heading}; }}
+#welcome-subtitle {{ font-size: 14px; color: {c.body}; }}
+#welcome-demo-note {{ color: {c.body}; }}
 #welcome-demo {{ font-size: 17px; font-weight: 600; color: white; background: {ACCENT};
                  border: 2px solid {ACCENT}; border-radius: 8px; padding: 14px 32px; }}
-#welcome-demo:hover {{ background: #1a5fcc; }}
-#welcome-demo:focus {{ border: 2px solid #0b3d91; }}
-QFrame#welcome-step {{ background: white; border: 1px solid #d5dbe3; border-radius: 8px; }}
+#welcome-demo:hover {{ background: {c.accent_hover}; }}
+#welcome-demo:focus {{ border: 2px solid {c.accent_focus}; }}
+QFrame#welcome-step {{ background: {c.surface}; border: 1px solid {c.border}; border-radius: 8px; }}
 #welcome-step-number {{ font-size: 22px; font-weight: 700; color: white; background: {ACCENT};
                         border-radius: 18px; min-width: 36px; max-width: 36px; min-height: 36px;
                         max-height: 36px; }}
-#welcome-step-title {{ font-size: 15px; font-weight: 600; color: #1d2430; }}
-#welcome-step-text {{ font-size: 13px; color: #4b5563; }}
-#welcome-heading {{ font-size: 14px; font-weight: 600; color: #1d2430; }}
-QPushButton[class="welcome-link"] {{ text-align: left; font-size: 13px; color: {ACCENT}; border: none;
+#welcome-step-title {{ font-size: 15px; font-weight: 600; color: {c.heading}; }}
+#welcome-step-text {{ font-size: 13px; color: {c.body}; }}
+#welcome-heading {{ font-size: 14px; font-weight: 600; color: {c.heading}; }}
+#welcome-arrow {{ font-size: 22px; color: {c.faint}; }}
+#welcome-no-recent {{ color: {c.muted}; }}
+QPushButton[class="welcome-link"] {{ text-align: left; font-size: 13px; color: {c.link}; border: none;
                             background: transparent; padding: 3px 0; }}
 QPushButton[class="welcome-link"]:hover {{ text-decoration: underline; }}
+QPushButton[class="welcome-link"]:disabled {{ color: {c.muted}; }}
 """
 
 
@@ -76,7 +83,7 @@ class WelcomePage(QScrollArea):
         self.setAcceptDrops(True)
         page = QWidget()
         page.setObjectName("welcome-page")
-        page.setStyleSheet(PAGE_STYLE)
+        theme.follow(page, lambda w: w.setStyleSheet(page_style(theme.current())))
         self.setWidget(page)
 
         title = QLabel("Welcome to Distill Studio")
@@ -124,7 +131,7 @@ class WelcomePage(QScrollArea):
             steps.addWidget(frame, 1)
             if i < len(STEPS):
                 arrow = QLabel("→")
-                arrow.setStyleSheet("font-size: 22px; color: #9aa4b2;")
+                arrow.setObjectName("welcome-arrow")
                 steps.addWidget(arrow)
             self.step_frames.append(frame)
 
@@ -145,7 +152,7 @@ class WelcomePage(QScrollArea):
         self.recent_box = QVBoxLayout()
         self.recent_buttons: list[QPushButton] = []
         self.no_recent = QLabel("No recent projects yet.")
-        self.no_recent.setStyleSheet("color: #6b7280;")
+        self.no_recent.setObjectName("welcome-no-recent")
         self.recent_box.addWidget(self.no_recent)
 
         columns = QHBoxLayout()

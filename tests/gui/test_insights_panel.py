@@ -12,12 +12,13 @@ import textwrap
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QColor, QDesktopServices
 from PySide6.QtWidgets import QToolTip
 
+from gui import theme
 from gui.engine_client.analyze import EngineAnalyze
 from gui.panels.heatmap import HeatMap
-from gui.panels.insights import BEATS, TRAILS, InsightsPanel
+from gui.panels.insights import InsightsPanel
 from tests.gui.insights_fixture import CLASSES, TEACHERS, insights_arrays, insights_json, write_insights
 
 
@@ -57,8 +58,9 @@ def test_the_amalgamation_table_has_every_cell_and_colours_the_verdicts(panel, t
         ["cat", "30", "90.0%", "97.0%", "", TEACHERS[0], "−7.0 pts", "trails"],
         ["dog", "30", "93.0%", "90.0%", "80.0%", TEACHERS[0], "+3.0 pts", "beats"],
         [CLASSES[2], "30", "87.0%", "", "86.0%", TEACHERS[1], "+1.0 pts", "matches"]]
-    assert table.item(0, 2).background().color() == TRAILS and table.item(0, 7).background().color() == TRAILS
-    assert table.item(1, 6).background().color() == BEATS and table.item(1, 7).background().color() == BEATS
+    beats, trails = QColor(theme.current().beats), QColor(theme.current().trails)
+    assert table.item(0, 2).background().color() == trails and table.item(0, 7).background().color() == trails
+    assert table.item(1, 6).background().color() == beats and table.item(1, 7).background().color() == beats
     assert table.item(2, 7).background().style() == Qt.NoBrush  # matches: not coloured
     assert "does not know" in table.item(0, 4).toolTip()
     assert table.item(0, 3).font().bold()  # the best teacher's score

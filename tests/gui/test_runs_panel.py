@@ -8,7 +8,8 @@ import time
 from PySide6.QtGui import QGuiApplication
 
 from engine.store import Store
-from gui.panels.run_comparison import DIFFERS, compare_runs
+from gui import theme
+from gui.panels.run_comparison import compare_runs
 from tests.gui.runs_fixture import DEMO, START, write_runs
 
 
@@ -21,7 +22,7 @@ def _rows(panel) -> dict[str, list[str]]:
 def _highlighted(panel, label: str) -> list[bool]:
     table = panel.comparison.table
     i = next(i for i in range(table.rowCount()) if table.verticalHeaderItem(i).text() == label)
-    return [table.item(i, j).background().color().name() == DIFFERS for j in range(table.columnCount())]
+    return [table.item(i, j).background().color().name() == theme.current().differs for j in range(table.columnCount())]
 
 
 def _runs(window, tmp_path) -> list[int]:
