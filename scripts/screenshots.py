@@ -4,7 +4,8 @@ a fresh run store (`make screenshot` also renews the demo's three):
 - assets/screenshot-student.png: the ResNet example, its student's size in the inspector;
 - assets/screenshot-folder.png: the image-folder example, the data node's scan and photos;
 - assets/screenshot-text.png: the text example after a run from the Run button, its data node's
-  texts per class in the inspector.
+  texts per class in the inspector;
+- assets/screenshot-dark.png: the same in View → Theme → Dark, with the run's curves.
 
     xvfb-run -a -s "-screen 0 1600x1100x24" .venv/bin/python scripts/screenshots.py [OUT_DIR]
 """
@@ -25,6 +26,7 @@ def main() -> int:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "assets"
     out.mkdir(parents=True, exist_ok=True)
     from PySide6.QtCore import QSettings
+    from PySide6.QtGui import QAction
     from PySide6.QtWidgets import QApplication, QScrollArea
 
     from gui.main_window import MainWindow
@@ -79,6 +81,10 @@ def main() -> int:
     window.result_bar.close_button.click()
     select("data", scroll_to_end=True)
     window.grab_screenshot(out / "screenshot-text.png")
+    window.dashboard_dock.raise_()
+    next(a for a in window.findChildren(QAction) if a.objectName() == "theme-dark").trigger()
+    settle()
+    window.grab_screenshot(out / "screenshot-dark.png")
     print(f"text example run: {ended[0]}; screenshots in {out}")
     window.undo_stack.setClean()
     window.close()
