@@ -31,7 +31,7 @@ from engine.atomic_io import atomic_write
 from engine.augment import Augmenter, cost_note
 from engine.data import Dataset
 from engine.data.feed import Feed, workers_for
-from engine.errors import InputError
+from engine.errors import InputError, StopRequested
 from engine.events import Control, Emitter
 from engine.grad_norms import GradNorms
 from engine.memory import release
@@ -45,10 +45,6 @@ from engine.strategies.calibration import calibrate
 from engine.strategies.targets import Targets, TeacherTargets, unlabeled_groups_warning
 from engine.student_init import init_student
 from engine.train_state import TrainState
-
-
-class StopRequested(Exception):
-    """The user asked to stop; a checkpoint has been written."""
 
 
 @dataclass

@@ -26,7 +26,7 @@ import torch
 from engine import dist
 from engine.checkpoint import save_checkpoint
 from engine.data.feed import Feed, workers_for
-from engine.errors import InputError, RunFailed
+from engine.errors import InputError, RunFailed, StopRequested
 from engine.models import hidden_widths
 from engine.pretrain.contrastive import Projector, nt_xent
 from engine.pretrain.probe import linear_probe
@@ -152,8 +152,6 @@ def pretrain(job, state, total_steps: int, total_epochs: int, resume: dict | Non
                 stop, save = dist.any_rank(job.control.stop_requested, job.control.checkpoint_requested)
                 if stop:
                     checkpoint(epoch, b, order_state)
-                    from engine.train import StopRequested
-
                     raise StopRequested()
                 if save:
                     job.control.checkpoint_requested = False
