@@ -65,7 +65,7 @@ def test_the_probe_without_training_labels_uses_the_validation_split_and_says_so
 
 
 def test_a_run_stopped_in_pretraining_resumes_there_and_ends_as_an_unbroken_one(tmp_path):
-    pretraining = {"epochs": 12, "batch_size": 64, "flip": False}
+    pretraining = {"epochs": 5, "batch_size": 64, "flip": False}
     spec = write_spec(tmp_path, digits_spec(pretraining, epochs=1))
     whole = run_engine("run", spec, "--run-dir", tmp_path / "whole", "--db", tmp_path / "whole.sqlite")
     assert whole.returncode == 0, whole.stderr
@@ -81,7 +81,7 @@ def test_a_run_stopped_in_pretraining_resumes_there_and_ends_as_an_unbroken_one(
     proc.stdout.read()
     assert proc.wait(timeout=60) == 3, proc.stderr.read()
     saved = load_checkpoint(latest_checkpoint(run_dir / "checkpoints"))
-    assert saved["pretraining"] and "projector" in saved and saved["step"] < 12 * 20
+    assert saved["pretraining"] and "projector" in saved and saved["step"] < 5 * 20
     resumed = run_engine("resume", run_dir, "--db", db)
     assert resumed.returncode == 0, resumed.stderr
     events = parse_events(resumed.stdout)
@@ -92,3 +92,26 @@ def test_a_run_stopped_in_pretraining_resumes_there_and_ends_as_an_unbroken_one(
     unbroken = parse_events(whole.stdout)[-1]["final"]
     assert events[-1]["final"]["test/acc"] == pytest.approx(unbroken["test/acc"], abs=1e-6)
     assert checkpoint_dirs(run_dir / "checkpoints")
+
+
+def test_a_run_killed_in_pretraining_resumes_from_its_last_checkpoint(tmp_path):
+    spec = write_spec(tmp_path, digits_spec({"epochs": 4, "batch_size": 64, "flip": False}, epochs=1))
+    whole = run_engine("run", spec, "--run-dir", tmp_path / "whole", "--db", tmp_path / "whole.sqlite")
+    assert whole.returncode == 0, whole.stderr
+    db, run_dir = tmp_path / "db.sqlite", tmp_path / "run"
+    proc = subprocess.Popen(engine_cmd("run", spec, "--run-dir", run_dir, "--db", db), cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if json.loads(line)["event"] == "checkpoint":  # the first, after pretraining's first epoch
+            proc.kill()
+            break
+    proc.wait(timeout=60)
+    proc.stdout.close()
+    proc.stderr.close()
+    assert load_checkpoint(latest_checkpoint(run_dir / "checkpoints"))["pretraining"]
+    resumed = run_engine("resume", run_dir, "--db", db)
+    assert resumed.returncode == 0, resumed.stderr
+    events = parse_events(resumed.stdout)
+    assert "resumed at pretraining epoch" in " ".join(e["message"] for e in events if e["event"] == "log")
+    unbroken = parse_events(whole.stdout)[-1]["final"]
+    assert events[-1]["final"]["test/acc"] == pytest.approx(unbroken["test/acc"], abs=1e-6)
