@@ -115,3 +115,17 @@ def test_a_run_killed_in_pretraining_resumes_from_its_last_checkpoint(tmp_path):
     assert "resumed at pretraining epoch" in " ".join(e["message"] for e in events if e["event"] == "log")
     unbroken = parse_events(whole.stdout)[-1]["final"]
     assert events[-1]["final"]["test/acc"] == pytest.approx(unbroken["test/acc"], abs=1e-6)
+
+
+def test_a_text_student_is_refused_before_training_with_a_clear_message(tmp_path):
+    from engine.spec import StudentInit, load_spec
+
+    text = load_spec(ROOT / "assets" / "examples" / "package-descriptions.distill.json")  # paths made absolute
+    text = text.model_copy(update={"student": text.student.model_copy(
+        update={"init": StudentInit(kind="self_supervised")})})
+    (tmp_path / "spec.distill.json").write_text(text.to_json())
+    spec = tmp_path / "spec.distill.json"
+    proc = run_engine("validate", spec)
+    assert proc.returncode == 2
+    assert "student.init.kind" in proc.stdout + proc.stderr
+    assert "text (token ids) would need masked-token pretraining" in proc.stdout + proc.stderr
