@@ -120,6 +120,12 @@ def pretrain(job, state, total_steps: int, total_epochs: int, resume: dict | Non
         dist.barrier()
 
     total, count, since, samples = torch.zeros((), device=device), 0, time.monotonic(), 0
+    pretraining_steps = per_epoch * cfg.epochs  # the phase is the run's first: it ends at this step
+
+    def samples_left() -> int:
+        """The samples still to go through: this phase's batches, then distillation's."""
+        here = max(pretraining_steps - state.step, 0)
+        return here * cfg.batch_size + (total_steps - max(pretraining_steps, state.step)) * spec.training.batch_size
 
     def report(epoch_progress: float) -> None:
         nonlocal total, count, since, samples
@@ -137,7 +143,7 @@ def pretrain(job, state, total_steps: int, total_epochs: int, resume: dict | Non
         emit.emit("progress", step=state.step, total_steps=total_steps, epoch=round(epoch_progress, 4),
                   epochs=total_epochs, phase="pretrain", fraction=round(state.step / max(total_steps, 1), 4),
                   samples_per_s=round(rate, 1),
-                  eta_s=round((total_steps - state.step) * spec.training.batch_size / max(rate, 1e-9), 1))
+                  eta_s=round(samples_left() / max(rate, 1e-9), 1))
         total, count, since, samples = torch.zeros((), device=device), 0, now, 0
 
     for epoch in range(start_epoch, cfg.epochs):
