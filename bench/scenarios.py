@@ -18,8 +18,12 @@ Scenarios and goals (from the issue):
 - s1-disjoint-calibrated: disjoint subsets; 10 labels per class calibrate the teachers. Same
   keys; naive_acc is the same student without calibration. Goal ≥ 0.90 × oracle_acc.
 - s2-weak-to-strong: a small MLP trained on 2,000 labels teaches an MLP 512×2 on the unlabelled transfer
-  set with the auxiliary confidence loss. Keys weak_acc, strong_acc, ceiling_acc (the same on
-  ground truth), pgr = (strong − weak) / (ceiling − weak). Goal pgr ≥ 0.4.
+  set with the auxiliary confidence loss; the strong student is first pretrained
+  self-supervised on the same unlabelled images (student.init kind self_supervised, SimCLR).
+  Keys weak_acc, strong_acc, ceiling_acc (the same on ground truth), pgr = (strong − weak) /
+  (ceiling − weak), probe_acc (the pretrained trunk's linear probe), and strong_scratch_acc,
+  pgr_scratch: the same strong student trained from scratch (strong-scratch.distill.json).
+  Goal pgr ≥ 0.4.
 - s3-federated: 5 clients trained on Dirichlet(α = 0.5) shards from one shared initialisation;
   FedDF: the student starts from their FedAvg and distils their averaged logits on unlabelled
   public data. Keys student_acc, ensemble_acc, fedavg_acc, client_mean_acc. Goal student ≥
@@ -155,6 +159,10 @@ def run(name: str, stage: str, seed: int, work: Path) -> dict:
     spec, out = engine_run(HERE / name / f"{stage}.distill.json", f"{name}/{stage}", seed, folder,
                            work / "runs.sqlite")
     finished = json.loads(out.splitlines()[-1])
+    for line in out.splitlines():  # the pretrained trunk's linear probe, where the student has one
+        event = json.loads(line)
+        if event["event"] == "metric" and "pretrain/probe_acc" in event["values"]:
+            finished["final"]["pretrain/probe_acc"] = event["values"]["pretrain/probe_acc"]
     if not spec.teachers:  # a teacher (or a label-only reference): keep its weights for the students
         (HERE / name / "teachers").mkdir(exist_ok=True)
         shutil.copy(folder / "run" / "student.safetensors", HERE / name / "teachers" / f"{stage}.safetensors")
@@ -197,9 +205,11 @@ def measure(name: str, seed: int, work: Path) -> dict[str, float]:
     if name == "s2-weak-to-strong":
         run(name, "weak", seed, work)
         strong = run(name, "strong", seed, work)
+        scratch = run(name, "strong-scratch", seed, work)[acc]
         weak, ceiling = strong["test/teacher_acc/weak"], run(name, "ceiling", seed, work)[acc]
         return {"weak_acc": weak, "strong_acc": strong[acc], "ceiling_acc": ceiling,
-                "pgr": (strong[acc] - weak) / (ceiling - weak)}
+                "pgr": (strong[acc] - weak) / (ceiling - weak), "probe_acc": strong.get("pretrain/probe_acc", 0.0),
+                "strong_scratch_acc": scratch, "pgr_scratch": (scratch - weak) / (ceiling - weak)}
     if name == "s3-federated":
         for k in range(5):
             run(name, f"client-{k}", seed, work)
@@ -234,10 +244,14 @@ def scenario(name: str, seeds: int) -> dict:
     prepare(name)
     work = HERE / name / "runs"
     shutil.rmtree(work, ignore_errors=True)
-    per_seed = [measure(name, seed, work) for seed in range(seeds)]
+    per_seed, minutes = [], []
+    for seed in range(seeds):
+        started = time.perf_counter()
+        per_seed.append(measure(name, seed, work))
+        minutes.append(round((time.perf_counter() - started) / 60, 2))
     median = {k: round(statistics.median(r[k] for r in per_seed), 4) for k in per_seed[0]}
     return {"scenario": name, **median, "goal_met": goal(name, median), "seeds": seeds,
-            "seconds": round(time.perf_counter() - start, 1),
+            "seconds": round(time.perf_counter() - start, 1), "minutes_per_seed": minutes,
             "per_seed": [{k: round(v, 4) for k, v in r.items()} for r in per_seed]}
 
 

@@ -40,6 +40,10 @@ class InputError(Exception):
         return cls([Problem(path, message, hint)], kind=kind)
 
 
+class StopRequested(Exception):
+    """The user asked to stop a training run; a checkpoint has been written (engine/train.py)."""
+
+
 class RunFailed(Exception):
     """The run started but cannot go on (e.g. the loss became NaN); exit code 1."""
 

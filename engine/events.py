@@ -77,12 +77,12 @@ class Metric(_Event):
 
 
 class Progress(_Event):
-    """Training progress (phase distill or prune: steps, speed, ETA), an export's stage, or a
+    """Training progress (phase pretrain, distill or prune: steps, speed, ETA), an export's stage, or a
     folder scan's (phase scan: stage listing or thumbnails, `step` the images listed or the
     thumbnails made so far; listing has no fraction to tell, it stays 0)."""
 
     event: Literal["progress"] = "progress"
-    phase: Literal["distill", "prune", "export", "scan", "analyze"]
+    phase: Literal["pretrain", "distill", "prune", "export", "scan", "analyze"]
     fraction: float = Field(ge=0, le=1)
     prune_step: int | None = Field(None, ge=0)  # 0-based index of the spec's prune step
     stage: str | None = None  # export: load, onnx, verify, quantize, evaluate, report, done; scan: listing,

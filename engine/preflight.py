@@ -103,6 +103,10 @@ def training_problems(spec: PipelineSpec, data: Dataset, teachers: list) -> list
         problems.append(Problem("training.augment", f"augmentation crops, flips and colours images "
                                 f"[C, H, W]; the samples are shaped {list(data.sample_shape)}",
                                 "remove training.augment"))
+    if spec.student.init.kind == "self_supervised" and data.text is not None:
+        problems.append(Problem("student.init.kind", "self-supervised pretraining takes images or tables; "
+                                "text (token ids) would need masked-token pretraining, which is not "
+                                "offered yet", "use init 'scratch' for a text student"))
     if data.streamed and strategy.hints:
         problems.append(Problem("strategy.hints", "feature hints read every training sample's teacher "
                                 "features into memory, and this data is streamed from disk because it "

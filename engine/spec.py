@@ -555,6 +555,53 @@ class TeacherSpec(_Strict):
         return [self.mapping.get(c, c) for c in self.classes]
 
 
+class SelfSupervisedSpec(_Strict):
+    """Self-supervised pretraining of the student's trunk (init 'self_supervised'), a phase of
+    the run before distillation: the training data (the unlabelled transfer set, and any
+    labelled samples with their labels unused), two random views of each sample, and SimCLR's
+    contrastive NT-Xent loss through a projection head that is dropped afterwards (Chen,
+    Kornblith, Norouzi, Hinton, "A Simple Framework for Contrastive Learning of Visual
+    Representations", ICML 2020). Views of images: random resized crop, flip, brightness and
+    contrast (engine/augment.py); views of tables (flat vectors): masked features plus
+    Gaussian noise (as in SCARF/VIME-style tabular pretraining). Pretrained features let a
+    strong student learn past a weak teacher's mistakes (Burns et al., "Weak-to-Strong
+    Generalization", 2023). Afterwards a linear probe on the labels there are measures the
+    features (pretrain/probe_acc)."""
+
+    method: Literal["simclr"] = Field(
+        "simclr", description="simclr: the contrastive NT-Xent loss between two views of each "
+        "sample (Chen et al. 2020)")
+    epochs: int = Field(10, ge=1, le=10_000, description="passes over the training data before "
+                        "distillation")
+    lr: float = Field(1e-3, gt=0.0, le=10.0, description="learning rate (AdamW, cosine schedule)")
+    batch_size: int = Field(256, ge=2, le=65_536, description="samples per batch; each view is "
+                            "contrasted with the 2·batch − 2 others, so larger batches give more "
+                            "negatives")
+    temperature: float = Field(0.2, gt=0.0, le=10.0, description="τ of the contrastive softmax "
+                               "over cosine similarities")
+    projection_dim: int = Field(128, ge=2, le=8192, description="output width of the projection "
+                                "head the loss sees (dropped after pretraining)")
+    crop_scale: list[Annotated[float, Field(gt=0.0, le=1.0)]] = Field(
+        [0.3, 1.0], min_length=2, max_length=2, description="images: [min, max] share of the "
+        "image's area a view's random crop keeps")
+    flip: bool = Field(True, description="images: mirror views left-right at random (off where "
+                       "sides matter, e.g. digits)")
+    color_jitter: float = Field(0.4, ge=0.0, le=1.0, description="images: strength of the views' "
+                                "brightness/contrast change; 0: off")
+    feature_mask: float = Field(0.3, ge=0.0, lt=1.0, description="tables: share of a view's "
+                                "features set to their mean")
+    feature_noise: float = Field(0.1, ge=0.0, le=10.0, description="tables: standard deviation of "
+                                 "the Gaussian noise added to a view's standardised features")
+
+    @model_validator(mode="after")
+    def _crop_ordered(self) -> SelfSupervisedSpec:
+        low, high = self.crop_scale
+        if low > high:
+            raise ValueError(f"crop_scale is [{low:g}, {high:g}]: the minimum is above the maximum; "
+                             "give [min, max]")
+        return self
+
+
 class StudentInit(_Strict):
     """Where the student's starting weights come from.
 
@@ -564,12 +611,16 @@ class StudentInit(_Strict):
     2016). fedavg: the average of the teachers' weights, which must share the student's
     architecture (McMahan et al., "Federated Averaging", AISTATS 2017; the start point of FedDF).
     weights: a safetensors file, e.g. an earlier run's student; tensors whose shapes match are
-    copied, the output rows by class name.
+    copied, the output rows by class name. self_supervised: random, then a pretraining phase of
+    the student's trunk on the training data, labels unused (`pretraining`, engine/pretrain/).
     """
 
-    kind: Literal["scratch", "grow", "fedavg", "weights"] = "scratch"
+    kind: Literal["scratch", "grow", "fedavg", "weights", "self_supervised"] = "scratch"
     teacher: str | None = Field(None, description="grow: the name of the teacher to grow from")
     path: Path | None = Field(None, description="weights: a .safetensors file to start from")
+    pretraining: SelfSupervisedSpec | None = Field(
+        None, description="self_supervised: how the trunk is pretrained before distillation (SimCLR, "
+        "contrastive, on the training data with labels unused); none: the defaults")
 
     @model_validator(mode="after")
     def _what_it_needs(self) -> StudentInit:
@@ -577,6 +628,11 @@ class StudentInit(_Strict):
             raise ValueError("init 'grow' needs `teacher`: the name of the teacher to grow from")
         if self.kind == "weights" and (self.path is None or str(self.path) in ("", ".")):
             raise ValueError("init 'weights' needs `path`: a .safetensors file (an earlier student)")
+        if self.kind == "self_supervised" and self.pretraining is None:
+            self.pretraining = SelfSupervisedSpec()
+        if self.kind != "self_supervised" and self.pretraining is not None:
+            raise ValueError(f"`pretraining` sets the self-supervised pretraining, but init is "
+                             f"'{self.kind}'; set kind to 'self_supervised', or leave `pretraining` out")
         return self
 
 

@@ -1,7 +1,8 @@
 """The training loop: many frozen teachers distilled into one student. Read it top to bottom.
 
-A run is a list of phases: the distillation itself, then one per prune step (prune, then a
-short distillation fine-tune from the same teachers). Each phase has its own optimiser and
+A run is a list of phases: the student's self-supervised pretraining where student.init asks
+for it (engine/pretrain/phase.py), the distillation itself, then one per prune step (prune,
+then a short distillation fine-tune from the same teachers). Each phase has its own optimiser and
 schedule; the step counter, the metrics and the checkpoints run on across phases.
 
 What it uses, each in its own module: the student zoo (engine/models/), the data split
@@ -30,23 +31,20 @@ from engine.atomic_io import atomic_write
 from engine.augment import Augmenter, cost_note
 from engine.data import Dataset
 from engine.data.feed import Feed, workers_for
-from engine.errors import InputError
+from engine.errors import InputError, StopRequested
 from engine.events import Control, Emitter
 from engine.grad_norms import GradNorms
 from engine.memory import release
 from engine.meter import Meter, hits
 from engine.models import build_model, count_parameters, hidden_widths, require
 from engine.models.contract import Student
+from engine.pretrain import phase as pretraining
 from engine.spec import PipelineSpec, PruneStep
 from engine.strategies import Batch, Setup, build_criterion
 from engine.strategies.calibration import calibrate
 from engine.strategies.targets import Targets, TeacherTargets, unlabeled_groups_warning
 from engine.student_init import init_student
 from engine.train_state import TrainState
-
-
-class StopRequested(Exception):
-    """The user asked to stop; a checkpoint has been written."""
 
 
 @dataclass
@@ -98,6 +96,7 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
     torch.manual_seed(cfg.seed)
     phases = plan(spec)
     start_phase = resume.get("phase", 0) if resume else 0
+    pretrain_resume = resume if resume and resume.get("pretraining") else None  # stopped in pretraining
 
     # 1. The student, and the data: in memory, on the device once (no per-step copies); an
     #    image folder streamed from disk by worker processes (engine/data/feed.py).
@@ -136,11 +135,12 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
     #    share of every global batch).
     n = len(data.train)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
-    total_steps = steps_per_epoch * sum(p.epochs for p in phases)
-    total_epochs = sum(p.epochs for p in phases)
+    pre_epochs, pre_steps = pretraining.steps(spec, n)  # (0, 0) without self-supervised pretraining
+    total_steps = pre_steps + steps_per_epoch * sum(p.epochs for p in phases)
+    total_epochs = pre_epochs + sum(p.epochs for p in phases)
     autocast = (lambda: torch.autocast(device.type, dtype=job.amp_dtype)) if job.amp_dtype else contextlib.nullcontext
     state.step = resume["step"] if resume else 0
-    epochs_before = sum(p.epochs for p in phases[:start_phase])
+    epochs_before = pre_epochs + sum(p.epochs for p in phases[:start_phase])
 
     say = Reporter(job, state, result, total_steps, total_epochs, train_feed, val_feed, val_targets)
     # train/acc (engine/meter.py) counts the labelled samples on the host when every one has a label
@@ -148,6 +148,9 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
     compiling = compile_wanted(spec, device)
     if cfg.activation_checkpointing:
         require_blocks(model)
+    if pre_epochs and (resume is None or pretrain_resume is not None):  # 0. the trunk, self-supervised
+        pretraining.pretrain(job, state, total_steps, total_epochs, pretrain_resume)
+        resume = None  # the distillation starts afresh from the pretrained trunk
     for k in range(start_phase, len(phases)):
         phase = phases[k]
         resuming = resume is not None and k == start_phase

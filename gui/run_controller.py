@@ -290,7 +290,8 @@ class RunController(QObject):
         epochs = f"epoch {e.epoch:.1f}/{e.epochs}"
         if e.phase == "prune":  # the prune node being fine-tuned says so
             self._set_chain_live("prune", e.prune_step, f"fine-tuning · {epochs}")
-        fine_tune = "" if e.phase == "distill" else f"prune {e.prune_step + 1}: fine-tune · "
+        fine_tune = {"distill": "", "pretrain": "self-supervised pretraining · "}.get(
+            e.phase, f"prune {(e.prune_step or 0) + 1}: fine-tune · ")
         self.eta.update(self.clock(), e.step, e.total_steps, e.samples_per_s, (e.phase, e.prune_step))
         self.run_label.setText(f"{epochs} · " + fine_tune
                                + f"{round_rate(self.eta.samples_per_s)} samples/s · ETA {self.eta.text()}"

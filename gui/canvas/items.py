@@ -158,6 +158,9 @@ def _init_text(init: dict) -> str:
         return "FedAvg of teachers"
     if kind == "weights":
         return f"from {base_name(init.get('path')) or '?'}"
+    if kind == "self_supervised":
+        epochs = (init.get("pretraining") or {}).get("epochs", 10)
+        return f"self-supervised pretraining · {epochs} ep"
     return ""
 
 

@@ -121,6 +121,7 @@ WORDS = {
     "lr": "learning rate", "split.val": "validation fraction", "split.test": "test fraction",
     "teacher:path": "model file", "data:path": "data location", "init": "initial weights",
     "init.kind": "starting point", "init.teacher": "teacher to grow from", "init.path": "initial weights file",
+    "init.pretraining": "self-supervised pretraining", "projection_dim": "projection width",
     "mapping": "class mapping", "hard_label_weight": "label weight", "cpu_threads": "CPU threads",
     "finetune_epochs": "fine-tune epochs", "finetune_lr": "fine-tune learning rate",
     "max_accuracy_drop": "maximum accuracy drop", "hints": "feature hints", "accumulate": "gradient accumulation",

@@ -60,7 +60,9 @@ class PlotKind(NamedTuple):
 
 
 # which plot a metric goes to
-PLOTS = (PlotKind("loss", "Loss", lambda name: name.startswith("loss/") or name in ("val/loss", "val/kd"), "loss"),
+PLOTS = (PlotKind("pretrain", "Self-supervised pretraining", lambda name: name.startswith("pretrain/"),
+                  "loss · probe accuracy", on_demand=True),  # student.init self_supervised: before distillation
+         PlotKind("loss", "Loss", lambda name: name.startswith("loss/") or name in ("val/loss", "val/kd"), "loss"),
          PlotKind("acc", "Accuracy", lambda name: name.endswith("/acc") or name.startswith("test/teacher_acc/"),
                   "accuracy"),
          PlotKind("lr", "Learning rate", lambda name: name == "lr", "learning rate"),
@@ -74,7 +76,8 @@ NAMES = {"loss/total": "total loss", "loss/ce": "cross-entropy (labels)", "loss/
          "loss/heads": "task heads", "loss/confidence": "confidence", "loss/calibration": "calibration",
          "val/loss": "validation loss", "val/kd": "validation KD loss", "val/acc": "validation accuracy",
          "test/loss": "test loss", "test/acc": "test accuracy", "train/acc": "training accuracy",
-         "lr": "learning rate"}
+         "lr": "learning rate", "pretrain/loss": "pretraining loss (SimCLR)",
+         "pretrain/probe_acc": "linear probe accuracy"}
 PREFIXES = (("loss/kd/", "KD: {}"), ("loss/hint/", "hint: {}"), ("test/teacher_acc/", "teacher {} (test)"),
             (GROUP_PREFIX, "{}"))
 
@@ -357,7 +360,8 @@ class Dashboard(QWidget):
             text = friendly_name(name)
             self.curves[name] = curve = plot.plot(
                 name=text, pen=pg.mkPen(color, width=width),
-                symbol="o" if name.startswith(("val/", "test/")) else None, symbolSize=4,
+                symbol="o" if name.startswith(("val/", "test/", "pretrain/probe")) else None,
+                symbolSize=7 if name == "pretrain/probe_acc" else 4,
                 symbolBrush=color, symbolPen=None)
             self.legends[kind.key].add(curve, text, name)
         return self.series[name]

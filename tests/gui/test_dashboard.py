@@ -188,3 +188,22 @@ def test_the_loss_plot_fits_the_curves_after_the_first_spike_and_can_be_log_scal
         dash.add_metrics(i / 10, {"loss/total": 0.1})
     qtbot.wait(300)
     assert plot.viewRange()[1] == [0, 60]
+
+
+def test_self_supervised_pretraining_gets_its_own_plot_with_the_probe_accuracy(qtbot):
+    dash = Dashboard()
+    qtbot.addWidget(dash)
+    dash.add_metrics(0.5, {"loss/total": 1.0, "lr": 0.1}, step=10)
+    assert "pretrain" not in dash.plots  # a run without pretraining: no plot for it
+    for i in range(1, 6):
+        dash.add_metrics(i, {"pretrain/loss": 5.0 - i / 2, "lr": 0.001}, step=10 * i)
+    dash.add_metrics(5.0, {"pretrain/probe_acc": 0.8}, step=50)
+    plot = dash.plots["pretrain"]
+    assert plot.titleLabel.text == "Self-supervised pretraining"
+    assert {c.name() for c in plot.listDataItems()} == {"pretraining loss (SimCLR)", "linear probe accuracy"}
+    assert _legend_entry(dash, "pretrain", "linear probe accuracy").toolTip() == "pretrain/probe_acc"
+    assert "linear probe accuracy" not in [label.text for _, label in dash.legends["acc"].items]
+    assert dash.curves["pretrain/probe_acc"].opts["symbol"] == "o"  # one point: drawn as a dot
+    assert dash.points("pretrain/loss") == 5 and dash.points("pretrain/probe_acc") == 1
+    dash.clear_live()
+    assert "pretrain" not in dash.plots

@@ -276,3 +276,30 @@ def test_the_gradient_norms_switch_is_offered_from_the_spec_alone(form):
     assert TrainingSpec.model_fields["gradient_norms"].description in box.toolTip()
     box.setChecked(True)
     assert form.doc.nodes[student.id].props["training"]["gradient_norms"] is True
+
+
+def test_self_supervised_initial_weights_show_their_settings_and_edit_them(form, qtbot):
+    from engine.spec import SelfSupervisedSpec, StudentInit
+
+    student = form.add("student")
+    assert field(form, QCheckBox, "init.pretraining") is None  # scratch: no pretraining
+    choose(form, "init.kind", "self_supervised")
+    props = lambda: form.doc.nodes[student.id].props  # noqa: E731
+    qtbot.waitUntil(lambda: field(form, QCheckBox, "init.pretraining") is not None
+                    and field(form, QCheckBox, "init.pretraining").isVisibleTo(form), timeout=3000)
+    section = field(form, QCheckBox, "init.pretraining")
+    assert "SimCLR" in section.toolTip()
+    section.setChecked(True)
+    assert props()["init"] == {"kind": "self_supervised", "pretraining": SelfSupervisedSpec().model_dump()}
+    qtbot.waitUntil(lambda: field(form, QWidget, "init.pretraining.epochs") is not None, timeout=3000)
+    # method: one choice so far (simclr), which a form does not ask for
+    assert_shows_spec_fields(form, SelfSupervisedSpec, "init.pretraining.", "method", props())
+    epochs = field(form, NumberEdit, "init.pretraining.epochs")
+    epochs.setText("25")
+    epochs.editingFinished.emit()
+    assert props()["init"]["pretraining"]["epochs"] == 25
+    assert StudentInit.model_validate(props()["init"]).pretraining.epochs == 25
+    assert "self-supervised pretraining · 25 ep" in summary(form.doc.nodes[student.id])[1]
+    choose(form, "init.kind", "scratch")  # the settings go with the kind that has them
+    assert "pretraining" not in props()["init"] and field(form, QCheckBox, "init.pretraining") is None
+    StudentInit.model_validate(props()["init"])

@@ -1,0 +1,131 @@
+"""A student pretrained self-supervised before distillation (student.init kind
+'self_supervised'): a real engine subprocess on scikit-learn's digits, its pretraining metrics,
+its linear probe, its checkpoints, and a run stopped during pretraining that resumes there."""
+
+import json
+import sqlite3
+import subprocess
+
+import pytest
+
+from engine.checkpoint import checkpoint_dirs, latest_checkpoint, load_checkpoint
+from tests.helpers import ROOT, engine_cmd, parse_events, run_engine, write_spec
+
+pytestmark = pytest.mark.slow  # the engine as a subprocess
+
+
+def digits_spec(pretraining: dict, epochs: int = 1, use_labels: bool = True) -> dict:
+    return {"schema_version": 1, "name": "ssl digits",
+            "data": {"format": "builtin", "name": "digits", "use_labels": use_labels},
+            "classes": [str(d) for d in range(10)], "teachers": [],
+            "student": {"architecture": {"kind": "mlp", "width": 32, "depth": 1},
+                        "init": {"kind": "self_supervised", "pretraining": pretraining}},
+            "strategy": {"hard_label_weight": 1.0},
+            "training": {"epochs": epochs, "batch_size": 64, "cpu_threads": 1, "checkpoint_every_epochs": 1}}
+
+
+def metrics(events: list[dict], name: str) -> list[tuple[int, float]]:
+    return [(e["step"], e["values"][name]) for e in events if e["event"] == "metric" and name in e["values"]]
+
+
+def test_pretraining_runs_before_distillation_with_its_metrics_probe_and_checkpoints(tmp_path):
+    spec = write_spec(tmp_path, digits_spec({"epochs": 3, "batch_size": 128, "flip": False}, epochs=2))
+    db, run_dir = tmp_path / "runs.sqlite", tmp_path / "run"
+    proc = run_engine("run", spec, "--run-dir", run_dir, "--db", db)
+    assert proc.returncode == 0, proc.stderr
+    events = parse_events(proc.stdout)
+    losses = metrics(events, "pretrain/loss")
+    assert len(losses) >= 3 and losses[-1][1] < losses[0][1]  # it learns
+    (probe_step, probe), = metrics(events, "pretrain/probe_acc")
+    assert probe > 0.5  # ten classes: chance is 0.1
+    assert probe_step == 3 * 10  # 1,257 training samples in batches of 128: 10 steps an epoch
+    first_distill = min(step for step, _ in metrics(events, "loss/total"))
+    assert first_distill > probe_step  # distillation goes on after the pretraining, one step counter
+    phases = [e["phase"] for e in events if e["event"] == "progress"]
+    assert phases[0] == "pretrain" and phases[-1] == "distill"
+    logs = " ".join(e["message"] for e in events if e["event"] == "log")
+    assert "linear probe of the pretrained features" in logs and "labelled training samples" in logs
+    pretrain_checkpoints = [e for e in events if e["event"] == "checkpoint" and e["step"] <= probe_step]
+    assert pretrain_checkpoints, "a checkpoint in pretraining"
+    assert events[-1]["status"] == "completed" and (run_dir / "student.safetensors").is_file()
+    stored = {name for (name,) in sqlite3.connect(db).execute("select distinct name from metrics")}
+    assert {"pretrain/loss", "pretrain/probe_acc", "val/acc"} <= stored
+
+
+def test_the_probe_without_training_labels_uses_the_validation_split_and_says_so(tmp_path, demo_dict):
+    demo_dict["data"]["use_labels"] = False  # the demo's teachers supply the targets
+    demo_dict["student"]["init"] = {"kind": "self_supervised", "pretraining": {"epochs": 1, "flip": False}}
+    demo_dict["training"].update(epochs=1, cpu_threads=1)
+    proc = run_engine("run", write_spec(tmp_path, demo_dict), "--run-dir", tmp_path / "run", "--db", tmp_path / "db")
+    assert proc.returncode == 0, proc.stderr
+    events = parse_events(proc.stdout)
+    assert metrics(events, "pretrain/probe_acc")
+    logs = " ".join(e["message"] for e in events if e["event"] == "log")
+    assert "the training data has no labels, so fitted on" in logs
+
+
+def test_a_run_stopped_in_pretraining_resumes_there_and_ends_as_an_unbroken_one(tmp_path):
+    pretraining = {"epochs": 5, "batch_size": 64, "flip": False}
+    spec = write_spec(tmp_path, digits_spec(pretraining, epochs=1))
+    whole = run_engine("run", spec, "--run-dir", tmp_path / "whole", "--db", tmp_path / "whole.sqlite")
+    assert whole.returncode == 0, whole.stderr
+    db, run_dir = tmp_path / "db.sqlite", tmp_path / "run"
+    proc = subprocess.Popen(engine_cmd("run", spec, "--run-dir", run_dir, "--db", db), cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        event = json.loads(line)
+        if event["event"] == "metric" and "pretrain/loss" in event["values"] and event["epoch"] >= 2:
+            proc.stdin.write("stop\n")
+            proc.stdin.flush()
+            break
+    proc.stdout.read()
+    assert proc.wait(timeout=60) == 3, proc.stderr.read()
+    saved = load_checkpoint(latest_checkpoint(run_dir / "checkpoints"))
+    assert saved["pretraining"] and "projector" in saved and saved["step"] < 5 * 20
+    resumed = run_engine("resume", run_dir, "--db", db)
+    assert resumed.returncode == 0, resumed.stderr
+    events = parse_events(resumed.stdout)
+    logs = " ".join(e["message"] for e in events if e["event"] == "log")
+    assert "resumed at pretraining epoch" in logs
+    assert metrics(events, "pretrain/loss")[0][0] > saved["step"]  # it went on, not from the start
+    assert metrics(events, "pretrain/probe_acc")
+    unbroken = parse_events(whole.stdout)[-1]["final"]
+    assert events[-1]["final"]["test/acc"] == pytest.approx(unbroken["test/acc"], abs=1e-6)
+    assert checkpoint_dirs(run_dir / "checkpoints")
+
+
+def test_a_run_killed_in_pretraining_resumes_from_its_last_checkpoint(tmp_path):
+    spec = write_spec(tmp_path, digits_spec({"epochs": 4, "batch_size": 64, "flip": False}, epochs=1))
+    whole = run_engine("run", spec, "--run-dir", tmp_path / "whole", "--db", tmp_path / "whole.sqlite")
+    assert whole.returncode == 0, whole.stderr
+    db, run_dir = tmp_path / "db.sqlite", tmp_path / "run"
+    proc = subprocess.Popen(engine_cmd("run", spec, "--run-dir", run_dir, "--db", db), cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if json.loads(line)["event"] == "checkpoint":  # the first, after pretraining's first epoch
+            proc.kill()
+            break
+    proc.wait(timeout=60)
+    proc.stdout.close()
+    proc.stderr.close()
+    assert load_checkpoint(latest_checkpoint(run_dir / "checkpoints"))["pretraining"]
+    resumed = run_engine("resume", run_dir, "--db", db)
+    assert resumed.returncode == 0, resumed.stderr
+    events = parse_events(resumed.stdout)
+    assert "resumed at pretraining epoch" in " ".join(e["message"] for e in events if e["event"] == "log")
+    unbroken = parse_events(whole.stdout)[-1]["final"]
+    assert events[-1]["final"]["test/acc"] == pytest.approx(unbroken["test/acc"], abs=1e-6)
+
+
+def test_a_text_student_is_refused_before_training_with_a_clear_message(tmp_path):
+    from engine.spec import StudentInit, load_spec
+
+    text = load_spec(ROOT / "assets" / "examples" / "package-descriptions.distill.json")  # paths made absolute
+    text = text.model_copy(update={"student": text.student.model_copy(
+        update={"init": StudentInit(kind="self_supervised")})})
+    (tmp_path / "spec.distill.json").write_text(text.to_json())
+    spec = tmp_path / "spec.distill.json"
+    proc = run_engine("validate", spec)
+    assert proc.returncode == 2
+    assert "student.init.kind" in proc.stdout + proc.stderr
+    assert "text (token ids) would need masked-token pretraining" in proc.stdout + proc.stderr

@@ -1,0 +1,47 @@
+"""student.init kind 'self_supervised' in the spec: its settings, defaults and messages."""
+
+import pytest
+
+from engine.errors import InputError
+from engine.spec import SelfSupervisedSpec, parse_spec
+
+
+def spec_with(init: dict) -> dict:
+    return {"schema_version": 1, "name": "s", "data": {"format": "builtin", "name": "digits"},
+            "classes": [str(d) for d in range(10)], "teachers": [], "strategy": {"hard_label_weight": 1.0},
+            "student": {"architecture": {"kind": "mlp"}, "init": init}}
+
+
+def problems(init: dict) -> list[tuple[str, str]]:
+    with pytest.raises(InputError) as err:
+        parse_spec(spec_with(init))
+    return [(p.path, p.message) for p in err.value.problems]
+
+
+def test_self_supervised_takes_the_default_pretraining_and_round_trips():
+    spec = parse_spec(spec_with({"kind": "self_supervised"}))
+    assert spec.student.init.pretraining == SelfSupervisedSpec()
+    again = parse_spec(__import__("json").loads(spec.to_json()))
+    assert again.student.init == spec.student.init
+    other = parse_spec(spec_with({"kind": "scratch"}))
+    assert "pretraining" not in other.to_json()  # other kinds carry no pretraining settings
+
+
+def test_pretraining_settings_with_another_kind_are_refused_saying_what_to_do():
+    (path, message), = problems({"kind": "scratch", "pretraining": {"epochs": 3}})
+    assert path == "student.init"
+    assert "init is 'scratch'" in message and "set kind to 'self_supervised'" in message
+
+
+@pytest.mark.parametrize("pretraining, where, words", [
+    ({"temperature": 0}, "student.init.pretraining.temperature", "greater than 0"),
+    ({"epochs": 0}, "student.init.pretraining.epochs", "greater than or equal to 1"),
+    ({"batch_size": 1}, "student.init.pretraining.batch_size", "greater than or equal to 2"),
+    ({"feature_mask": 1.0}, "student.init.pretraining.feature_mask", "less than 1"),
+    ({"crop_scale": [0.9, 0.2]}, "student.init.pretraining", "the minimum is above the maximum"),
+    ({"method": "mae"}, "student.init.pretraining.method", "simclr"),
+    ({"epochs": 3, "typo": 1}, "student.init.pretraining.typo", "xtra"),
+])
+def test_bad_pretraining_settings_name_the_field(pretraining, where, words):
+    found = problems({"kind": "self_supervised", "pretraining": pretraining})
+    assert any(path == where and words in message for path, message in found), found
