@@ -114,6 +114,31 @@ def robust_range(curves: list[tuple[np.ndarray, np.ndarray]], log: bool = False)
     return (float(np.log10(lo)), float(np.log10(hi))) if log else (lo, hi)
 
 
+class ValueAxis(pg.AxisItem):
+    """A y axis that stays readable in log10: over a decade or more only the decades are
+    labelled (0.01, 0.1, 1) and the 2…9 multiples are ticks without text (their labels, closer
+    and closer, would pile up on a plot a few hundred pixels high); within one decade the
+    multiples are labelled, as they are all there is to read."""
+
+    def logTickValues(self, low, high, size, std_ticks):  # noqa: N802 (pyqtgraph's name)
+        decades = [float(v) for v in range(int(np.ceil(low)), int(np.floor(high)) + 1)]
+        between = [v + np.log10(m) for v in range(int(np.floor(low)), int(np.ceil(high)))
+                   for m in range(2, 10)]
+        between = [float(v) for v in between if low < v < high]
+        if len(decades) >= 2 or (decades and high - low >= 1):
+            return [(1.0, decades), (None, between)]
+        return [(None, sorted(decades + between))]
+
+
+def set_log_y(plot: pg.PlotItem, on: bool) -> None:
+    """The y axis in log10 (labels on its first tick level only, values as they are: no SI
+    factor, which would read 2·10² (x0.001)) or linear."""
+    plot.setLogMode(y=on)
+    axis = plot.getAxis("left")
+    axis.enableAutoSIPrefix(not on)
+    axis.setStyle(maxTextLevel=0 if on else 1)
+
+
 class RobustViewBox(pg.ViewBox):
     """A view box whose auto-range takes its y range from `fit` (None: the usual bounds)."""
 
@@ -280,12 +305,13 @@ class Dashboard(QWidget):
     def _add_plot(self, kind: PlotKind) -> pg.PlotItem:
         col = 2 * PLOTS.index(kind)  # the plot, then its legend
         box = RobustViewBox(lambda: self._loss_range()) if kind.key == "loss" else None
-        plot = self.graphics.addPlot(row=0, col=col, title=kind.title, viewBox=box)
+        plot = self.graphics.addPlot(row=0, col=col, title=kind.title, viewBox=box,
+                                     axisItems={"left": ValueAxis("left")})
         plot.showGrid(x=True, y=True, alpha=0.2)
         plot.setLabel("bottom", kind.x)
         plot.setLabel("left", kind.y)
         if kind.log_y or (kind.key == "loss" and self.log_loss.isChecked()):
-            plot.setLogMode(y=True)
+            set_log_y(plot, True)
         legend = SideLegend(kind.legend_columns)  # beside the plot, never over its curves
         self.graphics.addItem(legend, row=0, col=col + 1)
         grid = self.graphics.ci.layout
@@ -443,7 +469,7 @@ class Dashboard(QWidget):
         """The log-scale check box: the loss plot's y axis in log10 (values at or below 0 are not drawn)."""
         plot = self.plots.get("loss")
         if plot is not None:
-            plot.setLogMode(y=on)
+            set_log_y(plot, on)
             plot.getViewBox().updateAutoRange()
 
     def _loss_range(self) -> tuple[float, float] | None:

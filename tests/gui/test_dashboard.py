@@ -158,6 +158,19 @@ def test_legends_sit_outside_the_plots_view_boxes(qtbot):
             assert not sample.sceneBoundingRect().intersects(view)
 
 
+def labels(plot) -> set[str]:
+    """The texts the plot's y axis draws now."""
+    from PySide6.QtGui import QImage, QPainter
+
+    image = QImage(400, 400, QImage.Format_ARGB32)
+    painter = QPainter(image)
+    try:
+        specs = plot.getAxis("left").generateDrawSpecs(painter)
+    finally:
+        painter.end()
+    return {text for _rect, _flags, text in specs[2]} if specs else set()
+
+
 def test_the_loss_plot_fits_the_curves_after_the_first_spike_and_can_be_log_scaled(qtbot):
     dash = Dashboard()
     qtbot.addWidget(dash)
@@ -180,6 +193,11 @@ def test_the_loss_plot_fits_the_curves_after_the_first_spike_and_can_be_log_scal
     qtbot.waitUntil(lambda: plot.viewRange()[1][1] < 0.0, timeout=2000)  # log10 of 0.5: below 0
     y0, y1 = plot.viewRange()[1]
     assert np.log10(0.2) - 0.1 < y0 < np.log10(0.203) and np.log10(0.48) <= y1 < np.log10(0.5) + 0.1
+    assert labels(plot) == {"0.2", "0.3", "0.4"}  # within a decade: its multiples, as they are
+    for i in range(100, 110):  # now over two decades: the decades only, not 0.02 … 0.9 piled up
+        dash.add_metrics(i / 10, {"loss/total": 0.01})
+    qtbot.waitUntil(lambda: plot.viewRange()[1][0] < -1.5, timeout=2000)
+    assert labels(plot) == {"0.01", "0.1"}
     log.setChecked(False)
     assert not plot.getAxis("left").logMode
 
