@@ -13,8 +13,6 @@ a fresh run store (`make screenshot` also renews the demo's three):
 from __future__ import annotations
 
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,30 +23,12 @@ EXAMPLES = ROOT / "assets" / "examples"
 def main() -> int:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "assets"
     out.mkdir(parents=True, exist_ok=True)
-    from PySide6.QtCore import QSettings
-    from PySide6.QtGui import QAction
-    from PySide6.QtWidgets import QApplication, QScrollArea
+    from PySide6.QtWidgets import QScrollArea
 
-    from gui.main_window import MainWindow
+    from scripts.window_driver import WindowDriver
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    home = Path(tempfile.mkdtemp(prefix="screenshots-"))
-    window = MainWindow(QSettings(str(home / "settings.ini"), QSettings.IniFormat), db=home / "runs.sqlite")
-    window.resize(1600, 1000)
-    window.show()
-
-    def wait(cond, timeout_s: float, what: str) -> None:
-        end = time.perf_counter() + timeout_s
-        while not cond():
-            if time.perf_counter() > end:
-                raise TimeoutError(f"waited {timeout_s:.0f} s for {what}")
-            app.processEvents()
-            time.sleep(0.02)
-
-    def settle() -> None:
-        for _ in range(20):
-            app.processEvents()
-            time.sleep(0.01)
+    d = WindowDriver("1600x1000", "screenshots-")
+    window, wait, settle = d.window, d.wait, d.pump
 
     def open_example(name: str) -> None:
         window.undo_stack.setClean()
@@ -82,12 +62,10 @@ def main() -> int:
     select("data", scroll_to_end=True)
     window.grab_screenshot(out / "screenshot-text.png")
     window.dashboard_dock.raise_()
-    next(a for a in window.findChildren(QAction) if a.objectName() == "theme-dark").trigger()
-    settle()
+    d.theme("dark")
     window.grab_screenshot(out / "screenshot-dark.png")
     print(f"text example run: {ended[0]}; screenshots in {out}")
-    window.undo_stack.setClean()
-    window.close()
+    d.close()
     return 0 if ended[0] == "completed" else 1
 
 

@@ -34,6 +34,21 @@ def write_spec(folder: Path, spec: dict, name: str = "spec.distill.json") -> Pat
 ENGINE_MAIN = ROOT / "engine" / "__main__.py"
 
 
+def csv_and_damaged_teacher(folder: Path) -> dict:
+    """The demo spec with two problems at once (issue 20): its data a CSV whose row 7 has an
+    empty cell in column 'p10', its middle teacher's file cut in half (broken.onnx)."""
+    header = ",".join([f"p{i}" for i in range(64)] + ["label"])
+    rows = [",".join(["1"] * 64 + [str(i % 10)]) for i in range(40)]
+    rows[5] = ",".join(["1"] * 10 + [""] + ["1"] * 53 + ["5"])
+    (folder / "digits.csv").write_text("\n".join([header] + rows) + "\n")
+    damaged = (TEACHERS / "digits-4-7.onnx").read_bytes()
+    (folder / "broken.onnx").write_bytes(damaged[: len(damaged) // 2])
+    spec = demo_spec()
+    spec["data"] = {"format": "csv", "path": str(folder / "digits.csv"), "label_column": "label"}
+    spec["teachers"][1]["path"] = str(folder / "broken.onnx")
+    return spec
+
+
 def engine_cmd(*args: str) -> list[str]:
     """`distill-engine ARGS` as the app starts it: this checkout's engine by absolute path, with
     `-P` (nothing imported from the working directory; never `python -m engine`)."""

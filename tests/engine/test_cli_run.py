@@ -12,6 +12,7 @@ from tests.helpers import (
     DEMO,
     ROOT,
     TEACHERS,
+    csv_and_damaged_teacher,
     engine_cmd,
     parse_events,
     run_engine,
@@ -143,18 +144,10 @@ def test_validate_checks_the_files_too(tmp_path, demo_dict):
     assert "declares 3 classes" in proc.stderr and "gone.onnx" in proc.stderr
 
 
-def test_validate_lists_a_damaged_teacher_beside_a_bad_data_file(tmp_path, demo_dict):
+def test_validate_lists_a_damaged_teacher_beside_a_bad_data_file(tmp_path):
     """The data cannot be read (an empty cell): the teachers cannot be tried on it, but their
     files are still read, so one check lists both problems, each with its own fix."""
-    header = ",".join([f"p{i}" for i in range(64)] + ["label"])
-    rows = [",".join(["1"] * 64 + [str(i % 10)]) for i in range(40)]
-    rows[5] = ",".join(["1"] * 10 + [""] + ["1"] * 53 + ["5"])
-    (tmp_path / "digits.csv").write_text("\n".join([header] + rows) + "\n")
-    damaged = (TEACHERS / "digits-4-7.onnx").read_bytes()
-    (tmp_path / "broken.onnx").write_bytes(damaged[: len(damaged) // 2])
-    demo_dict["data"] = {"format": "csv", "path": str(tmp_path / "digits.csv"), "label_column": "label"}
-    demo_dict["teachers"][1]["path"] = str(tmp_path / "broken.onnx")
-    proc = run_engine("validate", "--json", write_spec(tmp_path, demo_dict))
+    proc = run_engine("validate", "--json", write_spec(tmp_path, csv_and_damaged_teacher(tmp_path)))
     assert proc.returncode == 2
     problems = {p["path"]: p for p in json.loads(proc.stdout)["problems"]}
     assert set(problems) == {"data.path", "teachers[1].path"}

@@ -14,20 +14,9 @@ from gui.document.model import Document
 from gui.document.validation import ERROR, OK, node_status
 from gui.panels.problem_words import Checked, problems_on_nodes
 from tests.gui.helpers import load_into
-from tests.helpers import TEACHERS, demo_spec, write_spec
+from tests.helpers import TEACHERS, csv_and_damaged_teacher, write_spec
 
-
-def csv_pipeline(tmp_path) -> dict:
-    header = ",".join([f"p{i}" for i in range(64)] + ["label"])
-    rows = [",".join(["1"] * 64 + [str(i % 10)]) for i in range(40)]
-    rows[5] = ",".join(["1"] * 10 + [""] + ["1"] * 53 + ["5"])
-    (tmp_path / "digits.csv").write_text("\n".join([header] + rows) + "\n")
-    damaged = (TEACHERS / "digits-4-7.onnx").read_bytes()
-    (tmp_path / "broken.onnx").write_bytes(damaged[: len(damaged) // 2])
-    spec = demo_spec()
-    spec["data"] = {"format": "csv", "path": str(tmp_path / "digits.csv"), "label_column": "label"}
-    spec["teachers"][1]["path"] = str(tmp_path / "broken.onnx")
-    return spec
+csv_pipeline = csv_and_damaged_teacher  # a CSV with an empty cell, a damaged middle teacher
 
 
 def node_named(doc, kind, name=None):
