@@ -88,9 +88,8 @@ def main() -> int:
     times["exported_s"] = d.elapsed()
     report = window.export_panel.report or {}
     result = window.result_bar.label.text()
-    shoot("09-exported")
     window.export_dock.raise_()
-    shoot("10-export-report")  # item 2: warmed-up medians
+    shoot("09-export-report")  # item 2: warmed-up medians
     if args.tour:
         tour(d, args, shoot, box, QTest, Qt, QPointF, QToolBar, SetProps)
     print(json.dumps({"first_run_wall_s": round(times["exported_s"], 1),
@@ -109,7 +108,7 @@ def tour(d, args, shoot, box, QTest, Qt, QPointF, QToolBar, SetProps) -> None:  
     QTest.mouseClick(window.result_bar.open_button, Qt.LeftButton)
     pump(0.5)
     if window.folder_dialog is not None and window.folder_dialog.isVisible():  # no file manager here
-        shoot("11-open-folder-fallback")
+        shoot("10-open-folder-fallback", window.folder_dialog)
         window.folder_dialog.close()
 
     # 10. a cancelled export keeps the last report
@@ -117,31 +116,31 @@ def tour(d, args, shoot, box, QTest, Qt, QPointF, QToolBar, SetProps) -> None:  
     wait(lambda: window.export_panel.engine.running, 10, "a second export")
     window.export_panel.engine.cancel()
     wait(lambda: not window.export_panel.engine.running, 30, "the cancel")
-    shoot("12-export-cancelled", window.export_panel)
+    shoot("11-export-cancelled", window.export_panel)
 
     # 6. a second run, compared with the first
     student = window.doc.student()
     training = {**student.props["training"], "epochs": 4}
     window.undo_stack.push(SetProps(window.doc, student.id, {**student.props, "training": training}, "training"))
     toolbar = window.findChild(QToolBar)
-    shoot("13-undo-button", toolbar)  # item 10: "Undo", the edit in its tooltip
+    shoot("12-undo-button", toolbar)  # item 10: "Undo", the edit in its tooltip
     ended.clear()
     window.runner.act_run.trigger()
     wait(lambda: bool(ended), 600, "the second run")
     window.runs_dock.raise_()
     window.runs.select_ids([r["id"] for r in window.store.runs()][:2])
     pump(0.5)
-    shoot("14-runs-compared", window.runs)
+    shoot("13-runs-compared", window.runs)
 
     # 8. a message too long for the status bar, read in full
     window.statusBar().showMessage("Cannot use digits-bad.onnx: the file is not a valid ONNX model "
                                    "(Error parsing message with type 'onnx.ModelProto'); hint: re-export the "
                                    "model to ONNX; the file may be damaged or of another format, or was "
                                    "cut short while copying", 60000)
-    shoot("15-long-message")
+    shoot("14-long-message")
     long_message = window.statusBar()
     long_message.show_full()
-    shoot("15b-long-message-read", long_message.full_box)
+    shoot("14b-long-message-read", long_message.full_box)
     long_message.full_box.close()
 
     # 3. a teacher file without class names: numbered from its output width
@@ -156,7 +155,7 @@ def tour(d, args, shoot, box, QTest, Qt, QPointF, QToolBar, SetProps) -> None:  
     pump(0.5)
     window.scene.clearSelection()
     window.scene.node_items[window.doc.of_kind("teacher")[0].id].setSelected(True)
-    shoot("16-teacher-classes")
+    shoot("15-teacher-classes")
 
     # 4. every problem at once, on its nodes; Run refused
     broken = d.home / "broken"
@@ -183,12 +182,12 @@ def tour(d, args, shoot, box, QTest, Qt, QPointF, QToolBar, SetProps) -> None:  
     wait(lambda: window.model_inspector.busy == 0, 60, "the files")
     window.check_pipeline()
     wait(lambda: box("problems-box") is not None and box("problems-box").isVisible(), 90, "the problems")
-    shoot("17-check-problems", box("problems-box"))
+    shoot("16-check-problems", box("problems-box"))
     box("problems-box").close()
     pump(0.3)
-    shoot("18-nodes-red")
+    shoot("17-nodes-red")
     window.runner.run_pipeline()
-    shoot("19-run-refused", window.runner.last_problem_box)
+    shoot("18-run-refused", window.runner.last_problem_box)
     window.runner.last_problem_box.close()
 
 
