@@ -194,6 +194,7 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
         from engine import dist
         from engine.device import choose_device, choose_precision, describe, set_threads
         from engine.preflight import prepare
+        from engine.pretrain.phase import steps as pretraining_steps
         from engine.store import cache_root, open_checked
         from engine.tensorboard_log import TensorBoardLog
         from engine.train import Job, StopRequested, describe_split, plan, train
@@ -228,7 +229,7 @@ def execute(spec_path: Path | None, run_dir: Path | None, db_path: Path | None,
                      torch=torch.__version__, split=describe_split(data), labeled=data.labeled,
                      teachers=[{"name": t.name, "classes": t.spec.classes, "sha256": t.sha256}
                                for t in teachers],
-                     epochs=sum(phase.epochs for phase in plan(spec)))
+                     epochs=sum(phase.epochs for phase in plan(spec)) + pretraining_steps(spec, len(data.train))[0])
         for note in data.notes:
             emitter.log(note)
         for f in prepared.findings:  # in the log and on the teacher's node

@@ -138,6 +138,7 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
     pre_epochs, pre_steps = pretraining.steps(spec, n)  # (0, 0) without self-supervised pretraining
     total_steps = pre_steps + steps_per_epoch * sum(p.epochs for p in phases)
     total_epochs = pre_epochs + sum(p.epochs for p in phases)
+    distill_steps = max(total_steps - pre_steps, 1)  # the losses' progress (warm-ups) counts distillation only
     autocast = (lambda: torch.autocast(device.type, dtype=job.amp_dtype)) if job.amp_dtype else contextlib.nullcontext
     state.step = resume["step"] if resume else 0
     epochs_before = pre_epochs + sum(p.epochs for p in phases[:start_phase])
@@ -202,7 +203,7 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
                     before = side_effects(state.model, device)
                     shapes.add(tuple(x.shape))
                 try:
-                    parts = step(x, idx, labels, targets, seen, state.step / total_steps)
+                    parts = step(x, idx, labels, targets, seen, (state.step - pre_steps) / distill_steps)
                 except Exception as exc:
                     if step.student is net or not compile_error(exc):
                         raise
@@ -211,7 +212,7 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
                     compiling, step.student = False, net
                     restore_side_effects(state.model, device, before)  # what the failed try moved
                     state.optimizer.zero_grad(set_to_none=True)  # the failed try's part gradients
-                    parts = step(x, idx, labels, targets, seen, state.step / total_steps)
+                    parts = step(x, idx, labels, targets, seen, (state.step - pre_steps) / distill_steps)
                 if norms is not None:  # training.gradient_norms: read between the backward pass and the step
                     state.unscale()
                     norms.add()

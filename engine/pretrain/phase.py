@@ -100,6 +100,26 @@ def pretrain(job, state, total_steps: int, total_epochs: int, resume: dict | Non
     else:
         emit.log(f"pretraining the student's trunk, self-supervised ({cfg.method}): {cfg.epochs} epochs "
                  f"over {n:,} samples, labels unused")
+    head = [p for p in model.head.parameters() if p.requires_grad]  # unused here: DDP would wait for
+    for p in head:                                                   # their gradients for ever
+        p.requires_grad_(False)
+    try:
+        _pretrain_epochs(job, state, trunk, model, feed, views, optimizer, scheduler, start_epoch, start_batch,
+                         total_steps, total_epochs)
+    finally:
+        for p in head:
+            p.requires_grad_(True)
+    probe(job, model, float(cfg.epochs), state.step)
+
+
+def _pretrain_epochs(job, state, trunk, model, feed, views, optimizer, scheduler, start_epoch: int,
+                     start_batch: int, total_steps: int, total_epochs: int) -> None:
+    """The epochs of contrastive training, with their metrics, progress and checkpoints."""
+    spec, data, device, emit = job.spec, job.data, job.device, job.emitter
+    cfg = spec.student.init.pretraining
+    rank, world = dist.rank(), dist.size()
+    n = len(data.train)
+    per_epoch = math.ceil(n / cfg.batch_size)
     net = dist.wrap(trunk, device)
     autocast = (lambda: torch.autocast(device.type, dtype=job.amp_dtype)) if job.amp_dtype else contextlib.nullcontext
 
@@ -162,8 +182,8 @@ def pretrain(job, state, total_steps: int, total_epochs: int, resume: dict | Non
                 if save:
                     job.control.checkpoint_requested = False
                     checkpoint(epoch, b, order_state)
-            if len(idx) < 2:  # a lone sample has nothing to be contrasted with
-                continue
+            if min(cfg.batch_size, n - b * cfg.batch_size) < 2 * world:  # decided on the global batch, the
+                continue  # same on every rank: a lone sample per rank has nothing to be contrasted with
             positions = feed.positions(perm, b)
             both = torch.cat([views(x, positions, epoch, b, 0), views(x, positions, epoch, b, 1)])
             with autocast():
@@ -186,7 +206,6 @@ def pretrain(job, state, total_steps: int, total_epochs: int, resume: dict | Non
         report(epoch + 1)
         if (epoch + 1) % spec.training.checkpoint_every_epochs == 0 or epoch + 1 == cfg.epochs:
             checkpoint(epoch + 1, 0, state.order.get_state())
-    probe(job, model, float(cfg.epochs), state.step)
 
 
 def probe(job, model: torch.nn.Module, epoch: float, step: int) -> float | None:

@@ -14,7 +14,6 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
     (train_x, train_y); its accuracy on (test_x, test_y)."""
     mean, std = train_x.mean(0), train_x.std(0).clamp_min(1e-6)
     a, b = (train_x - mean) / std, (test_x - mean) / std
-    torch.manual_seed(0)
     w = torch.zeros(a.shape[1], n_classes, requires_grad=True)
     bias = torch.zeros(n_classes, requires_grad=True)
     opt = torch.optim.LBFGS([w, bias], lr=1.0, max_iter=steps, history_size=20, line_search_fn="strong_wolfe")

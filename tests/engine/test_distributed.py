@@ -46,3 +46,21 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path, demo_dict)
     rows = sqlite3.connect(db).execute("select status from runs").fetchall()
     assert rows == [("completed",), ("completed",)]  # one row per run, not per process
     assert len(checkpoint_dirs(tmp_path / "two" / "checkpoints")) == 2
+
+
+def test_self_supervised_pretraining_runs_under_two_processes(tmp_path, demo_dict):
+    """The student's head takes no part in pretraining: DDP must not wait for its gradients
+    (it stopped the second step: 'Expected to have finished reduction in the prior iteration')."""
+    demo_dict["training"].update(epochs=1, cpu_threads=1, device="cpu")
+    demo_dict["student"]["init"] = {"kind": "self_supervised", "pretraining": {"epochs": 1, "batch_size": 64,
+                                                                             "flip": False}}
+    spec = write_spec(tmp_path, demo_dict)
+    two = subprocess.run(torchrun_cmd(2, "run", spec, "--run-dir", tmp_path / "two", "--db", tmp_path / "db.sqlite"),
+                         cwd=ROOT, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+                         env={**os.environ, **SAFE_PATH})
+    assert two.returncode == 0, two.stderr[-3000:]
+    events = parse_events(two.stdout)
+    assert events[-1]["status"] == "completed"
+    assert events[0]["epochs"] == 2  # pretraining's epoch and distillation's
+    losses = [e["values"]["pretrain/loss"] for e in events if e["event"] == "metric" and "pretrain/loss" in e["values"]]
+    assert losses and all(v > 0 for v in losses)
