@@ -150,7 +150,7 @@ def train(job: Job, resume: dict | None = None, best_so_far: dict[str, float] | 
     if cfg.activation_checkpointing:
         require_blocks(model)
     if pre_epochs and (resume is None or pretrain_resume is not None):  # 0. the trunk, self-supervised
-        pretraining.pretrain(job, state, total_steps, total_epochs, pretrain_resume)
+        pretraining.pretrain(job, state, total_steps, total_epochs, pretrain_resume, train_feed, val_feed)
         resume = None  # the distillation starts afresh from the pretrained trunk
     for k in range(start_phase, len(phases)):
         phase = phases[k]

@@ -20,6 +20,7 @@ of the progress events: near 0 means the data keeps up with training).
 
 from __future__ import annotations
 
+import copy
 import itertools
 import time
 from collections.abc import Iterator
@@ -92,6 +93,13 @@ class Feed:
 
     def __len__(self) -> int:
         return len(self.part)
+
+    def rebatched(self, batch_size: int) -> Feed:
+        """The same part in batches of another size, sharing its samples on the device (no
+        second copy of the data: the self-supervised pretraining's batches, its probe)."""
+        other = copy.copy(self)
+        other.batch_size, other._arranged = batch_size, None
+        return other
 
     def steps(self) -> int:
         return -(-len(self.part) // self.batch_size)

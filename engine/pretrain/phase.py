@@ -25,7 +25,7 @@ import torch
 
 from engine import dist
 from engine.checkpoint import save_checkpoint
-from engine.data.feed import Feed, workers_for
+from engine.data.feed import Feed
 from engine.errors import InputError, RunFailed, StopRequested
 from engine.models import hidden_widths
 from engine.pretrain.contrastive import Projector, nt_xent
@@ -60,9 +60,11 @@ def steps(spec: PipelineSpec, n: int) -> tuple[int, int]:
     return cfg.epochs, cfg.epochs * math.ceil(n / cfg.batch_size)
 
 
-def pretrain(job, state, total_steps: int, total_epochs: int, resume: dict | None) -> None:
+def pretrain(job, state, total_steps: int, total_epochs: int, resume: dict | None, train_feed: Feed,
+             val_feed: Feed) -> None:
     """Run (or, with `resume`, a checkpoint of this phase, go on with) the pretraining of
-    `state.model`'s trunk; the step counter is `state.step`."""
+    `state.model`'s trunk; the step counter is `state.step`. `train_feed`, `val_feed`:
+    distillation's, whose samples on the device it shares."""
     spec, data, device, emit = job.spec, job.data, job.device, job.emitter
     cfg = spec.student.init.pretraining
     if data.text is not None:
@@ -70,8 +72,7 @@ def pretrain(job, state, total_steps: int, total_epochs: int, resume: dict | Non
                              "tables; text (token ids) would need masked-token pretraining, which "
                              "is not offered yet", "use init 'scratch' for a text student")
     model = state.model
-    rank, world = dist.rank(), dist.size()
-    feed = Feed(data.train, device, cfg.batch_size, workers_for(spec.data), False, rank, world)
+    feed = train_feed.rebatched(cfg.batch_size)
     uint8 = data.train.streamed and data.train.x.source.dtype == np.uint8
     views = Views(cfg, data.sample_shape, spec.training.seed, model.normalize, (0.0, 255.0) if uint8 else None)
     with torch.no_grad():
@@ -109,7 +110,7 @@ def pretrain(job, state, total_steps: int, total_epochs: int, resume: dict | Non
     finally:
         for p in head:
             p.requires_grad_(True)
-    probe(job, model, float(cfg.epochs), state.step)
+    probe(job, model, float(cfg.epochs), state.step, feed, val_feed)
 
 
 def _pretrain_epochs(job, state, trunk, model, feed, views, optimizer, scheduler, start_epoch: int,
@@ -208,23 +209,22 @@ def _pretrain_epochs(job, state, trunk, model, feed, views, optimizer, scheduler
             checkpoint(epoch + 1, 0, state.order.get_state())
 
 
-def probe(job, model: torch.nn.Module, epoch: float, step: int) -> float | None:
+def probe(job, model: torch.nn.Module, epoch: float, step: int, train_feed: Feed, val_feed: Feed) -> float | None:
     """pretrain/probe_acc: a linear probe of the trunk's features, fitted on the training
     data's labels and measured on the validation split; when training has no labels (the
     transfer set is unlabelled), fitted on one half of the validation split and measured on
     the other. Without any labels it is not measured, and the log says so."""
-    data, device, emit = job.data, job.device, job.emitter
+    data, emit = job.data, job.emitter
     train_y = data.train.y
     labelled = np.flatnonzero(train_y >= 0)[:PROBE_SAMPLES] if train_y is not None else np.array([], int)
-    batch = job.spec.training.batch_size
     if len(labelled) and data.val.y is not None and len(data.val):
-        fit_x = feature_rows(model, Feed(data.train, device, batch, workers_for(job.spec.data)), labelled)
+        fit_x = feature_rows(model, train_feed, labelled)
         fit_y = torch.from_numpy(train_y[labelled])
-        test_x = feature_rows(model, Feed(data.val, device, batch, workers_for(job.spec.data)), None)
+        test_x = feature_rows(model, val_feed, None)
         test_y = torch.from_numpy(data.val.y)
         how = f"fitted on {len(labelled):,} labelled training samples, measured on the validation split"
     elif data.val.y is not None and len(data.val) >= 4:
-        every = feature_rows(model, Feed(data.val, device, batch, workers_for(job.spec.data)), None)
+        every = feature_rows(model, val_feed, None)
         order = torch.from_numpy(np.random.default_rng(0).permutation(len(data.val)))
         half = len(order) // 2
         y = torch.from_numpy(data.val.y)

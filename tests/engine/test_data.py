@@ -167,3 +167,20 @@ def test_idx_with_a_damaged_header(tmp_path, demo_dict):
     with pytest.raises(InputError) as info:
         load_dataset(spec_for({"format": "idx", "images": str(tmp_path / "bad")}, demo_dict))
     assert "damaged IDX header" in info.value.problems[0].message
+
+
+def test_a_rebatched_feed_shares_the_samples_on_the_device_and_batches_anew(demo_dict):
+    """The self-supervised pretraining batches distillation's training data at its own size
+    without a second copy of it."""
+    import torch
+
+    from engine.data.feed import Feed
+
+    part = load_dataset(parse_spec(demo_dict)).train
+    feed = Feed(part, torch.device("cpu"), 64)
+    other = feed.rebatched(256)
+    assert other.x is feed.x and other.y is feed.y  # the same tensors
+    assert (other.batch_size, feed.batch_size) == (256, 64)
+    sizes = [len(idx) for _b, idx, _x in other.batches(torch.arange(len(part)))]
+    assert sizes[0] == 256 and sum(sizes) == len(part) and other.steps() == -(-len(part) // 256)
+    assert feed.steps() == -(-len(part) // 64)  # the original is left as it was

@@ -64,14 +64,20 @@ def test_the_probe_without_training_labels_uses_the_validation_split_and_says_so
     assert "the training data has no labels, so fitted on" in logs
 
 
-def test_a_run_stopped_in_pretraining_resumes_there_and_ends_as_an_unbroken_one(tmp_path):
-    pretraining = {"epochs": 5, "batch_size": 64, "flip": False}
+def unbroken_then_started(tmp_path, pretraining: dict):
+    """The spec run once without a break, and the same spec started again (to be stopped or
+    killed): (the unbroken run, the started process, its store, its run folder)."""
     spec = write_spec(tmp_path, digits_spec(pretraining, epochs=1))
     whole = run_engine("run", spec, "--run-dir", tmp_path / "whole", "--db", tmp_path / "whole.sqlite")
     assert whole.returncode == 0, whole.stderr
     db, run_dir = tmp_path / "db.sqlite", tmp_path / "run"
     proc = subprocess.Popen(engine_cmd("run", spec, "--run-dir", run_dir, "--db", db), cwd=ROOT,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return whole, proc, db, run_dir
+
+
+def test_a_run_stopped_in_pretraining_resumes_there_and_ends_as_an_unbroken_one(tmp_path):
+    whole, proc, db, run_dir = unbroken_then_started(tmp_path, {"epochs": 5, "batch_size": 64, "flip": False})
     for line in proc.stdout:
         event = json.loads(line)
         if event["event"] == "metric" and "pretrain/loss" in event["values"] and event["epoch"] >= 2:
@@ -95,12 +101,7 @@ def test_a_run_stopped_in_pretraining_resumes_there_and_ends_as_an_unbroken_one(
 
 
 def test_a_run_killed_in_pretraining_resumes_from_its_last_checkpoint(tmp_path):
-    spec = write_spec(tmp_path, digits_spec({"epochs": 4, "batch_size": 64, "flip": False}, epochs=1))
-    whole = run_engine("run", spec, "--run-dir", tmp_path / "whole", "--db", tmp_path / "whole.sqlite")
-    assert whole.returncode == 0, whole.stderr
-    db, run_dir = tmp_path / "db.sqlite", tmp_path / "run"
-    proc = subprocess.Popen(engine_cmd("run", spec, "--run-dir", run_dir, "--db", db), cwd=ROOT,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    whole, proc, db, run_dir = unbroken_then_started(tmp_path, {"epochs": 4, "batch_size": 64, "flip": False})
     for line in proc.stdout:
         if json.loads(line)["event"] == "checkpoint":  # the first, after pretraining's first epoch
             proc.kill()
