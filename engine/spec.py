@@ -555,22 +555,35 @@ class TeacherSpec(_Strict):
         return [self.mapping.get(c, c) for c in self.classes]
 
 
+MASKED_KINDS = ("transformer", "vit")  # students made of tokens: masked prediction pretrains them
+
+
 class SelfSupervisedSpec(_Strict):
     """Self-supervised pretraining of the student's trunk (init 'self_supervised'), a phase of
-    the run before distillation: the training data (the unlabelled transfer set, and any
-    labelled samples with their labels unused), two random views of each sample, and SimCLR's
-    contrastive NT-Xent loss through a projection head that is dropped afterwards (Chen,
-    Kornblith, Norouzi, Hinton, "A Simple Framework for Contrastive Learning of Visual
-    Representations", ICML 2020). Views of images: random resized crop, flip, brightness and
-    contrast (engine/augment.py); views of tables (flat vectors): masked features plus
-    Gaussian noise (as in SCARF/VIME-style tabular pretraining). Pretrained features let a
-    strong student learn past a weak teacher's mistakes (Burns et al., "Weak-to-Strong
-    Generalization", 2023). Afterwards a linear probe on the labels there are measures the
-    features (pretrain/probe_acc)."""
+    the run before distillation, on the training data (the unlabelled transfer set, and any
+    labelled samples with their labels unused). Two methods (engine/pretrain/):
 
-    method: Literal["simclr"] = Field(
-        "simclr", description="simclr: the contrastive NT-Xent loss between two views of each "
-        "sample (Chen et al. 2020)")
+    simclr: two random views of each sample and SimCLR's contrastive NT-Xent loss through a
+    projection head that is dropped afterwards (Chen, Kornblith, Norouzi, Hinton, "A Simple
+    Framework for Contrastive Learning of Visual Representations", ICML 2020). Views of images:
+    random resized crop, flip, brightness and contrast (engine/augment.py); views of tables
+    (flat vectors): masked features plus Gaussian noise (as in SCARF/VIME-style tabular
+    pretraining).
+
+    masked: masked prediction, for the students made of tokens. A transformer over text hides
+    a share of each text's tokens and predicts them (BERT's masked language model: Devlin et
+    al., NAACL 2019); a ViT hides a share of each image's patches and predicts their pixels
+    (SimMIM: Xie et al., CVPR 2022). The mask embedding and the decoder are dropped afterwards.
+
+    Pretrained features can let a strong student learn past a weak teacher's mistakes (Burns
+    et al., "Weak-to-Strong Generalization", 2023). Afterwards a linear probe on the labels
+    there are measures the features (pretrain/probe_acc)."""
+
+    method: Literal["auto", "simclr", "masked"] = Field(
+        "auto", description="simclr: the contrastive NT-Xent loss between two views of each "
+        "sample (Chen et al. 2020; images and tables); masked: predict hidden tokens (text "
+        "transformer, BERT) or hidden patches' pixels (ViT, SimMIM); auto: masked for a "
+        "transformer or ViT student, simclr for the others")
     epochs: int = Field(10, ge=1, le=10_000, description="passes over the training data before "
                         "distillation")
     lr: float = Field(1e-3, gt=0.0, le=10.0, description="learning rate (AdamW, cosine schedule)")
@@ -592,6 +605,15 @@ class SelfSupervisedSpec(_Strict):
                                 "features set to their mean")
     feature_noise: float = Field(0.1, ge=0.0, le=10.0, description="tables: standard deviation of "
                                  "the Gaussian noise added to a view's standardised features")
+    mask_ratio: float | None = Field(None, gt=0.0, lt=1.0, description="masked: share of each "
+                                     "sample's tokens or patches hidden; none: 0.15 for text (BERT), "
+                                     "0.6 for a ViT (SimMIM)")
+
+    def method_for(self, architecture_kind: str) -> str:
+        """The method that runs for a student of this kind ('auto' resolved)."""
+        if self.method != "auto":
+            return self.method
+        return "masked" if architecture_kind in MASKED_KINDS else "simclr"
 
     @model_validator(mode="after")
     def _crop_ordered(self) -> SelfSupervisedSpec:
@@ -641,6 +663,21 @@ class StudentSpec(_Strict):
 
     architecture: Architecture = MlpArch()
     init: StudentInit = StudentInit()
+
+    @model_validator(mode="after")
+    def _pretraining_fits(self) -> StudentSpec:
+        pretraining, kind = self.init.pretraining, self.architecture.kind
+        if pretraining is None:
+            return self
+        method = pretraining.method_for(kind)
+        if method == "masked" and kind not in MASKED_KINDS:
+            raise ValueError(f"masked pretraining predicts hidden tokens or patches, and a {kind} student "
+                             "has neither; set init.pretraining.method to simclr (or auto), or use a "
+                             "transformer (text) or vit (images) student")
+        if method == "simclr" and kind == "transformer":
+            raise ValueError("simclr pretraining contrasts augmented views of images or tables, and a "
+                             "transformer reads token ids; set init.pretraining.method to masked (or auto)")
+        return self
 
 
 class HintSpec(_Strict):

@@ -86,18 +86,28 @@ class TokenBody(nn.Module):
         nn.init.normal_(self.pos.weight, std=0.02)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        keep = ids != self.pad_id  # [N, L]
-        keep = keep | ~keep.any(dim=1, keepdim=True)  # all padding: attend to all (no NaN)
-        positions = torch.arange(ids.shape[1], device=ids.device)
-        x = self.drop(self.tokens(ids) + self.pos(positions)[None])
-        mask = keep[:, None, None, :]  # keys, broadcast over heads and queries
-        for block in self.blocks:
-            x = block(x, mask)
-        x = self.norm(x)
+        x, keep = self.token_states(ids)
         if self.pooling == "cls":
             return x[:, 0]
         weight = keep.to(x.dtype)[:, :, None]
         return (x * weight).sum(dim=1) / weight.sum(dim=1)
+
+    def token_states(self, ids: torch.Tensor, hidden: torch.Tensor | None = None,
+                     mask_token: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every token's final state [N, L, dim] and which tokens are not padding [N, L]. With
+        `hidden` [N, L] (bool), those tokens' embeddings are replaced by `mask_token` [dim]
+        (masked-token pretraining, engine/pretrain/masked.py)."""
+        keep = ids != self.pad_id  # [N, L]
+        keep = keep | ~keep.any(dim=1, keepdim=True)  # all padding: attend to all (no NaN)
+        positions = torch.arange(ids.shape[1], device=ids.device)
+        x = self.tokens(ids)
+        if hidden is not None:
+            x = torch.where(hidden[..., None], mask_token.to(x.dtype), x)
+        x = self.drop(x + self.pos(positions)[None])
+        mask = keep[:, None, None, :]  # keys, broadcast over heads and queries
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.norm(x), keep
 
 
 @register("transformer")

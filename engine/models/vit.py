@@ -41,8 +41,13 @@ class PatchEmbed(nn.Module):
         self.pos = nn.Parameter(torch.randn(1, tokens + int(cls), dim) * 0.02)
         self.drop = nn.Dropout(dropout) if dropout else nn.Identity()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, hidden: torch.Tensor | None = None,
+                mask_token: torch.Tensor | None = None) -> torch.Tensor:
+        """With `hidden` [N, tokens] (bool), those patches' embeddings are replaced by
+        `mask_token` [dim] before the positions are added (SimMIM, engine/pretrain/masked.py)."""
         x = self.proj(x).flatten(2).transpose(1, 2)  # [N, tokens, dim]
+        if hidden is not None:
+            x = torch.where(hidden[..., None], mask_token.to(x.dtype), x)
         if self.cls is not None:
             x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1)
         return self.drop(x + self.pos)
@@ -59,11 +64,17 @@ class VitBody(nn.Module):
         self.pooling = pooling
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.embed(x)
+        x = self.token_states(x)
+        return x[:, 0] if self.pooling == "cls" else x.mean(dim=1)
+
+    def token_states(self, x: torch.Tensor, hidden: torch.Tensor | None = None,
+                     mask_token: torch.Tensor | None = None) -> torch.Tensor:
+        """Every token's final state [N, T, dim], the class token first when pooling is cls;
+        `hidden`, `mask_token`: as PatchEmbed's."""
+        x = self.embed(x, hidden, mask_token)
         for block in self.blocks:
             x = block(x)
-        x = self.norm(x)
-        return x[:, 0] if self.pooling == "cls" else x.mean(dim=1)
+        return self.norm(x)
 
 
 @register("vit")

@@ -2,14 +2,16 @@
 engine/train.py before distillation, in the same run: the step counter, the metrics and the
 checkpoints run on into the distillation.
 
-Each step: two random views of a batch of training samples (engine/pretrain/views.py), the
-student's trunk (normalize, body) and a projection head, SimCLR's NT-Xent loss between them
-(engine/pretrain/contrastive.py); the labels, where there are any, are not used. The student's
-head is left alone. Afterwards the projection head is dropped and a linear probe of the
-trunk's features measures them on the labels there are (pretrain/probe_acc).
+Each step, SimCLR: two random views of a batch of training samples (engine/pretrain/views.py),
+the student's trunk (normalize, body) and a projection head, the NT-Xent loss between them
+(engine/pretrain/contrastive.py). Masked prediction: a share of each sample's tokens or
+patches hidden, the trunk and a decoder predict them (engine/pretrain/masked.py). The labels,
+where there are any, are not used. The student's head is left alone. Afterwards what the
+method added is dropped and a linear probe of the trunk's features measures them on the
+labels there are (pretrain/probe_acc).
 
-A checkpoint taken in this phase carries `pretraining: True` with the projection head and the
-phase's optimiser, so a run stopped or killed during pretraining resumes inside it; the last
+A checkpoint taken in this phase carries `pretraining: True` with what the method added
+(`pretrain_head`) and the phase's optimiser, so a run stopped or killed during pretraining resumes inside it; the last
 one, at the end of the phase, lets a run stopped before distillation's first checkpoint start
 distillation from the pretrained trunk.
 """
@@ -29,23 +31,47 @@ from engine.data.feed import Feed
 from engine.errors import InputError, RunFailed, StopRequested
 from engine.models import hidden_widths
 from engine.pretrain.contrastive import Projector, nt_xent
+from engine.pretrain.masked import MaskedPrediction
 from engine.pretrain.probe import linear_probe
 from engine.pretrain.views import Views
 from engine.spec import PipelineSpec
 
 EMIT_EVERY_S = 0.5
+METHOD_WORDS = {"simclr": "SimCLR, contrastive", "masked": "masked prediction"}
 PROBE_SAMPLES = 20_000  # labelled samples the probe is fitted on, at most
 
 
-class Trunk(torch.nn.Module):
-    """The student's features and the projection head: what the contrastive loss trains."""
+class Contrastive(torch.nn.Module):
+    """SimCLR: the student's features and the projection head, what the contrastive loss
+    trains; forward(x, positions, epoch, batch) gives the batch's loss."""
 
-    def __init__(self, student: torch.nn.Module, projector: Projector):
+    def __init__(self, student: torch.nn.Module, projector: Projector, views: Views, temperature: float):
         super().__init__()
-        self.student, self.projector = student, projector
+        self.student, self.projector, self.views, self.temperature = student, projector, views, temperature
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.projector(features(self.student, x))
+    def forward(self, x: torch.Tensor, positions: torch.Tensor, epoch: int, batch: int) -> torch.Tensor:
+        both = torch.cat([self.views(x, positions, epoch, batch, 0), self.views(x, positions, epoch, batch, 1)])
+        z = self.projector(features(self.student, both))
+        return nt_xent(*z.float().chunk(2), self.temperature)
+
+
+def objective(spec: PipelineSpec, data, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """The module whose forward(x, positions, epoch, batch) is a batch's pretraining loss: the
+    student with what its method adds (SimCLR's projection head; masked prediction's mask
+    embedding and decoder)."""
+    cfg = spec.student.init.pretraining
+    if cfg.method_for(spec.student.architecture.kind) == "masked":
+        return MaskedPrediction(model, cfg, spec.training.seed).to(device)
+    if data.text is not None:
+        raise InputError.one("student.init.pretraining.method", "simclr pretraining contrasts augmented "
+                             "views of images or tables, and this data is text (token ids)",
+                             "set the method to masked (or auto), with a transformer student")
+    uint8 = data.train.streamed and data.train.x.source.dtype == np.uint8
+    views = Views(cfg, data.sample_shape, spec.training.seed, model.normalize, (0.0, 255.0) if uint8 else None)
+    with torch.no_grad():
+        probe_x = torch.from_numpy(np.ascontiguousarray(data.train.x[:2])).to(device)
+        width = features(model.eval(), probe_x).shape[1]
+    return Contrastive(model, Projector(width, cfg.projection_dim), views, cfg.temperature).to(device)
 
 
 def features(student: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -67,18 +93,10 @@ def pretrain(job, state, total_steps: int, total_epochs: int, resume: dict | Non
     distillation's, whose samples on the device it shares."""
     spec, data, device, emit = job.spec, job.data, job.device, job.emitter
     cfg = spec.student.init.pretraining
-    if data.text is not None:
-        raise InputError.one("student.init.kind", "self-supervised pretraining takes images or "
-                             "tables; text (token ids) would need masked-token pretraining, which "
-                             "is not offered yet", "use init 'scratch' for a text student")
+    method = cfg.method_for(spec.student.architecture.kind)
     model = state.model
     feed = train_feed.rebatched(cfg.batch_size)
-    uint8 = data.train.streamed and data.train.x.source.dtype == np.uint8
-    views = Views(cfg, data.sample_shape, spec.training.seed, model.normalize, (0.0, 255.0) if uint8 else None)
-    with torch.no_grad():
-        probe_x = torch.from_numpy(np.ascontiguousarray(data.train.x[:2])).to(device)
-        width = features(model.eval(), probe_x).shape[1]
-    trunk = Trunk(model, Projector(width, cfg.projection_dim)).to(device)
+    trunk = objective(spec, data, model, device)
     params = [p for name, p in trunk.named_parameters() if not name.startswith("student.head.")]
     n = len(data.train)
     per_epoch = math.ceil(n / cfg.batch_size)
@@ -86,8 +104,7 @@ def pretrain(job, state, total_steps: int, total_epochs: int, resume: dict | Non
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(per_epoch * cfg.epochs, 1))
     start_epoch, start_batch = 0, 0
     if resume is not None:
-        trunk.load_state_dict({**{f"student.{k}": v for k, v in resume["model"].items()},
-                               **{f"projector.{k}": v for k, v in resume["projector"].items()}})
+        trunk.load_state_dict({**{f"student.{k}": v for k, v in resume["model"].items()}, **resume["pretrain_head"]})
         optimizer.load_state_dict(resume["optimizer"])
         scheduler.load_state_dict(resume["scheduler"])
         state.scaler.load_state_dict(resume["scaler"])
@@ -99,13 +116,13 @@ def pretrain(job, state, total_steps: int, total_epochs: int, resume: dict | Non
         start_epoch, start_batch = resume["epoch"], resume["batch"]
         emit.log(f"resumed at pretraining epoch {min(start_epoch + 1, cfg.epochs)}, step {state.step}")
     else:
-        emit.log(f"pretraining the student's trunk, self-supervised ({cfg.method}): {cfg.epochs} epochs "
+        emit.log(f"pretraining the student's trunk, self-supervised ({METHOD_WORDS[method]}): {cfg.epochs} epochs "
                  f"over {n:,} samples, labels unused")
     head = [p for p in model.head.parameters() if p.requires_grad]  # unused here: DDP would wait for
     for p in head:                                                   # their gradients for ever
         p.requires_grad_(False)
     try:
-        _pretrain_epochs(job, state, trunk, model, feed, views, optimizer, scheduler, start_epoch, start_batch,
+        _pretrain_epochs(job, state, trunk, model, feed, optimizer, scheduler, start_epoch, start_batch,
                          total_steps, total_epochs)
     finally:
         for p in head:
@@ -113,7 +130,7 @@ def pretrain(job, state, total_steps: int, total_epochs: int, resume: dict | Non
     probe(job, model, float(cfg.epochs), state.step, feed, val_feed)
 
 
-def _pretrain_epochs(job, state, trunk, model, feed, views, optimizer, scheduler, start_epoch: int,
+def _pretrain_epochs(job, state, trunk, model, feed, optimizer, scheduler, start_epoch: int,
                      start_batch: int, total_steps: int, total_epochs: int) -> None:
     """The epochs of contrastive training, with their metrics, progress and checkpoints."""
     spec, data, device, emit = job.spec, job.data, job.device, job.emitter
@@ -127,7 +144,8 @@ def _pretrain_epochs(job, state, trunk, model, feed, views, optimizer, scheduler
     def checkpoint(epoch: int, batch: int, order_state: torch.Tensor) -> None:
         if rank == 0:
             snapshot = {
-                "model": model.state_dict(), "projector": trunk.projector.state_dict(),
+                "model": model.state_dict(), "pretrain_head": {
+                    k: v for k, v in trunk.state_dict().items() if not k.startswith("student.")},
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "scaler": state.scaler.state_dict(), "rng": torch.get_rng_state(), "order_rng": order_state,
                 "cuda_rng": [torch.cuda.get_rng_state(device)] if device.type == "cuda" else [],
@@ -186,10 +204,8 @@ def _pretrain_epochs(job, state, trunk, model, feed, views, optimizer, scheduler
             if min(cfg.batch_size, n - b * cfg.batch_size) < 2 * world:  # decided on the global batch, the
                 continue  # same on every rank: a lone sample per rank has nothing to be contrasted with
             positions = feed.positions(perm, b)
-            both = torch.cat([views(x, positions, epoch, b, 0), views(x, positions, epoch, b, 1)])
             with autocast():
-                z = net(both)
-            loss = nt_xent(*z.float().chunk(2), cfg.temperature)
+                loss = net(x, positions, epoch, b)
             (state.scaler.scale(loss) if state.scaler.is_enabled() else loss).backward()
             if state.scaler.is_enabled():
                 state.scaler.step(optimizer)

@@ -86,3 +86,97 @@ def test_the_linear_probe_separates_separable_features_and_not_noise():
     assert linear_probe(x[:200], y[:200], x[200:], y[200:], 3) > 0.95
     noise = torch.randn(300, 10, generator=g)
     assert linear_probe(noise[:200], y[:200], noise[200:], y[200:], 3) < 0.6
+
+
+# ── masked prediction (engine/pretrain/masked.py) ────────────────────────────────────────
+
+
+def test_masked_patch_loss_is_the_mean_l1_over_hidden_patches_only():
+    from engine.pretrain.masked import masked_patch_loss
+
+    predicted = torch.tensor([[[1.0, 2.0], [5.0, 5.0]], [[0.0, 0.0], [3.0, -1.0]]])
+    target = torch.tensor([[[0.0, 0.0], [0.0, 0.0]], [[9.0, 9.0], [1.0, 1.0]]])
+    hidden = torch.tensor([[True, False], [False, True]])
+    # hidden: (1 + 2) from the first image's first patch, (2 + 2) from the second's second; 4 values
+    assert masked_patch_loss(predicted, target, hidden).item() == pytest.approx((3 + 4) / 4)
+
+
+def test_masked_token_loss_is_cross_entropy_on_the_chosen_tokens():
+    from engine.pretrain.masked import masked_token_loss
+
+    logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    targets = torch.tensor([0, 1])
+    by_hand_loss = -(math.log(math.exp(2) / (math.exp(2) + 2)) + math.log(1 / (2 + math.e))) / 2
+    assert masked_token_loss(logits, targets).item() == pytest.approx(by_hand_loss, rel=1e-6)
+
+
+def test_patches_come_in_the_vits_token_order():
+    from engine.models import build_model
+    from engine.pretrain.masked import patches
+    from engine.spec import VitArch
+
+    vit = build_model(VitArch(patch=2, dim=8, depth=1, heads=2, pooling="mean"), (1, 4, 6), 3)
+    x = torch.arange(24.0).reshape(1, 1, 4, 6)
+    cut = patches(x, 2)  # [1, 6 patches, 4 values]
+    assert cut.shape == (1, 6, 4)
+    assert cut[0, 1].tolist() == [2.0, 3.0, 8.0, 9.0]  # the second patch of the first row
+    with torch.no_grad():  # the patch embedding's token k is a linear function of patch k alone
+        proj = vit.body.embed.proj
+        tokens = proj(x).flatten(2).transpose(1, 2)
+        by_patch = cut @ proj.weight.reshape(proj.out_channels, -1).T + proj.bias
+    assert torch.allclose(tokens, by_patch, atol=1e-5)
+
+
+def masked_model(kind: str, ratio: float | None = None):
+    from engine.models import build_model
+    from engine.pretrain.masked import MaskedPrediction
+    from engine.spec import TransformerArch, VitArch
+
+    torch.manual_seed(0)
+    if kind == "text":
+        student = build_model(TransformerArch(vocab_size=50, max_length=40, dim=16, depth=1, heads=2), (40,), 3)
+    else:
+        student = build_model(VitArch(patch=2, dim=16, depth=1, heads=2), (1, 8, 8), 3)
+    return MaskedPrediction(student, SelfSupervisedSpec(method="masked", mask_ratio=ratio), seed=3)
+
+
+def test_masked_prediction_trains_the_trunk_and_repeats_its_masks_for_the_same_batch():
+    text = masked_model("text")
+    ids = torch.randint(1, 50, (8, 40)).float()
+    ids[:, 30:] = 0  # padding, never chosen
+    loss = text(ids, torch.arange(8), epoch=0, batch=0)
+    assert loss.item() == pytest.approx(math.log(50), rel=0.2)  # untrained: about uniform over the vocabulary
+    loss.backward()
+    assert text.student.body.blocks[0].attn.qkv.weight.grad.abs().sum() > 0 if hasattr(
+        text.student.body.blocks[0], "attn") else True
+    assert text.student.body.tokens.weight.grad.abs().sum() > 0 and text.mask_token.grad.abs().sum() > 0
+    assert text.student.head.weight.grad is None  # the head is not pretrained
+    with torch.no_grad():
+        same = text(ids, torch.arange(8), epoch=0, batch=0)
+        other = text(ids, torch.arange(8), epoch=1, batch=0)
+    assert same.item() == pytest.approx(loss.item(), rel=1e-6) and other.item() != pytest.approx(loss.item())
+    image = masked_model("image", ratio=0.5)
+    loss = image(torch.rand(4, 1, 8, 8), torch.arange(4), epoch=0, batch=0)
+    loss.backward()
+    assert loss.item() > 0 and image.decoder.weight.grad.abs().sum() > 0
+    assert image.student.body.embed.proj.weight.grad.abs().sum() > 0
+
+
+def test_bert_chooses_its_share_of_real_tokens_and_hides_most_of_them():
+    text = masked_model("text", ratio=0.3)
+    ids = torch.randint(1, 50, (64, 40)).float()
+    ids[:, 20:] = 0
+    seen = {}
+
+    def spy(corrupted, hidden, mask_token):
+        seen.update(corrupted=corrupted, hidden=hidden)
+        return torch.zeros(*corrupted.shape, 16, requires_grad=True), corrupted != 0
+
+    text.student.body.token_states = spy
+    text(ids, torch.arange(64), epoch=0, batch=0)
+    hidden, corrupted = seen["hidden"], seen["corrupted"]
+    assert not hidden[:, 20:].any()  # padding is never hidden
+    share_hidden = hidden[:, :20].float().mean().item()
+    assert 0.3 * 0.8 - 0.04 < share_hidden < 0.3 * 0.8 + 0.04  # 80 % of the 30 % chosen
+    changed = (corrupted != ids.long())[:, :20].float().mean().item()
+    assert 0.0 < changed < 0.3 * 0.1 + 0.02  # about 10 % of the chosen get a random token

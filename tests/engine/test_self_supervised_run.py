@@ -64,10 +64,13 @@ def test_the_probe_without_training_labels_uses_the_validation_split_and_says_so
     assert "the training data has no labels, so fitted on" in logs
 
 
-def unbroken_then_started(tmp_path, pretraining: dict):
+def unbroken_then_started(tmp_path, pretraining: dict, architecture: dict | None = None):
     """The spec run once without a break, and the same spec started again (to be stopped or
     killed): (the unbroken run, the started process, its store, its run folder)."""
-    spec = write_spec(tmp_path, digits_spec(pretraining, epochs=1))
+    data = digits_spec(pretraining, epochs=1)
+    if architecture:
+        data["student"]["architecture"] = architecture
+    spec = write_spec(tmp_path, data)
     whole = run_engine("run", spec, "--run-dir", tmp_path / "whole", "--db", tmp_path / "whole.sqlite")
     assert whole.returncode == 0, whole.stderr
     db, run_dir = tmp_path / "db.sqlite", tmp_path / "run"
@@ -87,7 +90,7 @@ def test_a_run_stopped_in_pretraining_resumes_there_and_ends_as_an_unbroken_one(
     proc.stdout.read()
     assert proc.wait(timeout=60) == 3, proc.stderr.read()
     saved = load_checkpoint(latest_checkpoint(run_dir / "checkpoints"))
-    assert saved["pretraining"] and "projector" in saved and saved["step"] < 5 * 20
+    assert saved["pretraining"] and "projector.net.0.weight" in saved["pretrain_head"] and saved["step"] < 5 * 20
     resumed = run_engine("resume", run_dir, "--db", db)
     assert resumed.returncode == 0, resumed.stderr
     events = parse_events(resumed.stdout)
@@ -118,15 +121,41 @@ def test_a_run_killed_in_pretraining_resumes_from_its_last_checkpoint(tmp_path):
     assert events[-1]["final"]["test/acc"] == pytest.approx(unbroken["test/acc"], abs=1e-6)
 
 
-def test_a_text_student_is_refused_before_training_with_a_clear_message(tmp_path):
-    from engine.spec import StudentInit, load_spec
+def test_a_text_transformer_pretrains_with_masked_tokens_then_distils(tmp_path):
+    from tests.engine.test_text_run import text_spec
 
-    text = load_spec(ROOT / "assets" / "examples" / "package-descriptions.distill.json")  # paths made absolute
-    text = text.model_copy(update={"student": text.student.model_copy(
-        update={"init": StudentInit(kind="self_supervised")})})
-    (tmp_path / "spec.distill.json").write_text(text.to_json())
-    spec = tmp_path / "spec.distill.json"
-    proc = run_engine("validate", spec)
-    assert proc.returncode == 2
-    assert "student.init.kind" in proc.stdout + proc.stderr
-    assert "text (token ids) would need masked-token pretraining" in proc.stdout + proc.stderr
+    spec = text_spec(tmp_path)
+    spec["student"]["init"] = {"kind": "self_supervised", "pretraining": {"epochs": 3, "batch_size": 8, "lr": 0.003}}
+    spec["compression"] = []
+    proc = run_engine("run", write_spec(tmp_path, spec), "--run-dir", tmp_path / "run", "--db", tmp_path / "db",
+                      timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    events = parse_events(proc.stdout)
+    logs = " ".join(e["message"] for e in events if e["event"] == "log")
+    assert "self-supervised (masked prediction)" in logs and "linear probe of the pretrained features" in logs
+    losses = [v for _, v in metrics(events, "pretrain/loss")]
+    assert losses and losses[0] > 5.0  # BERT's cross-entropy over a vocabulary of about a thousand ids
+    assert min(losses[1:] or losses) < losses[0]
+    assert metrics(events, "pretrain/probe_acc") and events[-1]["status"] == "completed"
+
+
+def test_a_vit_pretrains_with_masked_patches_and_a_killed_run_resumes_like_an_unbroken_one(tmp_path):
+    vit = {"kind": "vit", "patch": 2, "dim": 16, "depth": 1, "heads": 2}
+    whole, proc, db, run_dir = unbroken_then_started(tmp_path, {"epochs": 3, "batch_size": 128}, vit)
+    events = parse_events(whole.stdout)
+    assert "self-supervised (masked prediction)" in " ".join(e["message"] for e in events if e["event"] == "log")
+    losses = [v for _, v in metrics(events, "pretrain/loss")]
+    assert losses[-1] < losses[0]  # the pixels of hidden patches are predicted better
+    for line in proc.stdout:
+        if json.loads(line)["event"] == "checkpoint":  # the first, after pretraining's first epoch
+            proc.kill()
+            break
+    proc.wait(timeout=60)
+    proc.stdout.close()
+    proc.stderr.close()
+    saved = load_checkpoint(latest_checkpoint(run_dir / "checkpoints"))
+    assert saved["pretraining"] and {"mask_token", "decoder.weight"} <= set(saved["pretrain_head"])
+    resumed = run_engine("resume", run_dir, "--db", db)
+    assert resumed.returncode == 0, resumed.stderr
+    final = parse_events(resumed.stdout)[-1]["final"]
+    assert final["test/acc"] == pytest.approx(events[-1]["final"]["test/acc"], abs=1e-6)  # the same masks again

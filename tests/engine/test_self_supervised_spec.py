@@ -40,8 +40,39 @@ def test_pretraining_settings_with_another_kind_are_refused_saying_what_to_do():
     ({"feature_mask": 1.0}, "student.init.pretraining.feature_mask", "less than 1"),
     ({"crop_scale": [0.9, 0.2]}, "student.init.pretraining", "the minimum is above the maximum"),
     ({"method": "mae"}, "student.init.pretraining.method", "simclr"),
+    ({"mask_ratio": 1.0}, "student.init.pretraining.mask_ratio", "less than 1"),
     ({"epochs": 3, "typo": 1}, "student.init.pretraining.typo", "xtra"),
 ])
 def test_bad_pretraining_settings_name_the_field(pretraining, where, words):
     found = problems({"kind": "self_supervised", "pretraining": pretraining})
     assert any(path == where and words in message for path, message in found), found
+
+
+@pytest.mark.parametrize("architecture, method", [
+    ({"kind": "mlp"}, "simclr"), ({"kind": "cnn"}, "simclr"), ({"kind": "resnet"}, "simclr"),
+    ({"kind": "vit"}, "masked"), ({"kind": "transformer"}, "masked"),
+])
+def test_auto_picks_masked_prediction_for_token_students_and_simclr_for_the_others(architecture, method):
+    data = spec_with({"kind": "self_supervised"})
+    data["student"]["architecture"] = architecture
+    pretraining = parse_spec(data).student.init.pretraining
+    assert pretraining.method == "auto" and pretraining.method_for(architecture["kind"]) == method
+
+
+@pytest.mark.parametrize("architecture, method, words", [
+    ({"kind": "mlp"}, "masked", "a mlp student has neither"),
+    ({"kind": "resnet"}, "masked", "use a transformer (text) or vit (images) student"),
+    ({"kind": "transformer"}, "simclr", "set init.pretraining.method to masked"),
+])
+def test_a_method_the_student_cannot_take_is_refused_saying_what_to_do(architecture, method, words):
+    data = spec_with({"kind": "self_supervised", "pretraining": {"method": method}})
+    data["student"]["architecture"] = architecture
+    with pytest.raises(InputError) as info:
+        parse_spec(data)
+    assert any(p.path == "student" and words in p.message for p in info.value.problems), info.value.problems
+
+
+def test_a_vit_may_still_take_simclr():
+    data = spec_with({"kind": "self_supervised", "pretraining": {"method": "simclr", "mask_ratio": 0.5}})
+    data["student"]["architecture"] = {"kind": "vit"}
+    assert parse_spec(data).student.init.pretraining.method_for("vit") == "simclr"
