@@ -76,7 +76,7 @@ NAMES = {"loss/total": "total loss", "loss/ce": "cross-entropy (labels)", "loss/
          "loss/heads": "task heads", "loss/confidence": "confidence", "loss/calibration": "calibration",
          "val/loss": "validation loss", "val/kd": "validation KD loss", "val/acc": "validation accuracy",
          "test/loss": "test loss", "test/acc": "test accuracy", "train/acc": "training accuracy",
-         "lr": "learning rate", "pretrain/loss": "pretraining loss (SimCLR)",
+         "lr": "learning rate", "pretrain/loss": "pretraining loss",
          "pretrain/probe_acc": "linear probe accuracy"}
 PREFIXES = (("loss/kd/", "KD: {}"), ("loss/hint/", "hint: {}"), ("test/teacher_acc/", "teacher {} (test)"),
             (GROUP_PREFIX, "{}"))

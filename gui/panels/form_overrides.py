@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from engine.spec import MASKED_KINDS
 from gui.document.model import Node, get_in
 from gui.document.node_checks import weights_only
 
@@ -28,6 +29,16 @@ class Override:
 
 def _is(path: tuple[str, ...], *values) -> Callable[[dict], bool]:
     return lambda props: get_in(props, path) in values
+
+
+def _pretraining(*methods: str) -> Callable[[dict], bool]:
+    """Shown when the student's pretraining method (auto resolved by its architecture) is one of these."""
+    def shown(props: dict) -> bool:
+        method = get_in(props, ("init", "pretraining", "method")) or "auto"
+        if method == "auto":
+            method = "masked" if get_in(props, ("architecture", "kind")) in MASKED_KINDS else "simclr"
+        return method in methods
+    return shown
 
 
 WEIGHTS = "Weights (*.safetensors)"
@@ -77,14 +88,19 @@ OVERRIDES: dict[tuple[str, str], Override] = {
     ("student", "init.path"): Override("Weights file", file_filter=WEIGHTS, shown_if=_is(("init", "kind"), "weights")),
     ("student", "init.pretraining"): Override("Self-supervised pretraining", reset_when_hidden=True,
                                               shown_if=_is(("init", "kind"), "self_supervised")),
+    ("student", "init.pretraining.method"): Override("Method", none_label="auto"),
     ("student", "init.pretraining.lr"): Override("Learning rate"),
-    ("student", "init.pretraining.temperature"): Override("Temperature τ"),
-    ("student", "init.pretraining.projection_dim"): Override("Projection width"),
-    ("student", "init.pretraining.crop_scale"): Override("Crop scale (images)", placeholder="min, max"),
-    ("student", "init.pretraining.flip"): Override("Flip (images)"),
-    ("student", "init.pretraining.color_jitter"): Override("Colour jitter (images)"),
-    ("student", "init.pretraining.feature_mask"): Override("Feature mask (tables)"),
-    ("student", "init.pretraining.feature_noise"): Override("Feature noise (tables)"),
+    ("student", "init.pretraining.temperature"): Override("Temperature τ", shown_if=_pretraining("simclr")),
+    ("student", "init.pretraining.projection_dim"): Override("Projection width", shown_if=_pretraining("simclr")),
+    ("student", "init.pretraining.crop_scale"): Override("Crop scale (images)", placeholder="min, max",
+                                                         shown_if=_pretraining("simclr")),
+    ("student", "init.pretraining.flip"): Override("Flip (images)", shown_if=_pretraining("simclr")),
+    ("student", "init.pretraining.color_jitter"): Override("Colour jitter (images)", shown_if=_pretraining("simclr")),
+    ("student", "init.pretraining.feature_mask"): Override("Feature mask (tables)", shown_if=_pretraining("simclr")),
+    ("student", "init.pretraining.feature_noise"): Override("Feature noise (tables)", shown_if=_pretraining("simclr")),
+    ("student", "init.pretraining.mask_ratio"): Override("Hidden share", none_label="auto (text 0.15, ViT 0.6)",
+                                                         placeholder="auto: text 0.15, ViT 0.6",
+                                                         shown_if=_pretraining("masked")),
     ("student", "training.lr"): Override("Learning rate"),
     ("student", "training.momentum"): Override(shown_if=_is(("training", "optimizer"), "sgd")),
     ("student", "training.cpu_threads"): Override("CPU threads"),

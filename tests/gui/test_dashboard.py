@@ -218,7 +218,7 @@ def test_self_supervised_pretraining_gets_its_own_plot_with_the_probe_accuracy(q
     dash.add_metrics(5.0, {"pretrain/probe_acc": 0.8}, step=50)
     plot = dash.plots["pretrain"]
     assert plot.titleLabel.text == "Self-supervised pretraining"
-    assert {c.name() for c in plot.listDataItems()} == {"pretraining loss (SimCLR)", "linear probe accuracy"}
+    assert {c.name() for c in plot.listDataItems()} == {"pretraining loss", "linear probe accuracy"}
     assert _legend_entry(dash, "pretrain", "linear probe accuracy").toolTip() == "pretrain/probe_acc"
     assert "linear probe accuracy" not in [label.text for _, label in dash.legends["acc"].items]
     assert dash.curves["pretrain/probe_acc"].opts["symbol"] == "o"  # one point: drawn as a dot

@@ -290,16 +290,25 @@ def test_self_supervised_initial_weights_show_their_settings_and_edit_them(form,
     section = field(form, QCheckBox, "init.pretraining")
     assert "SimCLR" in section.toolTip()
     section.setChecked(True)
-    assert props()["init"] == {"kind": "self_supervised", "pretraining": SelfSupervisedSpec().model_dump()}
+    defaults = SelfSupervisedSpec().model_dump(exclude_none=True)  # no hidden share: auto
+    assert props()["init"] == {"kind": "self_supervised", "pretraining": defaults}
     qtbot.waitUntil(lambda: field(form, QWidget, "init.pretraining.epochs") is not None, timeout=3000)
-    # method: one choice so far (simclr), which a form does not ask for
-    assert_shows_spec_fields(form, SelfSupervisedSpec, "init.pretraining.", "method", props())
+    # an MLP student: auto is SimCLR, whose settings show; masked prediction's hidden share does not
+    assert_shows_spec_fields(form, SelfSupervisedSpec, "init.pretraining.", "mask_ratio", props())
+    assert field(form, QWidget, "init.pretraining.mask_ratio") is None
     epochs = field(form, NumberEdit, "init.pretraining.epochs")
     epochs.setText("25")
     epochs.editingFinished.emit()
     assert props()["init"]["pretraining"]["epochs"] == 25
     assert StudentInit.model_validate(props()["init"]).pretraining.epochs == 25
     assert "self-supervised pretraining · 25 ep" in summary(form.doc.nodes[student.id])[1]
+    choose(form, "architecture.kind", "vit")  # a ViT: auto is masked prediction, with its own setting
+    qtbot.waitUntil(lambda: field(form, QWidget, "init.pretraining.mask_ratio") is not None, timeout=3000)
+    assert field(form, QWidget, "init.pretraining.temperature") is None
+    assert field(form, QWidget, "init.pretraining.crop_scale") is None
+    choose(form, "init.pretraining.method", "simclr")  # a ViT may take SimCLR: its settings come back
+    qtbot.waitUntil(lambda: field(form, QWidget, "init.pretraining.temperature") is not None, timeout=3000)
+    assert field(form, QWidget, "init.pretraining.mask_ratio") is None
     choose(form, "init.kind", "scratch")  # the settings go with the kind that has them
     assert "pretraining" not in props()["init"] and field(form, QCheckBox, "init.pretraining") is None
     StudentInit.model_validate(props()["init"])
