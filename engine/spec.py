@@ -641,8 +641,9 @@ class StudentInit(_Strict):
     teacher: str | None = Field(None, description="grow: the name of the teacher to grow from")
     path: Path | None = Field(None, description="weights: a .safetensors file to start from")
     pretraining: SelfSupervisedSpec | None = Field(
-        None, description="self_supervised: how the trunk is pretrained before distillation (SimCLR, "
-        "contrastive, on the training data with labels unused); none: the defaults")
+        None, description="self_supervised: how the trunk is pretrained before distillation (SimCLR, or "
+        "masked prediction for a transformer or ViT; on the training data with labels unused); none: "
+        "the defaults")
 
     @model_validator(mode="after")
     def _what_it_needs(self) -> StudentInit:

@@ -15,7 +15,7 @@ token state.
 
 The mask embedding and the decoder are dropped after the phase; only the student's trunk
 (normalize, body) keeps what it learnt. Every draw depends on (seed, epoch, batch) alone, so a
-resumed run hides the same tokens.
+resumed run (on as many ranks) hides the same tokens.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine import dist
 from engine.spec import SelfSupervisedSpec
 
 TEXT_RATIO, PATCH_RATIO = 0.15, 0.6  # the papers' shares, when mask_ratio is not set
@@ -41,8 +42,8 @@ def masked_patch_loss(predicted: torch.Tensor, target: torch.Tensor, hidden: tor
     """SimMIM's reconstruction loss, the L1 distance on the hidden patches only,
     L = ‖y_M − x_M‖₁ / Ω(x_M), with Ω the number of pixel values hidden (Xie et al. 2022, eq. 1).
     predicted, target [N, P, D] (P patches of D pixel values); hidden [N, P] bool."""
-    weight = hidden.to(predicted.dtype)[..., None]
-    values = weight.sum() * predicted.shape[-1]
+    weight = hidden[..., None].float()  # float32 sums: in fp16 the count passes 65,504 at once
+    values = hidden.sum().float() * predicted.shape[-1]
     return ((predicted.float() - target.float()).abs() * weight).sum() / values.clamp_min(1.0)
 
 
@@ -74,7 +75,9 @@ class MaskedPrediction(nn.Module):
             self.decoder = nn.Linear(dim, proj.in_channels * self.side * self.side)
 
     def generator(self, epoch: int, batch: int) -> torch.Generator:
-        return torch.Generator().manual_seed(hash((self.seed + SEED_OFFSET, epoch, batch)) & (2**63 - 1))
+        """The batch's draws: another stream on each rank of a torchrun (each holds other samples)."""
+        key = (self.seed + SEED_OFFSET, epoch, batch, dist.rank())
+        return torch.Generator().manual_seed(hash(key) & (2**63 - 1))
 
     def forward(self, x: torch.Tensor, positions: torch.Tensor, epoch: int, batch: int) -> torch.Tensor:
         g = self.generator(epoch, batch)
@@ -84,14 +87,20 @@ class MaskedPrediction(nn.Module):
         body = self.student.body
         ids = self.student.normalize(x)
         real = ids != body.pad_id
+        if body.pooling == "cls":  # the first token is the one the head reads: never hidden
+            real[:, 0] = False
         draw = torch.rand(ids.shape, generator=g).to(ids.device)
         chosen = (draw < self.ratio) & real
         if not chosen.any():  # a batch of very short texts: hide one real token of each
             chosen = real & (torch.cumsum(real.long(), dim=1) == 1)
         how = torch.rand(ids.shape, generator=g).to(ids.device)  # 80 % hidden, 10 % random, 10 % kept
-        random_ids = torch.randint(body.tokens.num_embeddings, ids.shape, generator=g).to(ids.device)
+        vocab = body.tokens.num_embeddings
+        random_ids = torch.randint(vocab - 1, ids.shape, generator=g).to(ids.device)
+        random_ids = random_ids + (random_ids >= body.pad_id).long()  # any id but padding's
         corrupted = torch.where(chosen & (how >= 0.8) & (how < 0.9), random_ids, ids)
         states, _ = body.token_states(corrupted, chosen & (how < 0.8), self.mask_token)
+        if not chosen.any():  # nothing but padding (or class tokens): no loss, every parameter in the graph
+            return (states.sum() + self.decoder_bias.sum()) * 0.0
         logits = states[chosen] @ body.tokens.weight.T + self.decoder_bias  # tied to the input embedding
         return masked_token_loss(logits, ids[chosen])
 

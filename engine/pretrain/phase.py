@@ -52,7 +52,8 @@ class Contrastive(torch.nn.Module):
     def forward(self, x: torch.Tensor, positions: torch.Tensor, epoch: int, batch: int) -> torch.Tensor:
         both = torch.cat([self.views(x, positions, epoch, batch, 0), self.views(x, positions, epoch, batch, 1)])
         z = self.projector(features(self.student, both))
-        return nt_xent(*z.float().chunk(2), self.temperature)
+        with torch.autocast(z.device.type, enabled=False):  # the similarities in float32, as before
+            return nt_xent(*z.float().chunk(2), self.temperature)
 
 
 def objective(spec: PipelineSpec, data, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
@@ -104,7 +105,13 @@ def pretrain(job, state, total_steps: int, total_epochs: int, resume: dict | Non
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(per_epoch * cfg.epochs, 1))
     start_epoch, start_batch = 0, 0
     if resume is not None:
-        trunk.load_state_dict({**{f"student.{k}": v for k, v in resume["model"].items()}, **resume["pretrain_head"]})
+        saved = resume.get("method", "simclr")
+        if saved != method:
+            raise InputError.one("student.init.pretraining.method", f"the run stopped in {METHOD_WORDS[saved]} "
+                                 f"pretraining, and the spec now asks for {METHOD_WORDS[method]}",
+                                 f"set student.init.pretraining.method to {saved} to resume it")
+        head = resume.get("pretrain_head") or {f"projector.{k}": v for k, v in resume.get("projector", {}).items()}
+        trunk.load_state_dict({**{f"student.{k}": v for k, v in resume["model"].items()}, **head})
         optimizer.load_state_dict(resume["optimizer"])
         scheduler.load_state_dict(resume["scheduler"])
         state.scaler.load_state_dict(resume["scaler"])
@@ -132,9 +139,10 @@ def pretrain(job, state, total_steps: int, total_epochs: int, resume: dict | Non
 
 def _pretrain_epochs(job, state, trunk, model, feed, optimizer, scheduler, start_epoch: int,
                      start_batch: int, total_steps: int, total_epochs: int) -> None:
-    """The epochs of contrastive training, with their metrics, progress and checkpoints."""
+    """The epochs of pretraining, with their metrics, progress and checkpoints."""
     spec, data, device, emit = job.spec, job.data, job.device, job.emitter
     cfg = spec.student.init.pretraining
+    method = cfg.method_for(spec.student.architecture.kind)
     rank, world = dist.rank(), dist.size()
     n = len(data.train)
     per_epoch = math.ceil(n / cfg.batch_size)
@@ -149,7 +157,8 @@ def _pretrain_epochs(job, state, trunk, model, feed, optimizer, scheduler, start
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "scaler": state.scaler.state_dict(), "rng": torch.get_rng_state(), "order_rng": order_state,
                 "cuda_rng": [torch.cuda.get_rng_state(device)] if device.type == "cuda" else [],
-                "phase": 0, "pretraining": True, "widths": hidden_widths(model), "masked": False, "aux": None,
+                "phase": 0, "pretraining": True, "method": method, "widths": hidden_widths(model), "masked": False,
+                "aux": None,
                 "epoch": epoch, "batch": batch, "step": state.step}
             folder = save_checkpoint(job.run_dir / "checkpoints", snapshot, state.step,
                                      {"phase": 0, "pretraining": True, "epoch": epoch, "batch": batch})

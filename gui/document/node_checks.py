@@ -52,6 +52,8 @@ def prop_problems(node: Node) -> list[tuple[str, str]]:
         except ValidationError as exc:
             for prob in problems_from_validation_error(exc):
                 where = ".".join(x for x in (prefix, prob.path if prob.path != "(spec)" else "") if x)
+                if adapter is STUDENT and where in ("", "student"):  # the student's one check across its
+                    where = "init.pretraining.method"                 # parts: the method its kind can take
                 out.append((where, prob.message))
     if node.kind == "teacher" and not p.get("classes"):  # the spec's words are pydantic's: say it plainly
         out = [(w, m) for w, m in out if w.split(".")[0].split("[")[0] != "classes"]

@@ -100,7 +100,7 @@ OVERRIDES: dict[tuple[str, str], Override] = {
     ("student", "init.pretraining.feature_noise"): Override("Feature noise (tables)", shown_if=_pretraining("simclr")),
     ("student", "init.pretraining.mask_ratio"): Override("Hidden share", none_label="auto (text 0.15, ViT 0.6)",
                                                          placeholder="auto: text 0.15, ViT 0.6",
-                                                         shown_if=_pretraining("masked")),
+                                                         shown_if=_pretraining("masked"), reset_when_hidden=True),
     ("student", "training.lr"): Override("Learning rate"),
     ("student", "training.momentum"): Override(shown_if=_is(("training", "optimizer"), "sgd")),
     ("student", "training.cpu_threads"): Override("CPU threads"),

@@ -101,6 +101,16 @@ def test_masked_patch_loss_is_the_mean_l1_over_hidden_patches_only():
     assert masked_patch_loss(predicted, target, hidden).item() == pytest.approx((3 + 4) / 4)
 
 
+def test_masked_patch_loss_counts_in_float32_under_half_precision():
+    from engine.pretrain.masked import masked_patch_loss
+
+    g = torch.Generator().manual_seed(0)  # 256 images × 64 patches × 48 values: a count past fp16's 65,504
+    predicted, target = torch.randn(256, 64, 48, generator=g), torch.randn(256, 64, 48, generator=g)
+    hidden = torch.rand(256, 64, generator=g) < 0.6
+    full = masked_patch_loss(predicted, target, hidden).item()
+    assert masked_patch_loss(predicted.half(), target.half(), hidden).item() == pytest.approx(full, rel=1e-2)
+
+
 def test_masked_token_loss_is_cross_entropy_on_the_chosen_tokens():
     from engine.pretrain.masked import masked_token_loss
 
@@ -180,3 +190,24 @@ def test_bert_chooses_its_share_of_real_tokens_and_hides_most_of_them():
     assert 0.3 * 0.8 - 0.04 < share_hidden < 0.3 * 0.8 + 0.04  # 80 % of the 30 % chosen
     changed = (corrupted != ids.long())[:, :20].float().mean().item()
     assert 0.0 < changed < 0.3 * 0.1 + 0.02  # about 10 % of the chosen get a random token
+    assert (corrupted[:, :20] != 0).all()  # a random token is never padding's id
+
+
+def test_a_class_token_is_never_hidden_and_a_batch_of_padding_gives_no_loss():
+    from engine.models import build_model
+    from engine.pretrain.masked import MaskedPrediction
+    from engine.spec import TransformerArch
+
+    student = build_model(TransformerArch(vocab_size=50, max_length=12, dim=16, depth=1, heads=2, pooling="cls"),
+                          (12,), 3)
+    text = MaskedPrediction(student, SelfSupervisedSpec(method="masked", mask_ratio=0.9), seed=0)
+    hidden_first = []
+    real_states = student.body.token_states
+    student.body.token_states = lambda c, h, m: (hidden_first.append(bool(h[:, 0].any())), real_states(c, h, m))[1]
+    for batch in range(5):
+        text(torch.randint(1, 50, (16, 12)).float(), torch.arange(16), epoch=0, batch=batch)
+    assert hidden_first == [False] * 5
+    loss = text(torch.zeros(4, 12), torch.arange(4), epoch=0, batch=0)  # nothing but padding
+    assert loss.item() == 0.0
+    loss.backward()  # every parameter in the graph (DDP waits for each one's gradient)
+    assert text.decoder_bias.grad is not None and text.mask_token.grad is not None

@@ -309,6 +309,12 @@ def test_self_supervised_initial_weights_show_their_settings_and_edit_them(form,
     choose(form, "init.pretraining.method", "simclr")  # a ViT may take SimCLR: its settings come back
     qtbot.waitUntil(lambda: field(form, QWidget, "init.pretraining.temperature") is not None, timeout=3000)
     assert field(form, QWidget, "init.pretraining.mask_ratio") is None
+    choose(form, "architecture.kind", "mlp")
+    qtbot.waitUntil(lambda: field(form, QComboBox, "init.pretraining.method") is not None, timeout=3000)
+    choose(form, "init.pretraining.method", "masked")  # an MLP has no tokens: said under Method, not stored
+    error = form.findChild(QLabel, "error-init.pretraining.method")
+    assert error is not None and error.isVisibleTo(form) and "a mlp student has neither" in error.text()
+    assert props()["init"]["pretraining"]["method"] == "simclr"
     choose(form, "init.kind", "scratch")  # the settings go with the kind that has them
     assert "pretraining" not in props()["init"] and field(form, QCheckBox, "init.pretraining") is None
     StudentInit.model_validate(props()["init"])
