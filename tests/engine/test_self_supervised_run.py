@@ -79,6 +79,17 @@ def unbroken_then_started(tmp_path, pretraining: dict, architecture: dict | None
     return whole, proc, db, run_dir
 
 
+def kill_at_first_checkpoint(proc: subprocess.Popen) -> None:
+    """Kill the engine when it says it saved its first checkpoint (after pretraining's first epoch)."""
+    for line in proc.stdout:
+        if json.loads(line)["event"] == "checkpoint":
+            proc.kill()
+            break
+    proc.wait(timeout=60)
+    proc.stdout.close()
+    proc.stderr.close()
+
+
 def test_a_run_stopped_in_pretraining_resumes_there_and_ends_as_an_unbroken_one(tmp_path):
     whole, proc, db, run_dir = unbroken_then_started(tmp_path, {"epochs": 5, "batch_size": 64, "flip": False})
     for line in proc.stdout:
@@ -105,13 +116,7 @@ def test_a_run_stopped_in_pretraining_resumes_there_and_ends_as_an_unbroken_one(
 
 def test_a_run_killed_in_pretraining_resumes_from_its_last_checkpoint(tmp_path):
     whole, proc, db, run_dir = unbroken_then_started(tmp_path, {"epochs": 4, "batch_size": 64, "flip": False})
-    for line in proc.stdout:
-        if json.loads(line)["event"] == "checkpoint":  # the first, after pretraining's first epoch
-            proc.kill()
-            break
-    proc.wait(timeout=60)
-    proc.stdout.close()
-    proc.stderr.close()
+    kill_at_first_checkpoint(proc)
     assert load_checkpoint(latest_checkpoint(run_dir / "checkpoints"))["pretraining"]
     resumed = run_engine("resume", run_dir, "--db", db)
     assert resumed.returncode == 0, resumed.stderr
@@ -146,13 +151,7 @@ def test_a_vit_pretrains_with_masked_patches_and_a_killed_run_resumes_like_an_un
     assert "self-supervised (masked prediction)" in " ".join(e["message"] for e in events if e["event"] == "log")
     losses = [v for _, v in metrics(events, "pretrain/loss")]
     assert losses[-1] < losses[0]  # the pixels of hidden patches are predicted better
-    for line in proc.stdout:
-        if json.loads(line)["event"] == "checkpoint":  # the first, after pretraining's first epoch
-            proc.kill()
-            break
-    proc.wait(timeout=60)
-    proc.stdout.close()
-    proc.stderr.close()
+    kill_at_first_checkpoint(proc)
     saved = load_checkpoint(latest_checkpoint(run_dir / "checkpoints"))
     assert saved["pretraining"] and {"mask_token", "decoder.weight"} <= set(saved["pretrain_head"])
     resumed = run_engine("resume", run_dir, "--db", db)
