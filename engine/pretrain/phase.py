@@ -10,10 +10,10 @@ where there are any, are not used. The student's head is left alone. Afterwards 
 method added is dropped and a linear probe of the trunk's features measures them on the
 labels there are (pretrain/probe_acc).
 
-A checkpoint taken in this phase carries `pretraining: True` with what the method added
-(`pretrain_head`) and the phase's optimiser, so a run stopped or killed during pretraining resumes inside it; the last
-one, at the end of the phase, lets a run stopped before distillation's first checkpoint start
-distillation from the pretrained trunk.
+A checkpoint taken in this phase carries `pretraining: True`, its method, what the method
+added (`pretrain_head`) and the phase's optimiser, so a run stopped or killed during
+pretraining resumes inside it; the last one, at the end of the phase, lets a run stopped
+before distillation's first checkpoint start distillation from the pretrained trunk.
 """
 
 from __future__ import annotations
