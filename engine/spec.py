@@ -72,7 +72,8 @@ class BuiltinData(_Strict):
 
 
 class NpzData(_Strict):
-    """A NumPy .npz file with an array `x` (samples first) and optionally `y` (class indices)."""
+    """A NumPy .npz file with an array `x` (samples first) and optionally `y` (class names or
+    indices; '' or −1 marks a sample without a label, which goes to training only)."""
 
     file_patterns: ClassVar[tuple[str, ...]] = ("*.npz",)
     sample_rank: ClassVar[int | None] = None

@@ -1,4 +1,6 @@
-"""A NumPy .npz file with an array `x` (samples first) and optionally `y` (labels)."""
+"""A NumPy .npz file with an array `x` (samples first) and optionally `y` (labels). A sample
+whose label is the empty string (names) or −1 (indices) has none: with some labelled samples
+it is an unlabelled one, which goes to training only (a few labels beside a transfer set)."""
 
 from __future__ import annotations
 
@@ -37,8 +39,20 @@ def open_npz(src: NpzData, classes: list[str]) -> ArraySource:
         if len(y) != len(x):
             raise InputError.one("data.path", f"{len(y)} labels in y for {len(x)} samples in x",
                                  "give y one label per sample of x")
-        y = labels_to_indices(y.reshape(-1), classes, "data.path")
+        y = labels_with_unlabelled(y.reshape(-1), classes, path.name)
     return ArraySource(x, y, notes)
+
+
+def labels_with_unlabelled(y: np.ndarray, classes: list[str], name: str) -> np.ndarray:
+    """Class indices, −1 where a sample has no label ('' or −1)."""
+    none = (y == "") if y.dtype.kind in "US" else (y == -1) if np.issubdtype(y.dtype, np.number) else \
+        np.zeros(len(y), bool)
+    out = np.full(len(y), -1, dtype=np.int64)
+    out[~none] = labels_to_indices(y[~none], classes, "data.path")
+    if len(y) and none.all():
+        raise InputError.one("data.path", f"y in {name} marks every sample unlabelled ('' or −1)",
+                             "leave y out of a file without labels, or label some samples")
+    return out
 
 
 def check_members(path, where: str) -> None:

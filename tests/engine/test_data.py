@@ -56,6 +56,23 @@ def test_npz_with_class_name_labels_and_unlabeled(tmp_path, demo_dict):
     assert not data.labeled and data.train.y is None
 
 
+@pytest.mark.parametrize("y", [np.array(["a", "b", "c", "", "", ""] * 10), np.array([0, 1, 2, -1, -1, -1] * 10)])
+def test_npz_samples_without_a_label_go_to_training_only(tmp_path, demo_dict, y):
+    np.savez(tmp_path / "d.npz", x=np.random.rand(60, 4), y=y)
+    data = load_dataset(spec_for({"format": "npz", "path": str(tmp_path / "d.npz"),
+                                  "split": {"val": 0.2, "test": 0.2, "seed": 0}}, demo_dict))
+    assert (data.train.y == -1).sum() == 30  # every unlabelled sample, in training
+    assert set(data.train.y[data.train.y >= 0].tolist()) <= {0, 1, 2} and (data.train.y >= 0).sum() == 18
+    assert (data.val.y >= 0).all() and (data.test.y >= 0).all() and len(data.val) == len(data.test) == 6
+
+
+def test_an_npz_whose_every_label_is_missing_says_to_leave_y_out(tmp_path, demo_dict):
+    np.savez(tmp_path / "d.npz", x=np.random.rand(6, 4), y=np.array([""] * 6))
+    with pytest.raises(InputError) as info:
+        load_dataset(spec_for({"format": "npz", "path": str(tmp_path / "d.npz")}, demo_dict))
+    assert "marks every sample unlabelled" in info.value.problems[0].message
+
+
 def test_use_labels_false_drops_labels(tmp_path, demo_dict):
     np.savez(tmp_path / "d.npz", x=np.random.rand(30, 4), y=np.arange(30) % 3)
     data = load_dataset(spec_for({"format": "npz", "path": str(tmp_path / "d.npz"),
