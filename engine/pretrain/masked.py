@@ -83,7 +83,7 @@ class MaskedPrediction(nn.Module):
         g = self.generator(epoch, batch)
         return self._text_loss(x, g) if self.text else self._image_loss(x, g)
 
-    def _text_loss(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    def _text_loss(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         body = self.student.body
         ids = self.student.normalize(x)
         real = ids != body.pad_id
@@ -104,7 +104,7 @@ class MaskedPrediction(nn.Module):
         logits = states[chosen] @ body.tokens.weight.T + self.decoder_bias  # tied to the input embedding
         return masked_token_loss(logits, ids[chosen])
 
-    def _image_loss(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    def _image_loss(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         body = self.student.body
         images = self.student.normalize(x)
         target = patches(images, self.side)
