@@ -60,11 +60,13 @@ class PlotKind(NamedTuple):
 
 
 # which plot a metric goes to
-PLOTS = (PlotKind("pretrain", "Self-supervised pretraining", lambda name: name.startswith("pretrain/"),
-                  "loss · probe accuracy", on_demand=True),  # student.init self_supervised: before distillation
+PLOTS = (PlotKind("pretrain", "Self-supervised pretraining", lambda name: name == "pretrain/loss",
+                  "pretraining loss", on_demand=True),  # student.init self_supervised: before distillation
          PlotKind("loss", "Loss", lambda name: name.startswith("loss/") or name in ("val/loss", "val/kd"), "loss"),
-         PlotKind("acc", "Accuracy", lambda name: name.endswith("/acc") or name.startswith("test/teacher_acc/"),
-                  "accuracy"),
+         # the pretrained trunk's linear probe is an accuracy (0–1): beside the validation accuracy
+         # that follows it, not on the pretraining loss's axis (≈ 8 for masked tokens)
+         PlotKind("acc", "Accuracy", lambda name: name.endswith("/acc") or name.startswith("test/teacher_acc/")
+                  or name == "pretrain/probe_acc", "accuracy"),
          PlotKind("lr", "Learning rate", lambda name: name == "lr", "learning rate"),
          # training.gradient_norms: grad/<layer group>, each group's gradient norm
          PlotKind("grad", "Gradient norms", lambda name: name.startswith("grad/"), "gradient norm", x="step",
@@ -77,7 +79,7 @@ NAMES = {"loss/total": "total loss", "loss/ce": "cross-entropy (labels)", "loss/
          "val/loss": "validation loss", "val/kd": "validation KD loss", "val/acc": "validation accuracy",
          "test/loss": "test loss", "test/acc": "test accuracy", "train/acc": "training accuracy",
          "lr": "learning rate", "pretrain/loss": "pretraining loss",
-         "pretrain/probe_acc": "linear probe accuracy"}
+         "pretrain/probe_acc": "linear probe (pretrained)"}
 PREFIXES = (("loss/kd/", "KD: {}"), ("loss/hint/", "hint: {}"), ("test/teacher_acc/", "teacher {} (test)"),
             (GROUP_PREFIX, "{}"))
 
@@ -376,11 +378,11 @@ class Dashboard(QWidget):
         if name not in self.series:
             plot = self.plots.get(kind.key) or self._add_plot(kind)
             self.series[name] = Series()
-            if kind.key == "grad":  # one colour per layer group, in the order they came
-                colors = PALETTE + MORE_COLORS
-                color = colors[sum(_kind_of(n) is kind for n in self.curves) % len(colors)]
-            else:
-                color = PALETTE[len(self.curves) % len(PALETTE)]
+            # the first colour no curve of this plot has yet: curves side by side never look alike
+            # (up to 12 of them: layer groups, teachers' KD terms)
+            taken = [self._styles[n][0] for n in self.curves if _kind_of(n) is kind]
+            colors = PALETTE + MORE_COLORS
+            color = next((c for c in colors if c not in taken), colors[len(taken) % len(colors)])
             width = 2.4 if name in ("loss/total", "val/acc", "lr") else 1.4
             self._styles[name] = (color, width)
             text = friendly_name(name)

@@ -208,7 +208,19 @@ def test_the_loss_plot_fits_the_curves_after_the_first_spike_and_can_be_log_scal
     assert plot.viewRange()[1] == [0, 60]
 
 
-def test_self_supervised_pretraining_gets_its_own_plot_with_the_probe_accuracy(qtbot):
+def test_curves_of_one_plot_never_share_a_colour(qtbot):
+    dash = Dashboard()
+    qtbot.addWidget(dash)
+    dash.add_metrics(2.0, {"pretrain/probe_acc": 0.4})  # an accuracy before the run's eleven other curves
+    dash.add_metrics(3.0, {"loss/total": 1.0, "loss/ce": 0.5, "lr": 0.1, "train/acc": 0.5,
+                           **{f"loss/kd/teacher {k}": 0.3 for k in range(6)}})
+    dash.add_metrics(3.0, {"val/acc": 0.6, "test/acc": 0.6, **{f"test/teacher_acc/t{k}": 0.7 for k in range(3)}})
+    for key in ("acc", "loss"):
+        colors = [c.opts["pen"].color().name() for c in dash.plots[key].listDataItems()]
+        assert len(colors) >= 6 and len(set(colors)) == len(colors), (key, colors)
+
+
+def test_self_supervised_pretraining_gets_its_own_loss_plot_and_the_probe_goes_with_the_accuracies(qtbot):
     dash = Dashboard()
     qtbot.addWidget(dash)
     dash.add_metrics(0.5, {"loss/total": 1.0, "lr": 0.1}, step=10)
@@ -218,9 +230,12 @@ def test_self_supervised_pretraining_gets_its_own_plot_with_the_probe_accuracy(q
     dash.add_metrics(5.0, {"pretrain/probe_acc": 0.8}, step=50)
     plot = dash.plots["pretrain"]
     assert plot.titleLabel.text == "Self-supervised pretraining"
-    assert {c.name() for c in plot.listDataItems()} == {"pretraining loss", "linear probe accuracy"}
-    assert _legend_entry(dash, "pretrain", "linear probe accuracy").toolTip() == "pretrain/probe_acc"
-    assert "linear probe accuracy" not in [label.text for _, label in dash.legends["acc"].items]
+    assert plot.getAxis("left").labelText == "pretraining loss"
+    assert [c.name() for c in plot.listDataItems()] == ["pretraining loss"]  # its own axis: a loss of ≈ 8
+    accuracy = dash.plots["acc"]  # the probe (0–1) among the accuracies, not squashed under the loss
+    assert "linear probe (pretrained)" in [c.name() for c in accuracy.listDataItems()]
+    assert _legend_entry(dash, "acc", "linear probe (pretrained)").toolTip() == "pretrain/probe_acc"
+    assert "linear probe (pretrained)" not in [label.text for _, label in dash.legends["pretrain"].items]
     assert dash.curves["pretrain/probe_acc"].opts["symbol"] == "o"  # one point: drawn as a dot
     assert dash.points("pretrain/loss") == 5 and dash.points("pretrain/probe_acc") == 1
     dash.clear_live()
