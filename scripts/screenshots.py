@@ -5,7 +5,9 @@ a fresh run store (`make screenshot` also renews the demo's three):
 - assets/screenshot-folder.png: the image-folder example, the data node's scan and photos;
 - assets/screenshot-text.png: the text example after a run from the Run button, its data node's
   texts per class in the inspector;
-- assets/screenshot-dark.png: the same in View → Theme → Dark, with the run's curves.
+- assets/screenshot-dark.png: the same in View → Theme → Dark, with the run's curves;
+- docs/self-supervised-run.png: the text example again, its student first pretrained
+  self-supervised (masked tokens): the pretraining loss's chart and the linear probe's dot.
 
     xvfb-run -a -s "-screen 0 1600x1100x24" .venv/bin/python scripts/screenshots.py [OUT_DIR]
 """
@@ -23,7 +25,7 @@ EXAMPLES = ROOT / "assets" / "examples"
 def main() -> int:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "assets"
     out.mkdir(parents=True, exist_ok=True)
-    from PySide6.QtWidgets import QScrollArea
+    from PySide6.QtWidgets import QLabel, QScrollArea
 
     from scripts.window_driver import WindowDriver
 
@@ -64,9 +66,25 @@ def main() -> int:
     window.dashboard_dock.raise_()
     d.theme("dark")
     window.grab_screenshot(out / "screenshot-dark.png")
-    print(f"text example run: {ended[0]}; screenshots in {out}")
+    d.theme("light")
+
+    student = window.doc.of_kind("student")[0]  # Start from: self_supervised, as the inspector sets it
+    props = dict(student.props, init={"kind": "self_supervised", "pretraining": {"epochs": 2}})
+    window.doc.set_props(student.id, props)
+    assert window.runner.run_pipeline()
+    wait(lambda: len(ended) == 2, 900, "the text example's run with pretraining")
+    window.result_bar.close_button.click()
+    select("student")
+    area = window.inspector.findChild(QScrollArea)  # its Initial weights: the pretraining's settings
+    heading = area.widget().findChild(QLabel, "heading-init")
+    area.verticalScrollBar().setValue(heading.mapTo(area.widget(), heading.rect().topLeft()).y() - 8)
+    settle()
+    window.dashboard_dock.raise_()
+    docs = ROOT / "docs" if len(sys.argv) == 1 else out
+    window.grab_screenshot(docs / "self-supervised-run.png")
+    print(f"text example runs: {', '.join(ended)}; screenshots in {out} and {docs}")
     d.close()
-    return 0 if ended[0] == "completed" else 1
+    return 0 if ended == ["completed", "completed"] else 1
 
 
 if __name__ == "__main__":
