@@ -103,12 +103,6 @@ def training_problems(spec: PipelineSpec, data: Dataset, teachers: list) -> list
         problems.append(Problem("training.augment", f"augmentation crops, flips and colours images "
                                 f"[C, H, W]; the samples are shaped {list(data.sample_shape)}",
                                 "remove training.augment"))
-    pretraining = spec.student.init.pretraining
-    if pretraining is not None and data.text is not None and pretraining.method_for(arch.kind) == "simclr":
-        problems.append(Problem("student.init.pretraining.method", "simclr pretraining contrasts augmented "
-                                "views of images or tables, and this data is text (token ids)",
-                                "use a transformer student, whose pretraining (method auto or masked) "
-                                "predicts hidden tokens"))
     if data.streamed and strategy.hints:
         problems.append(Problem("strategy.hints", "feature hints read every training sample's teacher "
                                 "features into memory, and this data is streamed from disk because it "

@@ -63,10 +63,6 @@ def objective(spec: PipelineSpec, data, model: torch.nn.Module, device: torch.de
     cfg = spec.student.init.pretraining
     if cfg.method_for(spec.student.architecture.kind) == "masked":
         return MaskedPrediction(model, cfg, spec.training.seed).to(device)
-    if data.text is not None:
-        raise InputError.one("student.init.pretraining.method", "simclr pretraining contrasts augmented "
-                             "views of images or tables, and this data is text (token ids)",
-                             "set the method to masked (or auto), with a transformer student")
     uint8 = data.train.streamed and data.train.x.source.dtype == np.uint8
     views = Views(cfg, data.sample_shape, spec.training.seed, model.normalize, (0.0, 255.0) if uint8 else None)
     with torch.no_grad():

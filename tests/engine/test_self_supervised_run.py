@@ -144,6 +144,22 @@ def test_a_text_transformer_pretrains_with_masked_tokens_then_distils(tmp_path):
     assert metrics(events, "pretrain/probe_acc") and events[-1]["status"] == "completed"
 
 
+def test_simclr_on_text_is_refused_before_training_with_the_fix(tmp_path):
+    from tests.engine.test_text_run import text_spec
+
+    spec = text_spec(tmp_path)  # text takes a transformer student, and SimCLR's views are for pixels
+    spec["student"]["init"] = {"kind": "self_supervised", "pretraining": {"method": "simclr", "epochs": 1}}
+    proc = run_engine("run", write_spec(tmp_path, spec), "--run-dir", tmp_path / "run", "--db", tmp_path / "db",
+                      timeout=300)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    refusal = parse_events(proc.stdout)[-2]
+    assert refusal["event"] == "error" and refusal["field"] == "student"  # the app puts it under Method
+    assert "simclr pretraining contrasts augmented views" in refusal["message"]
+    assert "set init.pretraining.method to masked" in refusal["message"] + refusal["hint"]
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not any(e["event"] == "metric" for e in parse_events(proc.stdout))  # refused before any step
+
+
 def test_a_vit_pretrains_with_masked_patches_and_a_killed_run_resumes_like_an_unbroken_one(tmp_path):
     vit = {"kind": "vit", "patch": 2, "dim": 16, "depth": 1, "heads": 2}
     whole, proc, db, run_dir = unbroken_then_started(tmp_path, {"epochs": 3, "batch_size": 128}, vit)
