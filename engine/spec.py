@@ -559,6 +559,13 @@ class TeacherSpec(_Strict):
 MASKED_KINDS = ("transformer", "vit")  # students made of tokens: masked prediction pretrains them
 
 
+def pretraining_method(method: str, architecture_kind: str) -> str:
+    """The method that runs ('auto' resolved by the student's architecture)."""
+    if method != "auto":
+        return method
+    return "masked" if architecture_kind in MASKED_KINDS else "simclr"
+
+
 class SelfSupervisedSpec(_Strict):
     """Self-supervised pretraining of the student's trunk (init 'self_supervised'), a phase of
     the run before distillation, on the training data (the unlabelled transfer set, and any
@@ -612,9 +619,7 @@ class SelfSupervisedSpec(_Strict):
 
     def method_for(self, architecture_kind: str) -> str:
         """The method that runs for a student of this kind ('auto' resolved)."""
-        if self.method != "auto":
-            return self.method
-        return "masked" if architecture_kind in MASKED_KINDS else "simclr"
+        return pretraining_method(self.method, architecture_kind)
 
     @model_validator(mode="after")
     def _crop_ordered(self) -> SelfSupervisedSpec:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from engine.spec import MASKED_KINDS
+from engine.spec import pretraining_method
 from gui.document.model import Node, get_in
 from gui.document.node_checks import weights_only
 
@@ -35,9 +35,7 @@ def _pretraining(*methods: str) -> Callable[[dict], bool]:
     """Shown when the student's pretraining method (auto resolved by its architecture) is one of these."""
     def shown(props: dict) -> bool:
         method = get_in(props, ("init", "pretraining", "method")) or "auto"
-        if method == "auto":
-            method = "masked" if get_in(props, ("architecture", "kind")) in MASKED_KINDS else "simclr"
-        return method in methods
+        return pretraining_method(method, get_in(props, ("architecture", "kind"))) in methods
     return shown
 
 
